@@ -1,0 +1,69 @@
+//! The command-line options every example shares, each with an environment fallback.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::limits::StreamLimiter;
+use crate::stream::StreamSettings;
+
+/// Address, stream and limit options (flatten into an example's own `clap::Parser`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (the real port is printed).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Reconnect delay sent to clients as `retry:`, in milliseconds.
+    #[arg(long, env = "RETRY_MS", default_value_t = 3000)]
+    pub retry_ms: u64,
+    /// Seconds without traffic before a keep-alive comment is sent.
+    #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_alive_secs: u64,
+    /// Seconds to wait for streams to close on SIGINT/SIGTERM before exiting anyway.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    pub shutdown_grace_secs: u64,
+    /// Most streams open at once, server-wide; past it new streams get 503.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
+    pub max_streams: usize,
+    /// Most streams open at once from one client address; past it new streams get 429.
+    #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100)]
+    pub max_streams_per_ip: usize,
+}
+
+impl ServerArgs {
+    /// The stream settings these options describe.
+    pub fn stream_settings(&self) -> StreamSettings {
+        StreamSettings {
+            retry: Duration::from_millis(self.retry_ms),
+            keep_alive: Duration::from_secs(self.keep_alive_secs),
+        }
+    }
+
+    /// The stream limiter these options describe.
+    pub fn limiter(&self) -> StreamLimiter {
+        StreamLimiter::new(self.max_streams, self.max_streams_per_ip)
+    }
+
+    /// How long shutdown may take.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+impl Default for ServerArgs {
+    /// API.md's defaults, on port 0 (a free port), as tests want.
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            retry_ms: 3000,
+            keep_alive_secs: 15,
+            shutdown_grace_secs: 5,
+            max_streams: 10_000,
+            max_streams_per_ip: 100,
+        }
+    }
+}

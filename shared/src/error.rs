@@ -1,0 +1,147 @@
+//! The one JSON error type every response uses: `{"error": "<code>", "message": "..."}`.
+//!
+//! Handlers return `Result<_, ApiError>`; [`json_errors`] is a catcher that gives the
+//! same shape to errors salvo produces itself (no route, wrong method, a caught panic).
+
+use std::time::Duration;
+
+use salvo::catcher::Catcher;
+use salvo::http::header::{HeaderValue, RETRY_AFTER};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Serialize;
+
+/// An error response: status, a stable machine-readable code, a human sentence, and
+/// optionally how long to wait before retrying.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A short kebab-case code that clients can match on, e.g. `too-many-streams`.
+    pub code: &'static str,
+    /// A sentence for humans.
+    pub message: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up) when set.
+    pub retry_after: Option<Duration>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// `400 Bad Request`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// `404 Not Found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", message)
+    }
+
+    /// Adds a `Retry-After` header.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The JSON body, as sent.
+    pub fn body(&self) -> String {
+        let body = Body {
+            error: self.code,
+            message: &self.message,
+        };
+        // Serializing two strings cannot fail; fall back to a fixed body all the same.
+        serde_json::to_string(&body)
+            .unwrap_or_else(|_| r#"{"error":"internal","message":"error"}"#.to_owned())
+    }
+}
+
+impl Scribe for ApiError {
+    fn render(self, res: &mut Response) {
+        res.status_code(self.status);
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            res.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        res.render(Text::Json(self.body()));
+    }
+}
+
+/// A catcher that renders every error without a body as [`ApiError`] JSON.
+pub fn json_errors() -> Catcher {
+    Catcher::new(RenderJsonError)
+}
+
+struct RenderJsonError;
+
+#[async_trait]
+impl Handler for RenderJsonError {
+    async fn handle(
+        &self,
+        _req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+        if !(status.is_client_error() || status.is_server_error()) {
+            return;
+        }
+        if !(res.body.is_none() || res.body.is_error()) {
+            return;
+        }
+        // Salvo's own briefs repeat the status name; a caught panic's says so.
+        let brief = match &res.body {
+            salvo::http::ResBody::Error(e) if e.brief != e.name => e.brief.clone(),
+            _ => String::new(),
+        };
+        let (code, default_message) = describe(status);
+        let message = if brief.is_empty() {
+            default_message.to_owned()
+        } else {
+            brief
+        };
+        res.body = salvo::http::ResBody::None;
+        ApiError::new(status, code, message).render(res);
+        ctrl.skip_rest();
+    }
+}
+
+/// The code, and a sentence for when salvo gave none, for an error status.
+fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("bad-request", "The request is malformed."),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "This needs valid credentials."),
+        StatusCode::FORBIDDEN => ("forbidden", "This is not allowed."),
+        StatusCode::NOT_FOUND => ("not-found", "Nothing is served at this path."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "This path does not accept that method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "The request body has the wrong content type.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => ("too-many-requests", "Too many requests; slow down."),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "The service is unavailable right now."),
+        s if s.is_client_error() => ("client-error", "The request was refused."),
+        _ => ("internal", "The server failed to handle this request."),
+    }
+}

@@ -1,0 +1,30 @@
+//! The machinery the SSE examples share, one concern per module. Each module can be
+//! copied into another project on its own (with the crates it names).
+//!
+//! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
+//! - [`stream`]: the SSE response: headers, `retry:`, keep-alive, coalescing,
+//!   shutdown, and the drop guard that frees the stream's slot.
+//! - [`limits`]: global and per-IP caps on open streams.
+//! - [`resume`]: `Last-Event-ID` and the `reset` event.
+//! - [`metrics`]: Prometheus metrics on `/metrics`.
+//! - [`error`]: the JSON error type.
+//! - [`page`]: the shared page layout, stylesheet, static files and CSP.
+//! - [`config`] and [`server`]: options, logging, serving and shutdown.
+//! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
+
+pub mod config;
+pub mod error;
+pub mod frame;
+pub mod limits;
+pub mod metrics;
+pub mod page;
+pub mod resume;
+pub mod server;
+pub mod stream;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::ServerArgs;
+pub use error::ApiError;
+pub use frame::{Frame, FrameError};
+pub use stream::{StreamSettings, Streams};

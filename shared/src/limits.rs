@@ -1,0 +1,122 @@
+//! Connection limits for long-lived streams: one server-wide cap and one per client IP.
+//!
+//! A stream holds its [`StreamPermit`] for as long as it is open; dropping the permit
+//! (the client went away, the stream ended, the server shut down) gives the slot back.
+//! This is why salvo's `max_concurrency` hoop is not enough here: it releases its slot
+//! when the handler returns, which for a stream is right away.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Which limit refused a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    /// Every one of the server's stream slots is taken.
+    #[error("the server has reached its limit of {0} open streams")]
+    ServerFull(usize),
+    /// This address holds as many streams as it may.
+    #[error("this address has reached its limit of {0} open streams")]
+    PerIp(usize),
+}
+
+/// Counts open streams, in all and per client address.
+#[derive(Debug, Clone)]
+pub struct StreamLimiter {
+    max_total: usize,
+    max_per_ip: usize,
+    open: Arc<Mutex<OpenStreams>>,
+}
+
+#[derive(Debug, Default)]
+struct OpenStreams {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl StreamLimiter {
+    /// At most `max_total` streams in all and `max_per_ip` from one address.
+    pub fn new(max_total: usize, max_per_ip: usize) -> Self {
+        Self {
+            max_total,
+            max_per_ip,
+            open: Arc::default(),
+        }
+    }
+
+    /// Takes a slot for a stream from `ip` (`None` for a peer without an IP, such as a
+    /// Unix socket: only the global limit applies).
+    pub fn try_acquire(&self, ip: Option<IpAddr>) -> Result<StreamPermit, LimitExceeded> {
+        let mut open = self.open.lock();
+        if open.total >= self.max_total {
+            return Err(LimitExceeded::ServerFull(self.max_total));
+        }
+        if let Some(ip) = ip {
+            let count = open.per_ip.entry(ip).or_default();
+            if *count >= self.max_per_ip {
+                return Err(LimitExceeded::PerIp(self.max_per_ip));
+            }
+            *count += 1;
+        }
+        open.total += 1;
+        Ok(StreamPermit {
+            open: Arc::clone(&self.open),
+            ip,
+        })
+    }
+
+    /// Streams holding a permit right now.
+    pub fn open_streams(&self) -> usize {
+        self.open.lock().total
+    }
+}
+
+/// One open stream's slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct StreamPermit {
+    open: Arc<Mutex<OpenStreams>>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock();
+        open.total -= 1;
+        if let Some(ip) = self.ip
+            && let Some(count) = open.per_ip.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                // Keep the map as small as the set of addresses with open streams.
+                open.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    #[test]
+    fn per_ip_then_global_limits_apply_and_permits_come_back() {
+        let limiter = StreamLimiter::new(3, 2);
+        let a1 = limiter.try_acquire(Some(A));
+        let a2 = limiter.try_acquire(Some(A));
+        assert!(a1.is_ok() && a2.is_ok());
+        assert_eq!(limiter.try_acquire(Some(A)).err(), Some(LimitExceeded::PerIp(2)));
+        let b1 = limiter.try_acquire(Some(B));
+        assert!(b1.is_ok());
+        assert_eq!(limiter.try_acquire(Some(B)).err(), Some(LimitExceeded::ServerFull(3)));
+        drop(a1);
+        assert!(limiter.try_acquire(Some(B)).is_ok(), "the freed slot is reusable");
+        drop((a2, b1));
+        assert_eq!(limiter.open_streams(), 0);
+        assert!(limiter.open.lock().per_ip.is_empty());
+    }
+}

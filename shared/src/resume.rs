@@ -1,0 +1,65 @@
+//! Resuming: reading the client's `Last-Event-ID`, and the `reset` event that tells a
+//! client its cursor cannot be honoured.
+//!
+//! A browser's `EventSource` reconnects with a `Last-Event-ID` header. Polyfills and
+//! pages that reconnect by hand pass `?lastEventId=` instead. Both are accepted; the
+//! header wins, since the browser sends it on its own reconnects and it is the newer.
+//!
+//! A cursor the server cannot honour must never be answered with a 4xx: `EventSource`
+//! gives up for good on an HTTP error. The stream starts instead with `event: reset`,
+//! data `{"reason": .., "oldest": .., "latest": ..}`, and goes on live.
+
+use bytes::Bytes;
+use salvo::Request;
+use serde::Serialize;
+
+use crate::frame::Frame;
+
+/// The query parameter read when there is no `Last-Event-ID` header.
+pub const LAST_EVENT_ID_QUERY: &str = "lastEventId";
+
+/// The client's resume cursor, if it sent one. A header that is not valid UTF-8 comes
+/// back lossily converted, so it fails to parse as an id and earns `invalid-id`.
+pub fn last_event_id(req: &Request) -> Option<String> {
+    if let Some(value) = req.headers().get("last-event-id") {
+        return Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    req.queries().get(LAST_EVENT_ID_QUERY).cloned()
+}
+
+/// Why a stream starts with `event: reset` instead of resuming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResetReason {
+    /// The id is older than the oldest event still retained: something was missed.
+    HistoryGap,
+    /// The id has the right shape but was never issued (newer than the latest).
+    UnknownId,
+    /// The id is not an id of this stream at all.
+    InvalidId,
+    /// The client read too slowly and fell off the retained history.
+    Lagged,
+}
+
+#[derive(Serialize)]
+struct Reset<T> {
+    reason: ResetReason,
+    oldest: Option<T>,
+    latest: Option<T>,
+}
+
+/// The `event: reset` frame, naming the oldest and latest ids the server holds (`null`
+/// where it holds none). It carries no `id:`, so the client's cursor is unchanged
+/// until the next real event.
+pub fn reset_frame<T: Serialize>(reason: ResetReason, oldest: Option<T>, latest: Option<T>) -> Bytes {
+    let reset = Reset {
+        reason,
+        oldest,
+        latest,
+    };
+    // Serializing an enum and two ids cannot fail; an empty reset is still a reset.
+    match Frame::new().event("reset").and_then(|f| f.json(&reset)) {
+        Ok(frame) => frame.finish(),
+        Err(_) => Bytes::from_static(b"event: reset\ndata: {}\n\n"),
+    }
+}

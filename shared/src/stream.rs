@@ -1,0 +1,224 @@
+//! The SSE response: headers, `retry:` first, coalesced frames, keep-alive comments,
+//! an end on server shutdown, and a drop guard that frees the stream's slot.
+//!
+//! A handler takes a [`StreamPermit`] with [`Streams::admit`] *before* it starts the
+//! stream (so a refusal is a plain 503/429 response), then hands a stream of
+//! ready-made frames to [`Streams::respond`]:
+//!
+//! ```ignore
+//! let permit = streams.admit(req)?;
+//! streams.respond(res, permit, frames);
+//! ```
+//!
+//! Cleanup when the client goes away: hyper drops the response body, which drops the
+//! `frames` stream and the permit. Put your own cleanup (presence, unsubscribe) in a
+//! `Drop` of something `frames` owns and it runs then too.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, Stream, StreamExt};
+use salvo::http::header::HeaderValue;
+use salvo::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::frame::{Frame, KEEP_ALIVE};
+use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit};
+use crate::metrics::{Metrics, Rejection};
+
+/// The most bytes of ready events joined into one body frame.
+const MAX_COALESCED: usize = 64 * 1024;
+
+/// How streams behave; the defaults are API.md's.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Sent as `retry:` at the start of every stream: the client's reconnect delay.
+    pub retry: Duration,
+    /// A comment is written after this long without traffic, so proxies and
+    /// browsers do not close an idle stream, and a dead client is noticed.
+    pub keep_alive: Duration,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            retry: Duration::from_millis(3000),
+            keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Everything a stream handler needs from its server: settings, the connection
+/// limiter, metrics and the shutdown signal. Cheap to clone.
+#[derive(Clone)]
+pub struct Streams {
+    settings: StreamSettings,
+    limiter: StreamLimiter,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+}
+
+impl Streams {
+    /// Streams with these settings, limits and metrics.
+    pub fn new(settings: StreamSettings, limiter: StreamLimiter, metrics: Metrics) -> Self {
+        Self {
+            settings,
+            limiter,
+            metrics,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The server's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The stream settings.
+    pub fn settings(&self) -> &StreamSettings {
+        &self.settings
+    }
+
+    /// Ends every open stream (their bodies finish cleanly) and refuses new ones.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token that is cancelled when the server shuts down, for producer tasks.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Takes a stream slot for this request's client, or answers why not:
+    /// `503` when the server is full, `429` when this address holds
+    /// too many streams; both with `Retry-After`.
+    pub fn admit(&self, req: &Request) -> Result<StreamPermit, ApiError> {
+        // No refusal during shutdown: a stream opened now gets `retry:` and ends at
+        // once, so the client comes back after the delay. A 5xx would make a browser's
+        // EventSource give up for good.
+        let wait = self.settings.retry;
+        match self.limiter.try_acquire(req.remote_addr().ip()) {
+            Ok(permit) => Ok(permit),
+            Err(refusal @ LimitExceeded::ServerFull(_)) => {
+                self.metrics.reject(Rejection::ServerFull);
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server-full",
+                    format!("{refusal}; try again later."),
+                )
+                .retry_after(wait))
+            }
+            Err(refusal @ LimitExceeded::PerIp(_)) => {
+                self.metrics.reject(Rejection::PerIpLimit);
+                Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-streams",
+                    format!("{refusal}; close one before opening another."),
+                )
+                .retry_after(wait))
+            }
+        }
+    }
+
+    /// Turns `res` into an SSE response streaming `frames` (each item one finished
+    /// frame, see [`crate::frame`]). The stream holds `permit` until it ends.
+    pub fn respond<S>(&self, res: &mut Response, permit: StreamPermit, frames: S)
+    where
+        S: Stream<Item = Bytes> + Send + 'static,
+    {
+        let headers = res.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
+        headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+        // nginx buffers proxied responses unless told not to.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+
+        let retry_ms = u64::try_from(self.settings.retry.as_millis()).unwrap_or(u64::MAX);
+        let body = Body {
+            first: Some(Frame::new().retry(retry_ms).finish()),
+            frames: (Box::pin(frames) as Frames).fuse(),
+            keep_alive: self.settings.keep_alive,
+            shutdown: self.shutdown.clone(),
+            guard: OpenStream::new(permit, &self.metrics),
+        };
+        res.stream(futures_util::stream::unfold(body, |mut body| async move {
+            let frame = body.next_frame().await?;
+            Some((Ok::<_, Infallible>(frame), body))
+        }));
+    }
+}
+
+type Frames = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+
+/// The state of one response body.
+struct Body {
+    first: Option<Bytes>,
+    frames: futures_util::stream::Fuse<Frames>,
+    keep_alive: Duration,
+    shutdown: CancellationToken,
+    guard: OpenStream,
+}
+
+impl Body {
+    /// The next body frame, or `None` when the stream ends.
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        let frame = match self.first.take() {
+            Some(first) => first,
+            None => tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return None,
+                next = self.frames.next() => coalesce(&mut self.frames, next?),
+                () = tokio::time::sleep(self.keep_alive) => {
+                    self.guard.metrics.keep_alives.inc();
+                    Bytes::from_static(KEEP_ALIVE)
+                }
+            },
+        };
+        self.guard.metrics.frames_written.inc();
+        Some(frame)
+    }
+}
+
+/// Joins `first` with whatever else is ready right now into one body frame, so a
+/// burst of events costs one write instead of one per event.
+fn coalesce(frames: &mut futures_util::stream::Fuse<Frames>, first: Bytes) -> Bytes {
+    let Some(Some(second)) = frames.next().now_or_never() else {
+        return first;
+    };
+    let mut joined = BytesMut::with_capacity(first.len() + second.len());
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    while joined.len() < MAX_COALESCED {
+        match frames.next().now_or_never() {
+            Some(Some(more)) => joined.extend_from_slice(&more),
+            _ => break,
+        }
+    }
+    joined.freeze()
+}
+
+/// The drop guard of one open stream: frees the limiter slot and updates the gauge
+/// when the stream ends for any reason, including the client going away.
+struct OpenStream {
+    _permit: StreamPermit,
+    metrics: Metrics,
+}
+
+impl OpenStream {
+    fn new(permit: StreamPermit, metrics: &Metrics) -> Self {
+        metrics.open_streams.inc();
+        Self {
+            _permit: permit,
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.metrics.open_streams.dec();
+        tracing::debug!("stream closed");
+    }
+}

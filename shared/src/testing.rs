@@ -1,0 +1,356 @@
+//! Test support (feature `testing`): start an app on `127.0.0.1:0`, read its streams
+//! with an independent parser (`sse-stream` over `reqwest`), run its binary as a real
+//! process, and drive a real Chromium through chromedriver.
+//!
+//! Every wait here is bounded, so a hang fails the test quickly with a message.
+
+use std::future::Future;
+use std::net::TcpListener as StdTcpListener;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use salvo::Router;
+use sse_stream::{Sse, SseByteStream};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::config::ServerArgs;
+use crate::server::{RunningServer, start};
+use crate::stream::Streams;
+
+/// What test helpers return on failure.
+pub type TestError = Box<dyn std::error::Error + Send + Sync>;
+/// A test helper's result.
+pub type TestResult<T = ()> = Result<T, TestError>;
+
+/// The default bound on any single wait.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Fails with `what` if `future` takes longer than `limit`.
+pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output = T>) -> TestResult<T> {
+    tokio::time::timeout(limit, future)
+        .await
+        .map_err(|_| format!("timed out after {limit:?} waiting for {what}").into())
+}
+
+/// Polls `check` every 50 ms until it returns true, failing after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F) -> TestResult
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = TestResult<bool>>,
+{
+    within(limit, what, async {
+        loop {
+            if check().await? {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await?
+}
+
+/// An app started in this process on `127.0.0.1:0`.
+pub struct TestApp {
+    /// The running server.
+    pub server: RunningServer,
+    /// Its streams (settings, limits, metrics, shutdown).
+    pub streams: Streams,
+}
+
+impl TestApp {
+    /// Starts the router that `app` builds, with these options (`port` is ignored: 0).
+    pub async fn start(args: ServerArgs, app: impl FnOnce(&Streams) -> Router) -> TestResult<Self> {
+        let args = ServerArgs {
+            host: "127.0.0.1".into(),
+            port: 0,
+            ..args
+        };
+        let streams = Streams::from_args(&args);
+        let router = app(&streams);
+        let server = start(&args, streams.clone(), router).await?;
+        Ok(Self { server, streams })
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.url())
+    }
+
+    /// The value of an unlabelled metric on `/metrics`, e.g. `sse_open_streams`.
+    pub async fn metric(&self, name: &str) -> TestResult<f64> {
+        metric(&self.server.url(), name).await
+    }
+}
+
+/// Reads an unlabelled metric from `base/metrics`.
+pub async fn metric(base: &str, name: &str) -> TestResult<f64> {
+    let text = http().get(format!("{base}/metrics")).send().await?.text().await?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .ok_or_else(|| format!("metric {name} not found in:\n{text}"))?
+        .trim()
+        .parse::<f64>()
+        .map_err(|e| format!("metric {name}: {e}").into())
+}
+
+/// A plain HTTP client for tests (no proxy, no compression unless asked for).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
+
+/// An open SSE response, parsed by the independent `sse-stream` parser.
+pub struct SseConnection {
+    /// The response status.
+    pub status: reqwest::StatusCode,
+    /// The response headers.
+    pub headers: reqwest::header::HeaderMap,
+    events: Events,
+}
+
+impl SseConnection {
+    /// `GET url` with `accept: text/event-stream` and these extra headers.
+    pub async fn open(url: &str, headers: &[(&str, &str)]) -> TestResult<Self> {
+        let mut request = http().get(url).header("accept", "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = within(WAIT, "the stream's response headers", request.send()).await??;
+        Ok(Self {
+            status: response.status(),
+            headers: response.headers().clone(),
+            events: Box::pin(SseByteStream::new(response.bytes_stream())),
+        })
+    }
+
+    /// The next block the parser yields (events, and metadata-only blocks such as
+    /// `retry:`), within [`WAIT`]. Comments are not blocks: the parser drops them.
+    pub async fn next(&mut self) -> TestResult<Sse> {
+        self.next_within(WAIT).await
+    }
+
+    /// Like [`SseConnection::next`] with another bound.
+    pub async fn next_within(&mut self, limit: Duration) -> TestResult<Sse> {
+        match within(limit, "the next SSE block", self.events.next()).await? {
+            Some(block) => Ok(block?),
+            None => Err("the stream ended".into()),
+        }
+    }
+
+    /// The next block that carries data (skipping metadata-only blocks).
+    pub async fn next_event(&mut self) -> TestResult<Sse> {
+        loop {
+            let block = self.next().await?;
+            if block.data.is_some() {
+                return Ok(block);
+            }
+        }
+    }
+
+    /// Waits until the server ends the stream, failing on any further event.
+    pub async fn expect_end(&mut self, limit: Duration) -> TestResult {
+        loop {
+            match within(limit, "the stream to end", self.events.next()).await? {
+                None => return Ok(()),
+                // An abrupt close (connection reset) also ends it.
+                Some(Err(_)) => return Ok(()),
+                Some(Ok(block)) if block.data.is_none() => continue,
+                Some(Ok(block)) => return Err(format!("expected the end, got {block:?}").into()),
+            }
+        }
+    }
+}
+
+/// An example's binary running as a real process.
+pub struct AppProcess {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl AppProcess {
+    /// Starts `binary` (use `env!("CARGO_BIN_EXE_<name>")`) with `--port 0` and `args`,
+    /// and waits for its `listening on http://…` line.
+    pub async fn spawn(binary: &str, args: &[&str]) -> TestResult<Self> {
+        let mut child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut stdout = BufReader::new(stdout);
+        let mut line = String::new();
+        within(Duration::from_secs(30), "the listening line", stdout.read_line(&mut line)).await??;
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line: {line:?}"))?
+            .to_owned();
+        Ok(Self {
+            child,
+            _stdout: stdout,
+            url,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends SIGTERM, as a service manager would.
+    pub async fn terminate(&self) -> TestResult {
+        let pid = self.child.id().ok_or("the process has already exited")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -TERM {pid} failed: {status}").into())
+        }
+    }
+
+    /// Waits for the process to exit, failing after `limit`.
+    pub async fn wait(&mut self, limit: Duration) -> TestResult<ExitStatus> {
+        Ok(within(limit, "the process to exit", self.child.wait()).await??)
+    }
+}
+
+/// A fresh headless Chromium driven over WebDriver.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: fantoccini::Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver (env `CHROMEDRIVER`, default `/usr/bin/chromedriver`) on a
+    /// free port and a headless Chromium (env `CHROME`, default `/usr/bin/chromium`)
+    /// with a fresh profile.
+    pub async fn launch() -> TestResult<Self> {
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chrome_path = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        for path in [&driver_path, &chrome_path] {
+            if !std::path::Path::new(path).exists() {
+                return Err(format!(
+                    "{path} not found: install chromium and chromium-driver (scripts/test does)"
+                )
+                .into());
+            }
+        }
+        let port = StdTcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let webdriver = format!("http://127.0.0.1:{port}");
+        wait_until(Duration::from_secs(20), "chromedriver to start", || async {
+            Ok(http()
+                .get(format!("{webdriver}/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()))
+        })
+        .await?;
+
+        let profile = std::env::temp_dir().join(format!(
+            "sse-test-chromium-{}-{port}",
+            std::process::id()
+        ));
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chrome_path,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = within(
+            Duration::from_secs(30),
+            "a Chromium session",
+            fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&webdriver),
+        )
+        .await??;
+        Ok(Self {
+            client,
+            driver,
+            profile,
+        })
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn eval(&self, script: &str) -> TestResult<serde_json::Value> {
+        Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// The text of the first element matching a CSS selector.
+    pub async fn text(&self, css: &str) -> TestResult<String> {
+        let element = self.client.find(fantoccini::Locator::Css(css)).await?;
+        Ok(element.text().await?)
+    }
+
+    /// Waits until the text of `css` satisfies `check`, returning that text.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        limit: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> TestResult<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // The element may not exist yet while the page loads.
+            let text = self.text(css).await.unwrap_or_default();
+            if check(&text) {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!("timed out after {limit:?} waiting for the text of {css}; last text: {text:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a PNG screenshot of the page to `path` (creating its folder).
+    pub async fn screenshot(&self, path: &std::path::Path) -> TestResult {
+        let png = self.client.screenshot().await?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// Ends the session and chromedriver, and removes the profile.
+    pub async fn close(mut self) -> TestResult {
+        let closed = self.client.clone().close().await;
+        let _ = self.driver.kill().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+        Ok(closed?)
+    }
+}
