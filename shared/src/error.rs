@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use salvo::catcher::Catcher;
-use salvo::http::header::{HeaderValue, RETRY_AFTER};
 use salvo::http::StatusCode;
+use salvo::http::header::{HeaderValue, RETRY_AFTER};
 use salvo::prelude::*;
 use serde::Serialize;
 

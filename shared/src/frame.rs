@@ -131,7 +131,11 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         let current = rest?;
         match current.find(['\r', '\n']) {
             Some(end) => {
-                let skip = if current[end..].starts_with("\r\n") { 2 } else { 1 };
+                let skip = if current[end..].starts_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = Some(&current[end + skip..]);
                 Some(&current[..end])
             }
@@ -156,7 +160,10 @@ mod tests {
     #[test]
     fn empty_text_and_trailing_newline_survive() {
         assert_eq!(&Frame::new().data("").finish()[..], b"data: \n\n");
-        assert_eq!(&Frame::new().data("x\n").finish()[..], b"data: x\ndata: \n\n");
+        assert_eq!(
+            &Frame::new().data("x\n").finish()[..],
+            b"data: x\ndata: \n\n"
+        );
     }
 
     #[test]
@@ -168,7 +175,9 @@ mod tests {
             ));
             assert!(matches!(
                 Frame::new().event(bad),
-                Err(FrameError::LineBreak { field: "event name" })
+                Err(FrameError::LineBreak {
+                    field: "event name"
+                })
             ));
         }
     }

@@ -109,12 +109,21 @@ mod tests {
         let a1 = limiter.try_acquire(Some(A));
         let a2 = limiter.try_acquire(Some(A));
         assert!(a1.is_ok() && a2.is_ok());
-        assert_eq!(limiter.try_acquire(Some(A)).err(), Some(LimitExceeded::PerIp(2)));
+        assert_eq!(
+            limiter.try_acquire(Some(A)).err(),
+            Some(LimitExceeded::PerIp(2))
+        );
         let b1 = limiter.try_acquire(Some(B));
         assert!(b1.is_ok());
-        assert_eq!(limiter.try_acquire(Some(B)).err(), Some(LimitExceeded::ServerFull(3)));
+        assert_eq!(
+            limiter.try_acquire(Some(B)).err(),
+            Some(LimitExceeded::ServerFull(3))
+        );
         drop(a1);
-        assert!(limiter.try_acquire(Some(B)).is_ok(), "the freed slot is reusable");
+        assert!(
+            limiter.try_acquire(Some(B)).is_ok(),
+            "the freed slot is reusable"
+        );
         drop((a2, b1));
         assert_eq!(limiter.open_streams(), 0);
         assert!(limiter.open.lock().per_ip.is_empty());

@@ -45,7 +45,8 @@ impl StaticFile {
 }
 
 /// The stylesheet every page shares.
-pub const SHARED_STYLE: StaticFile = StaticFile::style("sse.css", include_str!("../static/sse.css"));
+pub const SHARED_STYLE: StaticFile =
+    StaticFile::style("sse.css", include_str!("../static/sse.css"));
 
 const LAYOUT: &str = include_str!("../static/layout.html");
 
@@ -63,9 +64,15 @@ pub fn routes(title: &str, main: &str, files: &[StaticFile]) -> Router {
     let mut scripts = String::new();
     for file in files {
         if file.name.ends_with(".css") {
-            head.push_str(&format!("<link rel=\"stylesheet\" href=\"/static/{}\">\n", file.name));
+            head.push_str(&format!(
+                "<link rel=\"stylesheet\" href=\"/static/{}\">\n",
+                file.name
+            ));
         } else if file.name.ends_with(".js") {
-            scripts.push_str(&format!("<script src=\"/static/{}\" defer></script>\n", file.name));
+            scripts.push_str(&format!(
+                "<script src=\"/static/{}\" defer></script>\n",
+                file.name
+            ));
         }
     }
     let html = LAYOUT
@@ -79,7 +86,9 @@ pub fn routes(title: &str, main: &str, files: &[StaticFile]) -> Router {
     }
     Router::new()
         .get(IndexPage { html: html.into() })
-        .push(Router::with_path("static/{name}").get(StaticFiles { table: Arc::new(table) }))
+        .push(Router::with_path("static/{name}").get(StaticFiles {
+            table: Arc::new(table),
+        }))
 }
 
 struct IndexPage {
@@ -88,7 +97,13 @@ struct IndexPage {
 
 #[async_trait]
 impl Handler for IndexPage {
-    async fn handle(&self, _req: &mut Request, _depot: &mut Depot, res: &mut Response, _ctrl: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        _req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
         res.render(Text::Html(self.html.to_string()));
     }
 }
@@ -99,7 +114,13 @@ struct StaticFiles {
 
 #[async_trait]
 impl Handler for StaticFiles {
-    async fn handle(&self, req: &mut Request, _depot: &mut Depot, res: &mut Response, _ctrl: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        _depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
         let name = req.param::<String>("name").unwrap_or_default();
         match self.table.get(name.as_str()) {
             Some(file) => {
@@ -109,7 +130,9 @@ impl Handler for StaticFiles {
                     .insert("cache-control", HeaderValue::from_static("no-cache"));
                 let _ = res.write_body(file.body);
             }
-            None => res.render(ApiError::not_found(format!("There is no static file named {name:?}."))),
+            None => res.render(ApiError::not_found(format!(
+                "There is no static file named {name:?}."
+            ))),
         }
     }
 }
@@ -123,6 +146,9 @@ pub async fn security_headers(res: &mut Response) {
         "content-security-policy",
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
 }

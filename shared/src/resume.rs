@@ -51,7 +51,11 @@ struct Reset<T> {
 /// The `event: reset` frame, naming the oldest and latest ids the server holds (`null`
 /// where it holds none). It carries no `id:`, so the client's cursor is unchanged
 /// until the next real event.
-pub fn reset_frame<T: Serialize>(reason: ResetReason, oldest: Option<T>, latest: Option<T>) -> Bytes {
+pub fn reset_frame<T: Serialize>(
+    reason: ResetReason,
+    oldest: Option<T>,
+    latest: Option<T>,
+) -> Bytes {
     let reset = Reset {
         reason,
         oldest,

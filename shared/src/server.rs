@@ -102,7 +102,11 @@ impl RunningServer {
 }
 
 /// Binds `args.host:args.port` and serves `app` (with the common routes) in a task.
-pub async fn start(args: &ServerArgs, streams: Streams, app: Router) -> Result<RunningServer, ServerError> {
+pub async fn start(
+    args: &ServerArgs,
+    streams: Streams,
+    app: Router,
+) -> Result<RunningServer, ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
     let acceptor = TcpListener::new(addr.clone())
         .try_bind()
@@ -177,4 +181,3 @@ async fn wait_for_signal() -> &'static str {
         "Ctrl-C"
     }
 }
-

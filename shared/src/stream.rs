@@ -130,7 +130,10 @@ impl Streams {
         S: Stream<Item = Bytes> + Send + 'static,
     {
         let headers = res.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
         headers.insert("cache-control", HeaderValue::from_static("no-cache"));
         // nginx buffers proxied responses unless told not to.
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));

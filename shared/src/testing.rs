@@ -30,7 +30,11 @@ pub type TestResult<T = ()> = Result<T, TestError>;
 pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Fails with `what` if `future` takes longer than `limit`.
-pub async fn within<T>(limit: Duration, what: &str, future: impl Future<Output = T>) -> TestResult<T> {
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    future: impl Future<Output = T>,
+) -> TestResult<T> {
     tokio::time::timeout(limit, future)
         .await
         .map_err(|_| format!("timed out after {limit:?} waiting for {what}").into())
@@ -88,7 +92,12 @@ impl TestApp {
 
 /// Reads an unlabelled metric from `base/metrics`.
 pub async fn metric(base: &str, name: &str) -> TestResult<f64> {
-    let text = http().get(format!("{base}/metrics")).send().await?.text().await?;
+    let text = http()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .ok_or_else(|| format!("metric {name} not found in:\n{text}"))?
@@ -178,11 +187,16 @@ pub struct AppProcess {
 }
 
 impl AppProcess {
-    /// Starts `binary` (use `env!("CARGO_BIN_EXE_<name>")`) with `--port 0` and `args`,
-    /// and waits for its `listening on http://…` line.
+    /// Starts `binary` (use `env!("CARGO_BIN_EXE_<name>")`) on 127.0.0.1 with `args`
+    /// (and `--port 0` unless they name a port), and waits for its `listening on
+    /// http://…` line.
     pub async fn spawn(binary: &str, args: &[&str]) -> TestResult<Self> {
-        let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", "0"])
+        let mut command = Command::new(binary);
+        command.args(["--host", "127.0.0.1"]);
+        if !args.contains(&"--port") {
+            command.args(["--port", "0"]);
+        }
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -193,7 +207,12 @@ impl AppProcess {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        within(Duration::from_secs(30), "the listening line", stdout.read_line(&mut line)).await??;
+        within(
+            Duration::from_secs(30),
+            "the listening line",
+            stdout.read_line(&mut line),
+        )
+        .await??;
         let url = line
             .trim()
             .strip_prefix("listening on ")
@@ -209,6 +228,12 @@ impl AppProcess {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> TestResult<u16> {
+        let port = self.url.rsplit(':').next().ok_or("no port in the url")?;
+        Ok(port.parse()?)
     }
 
     /// Sends SIGTERM, as a service manager would.
@@ -244,7 +269,8 @@ impl Browser {
     /// free port and a headless Chromium (env `CHROME`, default `/usr/bin/chromium`)
     /// with a fresh profile.
     pub async fn launch() -> TestResult<Self> {
-        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let driver_path =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chrome_path = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
         for path in [&driver_path, &chrome_path] {
             if !std::path::Path::new(path).exists() {
@@ -272,10 +298,8 @@ impl Browser {
         })
         .await?;
 
-        let profile = std::env::temp_dir().join(format!(
-            "sse-test-chromium-{}-{port}",
-            std::process::id()
-        ));
+        let profile =
+            std::env::temp_dir().join(format!("sse-test-chromium-{}-{port}", std::process::id()));
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -293,9 +317,11 @@ impl Browser {
         let client = within(
             Duration::from_secs(30),
             "a Chromium session",
-            fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities)
-                .connect(&webdriver),
+            fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(capabilities)
+            .connect(&webdriver),
         )
         .await??;
         Ok(Self {
@@ -331,7 +357,10 @@ impl Browser {
                 return Ok(text);
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(format!("timed out after {limit:?} waiting for the text of {css}; last text: {text:?}").into());
+                return Err(format!(
+                    "timed out after {limit:?} waiting for the text of {css}; last text: {text:?}"
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -31,7 +31,11 @@ pub fn router(streams: &Streams, every: Duration) -> Router {
             streams: streams.clone(),
             every,
         }))
-        .push(page::routes("SSE counter", include_str!("../static/index.html"), &FILES))
+        .push(page::routes(
+            "SSE counter",
+            include_str!("../static/index.html"),
+            &FILES,
+        ))
 }
 
 /// `GET /events`: a count from 1 (or from `Last-Event-ID` + 1), one number per tick.
@@ -72,7 +76,8 @@ impl CounterStream {
             }
         });
 
-        self.streams.respond(res, permit, stream::iter(reset).chain(count));
+        self.streams
+            .respond(res, permit, stream::iter(reset).chain(count));
         Ok(())
     }
 }

@@ -26,15 +26,26 @@ async fn take(conn: &mut SseConnection, n: usize) -> TestResult<Vec<(String, Str
 }
 
 fn numbered(from: u64, n: usize) -> Vec<(String, String)> {
-    (from..from + n as u64).map(|i| (i.to_string(), i.to_string())).collect()
+    (from..from + n as u64)
+        .map(|i| (i.to_string(), i.to_string()))
+        .collect()
 }
 
 #[tokio::test]
 async fn sse_headers_and_never_compressed() -> TestResult {
     let app = fast_counter().await?;
-    let conn = SseConnection::open(&app.url("/events"), &[("accept-encoding", "gzip, br, zstd")]).await?;
+    let conn = SseConnection::open(
+        &app.url("/events"),
+        &[("accept-encoding", "gzip, br, zstd")],
+    )
+    .await?;
     assert_eq!(conn.status, 200);
-    let header = |name: &str| conn.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        conn.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     assert_eq!(header("content-type").as_deref(), Some("text/event-stream"));
     assert_eq!(header("cache-control").as_deref(), Some("no-cache"));
     assert_eq!(header("x-accel-buffering").as_deref(), Some("no"));
@@ -54,7 +65,11 @@ async fn retry_first_then_numbered_events_from_one() -> TestResult {
     .await?;
     let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
     let first = conn.next().await?;
-    assert_eq!(first.retry, Some(1234), "the first frame is retry: {first:?}");
+    assert_eq!(
+        first.retry,
+        Some(1234),
+        "the first frame is retry: {first:?}"
+    );
     assert_eq!(first.data, None);
     assert_eq!(take(&mut conn, 5).await?, numbered(1, 5));
     Ok(())
@@ -70,7 +85,11 @@ async fn last_event_id_goes_on_at_the_next_number() -> TestResult {
     assert_eq!(take(&mut query, 2).await?, numbered(8, 2));
 
     // The browser's own header is newer than a query string from the first connect.
-    let mut both = SseConnection::open(&app.url("/events?lastEventId=7"), &[("last-event-id", "99")]).await?;
+    let mut both = SseConnection::open(
+        &app.url("/events?lastEventId=7"),
+        &[("last-event-id", "99")],
+    )
+    .await?;
     assert_eq!(take(&mut both, 1).await?, numbered(100, 1));
     Ok(())
 }
@@ -92,7 +111,8 @@ async fn a_bad_id_gets_reset_then_counts_from_one() -> TestResult {
         let reset = conn.next_event().await?;
         assert_eq!(reset.event.as_deref(), Some("reset"), "for id {id:?}");
         assert_eq!(reset.id, None, "a reset carries no id");
-        let data: serde_json::Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+        let data: serde_json::Value =
+            serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
         assert_eq!(data["reason"], reason, "for id {id:?}");
         assert!(data.get("oldest").is_some() && data.get("latest").is_some());
         assert_eq!(take(&mut conn, 2).await?, numbered(1, 2));
@@ -152,8 +172,16 @@ async fn a_disconnect_is_seen_and_the_gauge_returns_to_zero() -> TestResult {
 async fn expect_refusal(url: &str, status: u16, code: &str) -> TestResult {
     let response = http().get(url).send().await?;
     assert_eq!(response.status(), status);
-    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    assert_eq!(retry_after.as_deref(), Some("3"), "Retry-After is the retry delay");
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("3"),
+        "Retry-After is the retry delay"
+    );
     let body: serde_json::Value = response.json().await?;
     assert_eq!(body["error"], code);
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -200,7 +228,10 @@ async fn past_the_per_ip_limit_429_and_the_slot_comes_back() -> TestResult {
     first.next_event().await?;
     expect_refusal(&url, 429, "too-many-streams").await?;
     let text = http().get(app.url("/metrics")).send().await?.text().await?;
-    assert!(text.contains(r#"sse_rejected_streams_total{reason="per-ip-limit"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"sse_rejected_streams_total{reason="per-ip-limit"} 1"#),
+        "{text}"
+    );
     drop(first);
     wait_until(WAIT, "the freed slot to be usable", || async {
         Ok(http().get(&url).send().await?.status() == 200)
@@ -225,7 +256,10 @@ async fn shutdown_ends_every_open_stream() -> TestResult {
         }
         TestResult::Ok(())
     };
-    let (stopped, ended) = within(Duration::from_secs(10), "shutdown", async { tokio::join!(stopped, ended) }).await?;
+    let (stopped, ended) = within(Duration::from_secs(10), "shutdown", async {
+        tokio::join!(stopped, ended)
+    })
+    .await?;
     ended?;
     assert!(stopped, "the server stopped within the grace period");
     Ok(())
@@ -238,7 +272,8 @@ async fn common_routes_and_json_errors() -> TestResult {
         panic!("a handler bug")
     }
     let app = TestApp::start(ServerArgs::default(), |streams| {
-        sse_counter::router(streams, Duration::from_secs(1)).push(Router::with_path("explode").get(explode))
+        sse_counter::router(streams, Duration::from_secs(1))
+            .push(Router::with_path("explode").get(explode))
     })
     .await?;
 
@@ -289,10 +324,17 @@ async fn the_page_and_its_files_with_a_strict_csp() -> TestResult {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     let html = page.text().await?;
     assert!(!html.contains("<script>"), "no inline script");
-    for file in ["/static/sse.css", "/static/counter.css", "/static/counter.js"] {
+    for file in [
+        "/static/sse.css",
+        "/static/counter.css",
+        "/static/counter.js",
+    ] {
         assert!(html.contains(file), "the page links {file}");
         let response = http().get(app.url(file)).send().await?;
         assert_eq!(response.status(), 200, "{file}");

@@ -1,0 +1,55 @@
+//! The sse-counter binary as a real process: shutdown on SIGTERM under load.
+
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use sse_shared::testing::{AppProcess, SseConnection, TestResult, metric};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
+
+#[tokio::test]
+async fn sigterm_with_200_open_streams_exits_within_the_grace() -> TestResult {
+    let mut app = AppProcess::spawn(
+        BIN,
+        &[
+            "--interval-ms",
+            "100",
+            "--max-streams-per-ip",
+            "1000",
+            "--shutdown-grace-secs",
+            "5",
+        ],
+    )
+    .await?;
+    let url = format!("{}/events", app.url());
+    let mut conns = try_join_all((0..200).map(|_| async {
+        let mut conn = SseConnection::open(&url, &[]).await?;
+        conn.next_event().await?;
+        TestResult::Ok(conn)
+    }))
+    .await?;
+    assert_eq!(metric(app.url(), "sse_open_streams").await?, 200.0);
+
+    app.terminate().await?;
+    // The grace period, plus a little for the process to be reaped.
+    let status = app.wait(Duration::from_secs(6)).await?;
+    assert!(status.success(), "exit status {status}");
+    for conn in &mut conns {
+        conn.expect_end(Duration::from_secs(1)).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error_and_a_failing_exit() -> TestResult {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = holder.local_addr()?.port().to_string();
+    let output = tokio::process::Command::new(BIN)
+        .args(["--port", &port])
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    Ok(())
+}
