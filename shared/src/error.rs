@@ -118,6 +118,7 @@ impl Handler for RenderJsonError {
             brief
         };
         res.body = salvo::http::ResBody::None;
+        crate::page::add_security_headers(res);
         ApiError::new(status, code, message).render(res);
         ctrl.skip_rest();
     }

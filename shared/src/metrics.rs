@@ -82,6 +82,10 @@ impl Metrics {
             rejected.clone(),
         );
         extra(&mut registry);
+        // Both reasons show from the start (at 0), so dashboards see the series.
+        for reason in ["server-full", "per-ip-limit"] {
+            rejected.get_or_create(&[("reason", reason)]);
+        }
         Self {
             open_streams,
             events_published,

@@ -141,6 +141,11 @@ impl Handler for StaticFiles {
 /// no referrer.
 #[handler]
 pub async fn security_headers(res: &mut Response) {
+    add_security_headers(res);
+}
+
+/// Adds the security headers to `res` (for responses no hoop saw, such as a 404).
+pub fn add_security_headers(res: &mut Response) {
     let headers = res.headers_mut();
     headers.insert(
         "content-security-policy",
