@@ -4,6 +4,7 @@
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
 //! - [`stream`]: the SSE response: headers, `retry:`, keep-alive, coalescing,
 //!   shutdown, and the drop guard that frees the stream's slot.
+//! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy.
 //! - [`limits`]: global and per-IP caps on open streams.
 //! - [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
@@ -15,6 +16,7 @@
 pub mod config;
 pub mod error;
 pub mod frame;
+pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod page;
@@ -27,4 +29,5 @@ pub mod testing;
 pub use config::ServerArgs;
 pub use error::ApiError;
 pub use frame::{Frame, FrameError};
+pub use hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 pub use stream::{StreamSettings, Streams};

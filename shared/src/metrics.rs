@@ -36,6 +36,10 @@ pub struct Metrics {
     pub keep_alives: Counter,
     /// Subscribers that fell behind the retained history and were reset or closed.
     pub streams_lagged: Counter,
+    /// Events retained in the history now.
+    pub history_events: Gauge,
+    /// Bytes of frames retained in the history now.
+    pub history_bytes: Gauge,
     rejected: Family<ReasonLabel, Counter>,
     registry: Arc<Registry>,
 }
@@ -54,6 +58,8 @@ impl Metrics {
         let frames_written = Counter::default();
         let keep_alives = Counter::default();
         let streams_lagged = Counter::default();
+        let history_events = Gauge::default();
+        let history_bytes = Gauge::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register("open_streams", "Streams open now", open_streams.clone());
         registry.register(
@@ -77,6 +83,16 @@ impl Metrics {
             streams_lagged.clone(),
         );
         registry.register(
+            "history_events",
+            "Events retained in the replay history",
+            history_events.clone(),
+        );
+        registry.register(
+            "history_bytes",
+            "Bytes of frames retained in the replay history",
+            history_bytes.clone(),
+        );
+        registry.register(
             "rejected_streams",
             "Streams refused before they started, by reason",
             rejected.clone(),
@@ -84,7 +100,7 @@ impl Metrics {
         extra(&mut registry);
         // Both reasons show from the start (at 0), so dashboards see the series.
         for reason in ["server-full", "per-ip-limit"] {
-            rejected.get_or_create(&[("reason", reason)]);
+            let _ = rejected.get_or_create(&[("reason", reason)]);
         }
         Self {
             open_streams,
@@ -92,6 +108,8 @@ impl Metrics {
             frames_written,
             keep_alives,
             streams_lagged,
+            history_events,
+            history_bytes,
             rejected,
             registry: Arc::new(registry),
         }

@@ -1,0 +1,449 @@
+//! The event hub: one bounded history that is also every subscriber's queue.
+//!
+//! ```text
+//! publish(event) -> id = next, frame = event.frame(id) (serialized once), append,
+//!                   evict past the bounds, wake subscribers
+//! subscriber     -> a cursor (the last id it has) into the history; on each wake-up it
+//!                   reads everything after the cursor, as one batch of shared frames
+//! ```
+//!
+//! **Replay and live are the same read.** A subscriber that resumes after id 40 reads
+//! 41.. from the history, then waits, then reads again after its cursor: there is no
+//! hand-over from "replay" to "live" where an event could be lost or sent twice. The
+//! wake-up is a `tokio::sync::watch` channel whose version is marked seen *before* each
+//! read, so a publish that lands between the read and the wait still wakes it.
+//!
+//! **Memory.** The history holds at most `max_events` events and `max_bytes` bytes of
+//! frames (the newest event is never larger than `max_bytes`: such a publish is refused).
+//! A subscriber is a cursor, a receiver and a filter: a few dozen bytes, however far
+//! behind it is. A subscriber whose cursor falls off the history (its client reads too
+//! slowly) gets `event: reset` with reason `lagged` and goes on from the newest event; it
+//! never holds back the publisher or anyone else. What a slow client has not read yet is
+//! at most one batch (64 KiB) in its response plus hyper's and the kernel's buffers.
+//!
+//! **Cost.** A publish builds one frame, appends one entry and bumps one version under a
+//! write lock, then wakes the waiting subscribers: nothing is copied per subscriber. A
+//! wake-up takes a read lock, binary-searches the cursor (`O(log n)`), and clones the
+//! frames after it (reference counts, not bytes); joining a batch into one body frame
+//! happens outside the lock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::frame::{Frame, FrameError};
+use crate::metrics::Metrics;
+use crate::resume::{ResetReason, reset_frame};
+
+/// The most bytes of frames one wake-up reads; the rest follows on the next read.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// An event id: `N` for the in-memory hub (1, 2, 3, ...), `MS-N` for a Redis stream
+/// entry. Ordered as the pair (MS, N); `N` alone means MS = 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EventId {
+    /// Milliseconds part (Redis stream ids); 0 in memory.
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl EventId {
+    /// Before every event.
+    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
+
+    /// The in-memory id `seq`.
+    pub const fn seq(seq: u64) -> Self {
+        Self { ms: 0, seq }
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ms == 0 {
+            write!(f, "{}", self.seq)
+        } else {
+            write!(f, "{}-{}", self.ms, self.seq)
+        }
+    }
+}
+
+/// The text is not an event id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an event id")]
+pub struct InvalidEventId;
+
+impl FromStr for EventId {
+    type Err = InvalidEventId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Digits only: no sign, no spaces, no empty part.
+        fn number(part: &str) -> Result<u64, InvalidEventId> {
+            if part.is_empty() || part.len() > 20 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(InvalidEventId);
+            }
+            part.parse().map_err(|_| InvalidEventId)
+        }
+        match text.split_once('-') {
+            None => Ok(Self::seq(number(text)?)),
+            Some((ms, seq)) => Ok(Self {
+                ms: number(ms)?,
+                seq: number(seq)?,
+            }),
+        }
+    }
+}
+
+impl serde::Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An event the hub can carry: it knows how to become a frame once it has an id.
+pub trait HubEvent: Send + Sync + 'static {
+    /// The complete frame for this event with this id (usually with `id:` set to it).
+    /// Called once per event, under the hub's write lock: keep it to serializing.
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError>;
+}
+
+/// How much history the hub keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryLimits {
+    /// Most events kept.
+    pub max_events: usize,
+    /// Most bytes of frames kept.
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        Self {
+            max_events: 1000,
+            max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The event could not be turned into a frame.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The frame alone is larger than the whole history may be.
+    #[error("the event is {size} bytes, more than the history's {max} bytes")]
+    TooLarge {
+        /// The frame's size.
+        size: usize,
+        /// The history's byte bound.
+        max: usize,
+    },
+}
+
+/// Where a new subscription starts.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Only events published from now on.
+    Live,
+    /// The last `n` retained events that pass the filter, then live.
+    Recent(usize),
+    /// After the id the client sent (`Last-Event-ID`), replaying what it missed. An id
+    /// that is not an id, was never issued, or is older than the history earns a
+    /// `reset` and a live start.
+    After(String),
+}
+
+impl Start {
+    /// `After(id)` when the client sent one, else `otherwise`.
+    pub fn resume_or(last_event_id: Option<String>, otherwise: Start) -> Self {
+        last_event_id.map_or(otherwise, Start::After)
+    }
+}
+
+struct Stored<E> {
+    id: EventId,
+    event: E,
+    frame: Bytes,
+}
+
+struct History<E> {
+    events: VecDeque<Stored<E>>,
+    bytes: usize,
+    next_seq: u64,
+    /// The newest id ever published.
+    latest: Option<EventId>,
+    /// The newest id evicted: a cursor below it has missed something.
+    evicted_up_to: Option<EventId>,
+}
+
+impl<E> History<E> {
+    fn oldest(&self) -> Option<EventId> {
+        self.events.front().map(|s| s.id)
+    }
+
+    fn reset(&self, reason: ResetReason) -> Bytes {
+        reset_frame(reason, self.oldest(), self.latest)
+    }
+}
+
+struct Inner<E> {
+    history: RwLock<History<E>>,
+    wake: watch::Sender<()>,
+    limits: HistoryLimits,
+    metrics: Metrics,
+}
+
+/// A bounded, replayable event hub. Cheap to clone; clones share the history.
+pub struct Hub<E> {
+    inner: Arc<Inner<E>>,
+}
+
+impl<E> Clone for Hub<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
+
+impl<E: HubEvent> Hub<E> {
+    /// An empty hub keeping at most `limits`, counting into `metrics`.
+    pub fn new(limits: HistoryLimits, metrics: Metrics) -> Self {
+        let (wake, _) = watch::channel(());
+        Self {
+            inner: Arc::new(Inner {
+                history: RwLock::new(History {
+                    events: VecDeque::new(),
+                    bytes: 0,
+                    next_seq: 1,
+                    latest: None,
+                    evicted_up_to: None,
+                }),
+                wake,
+                limits,
+                metrics,
+            }),
+        }
+    }
+
+    /// Publishes `event` under the next id and wakes every subscriber.
+    pub fn publish(&self, event: E) -> Result<EventId, PublishError> {
+        let id = {
+            let mut history = self.inner.history.write();
+            let id = EventId::seq(history.next_seq);
+            let frame = event.frame(id)?;
+            if frame.len() > self.inner.limits.max_bytes {
+                return Err(PublishError::TooLarge {
+                    size: frame.len(),
+                    max: self.inner.limits.max_bytes,
+                });
+            }
+            history.next_seq += 1;
+            self.append(&mut history, Stored { id, event, frame });
+            id
+        };
+        self.inner.metrics.events_published.inc();
+        self.inner.wake.send_replace(());
+        Ok(id)
+    }
+
+    fn append(&self, history: &mut History<E>, stored: Stored<E>) {
+        history.bytes += stored.frame.len();
+        history.latest = Some(stored.id);
+        history.events.push_back(stored);
+        let limits = self.inner.limits;
+        while history.events.len() > limits.max_events || history.bytes > limits.max_bytes {
+            let Some(evicted) = history.events.pop_front() else {
+                break;
+            };
+            history.bytes -= evicted.frame.len();
+            history.evicted_up_to = Some(evicted.id);
+        }
+        let metrics = &self.inner.metrics;
+        metrics.history_events.set(history.events.len() as i64);
+        metrics.history_bytes.set(history.bytes as i64);
+    }
+
+    /// The newest id published, if any.
+    pub fn latest(&self) -> Option<EventId> {
+        self.inner.history.read().latest
+    }
+
+    /// Events and bytes retained now.
+    pub fn retained(&self) -> (usize, usize) {
+        let history = self.inner.history.read();
+        (history.events.len(), history.bytes)
+    }
+
+    /// Every event, from `start`, as a stream of frames (see [`Subscription`]).
+    pub fn subscribe(&self, start: Start) -> Subscription<E> {
+        self.subscribe_filtered(start, |_| true)
+    }
+
+    /// The events that pass `filter`, from `start`. The filter runs once per event per
+    /// subscriber, under the read lock: keep it to a comparison.
+    pub fn subscribe_filtered(
+        &self,
+        start: Start,
+        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
+    ) -> Subscription<E> {
+        // Subscribe to wake-ups before reading, so no publish falls in between.
+        let wake = self.inner.wake.subscribe();
+        let history = self.inner.history.read();
+        let live = history.latest.unwrap_or(EventId::ZERO);
+        let (cursor, reset) = match start {
+            Start::Live => (live, None),
+            Start::Recent(n) => {
+                let mut cursor = history.evicted_up_to.unwrap_or(EventId::ZERO);
+                let mut matched = 0;
+                for stored in history.events.iter().rev() {
+                    if matched == n {
+                        cursor = stored.id;
+                        break;
+                    }
+                    if filter(&stored.event) {
+                        matched += 1;
+                    }
+                }
+                (cursor, None)
+            }
+            Start::After(raw) => match raw.parse::<EventId>() {
+                Err(_) => (live, Some(ResetReason::InvalidId)),
+                Ok(id) if id > live => (live, Some(ResetReason::UnknownId)),
+                Ok(id) if history.evicted_up_to.is_some_and(|e| id < e) => {
+                    (live, Some(ResetReason::HistoryGap))
+                }
+                Ok(id) => (id, None),
+            },
+        };
+        let pending = reset.map(|reason| history.reset(reason));
+        drop(history);
+        Subscription {
+            hub: self.clone(),
+            cursor,
+            filter: Box::new(filter),
+            wake,
+            pending,
+            live_marker: false,
+        }
+    }
+}
+
+/// One subscriber: a cursor into the history. Turn it into the frames to send with
+/// [`Subscription::into_stream`].
+pub struct Subscription<E> {
+    hub: Hub<E>,
+    cursor: EventId,
+    filter: Filter<E>,
+    wake: watch::Receiver<()>,
+    /// A frame to send before the next read (a reset).
+    pending: Option<Bytes>,
+    live_marker: bool,
+}
+
+/// What one read found.
+enum Read {
+    Frames(Vec<Bytes>),
+    Lagged(Bytes),
+}
+
+impl<E: HubEvent> Subscription<E> {
+    /// After the first read (the replay), send `event: live` with data
+    /// `{"after": "<id>"}`: everything before it was replayed, everything after is live.
+    /// The marker has no `id:` and is not kept in the history.
+    pub fn with_live_marker(mut self) -> Self {
+        self.live_marker = true;
+        self
+    }
+
+    /// The id this subscriber has seen up to.
+    pub fn cursor(&self) -> EventId {
+        self.cursor
+    }
+
+    /// The next batch of frames, waiting for a publish when there is nothing new.
+    /// `None` only if the hub is gone.
+    pub async fn next_batch(&mut self) -> Option<Bytes> {
+        loop {
+            // Mark the current version seen first: a publish after this wakes us.
+            self.wake.borrow_and_update();
+            let mut out = self.pending.take().map(|f| vec![f]).unwrap_or_default();
+            match self.read() {
+                Read::Frames(frames) => out.extend(frames),
+                Read::Lagged(reset) => out.push(reset),
+            }
+            if std::mem::take(&mut self.live_marker) {
+                out.push(live_marker(self.cursor));
+            }
+            if !out.is_empty() {
+                return Some(join(out));
+            }
+            self.wake.changed().await.ok()?;
+        }
+    }
+
+    fn read(&mut self) -> Read {
+        let history = self.hub.inner.history.read();
+        if history.evicted_up_to.is_some_and(|e| self.cursor < e) {
+            // Fell off the history: say so, and go on from the newest event.
+            self.hub.inner.metrics.streams_lagged.inc();
+            tracing::debug!(cursor = %self.cursor, "subscriber lagged");
+            self.cursor = history.latest.unwrap_or(self.cursor);
+            return Read::Lagged(history.reset(ResetReason::Lagged));
+        }
+        let start = history.events.partition_point(|s| s.id <= self.cursor);
+        let mut frames = Vec::new();
+        let mut bytes = 0;
+        for stored in history.events.range(start..) {
+            if bytes >= MAX_BATCH {
+                break;
+            }
+            self.cursor = stored.id;
+            if (self.filter)(&stored.event) {
+                bytes += stored.frame.len();
+                frames.push(stored.frame.clone());
+            }
+        }
+        Read::Frames(frames)
+    }
+
+    /// The frames to send, for [`crate::stream::Streams::respond`].
+    pub fn into_stream(self) -> impl Stream<Item = Bytes> + Send + 'static {
+        futures_util::stream::unfold(self, |mut subscription| async move {
+            let batch = subscription.next_batch().await?;
+            Some((batch, subscription))
+        })
+    }
+}
+
+fn live_marker(cursor: EventId) -> Bytes {
+    let after = (cursor != EventId::ZERO).then_some(cursor);
+    match Frame::new()
+        .event("live")
+        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
+    {
+        Ok(frame) => frame.finish(),
+        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
+    }
+}
+
+/// One buffer from several frames (no copy for a single one).
+fn join(mut frames: Vec<Bytes>) -> Bytes {
+    if frames.len() == 1 {
+        return frames.pop().unwrap_or_default();
+    }
+    let mut joined = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+    for frame in frames {
+        joined.extend_from_slice(&frame);
+    }
+    joined.freeze()
+}

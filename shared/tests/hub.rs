@@ -1,0 +1,282 @@
+//! The hub's promises: every subscriber gets exactly the events after its cursor, in
+//! order, once, whether replayed or live and however publishes race subscribes; a
+//! subscriber that falls off the history gets `reset` first; memory stays bounded.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use proptest::prelude::*;
+use rand::{RngExt, SeedableRng};
+use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start, Subscription};
+use sse_shared::metrics::Metrics;
+use sse_shared::{Frame, FrameError};
+
+/// A test event: a payload of some bytes.
+struct Note(String);
+
+impl HubEvent for Note {
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        Ok(Frame::new().id(&id.to_string())?.data(&self.0).finish())
+    }
+}
+
+fn hub(max_events: usize) -> Hub<Note> {
+    Hub::new(
+        HistoryLimits {
+            max_events,
+            max_bytes: usize::MAX,
+        },
+        Metrics::new(),
+    )
+}
+
+/// What a subscriber saw: event ids, or `reset:<reason>`.
+fn blocks(batch: &Bytes) -> Vec<String> {
+    let text = String::from_utf8_lossy(batch);
+    text.split("\n\n")
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
+                return id.to_owned();
+            }
+            if block.starts_with("event: reset") {
+                let reason = block.split("\"reason\":\"").nth(1).unwrap_or("").split('"').next().unwrap_or("");
+                return format!("reset:{reason}");
+            }
+            format!("other:{block}")
+        })
+        .collect()
+}
+
+/// Everything available to `sub` right now, without waiting.
+/// Bounded, so a subscriber that never runs dry fails instead of hanging.
+fn drain(sub: &mut Subscription<Note>) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..100_000 {
+        match sub.next_batch().now_or_never() {
+            Some(Some(batch)) => seen.extend(blocks(&batch)),
+            _ => return seen,
+        }
+    }
+    panic!("the subscription never ran dry; last: {:?}", seen.last());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Publish(usize),
+    Subscribe(Option<u64>),
+    SubscribeGarbage,
+    Read(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (1usize..8).prop_map(Op::Publish),
+        1 => prop::option::of(0u64..80).prop_map(Op::Subscribe),
+        1 => Just(Op::SubscribeGarbage),
+        3 => any::<usize>().prop_map(Op::Read),
+    ]
+}
+
+/// The reference: what a subscriber with this cursor should see next.
+struct Model {
+    published: u64,
+    evicted_up_to: u64,
+}
+
+impl Model {
+    fn expect(&self, cursor: &mut u64, out: &mut Vec<String>) {
+        if *cursor < self.evicted_up_to {
+            out.push("reset:lagged".into());
+            *cursor = self.published;
+            return;
+        }
+        out.extend((*cursor + 1..=self.published).map(|i| i.to_string()));
+        *cursor = self.published;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn every_subscriber_gets_exactly_what_follows_its_cursor(
+        ops in prop::collection::vec(op(), 1..60),
+        max_events in 1usize..20,
+    ) {
+        let hub = hub(max_events);
+        let mut model = Model { published: 0, evicted_up_to: 0 };
+        // (subscription, model cursor, what it got, what it should have got)
+        let mut subs: Vec<(Subscription<Note>, u64, Vec<String>, Vec<String>)> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Publish(n) => {
+                    for _ in 0..n {
+                        let id = hub.publish(Note("x".into())).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        model.published += 1;
+                        prop_assert_eq!(id, EventId::seq(model.published));
+                        model.evicted_up_to = model.published.saturating_sub(max_events as u64);
+                    }
+                }
+                Op::Subscribe(last) => {
+                    let start = last.map_or(Start::Live, |id| Start::After(id.to_string()));
+                    let sub = hub.subscribe(start);
+                    let mut expected = Vec::new();
+                    let cursor = match last {
+                        None => model.published,
+                        Some(id) if id > model.published => { expected.push("reset:unknown-id".into()); model.published }
+                        Some(id) if id < model.evicted_up_to => { expected.push("reset:history-gap".into()); model.published }
+                        Some(id) => id,
+                    };
+                    subs.push((sub, cursor, Vec::new(), expected));
+                }
+                Op::SubscribeGarbage => {
+                    let sub = hub.subscribe(Start::After("x1".into()));
+                    subs.push((sub, model.published, Vec::new(), vec!["reset:invalid-id".into()]));
+                }
+                Op::Read(i) => {
+                    if subs.is_empty() { continue; }
+                    let k = i % subs.len();
+                    let (sub, cursor, got, expected) = &mut subs[k];
+                    got.extend(drain(sub));
+                    model.expect(cursor, expected);
+                }
+            }
+        }
+        for (mut sub, mut cursor, mut got, mut expected) in subs {
+            got.extend(drain(&mut sub));
+            model.expect(&mut cursor, &mut expected);
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+#[test]
+fn recent_replays_the_last_n_matching_events() {
+    let hub = hub(100);
+    for i in 0..10 {
+        let body = if i % 2 == 0 { "even" } else { "odd" };
+        assert!(hub.publish(Note(body.into())).is_ok());
+    }
+    let mut evens = hub.subscribe_filtered(Start::Recent(3), |n: &Note| n.0 == "even");
+    // Events 1..=10; the evens are 1, 3, 5, 7, 9: the last three are 5, 7, 9.
+    assert_eq!(drain(&mut evens), ["5", "7", "9"]);
+    let mut all = hub.subscribe(Start::Recent(100));
+    assert_eq!(drain(&mut all).len(), 10);
+}
+
+#[test]
+fn the_history_is_bounded_by_bytes_and_oversized_events_are_refused() {
+    let hub: Hub<Note> = Hub::new(
+        HistoryLimits {
+            max_events: 1_000_000,
+            max_bytes: 10_000,
+        },
+        Metrics::new(),
+    );
+    for _ in 0..1_000 {
+        assert!(hub.publish(Note("y".repeat(100))).is_ok());
+    }
+    let (events, bytes) = hub.retained();
+    assert!(bytes <= 10_000 && events < 100, "{events} events, {bytes} bytes");
+    assert!(hub.publish(Note("z".repeat(20_000))).is_err());
+}
+
+#[test]
+fn a_live_marker_follows_the_replay() {
+    let hub = hub(100);
+    for _ in 0..3 {
+        assert!(hub.publish(Note("n".into())).is_ok());
+    }
+    let mut sub = hub.subscribe(Start::After("1".into())).with_live_marker();
+    let first = sub.next_batch().now_or_never().flatten().unwrap_or_default();
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.ends_with("event: live\ndata: {\"after\":\"3\"}\n\n"), "{text}");
+    assert_eq!(blocks(&first)[..2], ["2", "3"]);
+}
+
+/// 8 publishers x 10,000 events; 100 subscribers that drop their subscription at
+/// random points and resume from the last id they saw. Each must end with the whole
+/// sequence, exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_publishers_and_resuming_subscribers_see_everything_once() {
+    const PUBLISHERS: u64 = 8;
+    const EACH: u64 = 10_000;
+    const TOTAL: u64 = PUBLISHERS * EACH;
+    let hub = hub(TOTAL as usize);
+
+    let subscribers: Vec<_> = (0..100u64)
+        .map(|seed| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut seen: Vec<u64> = Vec::with_capacity(TOTAL as usize);
+                let mut sub = hub.subscribe(Start::After("0".into()));
+                while seen.last() != Some(&TOTAL) {
+                    let batch = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next_batch())
+                        .await
+                        .unwrap_or_else(|_| panic!("subscriber {seed} starved at {:?}", seen.last()))
+                        .unwrap_or_else(|| panic!("the hub went away"));
+                    for block in blocks(&batch) {
+                        seen.push(block.parse().unwrap_or_else(|_| panic!("unexpected block {block}")));
+                    }
+                    if rng.random_range(0..10) == 0 {
+                        // Disconnect, then resume from the last id seen.
+                        let last = seen.last().copied().unwrap_or(0);
+                        sub = hub.subscribe(Start::After(last.to_string()));
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    if let Err(e) = hub.publish(Note(format!("{p}-{i}"))) {
+                        panic!("publish failed: {e}");
+                    }
+                    if i % 64 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        assert!(publisher.await.is_ok());
+    }
+    let expected: Vec<u64> = (1..=TOTAL).collect();
+    for subscriber in subscribers {
+        let seen = subscriber.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(seen == expected, "a subscriber saw {} events, not each of 1..={TOTAL} once", seen.len());
+    }
+}
+
+#[test]
+fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
+    let metrics = Metrics::new();
+    let hub: Hub<Note> = Hub::new(
+        HistoryLimits {
+            max_events: 100,
+            max_bytes: usize::MAX,
+        },
+        metrics.clone(),
+    );
+    let mut slow = hub.subscribe(Start::Live);
+    let mut fast = hub.subscribe(Start::Live);
+    let mut fast_seen = VecDeque::new();
+    for _ in 0..1_000 {
+        assert!(hub.publish(Note("e".into())).is_ok());
+        fast_seen.extend(drain(&mut fast));
+    }
+    assert_eq!(fast_seen.len(), 1_000, "the fast one is not held back");
+    assert_eq!(drain(&mut slow), ["reset:lagged"]);
+    assert_eq!(metrics.streams_lagged.get(), 1);
+    assert!(hub.publish(Note("after".into())).is_ok());
+    assert_eq!(drain(&mut slow), ["1001"], "it goes on live");
+}
