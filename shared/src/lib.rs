@@ -8,11 +8,12 @@
 //! - [`limits`]: global and per-IP caps on open streams.
 //! - [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
-//! - [`error`]: the JSON error type.
+//! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`config`] and [`server`]: options, logging, serving and shutdown.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
 
+pub mod body;
 pub mod config;
 pub mod error;
 pub mod frame;

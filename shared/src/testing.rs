@@ -336,6 +336,26 @@ impl Browser {
         Ok(self.client.execute(script, Vec::new()).await?)
     }
 
+    /// Clicks the first element matching a CSS selector.
+    pub async fn click(&self, css: &str) -> TestResult {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Types `text` into the first element matching a CSS selector.
+    pub async fn type_into(&self, css: &str, text: &str) -> TestResult {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
     /// The text of the first element matching a CSS selector.
     pub async fn text(&self, css: &str) -> TestResult<String> {
         let element = self.client.find(fantoccini::Locator::Css(css)).await?;

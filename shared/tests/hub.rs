@@ -41,7 +41,13 @@ fn blocks(batch: &Bytes) -> Vec<String> {
                 return id.to_owned();
             }
             if block.starts_with("event: reset") {
-                let reason = block.split("\"reason\":\"").nth(1).unwrap_or("").split('"').next().unwrap_or("");
+                let reason = block
+                    .split("\"reason\":\"")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('"')
+                    .next()
+                    .unwrap_or("");
                 return format!("reset:{reason}");
             }
             format!("other:{block}")
@@ -97,6 +103,9 @@ impl Model {
     }
 }
 
+/// A subscription, its cursor in the model, what it got, what it should have got.
+type Tracked = (Subscription<Note>, u64, Vec<String>, Vec<String>);
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -107,8 +116,7 @@ proptest! {
     ) {
         let hub = hub(max_events);
         let mut model = Model { published: 0, evicted_up_to: 0 };
-        // (subscription, model cursor, what it got, what it should have got)
-        let mut subs: Vec<(Subscription<Note>, u64, Vec<String>, Vec<String>)> = Vec::new();
+        let mut subs: Vec<Tracked> = Vec::new();
         for op in ops {
             match op {
                 Op::Publish(n) => {
@@ -179,7 +187,10 @@ fn the_history_is_bounded_by_bytes_and_oversized_events_are_refused() {
         assert!(hub.publish(Note("y".repeat(100))).is_ok());
     }
     let (events, bytes) = hub.retained();
-    assert!(bytes <= 10_000 && events < 100, "{events} events, {bytes} bytes");
+    assert!(
+        bytes <= 10_000 && events < 100,
+        "{events} events, {bytes} bytes"
+    );
     assert!(hub.publish(Note("z".repeat(20_000))).is_err());
 }
 
@@ -190,9 +201,16 @@ fn a_live_marker_follows_the_replay() {
         assert!(hub.publish(Note("n".into())).is_ok());
     }
     let mut sub = hub.subscribe(Start::After("1".into())).with_live_marker();
-    let first = sub.next_batch().now_or_never().flatten().unwrap_or_default();
+    let first = sub
+        .next_batch()
+        .now_or_never()
+        .flatten()
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&first);
-    assert!(text.ends_with("event: live\ndata: {\"after\":\"3\"}\n\n"), "{text}");
+    assert!(
+        text.ends_with("event: live\ndata: {\"after\":\"3\"}\n\n"),
+        "{text}"
+    );
     assert_eq!(blocks(&first)[..2], ["2", "3"]);
 }
 
@@ -214,12 +232,19 @@ async fn racing_publishers_and_resuming_subscribers_see_everything_once() {
                 let mut seen: Vec<u64> = Vec::with_capacity(TOTAL as usize);
                 let mut sub = hub.subscribe(Start::After("0".into()));
                 while seen.last() != Some(&TOTAL) {
-                    let batch = tokio::time::timeout(std::time::Duration::from_secs(30), sub.next_batch())
-                        .await
-                        .unwrap_or_else(|_| panic!("subscriber {seed} starved at {:?}", seen.last()))
-                        .unwrap_or_else(|| panic!("the hub went away"));
+                    let batch =
+                        tokio::time::timeout(std::time::Duration::from_secs(30), sub.next_batch())
+                            .await
+                            .unwrap_or_else(|_| {
+                                panic!("subscriber {seed} starved at {:?}", seen.last())
+                            })
+                            .unwrap_or_else(|| panic!("the hub went away"));
                     for block in blocks(&batch) {
-                        seen.push(block.parse().unwrap_or_else(|_| panic!("unexpected block {block}")));
+                        seen.push(
+                            block
+                                .parse()
+                                .unwrap_or_else(|_| panic!("unexpected block {block}")),
+                        );
                     }
                     if rng.random_range(0..10) == 0 {
                         // Disconnect, then resume from the last id seen.
@@ -253,7 +278,11 @@ async fn racing_publishers_and_resuming_subscribers_see_everything_once() {
     let expected: Vec<u64> = (1..=TOTAL).collect();
     for subscriber in subscribers {
         let seen = subscriber.await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(seen == expected, "a subscriber saw {} events, not each of 1..={TOTAL} once", seen.len());
+        assert!(
+            seen == expected,
+            "a subscriber saw {} events, not each of 1..={TOTAL} once",
+            seen.len()
+        );
     }
 }
 

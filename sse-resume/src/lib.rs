@@ -1,0 +1,149 @@
+//! # sse-resume: `Last-Event-ID` done right
+//!
+//! A producer publishes `event: tick` every interval into a shared, bounded history;
+//! `POST /events` publishes `event: note`. `GET /events` replays every retained event
+//! after the client's `Last-Event-ID`, then goes on live: each event exactly once, in
+//! order, with no gap, also when the reconnect races a publish.
+//!
+//! The tutorial's version kept one global counter and no history: a reconnecting client
+//! skipped ahead to whatever the counter said, and everything published while it was
+//! away was gone. Here the history *is* the queue ([`sse_shared::hub`]): a subscriber is
+//! a cursor into it, so replay and live are the same read and cannot race.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Serialize;
+use sse_shared::hub::PublishError;
+use sse_shared::page::{self, StaticFile};
+use sse_shared::resume::last_event_id;
+use sse_shared::{ApiError, EventId, Frame, FrameError, Hub, HubEvent, Start, Streams, body};
+use tokio::time::{MissedTickBehavior, interval};
+use tokio_util::sync::CancellationToken;
+
+/// The longest note `POST /events` accepts.
+pub const MAX_NOTE_BYTES: usize = 16 * 1024;
+
+const FILES: [StaticFile; 2] = [
+    StaticFile::style("resume.css", include_str!("../static/resume.css")),
+    StaticFile::script("resume.js", include_str!("../static/resume.js")),
+];
+
+/// What the history carries.
+pub enum ResumeEvent {
+    /// The producer's heartbeat: `seq` counts ticks (1, 2, ...), so a client can see gaps.
+    Tick { seq: u64, at: String },
+    /// Text someone posted.
+    Note(String),
+}
+
+#[derive(Serialize)]
+struct TickData<'a> {
+    seq: u64,
+    at: &'a str,
+}
+
+impl HubEvent for ResumeEvent {
+    // Built once per event, whatever the number of subscribers.
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        let frame = Frame::new().id(&id.to_string())?;
+        Ok(match self {
+            ResumeEvent::Tick { seq, at } => {
+                frame.event("tick")?.json(&TickData { seq: *seq, at })?
+            }
+            // Any text is safe as data: line breaks become separate `data:` lines.
+            ResumeEvent::Note(text) => frame.event("note")?.data(text),
+        }
+        .finish())
+    }
+}
+
+/// Publishes a tick every `every` until `shutdown`.
+pub async fn produce_ticks(hub: Hub<ResumeEvent>, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for seq in 1.. {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        if let Err(e) = hub.publish(ResumeEvent::Tick { seq, at }) {
+            tracing::error!("cannot publish a tick: {e}");
+        }
+    }
+}
+
+/// The routes: `GET /events`, `POST /events`, and the page.
+pub fn router(streams: &Streams, hub: &Hub<ResumeEvent>) -> Router {
+    Router::new()
+        .push(
+            Router::with_path("events")
+                .get(Subscribe {
+                    streams: streams.clone(),
+                    hub: hub.clone(),
+                })
+                .post(PostNote { hub: hub.clone() }),
+        )
+        .push(page::routes(
+            "SSE resume",
+            include_str!("../static/index.html"),
+            &FILES,
+        ))
+}
+
+/// `GET /events`: replay after `Last-Event-ID`, then live.
+struct Subscribe {
+    streams: Streams,
+    hub: Hub<ResumeEvent>,
+}
+
+#[handler]
+impl Subscribe {
+    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        let permit = self.streams.admit(req)?;
+        // With an id: everything after it that is still retained (or `reset`, if it is
+        // not an id, too old, or never issued). Without: live from now.
+        let start = Start::resume_or(last_event_id(req), Start::Live);
+        // `event: live` after the replay lets the page mark replayed events.
+        let events = self.hub.subscribe(start).with_live_marker();
+        self.streams.respond(res, permit, events.into_stream());
+        Ok(())
+    }
+}
+
+/// `POST /events`: publish the body as a note.
+struct PostNote {
+    hub: Hub<ResumeEvent>,
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: String,
+}
+
+#[handler]
+impl PostNote {
+    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        let text = body::text(req, MAX_NOTE_BYTES).await?;
+        let id = self
+            .hub
+            .publish(ResumeEvent::Note(text))
+            .map_err(|e| match e {
+                PublishError::TooLarge { .. } => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "The note is larger than the history may hold.",
+                ),
+                PublishError::Frame(e) => {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                }
+            })?;
+        res.status_code(StatusCode::CREATED);
+        res.render(Json(Created { id: id.to_string() }));
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! sse-resume over real TCP, read by an independent SSE parser (`sse-stream`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sse_resume::ResumeEvent;
+use sse_shared::testing::{SseConnection, TestApp, TestResult, http, wait_until, within};
+use sse_shared::{HistoryLimits, Hub, ServerArgs};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The app with a hub the test can publish into directly (no producer task: the test
+/// decides what is published).
+async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, Hub<ResumeEvent>)> {
+    let mut hub = None;
+    let app = TestApp::start(args, |streams| {
+        let created = Hub::new(limits, streams.metrics().clone());
+        hub = Some(created.clone());
+        sse_resume::router(streams, &created)
+    })
+    .await?;
+    Ok((app, hub.ok_or("no hub")?))
+}
+
+fn limits(max_events: usize) -> HistoryLimits {
+    HistoryLimits {
+        max_events,
+        max_bytes: 64 * 1024 * 1024,
+    }
+}
+
+fn note(hub: &Hub<ResumeEvent>, text: &str) -> TestResult<String> {
+    Ok(hub.publish(ResumeEvent::Note(text.into()))?.to_string())
+}
+
+/// The ids of the next events up to and including the `live` marker.
+async fn replay(conn: &mut SseConnection) -> TestResult<Vec<String>> {
+    let mut ids = Vec::new();
+    loop {
+        let event = conn.next_event().await?;
+        if event.event.as_deref() == Some("live") {
+            return Ok(ids);
+        }
+        ids.push(event.id.ok_or("an event without an id")?);
+    }
+}
+
+fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    range.map(|i| i.to_string()).collect()
+}
+
+#[tokio::test]
+async fn resume_by_header_and_by_query_then_live() -> TestResult {
+    let (app, hub) = start(limits(100), ServerArgs::default()).await?;
+    for i in 0..10 {
+        note(&hub, &format!("n{i}"))?;
+    }
+    let mut header = SseConnection::open(&app.url("/events"), &[("last-event-id", "3")]).await?;
+    assert_eq!(replay(&mut header).await?, ids(4..=10));
+    let mut query = SseConnection::open(&app.url("/events?lastEventId=8"), &[]).await?;
+    assert_eq!(replay(&mut query).await?, ids(9..=10));
+    let mut fresh = SseConnection::open(&app.url("/events"), &[]).await?;
+    assert_eq!(
+        replay(&mut fresh).await?,
+        Vec::<String>::new(),
+        "no id: live only"
+    );
+
+    note(&hub, "live one")?;
+    for conn in [&mut header, &mut query, &mut fresh] {
+        let event = conn.next_event().await?;
+        assert_eq!(event.id.as_deref(), Some("11"));
+        assert_eq!(event.data.as_deref(), Some("live one"));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn ids_that_cannot_be_honoured_get_their_reset_reason() -> TestResult {
+    let (app, hub) = start(limits(5), ServerArgs::default()).await?;
+    for i in 0..20 {
+        note(&hub, &format!("n{i}"))?;
+    }
+    let huge = "7".repeat(10_000);
+    for (id, reason) in [
+        ("2", "history-gap"),
+        ("999", "unknown-id"),
+        ("abc", "invalid-id"),
+        ("-1", "invalid-id"),
+        ("+5", "invalid-id"),
+        (huge.as_str(), "invalid-id"),
+    ] {
+        let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", id)]).await?;
+        assert_eq!(conn.status, 200, "never an error status");
+        let reset = conn.next_event().await?;
+        assert_eq!(reset.event.as_deref(), Some("reset"));
+        let data: serde_json::Value =
+            serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+        assert_eq!(data["reason"], reason, "for {id:.20}");
+        assert_eq!(data["oldest"], "16");
+        assert_eq!(data["latest"], "20");
+        assert_eq!(replay(&mut conn).await?, Vec::<String>::new(), "then live");
+    }
+    // An id equal to the latest is fine: nothing to replay.
+    let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", "20")]).await?;
+    assert_eq!(replay(&mut conn).await?, Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_posted_note_arrives_verbatim_as_one_event() -> TestResult {
+    let (app, _hub) = start(limits(100), ServerArgs::default()).await?;
+    let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+    replay(&mut conn).await?;
+    let text = "line\r\nevent: forged\n\nid: 99\rdata: x\n\n\nretry: 1\n: comment";
+    let response = http().post(app.url("/events")).body(text).send().await?;
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await?;
+    assert_eq!(created["id"], "1");
+
+    let event = conn.next_event().await?;
+    assert_eq!(event.event.as_deref(), Some("note"));
+    assert_eq!(event.id.as_deref(), Some("1"));
+    // Line ends come back as LF, as the SSE grammar defines; nothing else changes.
+    assert_eq!(
+        event.data.as_deref(),
+        Some(text.replace("\r\n", "\n").replace('\r', "\n").as_str())
+    );
+    // And nothing else arrived: the next event is the next note.
+    http().post(app.url("/events")).body("next").send().await?;
+    assert_eq!(conn.next_event().await?.data.as_deref(), Some("next"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_notes_are_refused_and_publish_nothing() -> TestResult {
+    let (app, hub) = start(limits(100), ServerArgs::default()).await?;
+    let too_long = "a".repeat(sse_resume::MAX_NOTE_BYTES + 1);
+    let cases: [(Vec<u8>, u16, &str); 3] = [
+        (Vec::new(), 400, "empty-body"),
+        (vec![0xff, 0xfe, b'a'], 400, "invalid-utf8"),
+        (too_long.into_bytes(), 413, "payload-too-large"),
+    ];
+    for (body, status, code) in cases {
+        let response = http().post(app.url("/events")).body(body).send().await?;
+        assert_eq!(response.status(), status);
+        let error: serde_json::Value = response.json().await?;
+        assert_eq!(error["error"], code);
+    }
+    assert_eq!(hub.latest(), None, "nothing was published");
+    // The longest allowed note is accepted.
+    let max = "b".repeat(sse_resume::MAX_NOTE_BYTES);
+    assert_eq!(
+        http()
+            .post(app.url("/events"))
+            .body(max)
+            .send()
+            .await?
+            .status(),
+        201
+    );
+    Ok(())
+}
+
+/// A publisher runs flat out while a client drops and resumes again and again: it must
+/// end with every event exactly once, in order.
+#[tokio::test]
+async fn reconnects_racing_publishes_lose_and_repeat_nothing() -> TestResult {
+    const TOTAL: u64 = 3_000;
+    let (app, hub) = start(limits(TOTAL as usize), ServerArgs::default()).await?;
+    let publisher = tokio::spawn({
+        let hub = hub.clone();
+        async move {
+            for i in 0..TOTAL {
+                if hub.publish(ResumeEvent::Note(format!("n{i}"))).is_err() {
+                    return;
+                }
+                if i % 10 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    });
+    let mut seen: Vec<u64> = Vec::new();
+    let mut reconnects = 0;
+    within(Duration::from_secs(60), "every event", async {
+        while seen.last() != Some(&TOTAL) {
+            let last = seen.last().map_or("0".to_owned(), u64::to_string);
+            let mut conn =
+                SseConnection::open(&app.url("/events"), &[("last-event-id", &last)]).await?;
+            reconnects += 1;
+            // Read a few events, then drop the connection mid-stream.
+            for _ in 0..(37 + reconnects % 50) {
+                let event = conn.next_event().await?;
+                if let Some(id) = event.id {
+                    seen.push(id.parse()?);
+                    if seen.last() == Some(&TOTAL) {
+                        break;
+                    }
+                }
+            }
+        }
+        TestResult::Ok(())
+    })
+    .await??;
+    publisher.await?;
+    assert!(reconnects > 10, "{reconnects} reconnects");
+    assert!(
+        seen == (1..=TOTAL).collect::<Vec<_>>(),
+        "saw {} events, not 1..={TOTAL} once each",
+        seen.len()
+    );
+    Ok(())
+}
+
+/// One client stops reading while 100,000 events are published: the history stays
+/// within its bounds, the other clients get every event, the slow one is reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestResult {
+    const TOTAL: u64 = 100_000;
+    const HISTORY: usize = 5_000;
+    let (app, hub) = start(limits(HISTORY), ServerArgs::default()).await?;
+
+    // The slow client: asks for the stream, then reads nothing.
+    let mut slow = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
+    slow.write_all(b"GET /events HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n")
+        .await?;
+
+    // Two fast clients, each reporting how far it has read.
+    let mut fast = Vec::new();
+    let mut progress = Vec::new();
+    for _ in 0..2 {
+        let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+        replay(&mut conn).await?;
+        let read_up_to = Arc::new(AtomicU64::new(0));
+        progress.push(Arc::clone(&read_up_to));
+        fast.push(tokio::spawn(async move {
+            let mut expected = 1u64;
+            while expected <= TOTAL {
+                let event = conn.next_event().await?;
+                let id: u64 = event
+                    .id
+                    .clone()
+                    .ok_or_else(|| format!("not an event: {event:?}"))?
+                    .parse()?;
+                if id != expected {
+                    return Err(format!("expected {expected}, got {id}").into());
+                }
+                read_up_to.store(id, Ordering::Relaxed);
+                expected += 1;
+            }
+            TestResult::Ok(expected - 1)
+        }));
+    }
+
+    // 100,000 events of ~250 bytes: 25 MB, far more than the socket buffers hold.
+    // The publisher waits for the fast clients (so they never fall off the history),
+    // never for the slow one.
+    let text = "x".repeat(200);
+    let mut max_bytes = 0;
+    for i in 1..=TOTAL {
+        hub.publish(ResumeEvent::Note(text.clone()))?;
+        if i % 500 == 0 {
+            let (events, bytes) = hub.retained();
+            assert!(events <= HISTORY, "{events} events retained");
+            max_bytes = max_bytes.max(bytes);
+            let behind = i.saturating_sub(HISTORY as u64 / 2);
+            wait_until(
+                Duration::from_secs(30),
+                "the fast clients to keep up",
+                || async { Ok(progress.iter().all(|p| p.load(Ordering::Relaxed) >= behind)) },
+            )
+            .await?;
+        }
+    }
+    for client in fast {
+        assert_eq!(
+            within(Duration::from_secs(60), "a fast client", client).await???,
+            TOTAL
+        );
+    }
+    assert!(max_bytes <= HISTORY * 300, "history held {max_bytes} bytes");
+
+    // Now the slow client reads: somewhere in it is a reset for lagging.
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    within(Duration::from_secs(60), "the slow client's reset", async {
+        while !String::from_utf8_lossy(&raw[raw.len().saturating_sub(1 << 17)..])
+            .contains("\"reason\":\"lagged\"")
+        {
+            let n = slow.read(&mut buf).await?;
+            if n == 0 {
+                return Err("the slow stream closed without a reset".into());
+            }
+            raw.extend_from_slice(&buf[..n]);
+            // Keep only the tail: the test itself must not hold 25 MB.
+            if raw.len() > 1 << 20 {
+                raw.drain(..raw.len() - (1 << 18));
+            }
+        }
+        TestResult::Ok(())
+    })
+    .await??;
+    assert!(app.metric("sse_streams_lagged_total").await? >= 1.0);
+    Ok(())
+}
