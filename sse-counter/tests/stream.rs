@@ -188,56 +188,54 @@ async fn expect_refusal(url: &str, status: u16, code: &str) -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn past_the_global_limit_503_and_the_slot_comes_back() -> TestResult {
-    let app = counter(
-        ServerArgs {
-            max_streams: 2,
-            ..ServerArgs::default()
-        },
-        Duration::from_millis(50),
-    )
-    .await?;
+/// Opens `fill` streams, expects the next to be refused with `status` and `code` (and
+/// counted under `reason`), closes one, and expects its slot to be usable again.
+async fn fill_refuse_free(
+    args: ServerArgs,
+    fill: usize,
+    status: u16,
+    code: &str,
+    reason: &str,
+) -> TestResult {
+    let app = counter(args, Duration::from_millis(50)).await?;
     let url = app.url("/events");
-    let mut first = SseConnection::open(&url, &[]).await?;
-    first.next_event().await?;
-    let mut second = SseConnection::open(&url, &[]).await?;
-    second.next_event().await?;
-    expect_refusal(&url, 503, "server-full").await?;
-    drop(first);
+    let mut open = Vec::new();
+    for _ in 0..fill {
+        let mut conn = SseConnection::open(&url, &[]).await?;
+        conn.next_event().await?;
+        open.push(conn);
+    }
+    expect_refusal(&url, status, code).await?;
+    let metrics = http().get(app.url("/metrics")).send().await?.text().await?;
+    let series = format!("sse_rejected_streams_total{{reason=\"{reason}\"}} 1");
+    assert!(metrics.contains(&series), "{series} missing from {metrics}");
+    drop(open.pop());
     wait_until(WAIT, "the freed slot to be usable", || async {
         Ok(http().get(&url).send().await?.status() == 200)
     })
     .await?;
-    second.next_event().await?;
+    for conn in &mut open {
+        conn.next_event().await?;
+    }
     Ok(())
 }
 
 #[tokio::test]
+async fn past_the_global_limit_503_and_the_slot_comes_back() -> TestResult {
+    let args = ServerArgs {
+        max_streams: 2,
+        ..ServerArgs::default()
+    };
+    fill_refuse_free(args, 2, 503, "server-full", "server-full").await
+}
+
+#[tokio::test]
 async fn past_the_per_ip_limit_429_and_the_slot_comes_back() -> TestResult {
-    let app = counter(
-        ServerArgs {
-            max_streams_per_ip: 1,
-            ..ServerArgs::default()
-        },
-        Duration::from_millis(50),
-    )
-    .await?;
-    let url = app.url("/events");
-    let mut first = SseConnection::open(&url, &[]).await?;
-    first.next_event().await?;
-    expect_refusal(&url, 429, "too-many-streams").await?;
-    let text = http().get(app.url("/metrics")).send().await?.text().await?;
-    assert!(
-        text.contains(r#"sse_rejected_streams_total{reason="per-ip-limit"} 1"#),
-        "{text}"
-    );
-    drop(first);
-    wait_until(WAIT, "the freed slot to be usable", || async {
-        Ok(http().get(&url).send().await?.status() == 200)
-    })
-    .await?;
-    Ok(())
+    let args = ServerArgs {
+        max_streams_per_ip: 1,
+        ..ServerArgs::default()
+    };
+    fill_refuse_free(args, 1, 429, "too-many-streams", "per-ip-limit").await
 }
 
 #[tokio::test]
