@@ -111,6 +111,12 @@ pub trait HubEvent: Send + Sync + 'static {
     /// The complete frame for this event with this id (usually with `id:` set to it).
     /// Called once per event, under the hub's write lock: keep it to serializing.
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError>;
+
+    /// Whether [`Start::Recent`] counts this event towards its `n` (a chat counts
+    /// messages, not joins and leaves, which still come along in between).
+    fn counts_as_recent(&self) -> bool {
+        true
+    }
 }
 
 /// How much history the hub keeps.
@@ -152,7 +158,8 @@ pub enum PublishError {
 pub enum Start {
     /// Only events published from now on.
     Live,
-    /// The last `n` retained events that pass the filter, then live.
+    /// From the `n`-th last retained event that passes the filter and
+    /// [`HubEvent::counts_as_recent`], then live.
     Recent(usize),
     /// After the id the client sent (`Last-Event-ID`), replaying what it missed. An id
     /// that is not an id, was never issued, or is older than the history earns a
@@ -310,7 +317,7 @@ impl<E: HubEvent> Hub<E> {
                         cursor = stored.id;
                         break;
                     }
-                    if filter(&stored.event) {
+                    if stored.event.counts_as_recent() && filter(&stored.event) {
                         matched += 1;
                     }
                 }

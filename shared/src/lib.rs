@@ -9,6 +9,7 @@
 //! - [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
+//! - [`rate`]: a token bucket; [`secret`]: random tokens and bearer auth.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`config`] and [`server`]: options, logging, serving and shutdown.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
@@ -21,7 +22,9 @@ pub mod hub;
 pub mod limits;
 pub mod metrics;
 pub mod page;
+pub mod rate;
 pub mod resume;
+pub mod secret;
 pub mod server;
 pub mod stream;
 #[cfg(feature = "testing")]

@@ -153,6 +153,20 @@ impl Streams {
     }
 }
 
+/// `frames`, keeping `guard` alive for as long as the stream lives: when the client goes
+/// away, the response body is dropped, and with it the guard, so its `Drop` is the place
+/// for per-stream cleanup (presence, counters).
+pub fn holding<S, G>(frames: S, guard: G) -> impl Stream<Item = Bytes> + Send + 'static
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+    G: Send + 'static,
+{
+    frames.map(move |frame| {
+        let _ = &guard;
+        frame
+    })
+}
+
 type Frames = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 /// The state of one response body.

@@ -21,6 +21,9 @@ use crate::config::ServerArgs;
 use crate::server::{RunningServer, start};
 use crate::stream::Streams;
 
+/// The HTTP client the helpers use, for tests that build their own requests.
+pub use reqwest;
+
 /// What test helpers return on failure.
 pub type TestError = Box<dyn std::error::Error + Send + Sync>;
 /// A test helper's result.

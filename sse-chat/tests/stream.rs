@@ -1,0 +1,403 @@
+//! sse-chat over real TCP, read by an independent SSE parser (`sse-stream`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::try_join_all;
+use serde_json::Value;
+use sse_chat::ChatRoom;
+use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
+use sse_shared::{HistoryLimits, ServerArgs};
+
+async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
+    let mut room = None;
+    let app = TestApp::start(args, |streams| {
+        let created = ChatRoom::new(HistoryLimits::default(), streams);
+        room = Some(Arc::clone(&created));
+        sse_chat::router(streams, &created)
+    })
+    .await?;
+    Ok((app, room.ok_or("no room")?))
+}
+
+/// A member's open stream, and what its welcome said.
+struct Member {
+    conn: SseConnection,
+    id: u64,
+    token: String,
+}
+
+async fn join(app: &TestApp, name: &str) -> TestResult<Member> {
+    let url = format!("{}?name={}", app.url("/chat/events"), urlencode(name));
+    open(&url, &[]).await
+}
+
+async fn open(url: &str, headers: &[(&str, &str)]) -> TestResult<Member> {
+    let mut conn = SseConnection::open(url, headers).await?;
+    assert_eq!(conn.status, 200);
+    let welcome = conn.next_event().await?;
+    assert_eq!(welcome.event.as_deref(), Some("welcome"));
+    assert_eq!(welcome.id, None, "the welcome is not part of the history");
+    let data: Value = serde_json::from_str(welcome.data.as_deref().unwrap_or_default())?;
+    Ok(Member {
+        conn,
+        id: data["user"]["id"].as_u64().ok_or("no user id")?,
+        token: data["token"].as_str().ok_or("no token")?.to_owned(),
+    })
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn post(
+    app: &TestApp,
+    token: &str,
+    body: impl Into<reqwest::Body>,
+) -> TestResult<reqwest::Response> {
+    Ok(http()
+        .post(app.url("/chat/messages"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(body)
+        .send()
+        .await?)
+}
+
+/// The next event of a kind, skipping others; returns (id, data).
+async fn next_of(conn: &mut SseConnection, kind: &str) -> TestResult<(String, Value)> {
+    loop {
+        let event = conn.next_event().await?;
+        if event.event.as_deref() == Some(kind) {
+            let data = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+            return Ok((event.id.unwrap_or_default(), data));
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_members_chat_and_see_one_order() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let mut alice = join(&app, "alice").await?;
+    let mut bob = join(&app, "bob").await?;
+    let (_, joined) = next_of(&mut alice.conn, "join").await?; // her own
+    assert_eq!(joined["user"]["name"], "alice");
+    let (_, joined) = next_of(&mut alice.conn, "join").await?;
+    assert_eq!(joined["user"]["name"], "bob");
+
+    let response = post(&app, &alice.token, "hi bob").await?;
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await?;
+    assert_eq!(post(&app, &bob.token, "hi alice").await?.status(), 202);
+
+    for member in [&mut alice, &mut bob] {
+        let (id, first) = next_of(&mut member.conn, "message").await?;
+        assert_eq!(Value::String(id), accepted["id"]);
+        assert_eq!(first["from"]["name"], "alice");
+        assert_eq!(first["text"], "hi bob");
+        assert!(first["at"].as_str().is_some_and(|at| at.ends_with('Z')));
+        let (_, second) = next_of(&mut member.conn, "message").await?;
+        assert_eq!(second["from"]["name"], "bob");
+        assert_eq!(second["text"], "hi alice");
+    }
+    assert_ne!(alice.id, bob.id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn fifty_members_each_get_every_message_once_in_one_order() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let mut members = Vec::new();
+    for i in 0..50 {
+        members.push(join(&app, &format!("m{i}")).await?);
+    }
+    let tokens: Vec<String> = members.iter().map(|m| m.token.clone()).collect();
+    let app = &app;
+    try_join_all(tokens.iter().enumerate().map(|(i, token)| async move {
+        for n in 0..2 {
+            let status = post(app, token, format!("{i}:{n}")).await?.status();
+            if status != 202 {
+                return Err(format!("post {i}:{n}: {status}").into());
+            }
+        }
+        TestResult::Ok(())
+    }))
+    .await?;
+    let orders = try_join_all(members.iter_mut().map(|member| async move {
+        let mut seen = Vec::new();
+        while seen.len() < 100 {
+            let (id, message) = next_of(&mut member.conn, "message").await?;
+            seen.push((id, message["text"].as_str().unwrap_or_default().to_owned()));
+        }
+        TestResult::Ok(seen)
+    }))
+    .await?;
+    let mut texts: Vec<&str> = orders[0].iter().map(|(_, t)| t.as_str()).collect();
+    for order in &orders[1..] {
+        assert_eq!(order, &orders[0], "every member sees the same order");
+    }
+    texts.sort_unstable();
+    texts.dedup();
+    assert_eq!(texts.len(), 100, "every message once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> TestResult {
+    let args = ServerArgs {
+        keep_alive_secs: 1,
+        ..ServerArgs::default()
+    };
+    let (app, room) = start(args).await?;
+    let mut watcher = join(&app, "watcher").await?;
+    next_of(&mut watcher.conn, "join").await?;
+    let first_tab = join(&app, "alice").await?;
+    let (_, joined) = next_of(&mut watcher.conn, "join").await?;
+    assert_eq!(joined["user"]["id"], first_tab.id);
+
+    // A second tab with the same token: the same member, no second join.
+    let url = format!("{}?token={}", app.url("/chat/events"), first_tab.token);
+    let second_tab = open(&url, &[]).await?;
+    assert_eq!(second_tab.id, first_tab.id);
+    let names: Vec<String> = room.online().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["alice", "watcher"]);
+
+    // Closing one tab is not leaving; closing the last is, once.
+    drop(first_tab);
+    wait_until(WAIT, "the server to see the first tab close", || async {
+        Ok(app.metric("sse_open_streams").await? == 2.0)
+    })
+    .await?;
+    let marker = post(&app, &watcher.token, "after the first tab").await?;
+    assert_eq!(marker.status(), 202);
+    let (_, message) = next_of(&mut watcher.conn, "message").await?;
+    assert_eq!(
+        message["text"], "after the first tab",
+        "no leave came before it"
+    );
+    drop(second_tab);
+    // The server notices a closed idle stream at its next keep-alive write at the latest.
+    let leave = watcher.conn.next_within(Duration::from_secs(5)).await?;
+    assert_eq!(leave.event.as_deref(), Some("leave"));
+    let data: Value = serde_json::from_str(leave.data.as_deref().unwrap_or_default())?;
+    assert_eq!(data["user"]["name"], "alice");
+    let names: Vec<String> = room.online().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["watcher"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_welcome_lists_who_is_online() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let _alice = join(&app, "alice").await?;
+    let mut conn =
+        SseConnection::open(&format!("{}?name=bob", app.url("/chat/events")), &[]).await?;
+    let welcome: Value =
+        serde_json::from_str(conn.next_event().await?.data.as_deref().unwrap_or_default())?;
+    let online: Vec<&str> = welcome["online"]
+        .as_array()
+        .ok_or("no online list")?
+        .iter()
+        .filter_map(|u| u["name"].as_str())
+        .collect();
+    assert_eq!(online, ["alice", "bob"]);
+    assert_eq!(welcome["user"]["name"], "bob");
+    assert!(
+        welcome["token"].as_str().is_some_and(|t| t.len() >= 32),
+        "at least 128 bits"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn tricky_text_arrives_verbatim() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let alice = join(&app, "alice").await?;
+    let mut bob = join(&app, "bob").await?;
+    let text =
+        "a\rb\nc\r\nd\n\ndata: forged\nevent: join\nid: 999\n<script>alert(1)</script> \u{0}";
+    assert_eq!(post(&app, &alice.token, text).await?.status(), 202);
+    let (_, message) = next_of(&mut bob.conn, "message").await?;
+    assert_eq!(message["text"], text, "JSON carries CR and NUL exactly");
+    assert_eq!(message["from"]["id"], alice.id);
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_rejection_has_its_status_and_publishes_nothing() -> TestResult {
+    let (app, room) = start(ServerArgs::default()).await?;
+    let alice = join(&app, "alice").await?;
+    let latest = room.hub().latest();
+
+    let no_token = http()
+        .post(app.url("/chat/messages"))
+        .body("hi")
+        .send()
+        .await?;
+    let cases: Vec<(reqwest::Response, u16, &str)> = vec![
+        (no_token, 401, "unauthorized"),
+        (
+            post(&app, "0123456789abcdef0123456789abcdef", "hi").await?,
+            401,
+            "unauthorized",
+        ),
+        (
+            post(&app, &alice.token, vec![0xc3, 0x28]).await?,
+            400,
+            "invalid-utf8",
+        ),
+        (post(&app, &alice.token, "").await?, 400, "empty-body"),
+        (
+            post(&app, &alice.token, " \n\t").await?,
+            400,
+            "empty-message",
+        ),
+        (
+            post(&app, &alice.token, "x".repeat(2001)).await?,
+            413,
+            "payload-too-large",
+        ),
+    ];
+    for (response, status, code) in cases {
+        assert_eq!(response.status(), status, "{code}");
+        let error: Value = response.json().await?;
+        assert_eq!(error["error"], code);
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(room.hub().latest(), latest, "nothing was published");
+    assert_eq!(
+        post(&app, &alice.token, "x".repeat(2000)).await?.status(),
+        202
+    );
+
+    let long = "n".repeat(33);
+    for (name, ok) in [
+        ("", false),
+        ("   ", false),
+        (long.as_str(), false),
+        ("bad\u{7}bell", false),
+        ("new\nline", false),
+        ("evil\u{202e}name", false),
+        ("isolate\u{2066}x", false),
+        ("Zoë 🦀", true),
+        (&long[..32], true),
+    ] {
+        let url = format!("{}?name={}", app.url("/chat/events"), urlencode(name));
+        let response = http().get(url).send().await?;
+        if ok {
+            assert_eq!(response.status(), 200, "{name:?}");
+        } else {
+            assert_eq!(response.status(), 400, "{name:?}");
+            let error: Value = response.json().await?;
+            assert_eq!(error["error"], "invalid-name");
+        }
+    }
+    // No name and no known token: who is this?
+    let anonymous = http()
+        .get(app.url("/chat/events?token=nope"))
+        .send()
+        .await?;
+    assert_eq!(anonymous.status(), 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn posting_faster_than_the_rate_gets_429_with_retry_after() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let alice = join(&app, "alice").await?;
+    let mut accepted = 0;
+    let response = loop {
+        let response = post(&app, &alice.token, format!("m{accepted}")).await?;
+        if response.status() != 202 {
+            break response;
+        }
+        accepted += 1;
+        assert!(accepted < 40, "never limited");
+    };
+    assert_eq!(response.status(), 429);
+    assert!(
+        accepted >= 10,
+        "a burst of 10 is allowed, limited after {accepted}"
+    );
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let error: Value = response.json().await?;
+    assert_eq!(error["error"], "rate-limited");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
+    let args = ServerArgs {
+        keep_alive_secs: 1,
+        ..ServerArgs::default()
+    };
+    let (app, room) = start(args).await?;
+    let alice = join(&app, "alice").await?;
+    let mut bob = join(&app, "bob").await?;
+    assert_eq!(post(&app, &alice.token, "before").await?.status(), 202);
+    let (last_seen, _) = next_of(&mut bob.conn, "message").await?;
+    let (bob_id, bob_token) = (bob.id, bob.token.clone());
+    drop(bob);
+    wait_until(WAIT, "bob to leave", || async {
+        Ok(room.online().iter().all(|u| u.id != bob_id))
+    })
+    .await?;
+    for text in ["one", "two", "three"] {
+        assert_eq!(post(&app, &alice.token, text).await?.status(), 202);
+    }
+    let url = format!("{}?token={bob_token}", app.url("/chat/events"));
+    let mut back = open(&url, &[("last-event-id", &last_seen)]).await?;
+    assert_eq!(back.id, bob_id, "the token keeps the identity");
+    let mut missed = Vec::new();
+    for _ in 0..5 {
+        let event = back.conn.next_event().await?;
+        let data: Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+        let what = match event.event.as_deref() {
+            Some("message") => data["text"].as_str().unwrap_or_default().to_owned(),
+            Some(kind) => format!(
+                "{kind}:{}",
+                data["user"]["name"].as_str().unwrap_or_default()
+            ),
+            None => "?".into(),
+        };
+        missed.push(what);
+    }
+    assert_eq!(missed, ["leave:bob", "one", "two", "three", "join:bob"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_member_gets_the_last_50_messages() -> TestResult {
+    let (app, room) = start(ServerArgs::default()).await?;
+    let alice = join(&app, "alice").await?;
+    for i in 0..60 {
+        // Straight into the room's history: the rate limit is not under test here.
+        room.hub().publish(sse_chat::ChatEvent::Message {
+            from: sse_chat::User {
+                id: alice.id,
+                name: "alice".into(),
+            },
+            text: format!("m{i}"),
+            at: "2026-01-01T00:00:00Z".into(),
+        })?;
+    }
+    let mut carol = join(&app, "carol").await?;
+    let mut texts = Vec::new();
+    while texts.len() < 50 {
+        let (_, message) = next_of(&mut carol.conn, "message").await?;
+        texts.push(message["text"].as_str().unwrap_or_default().to_owned());
+    }
+    let expected: Vec<String> = (10..60).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected);
+    Ok(())
+}
