@@ -263,6 +263,36 @@ impl<E: HubEvent> Hub<E> {
         Ok(id)
     }
 
+    /// Publishes `events` under consecutive ids as one unit: no subscriber sees part of
+    /// the batch without the rest being there too, and subscribers wake once. All or
+    /// nothing: if one event cannot be framed, none is published.
+    pub fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
+        let ids = {
+            let mut history = self.inner.history.write();
+            let mut framed = Vec::with_capacity(events.len());
+            for (offset, event) in (0u64..).zip(events) {
+                let id = EventId::seq(history.next_seq + offset);
+                let frame = event.frame(id)?;
+                if frame.len() > self.inner.limits.max_bytes {
+                    return Err(PublishError::TooLarge {
+                        size: frame.len(),
+                        max: self.inner.limits.max_bytes,
+                    });
+                }
+                framed.push(Stored { id, event, frame });
+            }
+            history.next_seq += framed.len() as u64;
+            let ids: Vec<EventId> = framed.iter().map(|s| s.id).collect();
+            for stored in framed {
+                self.append(&mut history, stored);
+            }
+            ids
+        };
+        self.inner.metrics.events_published.inc_by(ids.len() as u64);
+        self.inner.wake.send_replace(());
+        Ok(ids)
+    }
+
     fn append(&self, history: &mut History<E>, stored: Stored<E>) {
         history.bytes += stored.frame.len();
         history.latest = Some(stored.id);
@@ -332,9 +362,13 @@ impl<E: HubEvent> Hub<E> {
                 Ok(id) => (id, None),
             },
         };
-        let pending = reset.map(|reason| history.reset(reason));
+        let pending: Vec<Bytes> = reset
+            .map(|reason| history.reset(reason))
+            .into_iter()
+            .collect();
         drop(history);
         Subscription {
+            was_reset: !pending.is_empty(),
             hub: self.clone(),
             cursor,
             filter: Box::new(filter),
@@ -352,8 +386,9 @@ pub struct Subscription<E> {
     cursor: EventId,
     filter: Filter<E>,
     wake: watch::Receiver<()>,
-    /// A frame to send before the next read (a reset).
-    pending: Option<Bytes>,
+    /// Frames to send before the next read (a reset, a snapshot).
+    pending: Vec<Bytes>,
+    was_reset: bool,
     live_marker: bool,
 }
 
@@ -372,6 +407,18 @@ impl<E: HubEvent> Subscription<E> {
         self
     }
 
+    /// Whether the stream will start with `event: reset` (the client's id could not be
+    /// honoured), so the caller can follow it with a fresh snapshot.
+    pub fn starts_with_reset(&self) -> bool {
+        self.was_reset
+    }
+
+    /// Sends `frame` first: after a reset, if there is one, and before any event.
+    pub fn send_first(mut self, frame: Bytes) -> Self {
+        self.pending.push(frame);
+        self
+    }
+
     /// The id this subscriber has seen up to.
     pub fn cursor(&self) -> EventId {
         self.cursor
@@ -383,7 +430,7 @@ impl<E: HubEvent> Subscription<E> {
         loop {
             // Mark the current version seen first: a publish after this wakes us.
             self.wake.borrow_and_update();
-            let mut out = self.pending.take().map(|f| vec![f]).unwrap_or_default();
+            let mut out = std::mem::take(&mut self.pending);
             match self.read() {
                 Read::Frames(frames) => out.extend(frames),
                 Read::Lagged(reset) => out.push(reset),

@@ -1,0 +1,82 @@
+//! The stock page in a real Chromium: the chart draws, and each table row shows the
+//! price of the last event it applied. A screenshot is kept under target/.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sse-stock-feed");
+const SYMBOLS: &str = "AAPL,GOOGL,MSFT,AMZN,NVDA,META,TSLA,AMD,INTC,ORCL,IBM,SAP,ADBE,CRM,NFLX,PYPL,UBER,SHOP,SQ,ABNB";
+
+#[tokio::test]
+async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
+    // 20 symbols at 10 ticks a second: the load the page must stay smooth under.
+    let mut app = AppProcess::spawn(
+        BIN,
+        &[
+            "--symbols",
+            SYMBOLS,
+            "--interval-ms",
+            "100",
+            "--history",
+            "5000",
+        ],
+    )
+    .await?;
+    let browser = Browser::launch().await?;
+    let result = async {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(app.url()).await?;
+        browser.wait_for_text("#connection", wait, |t| t == "open").await?;
+        browser.wait_for_text("#received", wait, |t| t.parse::<u64>().is_ok_and(|n| n >= 400)).await?;
+
+        // Every chart has drawn something: count the painted pixels of each canvas.
+        let painted = browser
+            .eval(
+                "return [...document.querySelectorAll('#rows canvas')].map(c => {
+                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })",
+            )
+            .await?;
+        let painted: Vec<u64> = painted
+            .as_array()
+            .ok_or("no canvases")?
+            .iter()
+            .filter_map(|v| v.as_u64())
+            .collect();
+        assert_eq!(painted.len(), 20, "a chart per symbol");
+        assert!(painted.iter().all(|&n| n > 50), "every chart drew a line: {painted:?}");
+
+        // Each row shows the price of the event whose id it carries.
+        let rows = browser
+            .eval(
+                "return [...document.querySelectorAll('#rows tr')].map(r =>
+                   [r.dataset.symbol, r.dataset.id, r.querySelector('.price').textContent])",
+            )
+            .await?;
+        for row in rows.as_array().ok_or("no rows")? {
+            let symbol = row[0].as_str().unwrap_or_default();
+            let id: u64 = row[1].as_str().unwrap_or_default().parse()?;
+            let shown = row[2].as_str().unwrap_or_default();
+            // Ask the server for that very event: resume just before it.
+            let url = format!("{}/prices?symbols={symbol}", app.url());
+            let before = (id - 1).to_string();
+            let mut conn = SseConnection::open(&url, &[("last-event-id", &before)]).await?;
+            let event = conn.next_event().await?;
+            assert_eq!(event.id.as_deref(), Some(id.to_string().as_str()));
+            let data: serde_json::Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+            let price = data["price"].as_f64().ok_or("no price")?;
+            assert_eq!(shown, format!("{price:.2}"), "{symbol} at id {id}");
+        }
+        browser
+            .screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-stock-feed.png"))
+            .await?;
+        app.terminate().await?;
+        app.wait(Duration::from_secs(6)).await?;
+        TestResult::Ok(())
+    }
+    .await;
+    browser.close().await?;
+    result
+}
