@@ -35,3 +35,25 @@ pub async fn text(req: &mut Request, max_bytes: usize) -> Result<String, ApiErro
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::bad_request("invalid-utf8", "The body is not valid UTF-8 text."))
 }
+
+/// The body as a JSON value: `415` unless the content type is `application/json`,
+/// `413` over `max_bytes`, `400` when it is not JSON.
+pub async fn json(req: &mut Request, max_bytes: usize) -> Result<serde_json::Value, ApiError> {
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Send the body as JSON with content-type: application/json.",
+        ));
+    }
+    let text = text(req, max_bytes).await?;
+    serde_json::from_str(&text).map_err(|e| {
+        ApiError::bad_request("invalid-json", format!("The body is not valid JSON: {e}."))
+    })
+}

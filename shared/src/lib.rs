@@ -10,6 +10,7 @@
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`rate`]: a token bucket; [`secret`]: random tokens and bearer auth.
+//! - [`names`]: display names; [`session`]: signed session cookies.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`config`] and [`server`]: options, logging, serving and shutdown.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
@@ -21,11 +22,13 @@ pub mod frame;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod names;
 pub mod page;
 pub mod rate;
 pub mod resume;
 pub mod secret;
 pub mod server;
+pub mod session;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -21,6 +21,8 @@ use crate::config::ServerArgs;
 use crate::server::{RunningServer, start};
 use crate::stream::Streams;
 
+/// WebDriver locators, for tests that find elements themselves.
+pub use fantoccini::Locator;
 /// The HTTP client the helpers use, for tests that build their own requests.
 pub use reqwest;
 

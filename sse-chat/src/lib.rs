@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Serialize;
+use sse_shared::names::display_name;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::rate::TokenBucket;
 use sse_shared::resume::last_event_id;
@@ -295,26 +296,11 @@ fn forget_departed(members: &mut Members) {
     }
 }
 
-/// A display name: 1 to 32 characters after trimming, no control or bidi-override
-/// characters (which could hide or reorder what others see).
+/// A display name: 1 to 32 characters after trimming, nothing hidden (see
+/// [`sse_shared::names`]).
 pub fn valid_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    let bad = |why: &str| ApiError::bad_request("invalid-name", format!("The name {why}."));
-    if chars == 0 {
-        return Err(bad("is empty"));
-    }
-    if chars > MAX_NAME_CHARS {
-        return Err(bad(&format!("is longer than {MAX_NAME_CHARS} characters")));
-    }
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if name.chars().any(hidden) {
-        return Err(bad("has control or text-direction characters"));
-    }
-    Ok(name.to_owned())
+    display_name(name, MAX_NAME_CHARS)
+        .map_err(|why| ApiError::bad_request("invalid-name", format!("The name {why}.")))
 }
 
 fn unknown_token() -> ApiError {

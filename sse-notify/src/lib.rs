@@ -1,0 +1,324 @@
+//! # sse-notify: notifications for everyone, or for one user only
+//!
+//! An admin publishes with `POST /notifications` and a bearer token; browsers sign in
+//! with `POST /session`, which sets a signed cookie, and listen on
+//! `GET /notifications/stream`. A broadcast reaches every stream; a targeted
+//! notification reaches only the streams whose cookie names its user, live or replayed.
+//!
+//! The tutorial let anyone publish, gave every notification the id 1 (so resuming was
+//! meaningless), and ended a subscriber's stream without a word when its broadcast
+//! receiver lagged. Here: a token compared in constant time, ids that grow by one, a
+//! shared bounded history ([`sse_shared::hub`]) that replays what a user missed, and a
+//! `reset` event for a client that falls behind.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use salvo::http::StatusCode;
+use salvo::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sse_shared::hub::PublishError;
+use sse_shared::names::display_name;
+use sse_shared::page::{self, StaticFile};
+use sse_shared::resume::last_event_id;
+use sse_shared::secret::{bearer_token, constant_time_eq};
+use sse_shared::session::SessionKey;
+use sse_shared::{ApiError, EventId, Frame, FrameError, Hub, HubEvent, Start, Streams, body};
+
+/// The largest publish request body.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Field limits, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+pub const MAX_USER_CHARS: usize = 64;
+
+const FILES: [StaticFile; 2] = [
+    StaticFile::style("notify.css", include_str!("../static/notify.css")),
+    StaticFile::script("notify.js", include_str!("../static/notify.js")),
+];
+
+/// How loud a notification is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+/// What is published, before it has an id.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub title: String,
+    pub message: String,
+    pub level: Level,
+    /// `None`: everyone. `Some(user)`: only that user's streams.
+    pub user: Option<String>,
+}
+
+/// A published notification: the draft, its time, and (in the frame) its id.
+pub struct Notification {
+    draft: Draft,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct NotificationData<'a> {
+    id: EventId,
+    title: &'a str,
+    message: &'a str,
+    level: Level,
+    user: Option<&'a str>,
+    at: &'a str,
+}
+
+impl Notification {
+    fn data(&self, id: EventId) -> NotificationData<'_> {
+        NotificationData {
+            id,
+            title: &self.draft.title,
+            message: &self.draft.message,
+            level: self.draft.level,
+            user: self.draft.user.as_deref(),
+            at: &self.at,
+        }
+    }
+
+    /// Whether `viewer` (signed in, or not) may see this.
+    fn visible_to(&self, viewer: Option<&str>) -> bool {
+        match &self.draft.user {
+            None => true,
+            Some(target) => viewer == Some(target.as_str()),
+        }
+    }
+}
+
+impl HubEvent for Notification {
+    // The notification's id is its event id: they grow by one, per process.
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        Ok(Frame::new()
+            .id(&id.to_string())?
+            .event("notification")?
+            .json(&self.data(id))?
+            .finish())
+    }
+}
+
+/// The service: its history, the admin token, and the session key.
+pub struct Notifier {
+    hub: Hub<Notification>,
+    admin_token: String,
+    sessions: SessionKey,
+}
+
+impl Notifier {
+    pub fn new(hub: Hub<Notification>, admin_token: String, sessions: SessionKey) -> Arc<Self> {
+        Arc::new(Self {
+            hub,
+            admin_token,
+            sessions,
+        })
+    }
+
+    /// Publishes a notification; returns its JSON, as sent to subscribers.
+    pub fn publish(&self, draft: Draft) -> Result<Value, PublishError> {
+        let notification = Notification {
+            draft,
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        };
+        // The hub keeps the notification; build the reply from a copy of its parts.
+        let reply = Notification {
+            draft: notification.draft.clone(),
+            at: notification.at.clone(),
+        };
+        let id = self.hub.publish(notification)?;
+        Ok(serde_json::to_value(reply.data(id)).unwrap_or(Value::Null))
+    }
+
+    fn is_admin(&self, req: &Request) -> bool {
+        bearer_token(req)
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.admin_token.as_bytes()))
+    }
+}
+
+/// The routes: `POST /notifications`, `GET /notifications/stream`, `POST /session`, page.
+pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
+    Router::new()
+        .push(
+            Router::with_path("notifications")
+                .post(Publish {
+                    notifier: Arc::clone(notifier),
+                })
+                .push(Router::with_path("stream").get(Listen {
+                    streams: streams.clone(),
+                    notifier: Arc::clone(notifier),
+                })),
+        )
+        .push(
+            Router::with_path("session")
+                .get(WhoAmI {
+                    notifier: Arc::clone(notifier),
+                })
+                .post(SignIn {
+                    notifier: Arc::clone(notifier),
+                }),
+        )
+        .push(page::routes(
+            "SSE notifications",
+            include_str!("../static/index.html"),
+            &FILES,
+        ))
+}
+
+/// `POST /notifications`: admin only.
+struct Publish {
+    notifier: Arc<Notifier>,
+}
+
+#[handler]
+impl Publish {
+    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        if !self.notifier.is_admin(req) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Publishing needs the admin token as Authorization: Bearer <token>.",
+            ));
+        }
+        let draft = parse_draft(body::json(req, MAX_BODY_BYTES).await?)?;
+        let published = self.notifier.publish(draft).map_err(|e| match e {
+            PublishError::TooLarge { .. } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "The notification is larger than the history may hold.",
+            ),
+            PublishError::Frame(e) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+        })?;
+        res.status_code(StatusCode::CREATED);
+        res.render(Json(published));
+        Ok(())
+    }
+}
+
+/// Checks each field by name, so the error can say which one is wrong.
+pub fn parse_draft(body: Value) -> Result<Draft, ApiError> {
+    let invalid = |field: &str, why: &str| {
+        ApiError::bad_request("invalid-field", format!("`{field}` {why}."))
+    };
+    let Value::Object(mut fields) = body else {
+        return Err(ApiError::bad_request(
+            "invalid-json",
+            "The body must be a JSON object.",
+        ));
+    };
+    let text = |fields: &mut Map<String, Value>, name: &str, max: usize| match fields.remove(name) {
+        Some(Value::String(s))
+            if (1..=max).contains(&s.chars().count()) && !s.trim().is_empty() =>
+        {
+            Ok(s)
+        }
+        Some(Value::String(_)) => Err(invalid(name, &format!("must be 1 to {max} characters"))),
+        Some(_) => Err(invalid(name, "must be a string")),
+        None => Err(invalid(name, "is required")),
+    };
+    let title = text(&mut fields, "title", MAX_TITLE_CHARS)?;
+    let message = text(&mut fields, "message", MAX_MESSAGE_CHARS)?;
+    let level = match fields.remove("level") {
+        None | Some(Value::Null) => Level::Info,
+        Some(Value::String(s)) if s == "info" => Level::Info,
+        Some(Value::String(s)) if s == "warning" => Level::Warning,
+        Some(Value::String(s)) if s == "error" => Level::Error,
+        Some(_) => {
+            return Err(invalid(
+                "level",
+                "must be \"info\", \"warning\" or \"error\"",
+            ));
+        }
+    };
+    let user = match fields.remove("user") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            display_name(&s, MAX_USER_CHARS).map_err(|why| invalid("user", &why.to_string()))?,
+        ),
+        Some(_) => return Err(invalid("user", "must be a string or null")),
+    };
+    if let Some(unknown) = fields.keys().next() {
+        return Err(invalid(
+            unknown,
+            "is not a field (title, message, level, user)",
+        ));
+    }
+    Ok(Draft {
+        title,
+        message,
+        level,
+        user,
+    })
+}
+
+/// `GET /notifications/stream`: broadcasts, plus this cookie's user's own.
+struct Listen {
+    streams: Streams,
+    notifier: Arc<Notifier>,
+}
+
+#[handler]
+impl Listen {
+    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        let permit = self.streams.admit(req)?;
+        // A missing or forged cookie is simply nobody: broadcasts only.
+        let viewer = self.notifier.sessions.user(req);
+        let start = Start::resume_or(last_event_id(req), Start::Live);
+        // The filter runs on replayed events too, so a resume never leaks another's.
+        let events = self
+            .notifier
+            .hub
+            .subscribe_filtered(start, move |n: &Notification| {
+                n.visible_to(viewer.as_deref())
+            });
+        self.streams.respond(res, permit, events.into_stream());
+        Ok(())
+    }
+}
+
+/// `POST /session` with `{"user": "<name>"}`: sets the signed session cookie.
+struct SignIn {
+    notifier: Arc<Notifier>,
+}
+
+#[handler]
+impl SignIn {
+    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        let body = body::json(req, 1024).await?;
+        let user = match body.get("user") {
+            Some(Value::String(name)) => display_name(name, MAX_USER_CHARS)
+                .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid-field",
+                    "`user` must be a string.",
+                ));
+            }
+        };
+        self.notifier.sessions.start(res, &user);
+        res.render(Json(serde_json::json!({ "user": user })));
+        Ok(())
+    }
+}
+
+/// `GET /session`: `{"user": "<name>"}` for a valid cookie, `{"user": null}` otherwise.
+struct WhoAmI {
+    notifier: Arc<Notifier>,
+}
+
+#[handler]
+impl WhoAmI {
+    async fn handle(&self, req: &mut Request, res: &mut Response) {
+        let user = self.notifier.sessions.user(req);
+        res.render(Json(serde_json::json!({ "user": user })));
+    }
+}

@@ -1,0 +1,57 @@
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use sse_shared::secret::random_token;
+use sse_shared::session::SessionKey;
+use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams, server};
+
+/// A notification service over SSE: an authenticated publish API, broadcast and
+/// per-user delivery.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The token `POST /notifications` needs; generated and printed when unset.
+    #[arg(long, env = "NOTIFY_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The key that signs session cookies; generated when unset (sessions then end
+    /// with the process).
+    #[arg(long, env = "NOTIFY_SESSION_KEY", hide_env_values = true)]
+    session_key: Option<String>,
+    /// Notifications kept for replay.
+    #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    history: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    server::init_tracing();
+    // This service's keep-alive default is 30 s (the tutorial's choice), not 15.
+    let matches = Cli::command()
+        .mut_arg("keep_alive_secs", |arg| arg.default_value("30"))
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let admin_token = cli.admin_token.unwrap_or_else(|| {
+        let token = random_token();
+        eprintln!("admin token (generated, pass --admin-token to choose one): {token}");
+        token
+    });
+    if admin_token.len() < 16 {
+        eprintln!("error: the admin token must be at least 16 characters");
+        return ExitCode::FAILURE;
+    }
+    let session_key = SessionKey::new(cli.session_key.unwrap_or_else(random_token));
+    let streams = Streams::from_args(&cli.server);
+    let history = HistoryLimits {
+        max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
+        ..HistoryLimits::default()
+    };
+    let hub = Hub::new(history, streams.metrics().clone());
+    let notifier = sse_notify::Notifier::new(hub, admin_token, session_key);
+    let app = sse_notify::router(&streams, &notifier);
+    server::run(&cli.server, streams, app).await
+}

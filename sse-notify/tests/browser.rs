@@ -1,0 +1,97 @@
+//! Two users in two browsers; the admin form sends to one of them; only that window
+//! shows the toast.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sse_shared::testing::{AppProcess, Browser, TestResult};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
+const ADMIN: &str = "browser-test-admin-token";
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn sign_in(browser: &Browser, url: &str, user: &str) -> TestResult {
+    browser.client.goto(url).await?;
+    browser
+        .wait_for_text("#connection", WAIT, |t| t == "open")
+        .await?;
+    browser.type_into("#user", user).await?;
+    browser.click("#session-form button").await?;
+    browser.wait_for_text("#who", WAIT, |t| t == user).await?;
+    browser
+        .wait_for_text("#connection", WAIT, |t| t == "open")
+        .await?;
+    Ok(())
+}
+
+async fn send(browser: &Browser, title: &str, target: &str) -> TestResult {
+    for field in ["#title", "#message", "#target"] {
+        browser
+            .client
+            .find(fantoccini_css(field))
+            .await?
+            .clear()
+            .await?;
+    }
+    browser.type_into("#title", title).await?;
+    browser.type_into("#message", "from the admin form").await?;
+    if !target.is_empty() {
+        browser.type_into("#target", target).await?;
+    }
+    browser.click("#publish-form button").await?;
+    browser
+        .wait_for_text("#publish-result", WAIT, |t| t.starts_with("Published"))
+        .await?;
+    Ok(())
+}
+
+fn fantoccini_css(css: &str) -> sse_shared::testing::Locator<'_> {
+    sse_shared::testing::Locator::Css(css)
+}
+
+#[tokio::test]
+async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
+    let alice = Browser::launch().await?;
+    let bob = match Browser::launch().await {
+        Ok(bob) => bob,
+        Err(e) => {
+            alice.close().await?;
+            return Err(e);
+        }
+    };
+    let result = async {
+        sign_in(&alice, app.url(), "alice").await?;
+        sign_in(&bob, app.url(), "bob").await?;
+
+        alice.type_into("#token", ADMIN).await?;
+        send(&alice, "For bob only", "bob").await?;
+        bob.wait_for_text("#toasts", WAIT, |t| t.contains("For bob only"))
+            .await?;
+        bob.wait_for_text("#received", WAIT, |t| t.contains("just for you"))
+            .await?;
+
+        // A broadcast after it: once alice has it, she would have had bob's before it.
+        send(&alice, "For everyone", "").await?;
+        let seen = alice
+            .wait_for_text("#received", WAIT, |t| t.contains("For everyone"))
+            .await?;
+        assert!(
+            !seen.contains("For bob only"),
+            "alice saw bob's notification: {seen}"
+        );
+        let toasts = alice.text("#toasts").await?;
+        assert!(!toasts.contains("For bob only"), "{toasts}");
+        bob.wait_for_text("#received", WAIT, |t| t.contains("For everyone"))
+            .await?;
+        bob.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-notify.png"))
+            .await?;
+        app.terminate().await?;
+        app.wait(Duration::from_secs(6)).await?;
+        TestResult::Ok(())
+    }
+    .await;
+    alice.close().await?;
+    bob.close().await?;
+    result
+}
