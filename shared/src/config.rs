@@ -67,3 +67,12 @@ impl Default for ServerArgs {
         }
     }
 }
+
+/// The option that switches an example to the shared Redis backend.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RedisArgs {
+    /// Redis URL (e.g. redis://127.0.0.1:6379): publish through a Redis stream so
+    /// several instances serve one audience. In memory when unset.
+    #[arg(long = "redis", env = "REDIS_URL")]
+    pub url: Option<String>,
+}

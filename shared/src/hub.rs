@@ -293,6 +293,29 @@ impl<E: HubEvent> Hub<E> {
         Ok(ids)
     }
 
+    /// Appends an event that already has its id, from a log other processes share
+    /// (see [`crate::redis_log`]). Ids must grow: one at or below the newest is a
+    /// repeat and is skipped (a reader that reconnects may see it again).
+    pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
+        {
+            let mut history = self.inner.history.write();
+            if history.latest.is_some_and(|latest| id <= latest) {
+                return Ok(false);
+            }
+            let frame = event.frame(id)?;
+            if frame.len() > self.inner.limits.max_bytes {
+                return Err(PublishError::TooLarge {
+                    size: frame.len(),
+                    max: self.inner.limits.max_bytes,
+                });
+            }
+            self.append(&mut history, Stored { id, event, frame });
+        }
+        self.inner.metrics.events_published.inc();
+        self.inner.wake.send_replace(());
+        Ok(true)
+    }
+
     fn append(&self, history: &mut History<E>, stored: Stored<E>) {
         history.bytes += stored.frame.len();
         history.latest = Some(stored.id);
@@ -308,6 +331,29 @@ impl<E: HubEvent> Hub<E> {
         let metrics = &self.inner.metrics;
         metrics.history_events.set(history.events.len() as i64);
         metrics.history_bytes.set(history.bytes as i64);
+    }
+
+    /// The bounds this hub keeps.
+    pub fn limits(&self) -> HistoryLimits {
+        self.inner.limits
+    }
+
+    /// The metrics this hub counts into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The first `Some` that `find` returns for the retained events, newest first (for
+    /// example, the last tick, to go on from it).
+    pub fn find_newest<R>(&self, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
+        self.inner
+            .history
+            .read()
+            .events
+            .iter()
+            .rev()
+            .map(|s| &s.event)
+            .find_map(find)
     }
 
     /// The newest id published, if any.
@@ -333,9 +379,22 @@ impl<E: HubEvent> Hub<E> {
         start: Start,
         filter: impl Fn(&E) -> bool + Send + Sync + 'static,
     ) -> Subscription<E> {
+        self.subscribe_with(start, filter, |_| ()).0
+    }
+
+    /// Like [`Hub::subscribe_filtered`], and also runs `inspect` over the retained
+    /// events, newest first, under the same lock that fixes the cursor: a snapshot
+    /// built there agrees exactly with where the subscription starts.
+    pub fn subscribe_with<R>(
+        &self,
+        start: Start,
+        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
+        inspect: impl FnOnce(&mut dyn Iterator<Item = &E>) -> R,
+    ) -> (Subscription<E>, R) {
         // Subscribe to wake-ups before reading, so no publish falls in between.
         let wake = self.inner.wake.subscribe();
         let history = self.inner.history.read();
+        let inspected = inspect(&mut history.events.iter().rev().map(|s| &s.event));
         let live = history.latest.unwrap_or(EventId::ZERO);
         let (cursor, reset) = match start {
             Start::Live => (live, None),
@@ -367,7 +426,7 @@ impl<E: HubEvent> Hub<E> {
             .into_iter()
             .collect();
         drop(history);
-        Subscription {
+        let subscription = Subscription {
             was_reset: !pending.is_empty(),
             hub: self.clone(),
             cursor,
@@ -375,7 +434,8 @@ impl<E: HubEvent> Hub<E> {
             wake,
             pending,
             live_marker: false,
-        }
+        };
+        (subscription, inspected)
     }
 }
 

@@ -5,6 +5,8 @@
 //! - [`stream`]: the SSE response: headers, `retry:`, keep-alive, coalescing,
 //!   shutdown, and the drop guard that frees the stream's slot.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy.
+//! - [`event_log`]: publish in memory or through [`redis_log`], a Redis stream
+//!   behind the hub for several instances; [`lease`]: one job across instances.
 //! - [`limits`]: global and per-IP caps on open streams.
 //! - [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`metrics`]: Prometheus metrics on `/metrics`.
@@ -18,13 +20,16 @@
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod event_log;
 pub mod frame;
 pub mod hub;
+pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;
 pub mod rate;
+pub mod redis_log;
 pub mod resume;
 pub mod secret;
 pub mod server;
@@ -33,8 +38,9 @@ pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::ServerArgs;
+pub use config::{RedisArgs, ServerArgs};
 pub use error::ApiError;
+pub use event_log::EventLog;
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 pub use stream::{StreamSettings, Streams};

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub history_events: Gauge,
     /// Bytes of frames retained in the history now.
     pub history_bytes: Gauge,
+    /// 1 while the shared event log (Redis) is reachable, 0 while it is not; 1 in memory.
+    pub backend_up: Gauge,
+    /// Failed calls to the shared event log (Redis), for publishing or reading.
+    pub backend_errors: Counter,
     rejected: Family<ReasonLabel, Counter>,
     registry: Arc<Registry>,
 }
@@ -60,6 +64,9 @@ impl Metrics {
         let streams_lagged = Counter::default();
         let history_events = Gauge::default();
         let history_bytes = Gauge::default();
+        let backend_up = Gauge::default();
+        backend_up.set(1);
+        let backend_errors = Counter::default();
         let rejected = Family::<ReasonLabel, Counter>::default();
         registry.register("open_streams", "Streams open now", open_streams.clone());
         registry.register(
@@ -93,6 +100,16 @@ impl Metrics {
             history_bytes.clone(),
         );
         registry.register(
+            "backend_up",
+            "1 while the shared event log (Redis) is reachable; always 1 in memory",
+            backend_up.clone(),
+        );
+        registry.register(
+            "backend_errors",
+            "Failed calls to the shared event log (Redis)",
+            backend_errors.clone(),
+        );
+        registry.register(
             "rejected_streams",
             "Streams refused before they started, by reason",
             rejected.clone(),
@@ -110,6 +127,8 @@ impl Metrics {
             streams_lagged,
             history_events,
             history_bytes,
+            backend_up,
+            backend_errors,
             rejected,
             registry: Arc::new(registry),
         }

@@ -5,6 +5,10 @@
 //! after the client's `Last-Event-ID`, then goes on live: each event exactly once, in
 //! order, with no gap, also when the reconnect races a publish.
 //!
+//! With `--redis`, the history is a Redis stream that every instance reads
+//! ([`sse_shared::redis_log`]): ids are the stream's ids, so a client resumes on any
+//! instance, and one instance at a time (the holder of a [`Lease`]) produces the ticks.
+//!
 //! The tutorial's version kept one global counter and no history: a reconnecting client
 //! skipped ahead to whatever the counter said, and everything published while it was
 //! away was gone. Here the history *is* the queue ([`sse_shared::hub`]): a subscriber is
@@ -16,11 +20,14 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use serde::Deserialize;
 use serde::Serialize;
-use sse_shared::hub::PublishError;
+use sse_shared::lease::Lease;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
-use sse_shared::{ApiError, EventId, Frame, FrameError, Hub, HubEvent, Start, Streams, body};
+use sse_shared::{
+    ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
+};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +39,8 @@ const FILES: [StaticFile; 2] = [
     StaticFile::script("resume.js", include_str!("../static/resume.js")),
 ];
 
-/// What the history carries.
+/// What the history carries (as JSON in Redis, when there is one).
+#[derive(Serialize, Deserialize)]
 pub enum ResumeEvent {
     /// The producer's heartbeat: `seq` counts ticks (1, 2, ...), so a client can see gaps.
     Tick { seq: u64, at: String },
@@ -61,32 +69,55 @@ impl HubEvent for ResumeEvent {
     }
 }
 
-/// Publishes a tick every `every` until `shutdown`.
-pub async fn produce_ticks(hub: Hub<ResumeEvent>, every: Duration, shutdown: CancellationToken) {
+/// Publishes a tick every `every` until `shutdown`, while this instance holds `lease`
+/// (always, without Redis). A new holder goes on from the last tick in the history.
+pub async fn produce_ticks(
+    log: EventLog<ResumeEvent>,
+    mut lease: Lease,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     let mut ticks = interval(every);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    for seq in 1.. {
+    let mut next_seq = None;
+    loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
+        if !lease.holds().await {
+            next_seq = None;
+            continue;
+        }
+        let seq = *next_seq.get_or_insert_with(|| last_tick(log.hub()) + 1);
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        if let Err(e) = hub.publish(ResumeEvent::Tick { seq, at }) {
-            tracing::error!("cannot publish a tick: {e}");
+        match log.publish(ResumeEvent::Tick { seq, at }).await {
+            Ok(_) => next_seq = Some(seq + 1),
+            Err(e) => tracing::warn!("cannot publish a tick: {e}"),
         }
     }
+    lease.release().await;
+}
+
+/// The newest tick's `seq` in the history (0 when there is none).
+fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
+    hub.find_newest(|event| match event {
+        ResumeEvent::Tick { seq, .. } => Some(*seq),
+        ResumeEvent::Note(_) => None,
+    })
+    .unwrap_or(0)
 }
 
 /// The routes: `GET /events`, `POST /events`, and the page.
-pub fn router(streams: &Streams, hub: &Hub<ResumeEvent>) -> Router {
+pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>) -> Router {
     Router::new()
         .push(
             Router::with_path("events")
                 .get(Subscribe {
                     streams: streams.clone(),
-                    hub: hub.clone(),
+                    hub: log.hub().clone(),
                 })
-                .post(PostNote { hub: hub.clone() }),
+                .post(PostNote { log: log.clone() }),
         )
         .push(page::routes(
             "SSE resume",
@@ -117,7 +148,7 @@ impl Subscribe {
 
 /// `POST /events`: publish the body as a note.
 struct PostNote {
-    hub: Hub<ResumeEvent>,
+    log: EventLog<ResumeEvent>,
 }
 
 #[derive(Serialize)]
@@ -129,19 +160,8 @@ struct Created {
 impl PostNote {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
         let text = body::text(req, MAX_NOTE_BYTES).await?;
-        let id = self
-            .hub
-            .publish(ResumeEvent::Note(text))
-            .map_err(|e| match e {
-                PublishError::TooLarge { .. } => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "The note is larger than the history may hold.",
-                ),
-                PublishError::Frame(e) => {
-                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                }
-            })?;
+        // 503 while Redis is unreachable (nothing is published then).
+        let id = self.log.publish(ResumeEvent::Note(text)).await?;
         res.status_code(StatusCode::CREATED);
         res.render(Json(Created { id: id.to_string() }));
         Ok(())

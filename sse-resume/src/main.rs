@@ -2,7 +2,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams, server};
+use sse_shared::lease::Lease;
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -10,6 +11,8 @@ use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams, server};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Milliseconds between ticks.
     #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     interval_ms: u64,
@@ -31,11 +34,29 @@ async fn main() -> ExitCode {
         max_bytes: usize::try_from(cli.history_bytes).unwrap_or(usize::MAX),
     };
     let hub = Hub::new(limits, streams.metrics().clone());
+    let redis = cli.redis.url.as_deref();
+    let log = match EventLog::open(redis, "sse-resume:events", hub, streams.shutdown_token()).await
+    {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One producer across instances: the lease's holder.
+    let lease = match Lease::open(redis, "sse-resume:producer", Duration::from_secs(3)).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            eprintln!("error: cannot reach Redis for the producer lease: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     tokio::spawn(sse_resume::produce_ticks(
-        hub.clone(),
+        log.clone(),
+        lease,
         Duration::from_millis(cli.interval_ms),
         streams.shutdown_token(),
     ));
-    let app = sse_resume::router(&streams, &hub);
+    let app = sse_resume::router(&streams, &log);
     server::run(&cli.server, streams, app).await
 }

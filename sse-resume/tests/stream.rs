@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http, wait_until, within};
-use sse_shared::{HistoryLimits, Hub, ServerArgs};
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The app with a hub the test can publish into directly (no producer task: the test
@@ -16,7 +16,7 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::new(limits, streams.metrics().clone());
         hub = Some(created.clone());
-        sse_resume::router(streams, &created)
+        sse_resume::router(streams, &EventLog::Memory(created))
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))

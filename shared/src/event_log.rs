@@ -1,0 +1,105 @@
+//! Where events are published: this process's memory, or a Redis stream that several
+//! instances share. Subscribers always read the local [`Hub`]; only publishing differs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use salvo::http::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ApiError;
+use crate::hub::{EventId, Hub, HubEvent, PublishError};
+use crate::redis_log::{RedisLog, RedisLogError};
+
+/// The publishing side of a hub.
+pub enum EventLog<E> {
+    /// One process: publish straight into the hub.
+    Memory(Hub<E>),
+    /// Several processes: publish to Redis; a reader feeds the hub.
+    Redis(Arc<RedisLog<E>>),
+}
+
+impl<E> Clone for EventLog<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Memory(hub) => Self::Memory(hub.clone()),
+            Self::Redis(log) => Self::Redis(Arc::clone(log)),
+        }
+    }
+}
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailed {
+    /// The event itself was refused (too large, or not framable).
+    #[error(transparent)]
+    Rejected(#[from] PublishError),
+    /// The shared log could not take it.
+    #[error(transparent)]
+    Unavailable(#[from] RedisLogError),
+}
+
+impl From<PublishFailed> for ApiError {
+    fn from(failure: PublishFailed) -> Self {
+        match failure {
+            PublishFailed::Rejected(PublishError::TooLarge { size, max }) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("The event is {size} bytes; the history holds at most {max}."),
+            ),
+            PublishFailed::Rejected(PublishError::Frame(e)) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+            PublishFailed::Unavailable(e) => {
+                tracing::warn!("publish failed: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend-unavailable",
+                    "The shared event store (Redis) is unreachable; nothing was published. Try again shortly.",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+impl<E> EventLog<E>
+where
+    E: HubEvent + Serialize + DeserializeOwned,
+{
+    /// In memory without `redis_url`; otherwise the Redis stream `key`, with its reader
+    /// running until `shutdown`. Fails when Redis cannot be reached.
+    pub async fn open(
+        redis_url: Option<&str>,
+        key: &str,
+        hub: Hub<E>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, RedisLogError> {
+        match redis_url {
+            None => Ok(Self::Memory(hub)),
+            Some(url) => {
+                let log = RedisLog::connect(url, key, hub).await?;
+                log.spawn_reader(shutdown);
+                Ok(Self::Redis(log))
+            }
+        }
+    }
+
+    /// The hub subscribers read.
+    pub fn hub(&self) -> &Hub<E> {
+        match self {
+            Self::Memory(hub) => hub,
+            Self::Redis(log) => log.hub(),
+        }
+    }
+
+    /// Publishes `event`; returns its id.
+    pub async fn publish(&self, event: E) -> Result<EventId, PublishFailed> {
+        match self {
+            Self::Memory(hub) => Ok(hub.publish(event)?),
+            Self::Redis(log) => Ok(log.publish(&event).await?),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! A Redis stream as the shared log behind a [`Hub`], so several instances serve one
+//! audience.
+//!
+//! ```text
+//! publish(event) -> XADD key MAXLEN ~ history * e <json>   (Redis assigns the id)
+//! reader task    -> XREAD BLOCK .. STREAMS key <last id>   (one per process)
+//!                -> hub.append_with_id(id, event)           (the frame is built here,
+//!                                                            once per process)
+//! ```
+//!
+//! Event ids are the stream's ids (`1700000000000-0`), so a client can resume on any
+//! instance. At start the last `history` entries are loaded into the local hub, so an
+//! instance can replay from the moment it starts. When Redis goes away, publishes fail
+//! (the caller answers 503), the reader retries with backoff and, once back, resumes
+//! from the last id it had, so nothing published meanwhile is lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncConnectionConfig, Client};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{EventId, Hub, HubEvent};
+
+/// How long one `XREAD` waits for new entries before asking again.
+const BLOCK: Duration = Duration::from_secs(2);
+/// The reader's backoff between reconnects: doubling from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
+/// The field each entry keeps its event in, as JSON.
+const FIELD: &str = "e";
+
+/// What went wrong with Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLogError {
+    /// Redis could not be reached at start.
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Connect {
+        /// The URL, without any password.
+        url: String,
+        /// What the client said.
+        source: redis::RedisError,
+    },
+    /// A command failed (Redis is down, or answered with an error).
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// The event could not be encoded.
+    #[error("cannot encode the event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// Redis answered with an id that is not a stream id.
+    #[error("Redis returned {0:?}, which is not a stream id")]
+    BadId(String),
+}
+
+/// The shared log: publishes go to Redis, and a reader feeds the local hub.
+pub struct RedisLog<E> {
+    key: String,
+    max_len: usize,
+    client: Client,
+    publisher: ConnectionManager,
+    hub: Hub<E>,
+}
+
+impl<E> RedisLog<E>
+where
+    E: HubEvent + Serialize + DeserializeOwned,
+{
+    /// Connects to `url`, loads the stream `key`'s recent entries into `hub`, and
+    /// fails if Redis cannot be reached.
+    pub async fn connect(
+        url: &str,
+        key: impl Into<String>,
+        hub: Hub<E>,
+    ) -> Result<Arc<Self>, RedisLogError> {
+        let shown = redact(url);
+        let connect_error = |source| RedisLogError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let client = Client::open(url).map_err(connect_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(1)
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let publisher = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(connect_error)?;
+        let log = Self {
+            key: key.into(),
+            max_len: hub.limits().max_events,
+            client,
+            publisher,
+            hub,
+        };
+        log.load_recent().await.map_err(|e| match e {
+            RedisLogError::Unavailable(source) => connect_error(source),
+            other => other,
+        })?;
+        Ok(Arc::new(log))
+    }
+
+    /// The local hub that subscribers read.
+    pub fn hub(&self) -> &Hub<E> {
+        &self.hub
+    }
+
+    /// Appends `event` to the stream; every instance's reader (this one's too) then
+    /// hands it to its subscribers. Returns the id Redis gave it.
+    pub async fn publish(&self, event: &E) -> Result<EventId, RedisLogError> {
+        let json = serde_json::to_string(event)?;
+        let result: Result<String, _> = redis::cmd("XADD")
+            .arg(&self.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.max_len)
+            .arg("*")
+            .arg(FIELD)
+            .arg(json)
+            .query_async(&mut self.publisher.clone())
+            .await;
+        let id = result.inspect_err(|_| {
+            self.hub.metrics().backend_errors.inc();
+        })?;
+        id.parse().map_err(|_| RedisLogError::BadId(id))
+    }
+
+    /// Starts the reader: it feeds the hub until `shutdown`, reconnecting with backoff
+    /// whenever Redis goes away, and resuming after the last id it delivered.
+    pub fn spawn_reader(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        let log = Arc::clone(self);
+        tokio::spawn(async move { log.read(shutdown).await })
+    }
+
+    async fn read(&self, shutdown: CancellationToken) {
+        let metrics = self.hub.metrics().clone();
+        let mut wait = BACKOFF.0;
+        loop {
+            let e: RedisLogError = tokio::select! {
+                () = shutdown.cancelled() => return,
+                error = self.session(&mut wait) => error,
+            };
+            metrics.backend_up.set(0);
+            metrics.backend_errors.inc();
+            tracing::warn!("Redis reader: {e}; retrying in {wait:?}");
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(BACKOFF.1);
+        }
+    }
+
+    /// Reads on one connection until something fails, and returns what did.
+    async fn session(&self, wait: &mut Duration) -> RedisLogError {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(BLOCK + Duration::from_secs(2)));
+        let mut conn = match self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
+            Ok(conn) => conn,
+            Err(e) => return e.into(),
+        };
+        loop {
+            if let Err(e) = self.read_once(&mut conn).await {
+                return e;
+            }
+            // A successful read: Redis is there.
+            self.hub.metrics().backend_up.set(1);
+            *wait = BACKOFF.0;
+        }
+    }
+
+    /// One `XREAD`: waits up to [`BLOCK`] for entries after the hub's newest id.
+    async fn read_once(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisLogError> {
+        let after = self
+            .hub
+            .latest()
+            .map_or_else(|| "0-0".to_owned(), stream_id);
+        let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+            .arg("BLOCK")
+            .arg(BLOCK.as_millis() as u64)
+            .arg("COUNT")
+            .arg(1000)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(after)
+            .query_async(conn)
+            .await?;
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in stream.ids {
+                self.deliver(&entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the last `history` entries, oldest first.
+    async fn load_recent(&self) -> Result<(), RedisLogError> {
+        let reply: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(&self.key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(self.max_len)
+            .query_async(&mut self.publisher.clone())
+            .await?;
+        for entry in reply.ids.iter().rev() {
+            self.deliver(entry);
+        }
+        Ok(())
+    }
+
+    /// Hands one entry to the hub; an entry this code cannot read is logged and
+    /// skipped rather than stopping the stream for everyone.
+    fn deliver(&self, entry: &StreamId) {
+        let Ok(id) = entry.id.parse::<EventId>() else {
+            tracing::error!(
+                id = entry.id,
+                "skipping an entry whose id is not a stream id"
+            );
+            return;
+        };
+        let event = entry
+            .get::<String>(FIELD)
+            .ok_or_else(|| "no event field".to_owned())
+            .and_then(|json| serde_json::from_str::<E>(&json).map_err(|e| e.to_string()));
+        match event {
+            Ok(event) => {
+                if let Err(e) = self.hub.append_with_id(id, event) {
+                    tracing::error!(%id, "skipping an entry: {e}");
+                }
+            }
+            Err(e) => tracing::error!(%id, "skipping an unreadable entry: {e}"),
+        }
+    }
+}
+
+/// A stream id as Redis writes it (always `MS-SEQ`).
+fn stream_id(id: EventId) -> String {
+    format!("{}-{}", id.ms, id.seq)
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

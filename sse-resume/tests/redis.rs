@@ -1,0 +1,252 @@
+//! sse-resume with the Redis backend: several instances, one audience. Each test starts
+//! its own `redis-server` on a free port.
+
+use std::time::Duration;
+
+use sse_resume::ResumeEvent;
+use sse_shared::lease::Lease;
+use sse_shared::testing::{
+    AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, wait_until, within,
+};
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+
+const KEY: &str = "sse-resume:events";
+
+/// An instance in this process, on the shared Redis.
+async fn instance(redis: &RedisServer) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
+    let args = ServerArgs::default();
+    let streams = Streams::from_args(&args);
+    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let log = EventLog::open(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let router = sse_resume::router(&streams, &log);
+    Ok((TestApp::serve(args, streams, router).await?, log))
+}
+
+async fn post(app_url: &str, text: &str) -> TestResult<String> {
+    let response = http()
+        .post(format!("{app_url}/events"))
+        .body(text.to_owned())
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if status != 201 {
+        return Err(format!("POST answered {status}: {body}").into());
+    }
+    Ok(body["id"].as_str().ok_or("no id")?.to_owned())
+}
+
+/// The next note's (id, text), skipping ticks and markers.
+async fn next_note(conn: &mut SseConnection) -> TestResult<(String, String)> {
+    loop {
+        let event = conn.next_event().await?;
+        match event.event.as_deref() {
+            Some("note") => return Ok((event.id.ok_or("no id")?, event.data.unwrap_or_default())),
+            Some("reset") => return Err(format!("unexpected reset: {:?}", event.data).into()),
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_note_posted_on_one_instance_reaches_clients_of_the_other() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (a, _) = instance(&redis).await?;
+    let (b, _) = instance(&redis).await?;
+    let mut on_b = SseConnection::open(&b.url("/events"), &[]).await?;
+    let id = post(&a.url(""), "from A").await?;
+    assert!(id.contains('-'), "Redis stream ids: {id}");
+    assert_eq!(next_note(&mut on_b).await?, (id, "from A".to_owned()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_instance_with_an_id_from_the_first() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (a, _) = instance(&redis).await?;
+    let (b, log_b) = instance(&redis).await?;
+    let mut on_a = SseConnection::open(&a.url("/events"), &[]).await?;
+    post(&a.url(""), "one").await?;
+    let (last, _) = next_note(&mut on_a).await?;
+    drop(on_a);
+    let mut missed = Vec::new();
+    for text in ["two", "three"] {
+        missed.push(post(&a.url(""), text).await?);
+    }
+    // B has read them from Redis by the time its hub holds the last one.
+    let newest: sse_shared::EventId = missed[1].parse()?;
+    wait_until(WAIT, "B to read the stream", || async {
+        Ok(log_b.hub().latest() >= Some(newest))
+    })
+    .await?;
+    let mut on_b = SseConnection::open(&b.url("/events"), &[("last-event-id", &last)]).await?;
+    assert_eq!(
+        next_note(&mut on_b).await?,
+        (missed[0].clone(), "two".to_owned())
+    );
+    assert_eq!(
+        next_note(&mut on_b).await?,
+        (missed[1].clone(), "three".to_owned())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn publishing_fails_with_503_while_redis_is_down_and_nothing_is_lost_after() -> TestResult {
+    let mut redis = RedisServer::start().await?;
+    let (a, _) = instance(&redis).await?;
+    let mut client = SseConnection::open(&a.url("/events"), &[]).await?;
+    post(&a.url(""), "before").await?;
+    assert_eq!(next_note(&mut client).await?.1, "before");
+
+    redis.stop().await?;
+    let response = http()
+        .post(a.url("/events"))
+        .body("while down")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let error: serde_json::Value = response.json().await?;
+    assert_eq!(error["error"], "backend-unavailable");
+    wait_until(WAIT, "the backend_up gauge to drop", || async {
+        Ok(a.metric("sse_backend_up").await? == 0.0)
+    })
+    .await?;
+
+    redis.restart().await?;
+    // The publisher reconnects on its own; retry until Redis takes writes again.
+    let base = a.url("");
+    let after = within(
+        Duration::from_secs(15),
+        "a publish to succeed again",
+        async {
+            loop {
+                if let Ok(id) = post(&base, "after").await {
+                    return id;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        },
+    )
+    .await?;
+    let after = Some(after);
+    let (id, text) = next_note(&mut client).await?;
+    assert_eq!(
+        (Some(id), text.as_str()),
+        (after, "after"),
+        "the stream goes on, nothing twice"
+    );
+    wait_until(WAIT, "the backend_up gauge to recover", || async {
+        Ok(a.metric("sse_backend_up").await? == 1.0)
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (a, log_a) = instance(&redis).await?;
+    let (_b, log_b) = instance(&redis).await?;
+    let every = Duration::from_millis(50);
+    let ttl = Duration::from_secs(1);
+    let producer_a = tokio::spawn(sse_resume::produce_ticks(
+        log_a.clone(),
+        Lease::redis(&redis.url(), "sse-resume:producer", ttl).await?,
+        every,
+        a.streams.shutdown_token(),
+    ));
+    let mut on_a = SseConnection::open(&a.url("/events"), &[]).await?;
+    let mut seqs = Vec::new();
+    async fn next_seq(conn: &mut SseConnection) -> TestResult<u64> {
+        loop {
+            let event = conn.next_event().await?;
+            if event.event.as_deref() == Some("tick") {
+                let data: serde_json::Value =
+                    serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+                return data["seq"].as_u64().ok_or_else(|| "no seq".into());
+            }
+        }
+    }
+    for _ in 0..5 {
+        seqs.push(next_seq(&mut on_a).await?);
+    }
+    // B's producer starts while A holds the lease: it must not tick.
+    let b_token = tokio_util::sync::CancellationToken::new();
+    let producer_b = tokio::spawn(sse_resume::produce_ticks(
+        log_b.clone(),
+        Lease::redis(&redis.url(), "sse-resume:producer", ttl).await?,
+        every,
+        b_token.clone(),
+    ));
+    for _ in 0..10 {
+        seqs.push(next_seq(&mut on_a).await?);
+    }
+    // A dies without releasing: B takes over within the lease's ttl, going on from A's last.
+    producer_a.abort();
+    for _ in 0..10 {
+        seqs.push(
+            within(
+                Duration::from_secs(5),
+                "a tick after the takeover",
+                next_seq(&mut on_a),
+            )
+            .await??,
+        );
+    }
+    let expected: Vec<u64> = (seqs[0]..seqs[0] + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "one producer at a time, no gap, no repeat");
+    b_token.cancel();
+    producer_b.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_instance_loses_its_clients_nothing() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    let args = ["--redis", url.as_str(), "--interval-ms", "100000"];
+    let mut a = AppProcess::spawn(env!("CARGO_BIN_EXE_sse-resume"), &args).await?;
+    let b = AppProcess::spawn(env!("CARGO_BIN_EXE_sse-resume"), &args).await?;
+    let mut client = SseConnection::open(&format!("{}/events", a.url()), &[]).await?;
+    let mut sent = Vec::new();
+    let mut seen = Vec::new();
+    for i in 0..5 {
+        sent.push(post(b.url(), &format!("n{i}")).await?);
+        seen.push(next_note(&mut client).await?.0);
+    }
+    a.kill().await?;
+    // Published while the client is cut off.
+    for i in 5..10 {
+        sent.push(post(b.url(), &format!("n{i}")).await?);
+    }
+    let last = seen.last().cloned().unwrap_or_default();
+    let mut back =
+        SseConnection::open(&format!("{}/events", b.url()), &[("last-event-id", &last)]).await?;
+    for _ in 5..10 {
+        seen.push(next_note(&mut back).await?.0);
+    }
+    assert_eq!(seen, sent);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-resume"))
+        .args([
+            "--port",
+            "0",
+            "--redis",
+            &format!("redis://127.0.0.1:{port}"),
+        ])
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot connect to Redis"), "{stderr}");
+    Ok(())
+}
