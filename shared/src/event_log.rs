@@ -95,6 +95,14 @@ where
         }
     }
 
+    /// Publishes `events` as one unit, in order; returns their ids.
+    pub async fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
+        match self {
+            Self::Memory(hub) => Ok(hub.publish_batch(events)?),
+            Self::Redis(log) => Ok(log.publish_batch(&events).await?),
+        }
+    }
+
     /// Publishes `event`; returns its id.
     pub async fn publish(&self, event: E) -> Result<EventId, PublishFailed> {
         match self {

@@ -129,6 +129,29 @@ where
         id.parse().map_err(|_| RedisLogError::BadId(id))
     }
 
+    /// Appends `events` in one transaction (`MULTI`/`EXEC`): all or none, in order.
+    pub async fn publish_batch(&self, events: &[E]) -> Result<Vec<EventId>, RedisLogError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for event in events {
+            pipe.cmd("XADD")
+                .arg(&self.key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.max_len)
+                .arg("*")
+                .arg(FIELD)
+                .arg(serde_json::to_string(event)?);
+        }
+        let result: Result<Vec<String>, _> = pipe.query_async(&mut self.publisher.clone()).await;
+        let ids = result.inspect_err(|_| {
+            self.hub.metrics().backend_errors.inc();
+        })?;
+        ids.into_iter()
+            .map(|id| id.parse().map_err(|_| RedisLogError::BadId(id)))
+            .collect()
+    }
+
     /// Starts the reader: it feeds the hub until `shutdown`, reconnecting with backoff
     /// whenever Redis goes away, and resuming after the last id it delivered.
     pub fn spawn_reader(self: &Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {

@@ -5,6 +5,10 @@
 //! `GET /notifications/stream`. A broadcast reaches every stream; a targeted
 //! notification reaches only the streams whose cookie names its user, live or replayed.
 //!
+//! With `--redis` the history is a Redis stream every instance reads; give every
+//! instance the same `--admin-token` and `--session-key`, and a user's cookie and
+//! notifications work on all of them.
+//!
 //! The tutorial let anyone publish, gave every notification the id 1 (so resuming was
 //! meaningless), and ended a subscriber's stream without a word when its broadcast
 //! receiver lagged. Here: a token compared in constant time, ids that grow by one, a
@@ -17,15 +21,15 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sse_shared::hub::PublishError;
+use sse_shared::event_log::PublishFailed;
 use sse_shared::names::display_name;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
 use sse_shared::session::SessionKey;
-use sse_shared::{ApiError, EventId, Frame, FrameError, Hub, HubEvent, Start, Streams, body};
+use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams, body};
 
 /// The largest publish request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -40,7 +44,7 @@ const FILES: [StaticFile; 2] = [
 ];
 
 /// How loud a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Info,
@@ -49,7 +53,7 @@ pub enum Level {
 }
 
 /// What is published, before it has an id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Draft {
     pub title: String,
     pub message: String,
@@ -59,6 +63,7 @@ pub struct Draft {
 }
 
 /// A published notification: the draft, its time, and (in the frame) its id.
+#[derive(Serialize, Deserialize)]
 pub struct Notification {
     draft: Draft,
     at: String,
@@ -106,24 +111,28 @@ impl HubEvent for Notification {
     }
 }
 
-/// The service: its history, the admin token, and the session key.
+/// The service: its log, the admin token, and the session key.
 pub struct Notifier {
-    hub: Hub<Notification>,
+    log: EventLog<Notification>,
     admin_token: String,
     sessions: SessionKey,
 }
 
 impl Notifier {
-    pub fn new(hub: Hub<Notification>, admin_token: String, sessions: SessionKey) -> Arc<Self> {
+    pub fn new(
+        log: EventLog<Notification>,
+        admin_token: String,
+        sessions: SessionKey,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            hub,
+            log,
             admin_token,
             sessions,
         })
     }
 
     /// Publishes a notification; returns its JSON, as sent to subscribers.
-    pub fn publish(&self, draft: Draft) -> Result<Value, PublishError> {
+    pub async fn publish(&self, draft: Draft) -> Result<Value, PublishFailed> {
         let notification = Notification {
             draft,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -133,7 +142,7 @@ impl Notifier {
             draft: notification.draft.clone(),
             at: notification.at.clone(),
         };
-        let id = self.hub.publish(notification)?;
+        let id = self.log.publish(notification).await?;
         Ok(serde_json::to_value(reply.data(id)).unwrap_or(Value::Null))
     }
 
@@ -188,16 +197,8 @@ impl Publish {
             ));
         }
         let draft = parse_draft(body::json(req, MAX_BODY_BYTES).await?)?;
-        let published = self.notifier.publish(draft).map_err(|e| match e {
-            PublishError::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "The notification is larger than the history may hold.",
-            ),
-            PublishError::Frame(e) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            }
-        })?;
+        // 503 while Redis is unreachable (nothing is published then).
+        let published = self.notifier.publish(draft).await?;
         res.status_code(StatusCode::CREATED);
         res.render(Json(published));
         Ok(())
@@ -276,7 +277,8 @@ impl Listen {
         // The filter runs on replayed events too, so a resume never leaks another's.
         let events = self
             .notifier
-            .hub
+            .log
+            .hub()
             .subscribe_filtered(start, move |n: &Notification| {
                 n.visible_to(viewer.as_deref())
             });

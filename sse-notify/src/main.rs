@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sse_shared::secret::random_token;
 use sse_shared::session::SessionKey;
-use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams, server};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
 
 /// A notification service over SSE: an authenticated publish API, broadcast and
 /// per-user delivery.
@@ -12,6 +12,8 @@ use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams, server};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// The token `POST /notifications` needs; generated and printed when unset.
     #[arg(long, env = "NOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
@@ -51,7 +53,21 @@ async fn main() -> ExitCode {
         ..HistoryLimits::default()
     };
     let hub = Hub::new(history, streams.metrics().clone());
-    let notifier = sse_notify::Notifier::new(hub, admin_token, session_key);
+    let log = match EventLog::open(
+        cli.redis.url.as_deref(),
+        "sse-notify:notifications",
+        hub,
+        streams.shutdown_token(),
+    )
+    .await
+    {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let notifier = sse_notify::Notifier::new(log, admin_token, session_key);
     let app = sse_notify::router(&streams, &notifier);
     server::run(&cli.server, streams, app).await
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sse_notify::{Notification, Notifier};
 use sse_shared::session::SessionKey;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
-use sse_shared::{HistoryLimits, Hub, ServerArgs};
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -15,8 +15,11 @@ async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
     let app = TestApp::start(ServerArgs::default(), |streams| {
         let created = Hub::new(HistoryLimits::default(), streams.metrics().clone());
         hub = Some(created.clone());
-        let notifier: Arc<Notifier> =
-            Notifier::new(created, ADMIN.into(), SessionKey::new("k".repeat(32)));
+        let notifier: Arc<Notifier> = Notifier::new(
+            EventLog::Memory(created),
+            ADMIN.into(),
+            SessionKey::new("k".repeat(32)),
+        );
         sse_notify::router(streams, &notifier)
     })
     .await?;

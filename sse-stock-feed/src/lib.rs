@@ -7,6 +7,10 @@
 //! each with an id: a reconnect replays the ticks it missed, or, when its id is too old,
 //! gets `reset` and a fresh snapshot.
 //!
+//! With `--redis`, the history is a Redis stream that every instance reads, and one
+//! instance at a time (the holder of a [`Lease`]) runs the simulator; when it dies,
+//! another takes over within seconds and goes on from the last prices.
+//!
 //! The tutorial ran a separate random walk inside every connection: each viewer saw its
 //! own made-up market, and a reconnect started a new one.
 
@@ -16,15 +20,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
-use parking_lot::Mutex;
 use rand::RngExt;
 use salvo::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sse_shared::event_log::PublishFailed;
+use sse_shared::lease::Lease;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
-use sse_shared::{
-    ApiError, EventId, Frame, FrameError, HistoryLimits, Hub, HubEvent, Start, Streams,
-};
+use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +37,7 @@ const FILES: [StaticFile; 2] = [
 ];
 
 /// One symbol's price after a tick.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quote {
     pub symbol: Arc<str>,
     /// In currency units, rounded to cents.
@@ -51,6 +54,7 @@ struct Snapshot<'a> {
 }
 
 /// What the history carries: one price per symbol per tick.
+#[derive(Serialize, Deserialize)]
 pub struct PriceEvent(pub Quote);
 
 impl HubEvent for PriceEvent {
@@ -63,109 +67,145 @@ impl HubEvent for PriceEvent {
     }
 }
 
-/// Prices are kept in whole cents, so rounding never drifts.
-struct Walk {
-    cents: i64,
-    last_change: i64,
-}
+/// The simulator's state: each symbol's price in whole cents (so rounding never
+/// drifts). Owned by the task that runs the simulator.
+pub struct Walks(HashMap<Arc<str>, i64>);
 
-/// The one market: its symbols, their current prices, and the history of ticks.
+/// The one market: its symbols and the log of its ticks.
 pub struct Market {
     symbols: Vec<Arc<str>>,
-    /// Current prices. Ticks are published while this lock is held, so a snapshot
-    /// and a subscription taken under it agree exactly.
-    prices: Mutex<HashMap<Arc<str>, Walk>>,
-    hub: Hub<PriceEvent>,
+    log: EventLog<PriceEvent>,
 }
 
 impl Market {
-    /// A market over `symbols` (already validated: non-empty, unique).
-    pub fn new(symbols: Vec<String>, history: HistoryLimits, streams: &Streams) -> Arc<Self> {
-        let symbols: Vec<Arc<str>> = symbols.into_iter().map(Arc::from).collect();
-        let prices = symbols
-            .iter()
-            .map(|s| {
-                let walk = Walk {
-                    cents: opening_cents(s),
-                    last_change: 0,
-                };
-                (Arc::clone(s), walk)
-            })
-            .collect();
+    /// A market over `symbols` (already validated), publishing into `log`.
+    pub fn new(symbols: Vec<String>, log: EventLog<PriceEvent>) -> Arc<Self> {
         Arc::new(Self {
-            symbols,
-            prices: Mutex::new(prices),
-            hub: Hub::new(history, streams.metrics().clone()),
+            symbols: symbols.into_iter().map(Arc::from).collect(),
+            log,
         })
     }
 
-    /// The market's history, for tests.
-    pub fn hub(&self) -> &Hub<PriceEvent> {
-        &self.hub
+    /// The market's log, for tests.
+    pub fn log(&self) -> &EventLog<PriceEvent> {
+        &self.log
+    }
+
+    /// Where the simulator goes on from: the last published prices (another instance's,
+    /// after a takeover), or the opening prices.
+    pub fn walks(&self) -> Walks {
+        let hub = self.log.hub();
+        let cents = self
+            .symbols
+            .iter()
+            .map(|symbol| {
+                let last = hub.find_newest(|e| (e.0.symbol == *symbol).then_some(e.0.price));
+                let cents = last.map_or_else(
+                    || opening_cents(symbol),
+                    |price| (price * 100.0).round() as i64,
+                );
+                (Arc::clone(symbol), cents)
+            })
+            .collect();
+        Walks(cents)
     }
 
     /// Moves every price one step and publishes the tick as one batch.
-    pub fn tick(&self) {
+    pub async fn tick(&self, walks: &mut Walks) -> Result<(), PublishFailed> {
         let at: Arc<str> = Utc::now()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into();
-        let mut rng = rand::rng();
-        let mut prices = self.prices.lock();
-        let mut quotes = Vec::with_capacity(self.symbols.len());
-        for symbol in &self.symbols {
-            let Some(walk) = prices.get_mut(symbol) else {
-                continue;
-            };
-            // A step of up to 0.5% either way, at least a cent; never below one cent.
-            let max_step = (walk.cents / 200).max(1);
-            let next = (walk.cents + rng.random_range(-max_step..=max_step)).max(1);
-            walk.last_change = next - walk.cents;
-            walk.cents = next;
-            quotes.push(PriceEvent(quote(symbol, walk, &at)));
-        }
-        if let Err(e) = self.hub.publish_batch(quotes) {
-            tracing::error!("cannot publish a tick: {e}");
-        }
+        let quotes: Vec<PriceEvent> = {
+            let mut rng = rand::rng();
+            self.symbols
+                .iter()
+                .map(|symbol| {
+                    let cents = walks
+                        .0
+                        .entry(Arc::clone(symbol))
+                        .or_insert_with(|| opening_cents(symbol));
+                    // A step of up to 0.5% either way, at least a cent; never below one cent.
+                    let max_step = (*cents / 200).max(1);
+                    let next = (*cents + rng.random_range(-max_step..=max_step)).max(1);
+                    let change = next - *cents;
+                    *cents = next;
+                    PriceEvent(Quote {
+                        symbol: Arc::clone(symbol),
+                        price: next as f64 / 100.0,
+                        change: change as f64 / 100.0,
+                        at: Arc::clone(&at),
+                    })
+                })
+                .collect()
+        };
+        self.log.publish_batch(quotes).await.map(|_| ())
     }
 
-    /// Ticks every `every` until `shutdown`.
-    pub async fn run(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+    /// Ticks every `every` until `shutdown`, while this instance holds `lease` (always,
+    /// without Redis). A new holder goes on from the last published prices.
+    pub async fn run(
+        self: Arc<Self>,
+        mut lease: Lease,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut ticks = interval(every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut walks = None;
         loop {
             tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticks.tick() => self.tick(),
+                () = shutdown.cancelled() => break,
+                _ = ticks.tick() => {}
+            }
+            if !lease.holds().await {
+                walks = None;
+                continue;
+            }
+            let state = walks.get_or_insert_with(|| self.walks());
+            if let Err(e) = self.tick(state).await {
+                tracing::warn!("cannot publish a tick: {e}");
             }
         }
+        lease.release().await;
     }
 
-    /// The subscription for a client watching `wanted`, from `start`, led by a snapshot
-    /// when it starts fresh or could not resume.
+    /// The frames for a client watching `wanted` from `start`: a snapshot first when it
+    /// starts fresh or could not resume, then the price events.
     fn watch(
         &self,
         wanted: BTreeSet<Arc<str>>,
         start: Start,
     ) -> Result<impl futures_util::Stream<Item = Bytes> + Send + 'static, ApiError> {
         let fresh = matches!(start, Start::Live);
-        // Under the prices lock, no tick can land between the snapshot and the cursor.
-        let prices = self.prices.lock();
         let filter = {
             let wanted = wanted.clone();
             move |event: &PriceEvent| wanted.contains(&event.0.symbol)
         };
-        let subscription = self.hub.subscribe_filtered(start, filter);
+        // The snapshot is read from the history under the same lock that fixes the
+        // subscription's cursor, so no tick falls between "the prices now" and "after".
+        let (subscription, mut latest) =
+            self.log
+                .hub()
+                .subscribe_with(start, filter, |newest_first| {
+                    let mut latest: HashMap<Arc<str>, Quote> = HashMap::new();
+                    for event in newest_first {
+                        if latest.len() == wanted.len() {
+                            break;
+                        }
+                        if wanted.contains(&event.0.symbol) && !latest.contains_key(&event.0.symbol)
+                        {
+                            latest.insert(Arc::clone(&event.0.symbol), event.0.clone());
+                        }
+                    }
+                    latest
+                });
         if !(fresh || subscription.starts_with_reset()) {
             return Ok(subscription.into_stream());
         }
-        let at: Arc<str> = Utc::now()
-            .to_rfc3339_opts(SecondsFormat::Millis, true)
-            .into();
         let quotes: Vec<Quote> = self
             .symbols
             .iter()
-            .filter(|s| wanted.contains(*s))
-            .filter_map(|s| prices.get(s).map(|walk| quote(s, walk, &at)))
+            .filter_map(|s| latest.remove(s))
             .collect();
         let snapshot = Frame::new()
             .event("snapshot")
@@ -198,15 +238,6 @@ impl Market {
             wanted.insert(Arc::clone(known));
         }
         Ok(wanted)
-    }
-}
-
-fn quote(symbol: &Arc<str>, walk: &Walk, at: &Arc<str>) -> Quote {
-    Quote {
-        symbol: Arc::clone(symbol),
-        price: walk.cents as f64 / 100.0,
-        change: walk.last_change as f64 / 100.0,
-        at: Arc::clone(at),
     }
 }
 

@@ -2,7 +2,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::{HistoryLimits, ServerArgs, Streams, server};
+use sse_shared::lease::Lease;
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -10,6 +11,8 @@ use sse_shared::{HistoryLimits, ServerArgs, Streams, server};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Comma-separated symbols to simulate.
     #[arg(long, env = "SYMBOLS", default_value = "AAPL,GOOGL,MSFT", value_parser = sse_stock_feed::parse_symbols)]
     symbols: sse_stock_feed::SymbolList,
@@ -26,15 +29,40 @@ async fn main() -> ExitCode {
     server::init_tracing();
     let cli = Cli::parse();
     let streams = Streams::from_args(&cli.server);
+    // At least two ticks' worth, so the history always holds every symbol's last price.
     let history = HistoryLimits {
-        max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
+        max_events: usize::try_from(cli.history)
+            .unwrap_or(usize::MAX)
+            .max(2 * cli.symbols.0.len()),
         ..HistoryLimits::default()
     };
-    let market = sse_stock_feed::Market::new(cli.symbols.0, history, &streams);
-    tokio::spawn(market.clone().run(
-        Duration::from_millis(cli.interval_ms),
+    let hub = Hub::new(history, streams.metrics().clone());
+    let redis = cli.redis.url.as_deref();
+    let log = match EventLog::open(
+        redis,
+        "sse-stock-feed:prices",
+        hub,
         streams.shutdown_token(),
-    ));
+    )
+    .await
+    {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // One simulator across instances: the lease's holder.
+    let lease = match Lease::open(redis, "sse-stock-feed:simulator", Duration::from_secs(3)).await {
+        Ok(lease) => lease,
+        Err(e) => {
+            eprintln!("error: cannot reach Redis for the simulator lease: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let market = sse_stock_feed::Market::new(cli.symbols.0, log);
+    let every = Duration::from_millis(cli.interval_ms);
+    tokio::spawn(market.clone().run(lease, every, streams.shutdown_token()));
     let app = sse_stock_feed::router(&streams, &market);
     server::run(&cli.server, streams, app).await
 }

@@ -6,26 +6,37 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
-use sse_shared::{HistoryLimits, ServerArgs, Streams};
-use sse_stock_feed::Market;
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_stock_feed::{Market, Walks};
 
-async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Arc<Market>)> {
+/// The market and the simulator's state; the test ticks it by hand.
+struct Sim {
+    market: Arc<Market>,
+    walks: Walks,
+}
+
+impl Sim {
+    async fn tick(&mut self) -> TestResult {
+        Ok(self.market.tick(&mut self.walks).await?)
+    }
+}
+
+async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)> {
     let mut market = None;
     let app = TestApp::start(ServerArgs::default(), |streams: &Streams| {
         let history = HistoryLimits {
             max_events,
             ..HistoryLimits::default()
         };
-        let created = Market::new(
-            symbols.iter().map(|s| s.to_string()).collect(),
-            history,
-            streams,
-        );
+        let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+        let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
         sse_stock_feed::router(streams, &created)
     })
     .await?;
-    Ok((app, market.ok_or("no market")?))
+    let market = market.ok_or("no market")?;
+    let walks = market.walks();
+    Ok((app, Sim { market, walks }))
 }
 
 /// Opens `/prices?..` and returns the connection and its snapshot's prices by symbol.
@@ -76,13 +87,14 @@ async fn prices(conn: &mut SseConnection, n: usize) -> TestResult<Vec<(String, S
 
 #[tokio::test]
 async fn two_clients_see_the_same_prices_under_the_same_ids() -> TestResult {
-    let (app, market) = start(&["AAPL", "GOOGL", "MSFT"], 1000).await?;
+    let (app, mut market) = start(&["AAPL", "GOOGL", "MSFT"], 1000).await?;
+    market.tick().await?;
     let (mut a, snap_a) = watch(&app, "", &[]).await?;
     let (mut b, snap_b) = watch(&app, "", &[]).await?;
     assert_eq!(snap_a, snap_b);
     assert_eq!(snap_a.len(), 3);
     for _ in 0..5 {
-        market.tick();
+        market.tick().await?;
     }
     let seen_a = prices(&mut a, 15).await?;
     let seen_b = prices(&mut b, 15).await?;
@@ -97,13 +109,14 @@ async fn two_clients_see_the_same_prices_under_the_same_ids() -> TestResult {
 
 #[tokio::test]
 async fn the_filter_gives_only_the_symbols_asked_for() -> TestResult {
-    let (app, market) = start(&["AAPL", "GOOGL", "MSFT"], 1000).await?;
+    let (app, mut market) = start(&["AAPL", "GOOGL", "MSFT"], 1000).await?;
+    market.tick().await?;
     let (mut conn, snapshot) = watch(&app, "?symbols=MSFT,AAPL", &[]).await?;
     let mut symbols: Vec<&String> = snapshot.keys().collect();
     symbols.sort();
     assert_eq!(symbols, ["AAPL", "MSFT"]);
     for _ in 0..3 {
-        market.tick();
+        market.tick().await?;
     }
     let seen = prices(&mut conn, 6).await?;
     assert!(
@@ -139,16 +152,16 @@ async fn unknown_symbols_are_400_naming_the_valid_ones() -> TestResult {
 
 #[tokio::test]
 async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResult {
-    let (app, market) = start(&["AAPL", "MSFT"], 10).await?;
+    let (app, mut market) = start(&["AAPL", "MSFT"], 10).await?;
     let (mut conn, _) = watch(&app, "", &[]).await?;
-    market.tick();
+    market.tick().await?;
     let first = prices(&mut conn, 2).await?;
     let last_id = first[1].0.clone();
     drop(conn);
 
     // Missed two ticks: they come back, with no snapshot.
-    market.tick();
-    market.tick();
+    market.tick().await?;
+    market.tick().await?;
     let mut back = SseConnection::open(&app.url("/prices"), &[("last-event-id", &last_id)]).await?;
     let replayed = prices(&mut back, 4).await?;
     let ids: Vec<&str> = replayed.iter().map(|(id, _, _)| id.as_str()).collect();
@@ -156,7 +169,7 @@ async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResu
 
     // Missed more than the history holds: reset, then a fresh snapshot, then live.
     for _ in 0..10 {
-        market.tick();
+        market.tick().await?;
     }
     let mut stale =
         SseConnection::open(&app.url("/prices"), &[("last-event-id", &last_id)]).await?;
@@ -168,16 +181,16 @@ async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResu
     assert_eq!(snapshot.event.as_deref(), Some("snapshot"));
     let snapshot = prices_of(&snapshot.data.unwrap_or_default())?;
     // The snapshot is exactly the newest tick.
-    let newest = replayed_latest(&app, &market).await?;
+    let newest = replayed_latest(&app, &market.market).await?;
     assert_eq!(snapshot, newest);
-    market.tick();
+    market.tick().await?;
     assert_eq!(prices(&mut stale, 2).await?[0].0, "27");
     Ok(())
 }
 
 /// The newest price per symbol, read back from the history.
 async fn replayed_latest(app: &TestApp, market: &Market) -> TestResult<HashMap<String, f64>> {
-    let latest = market.hub().latest().ok_or("nothing published")?.seq;
+    let latest = market.log().hub().latest().ok_or("nothing published")?.seq;
     let before = (latest - 2).to_string();
     let mut conn = SseConnection::open(&app.url("/prices"), &[("last-event-id", &before)]).await?;
     Ok(prices(&mut conn, 2)
@@ -187,27 +200,30 @@ async fn replayed_latest(app: &TestApp, market: &Market) -> TestResult<HashMap<S
         .collect())
 }
 
-#[test]
-fn prices_stay_positive_and_in_whole_cents() {
+#[tokio::test]
+async fn prices_stay_positive_and_in_whole_cents() -> TestResult {
     let streams = Streams::from_args(&ServerArgs::default());
     let history = HistoryLimits {
         max_events: 10_000,
         ..HistoryLimits::default()
     };
-    let market = Market::new(vec!["PENNY".into()], history, &streams);
-    let mut sub = market
-        .hub()
-        .subscribe(sse_shared::Start::Recent(usize::MAX));
-    let mut checked = 0;
+    let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+    let market = Market::new(vec!["PENNY".into()], log);
+    let mut sim = Sim {
+        walks: market.walks(),
+        market,
+    };
+    let mut sub = sim.market.log().hub().subscribe(sse_shared::Start::Live);
     for _ in 0..5_000 {
-        market.tick();
+        sim.tick().await?;
     }
+    let mut checked = 0;
     use futures_util::FutureExt;
     while let Some(Some(batch)) = sub.next_batch().now_or_never() {
         for line in String::from_utf8_lossy(&batch).lines() {
             if let Some(data) = line.strip_prefix("data: ") {
-                let quote: Value = serde_json::from_str(data).unwrap_or_default();
-                let price = quote["price"].as_f64().unwrap_or(-1.0);
+                let quote: Value = serde_json::from_str(data)?;
+                let price = quote["price"].as_f64().ok_or("no price")?;
                 assert!(price >= 0.01, "{price}");
                 assert!(
                     ((price * 100.0).round() - price * 100.0).abs() < 1e-6,
@@ -218,4 +234,5 @@ fn prices_stay_positive_and_in_whole_cents() {
         }
     }
     assert_eq!(checked, 5_000);
+    Ok(())
 }
