@@ -13,6 +13,8 @@
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`rate`]: a token bucket; [`secret`]: random tokens and bearer auth.
 //! - [`names`]: display names; [`session`]: signed session cookies.
+//! - [`presence`]: who is online; [`identity`]: secret tokens to identities; both in
+//!   one process or across instances.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`config`] and [`server`]: options, logging, serving and shutdown.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
@@ -23,11 +25,13 @@ pub mod error;
 pub mod event_log;
 pub mod frame;
 pub mod hub;
+pub mod identity;
 pub mod lease;
 pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;
+pub mod presence;
 pub mod rate;
 pub mod redis_log;
 pub mod resume;

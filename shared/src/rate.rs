@@ -23,6 +23,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket has refilled completely (nothing to remember about it).
+    pub fn is_full(&self) -> bool {
+        let elapsed = self.refilled_at.elapsed().as_secs_f64();
+        self.tokens + elapsed * self.per_second >= self.burst
+    }
+
     /// Takes one token, or says how long until one is there.
     pub fn try_take(&mut self) -> Result<(), Duration> {
         self.try_take_at(Instant::now())

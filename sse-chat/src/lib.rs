@@ -6,6 +6,10 @@
 //! `Authorization: Bearer <token>` posts as the member the token names, and only as
 //! them: the sender is never taken from the request.
 //!
+//! With `--redis`, the room spans instances: messages go through a Redis stream,
+//! tokens are valid on every instance ([`sse_shared::identity`]), and presence is
+//! counted across instances ([`sse_shared::presence`]).
+//!
 //! The tutorial's chat took the sender's id from the URL (anyone could post as anyone),
 //! unwrapped a non-UTF-8 body into a panic, kept an unbounded queue per user, and
 //! noticed a departed user only when someone next posted. Here: a token per member, a
@@ -14,7 +18,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
@@ -22,16 +25,21 @@ use futures_util::{StreamExt, stream};
 use parking_lot::Mutex;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sse_shared::event_log::PublishFailed;
+use sse_shared::identity::{Identities, IdentityError};
 use sse_shared::names::display_name;
 use sse_shared::page::{self, StaticFile};
+use sse_shared::presence::Presence;
 use sse_shared::rate::TokenBucket;
+use sse_shared::redis_log::RedisLogError;
 use sse_shared::resume::last_event_id;
-use sse_shared::secret::{bearer_token, random_token};
+use sse_shared::secret::bearer_token;
 use sse_shared::stream::holding;
 use sse_shared::{
-    ApiError, EventId, Frame, FrameError, HistoryLimits, Hub, HubEvent, Start, Streams, body,
+    ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
 };
+use tokio_util::sync::CancellationToken;
 
 /// The longest message, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 2000;
@@ -42,9 +50,7 @@ pub const RECENT_MESSAGES: usize = 50;
 /// Posting allowance per member: a burst of 10, then 5 a second.
 const POST_BURST: u32 = 10;
 const POSTS_PER_SECOND: u32 = 5;
-/// How long a departed member's token stays valid for a reconnect.
-const FORGET_AFTER: Duration = Duration::from_secs(3600);
-/// Most members remembered at once (online or recently departed).
+/// Most members remembered at once.
 const MAX_MEMBERS: usize = 100_000;
 
 const FILES: [StaticFile; 2] = [
@@ -53,13 +59,14 @@ const FILES: [StaticFile; 2] = [
 ];
 
 /// A member as everyone sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: u64,
     pub name: String,
 }
 
 /// What the room's history carries.
+#[derive(Serialize, Deserialize)]
 pub enum ChatEvent {
     Join(User),
     Leave(User),
@@ -71,7 +78,7 @@ pub enum ChatEvent {
 }
 
 #[derive(Serialize)]
-struct Presence<'a> {
+struct PresenceData<'a> {
     user: &'a User,
 }
 
@@ -88,8 +95,8 @@ impl HubEvent for ChatEvent {
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
         let frame = Frame::new().id(&id.to_string())?;
         let frame = match self {
-            ChatEvent::Join(user) => frame.event("join")?.json(&Presence { user })?,
-            ChatEvent::Leave(user) => frame.event("leave")?.json(&Presence { user })?,
+            ChatEvent::Join(user) => frame.event("join")?.json(&PresenceData { user })?,
+            ChatEvent::Leave(user) => frame.event("leave")?.json(&PresenceData { user })?,
             ChatEvent::Message { from, text, at } => frame
                 .event("message")?
                 .json(&MessageData { id, from, text, at })?,
@@ -103,36 +110,27 @@ impl HubEvent for ChatEvent {
     }
 }
 
-struct Member {
-    user: User,
-    token: String,
-    open_streams: usize,
-    posts: TokenBucket,
-    left_at: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Members {
-    by_id: HashMap<u64, Member>,
-    by_token: HashMap<String, u64>,
-    next_id: u64,
-}
-
-/// The room: its history and its members.
+/// The room: its log, who its members are, who is online, and how fast each posts.
 pub struct ChatRoom {
-    hub: Hub<ChatEvent>,
-    members: Mutex<Members>,
+    log: EventLog<ChatEvent>,
+    identities: Identities<User>,
+    presence: Arc<Presence<ChatEvent, User>>,
+    posts: Mutex<HashMap<u64, TokenBucket>>,
 }
 
 /// A member's stream is open; dropping this (the client went away) may make them leave.
 struct OpenStream {
     room: Arc<ChatRoom>,
-    user_id: u64,
+    user: User,
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.room.stream_closed(self.user_id);
+        let (room, user) = (Arc::clone(&self.room), self.user.clone());
+        // Drop cannot wait; the leave (a Redis call, with a backend) runs on its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { room.left(user).await });
+        }
     }
 }
 
@@ -145,32 +143,60 @@ struct Joined {
 }
 
 impl ChatRoom {
-    /// An empty room keeping `history` for replay.
-    pub fn new(history: HistoryLimits, streams: &Streams) -> Arc<Self> {
-        Arc::new(Self {
-            hub: Hub::new(history, streams.metrics().clone()),
-            members: Mutex::new(Members::default()),
-        })
+    /// A room on `log`; with a Redis URL, members and presence are shared with every
+    /// instance on that Redis (their heartbeat runs until `shutdown`).
+    pub async fn open(
+        log: EventLog<ChatEvent>,
+        redis_url: Option<&str>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Self>, RedisLogError> {
+        let identities = Identities::open(redis_url, "sse-chat:members", MAX_MEMBERS).await?;
+        let presence = Presence::open(
+            log.clone(),
+            redis_url,
+            "sse-chat:presence",
+            "sse-chat:events",
+            shutdown,
+        )
+        .await?;
+        Ok(Arc::new(Self {
+            log,
+            identities,
+            presence,
+            posts: Mutex::new(HashMap::new()),
+        }))
     }
 
     /// The room's history, for tests and metrics.
     pub fn hub(&self) -> &Hub<ChatEvent> {
-        &self.hub
+        self.log.hub()
     }
 
     /// Who is online now, by name.
-    pub fn online(&self) -> Vec<User> {
-        online(&self.members.lock())
+    pub async fn online(&self) -> Result<Vec<User>, ApiError> {
+        let mut users = self
+            .presence
+            .online()
+            .await
+            .map_err(|e| ApiError::from(PublishFailed::from(e)))?;
+        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(users)
     }
 
     /// Opens a stream for the member `token` names, or for a new member called `name`.
-    /// A member's first open stream announces `join`; a second tab does not.
-    fn join(self: &Arc<Self>, token: Option<&str>, name: Option<&str>) -> Result<Joined, ApiError> {
-        let mut members = self.members.lock();
-        let known = token.and_then(|t| members.by_token.get(t).copied());
-        let id = match known {
-            Some(id) => id,
-            None => {
+    /// A member's first open stream anywhere announces `join`; a second tab does not.
+    async fn join(
+        self: &Arc<Self>,
+        token: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Joined, ApiError> {
+        let known = match token {
+            Some(token) => self.identities.find(token).await.map_err(identity_error)?,
+            None => None,
+        };
+        let (token, user) = match (known, token) {
+            (Some(user), Some(token)) => (token.to_owned(), user),
+            _ => {
                 let name = valid_name(name.ok_or_else(|| {
                     ApiError::new(
                         StatusCode::UNAUTHORIZED,
@@ -178,78 +204,59 @@ impl ChatRoom {
                         "That token is not a member's; join again with ?name=.",
                     )
                 })?)?;
-                forget_departed(&mut members);
-                if members.by_id.len() >= MAX_MEMBERS {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "room-full",
-                        "The room has as many members as it can hold.",
-                    ));
-                }
-                members.next_id += 1;
-                let id = members.next_id;
-                let token = random_token();
-                members.by_token.insert(token.clone(), id);
-                members.by_id.insert(
-                    id,
-                    Member {
-                        user: User { id, name },
-                        token,
-                        open_streams: 0,
-                        posts: TokenBucket::new(POST_BURST, POSTS_PER_SECOND),
-                        left_at: None,
-                    },
-                );
-                id
+                self.identities
+                    .issue(|id| User { id, name })
+                    .await
+                    .map_err(identity_error)?
             }
         };
-        let member = members.by_id.get_mut(&id).ok_or_else(internal)?;
-        member.open_streams += 1;
-        member.left_at = None;
-        let (user, token) = (member.user.clone(), member.token.clone());
-        if member.open_streams == 1 {
-            // Published under the members lock, so joins and leaves keep their order.
-            self.hub
-                .publish(ChatEvent::Join(user.clone()))
-                .map_err(|_| internal())?;
-        }
+        let key = user.id.to_string();
+        self.presence
+            .enter(
+                &key,
+                &user,
+                ChatEvent::Join(user.clone()),
+                ChatEvent::Leave(user.clone()),
+            )
+            .await?;
+        // From here on the guard owns the presence: dropping it leaves.
+        let stream = OpenStream {
+            room: Arc::clone(self),
+            user: user.clone(),
+        };
         Ok(Joined {
-            online: online(&members),
-            stream: OpenStream {
-                room: Arc::clone(self),
-                user_id: id,
-            },
+            online: self.online().await?,
+            stream,
             user,
             token,
         })
     }
 
-    fn stream_closed(&self, user_id: u64) {
-        let mut members = self.members.lock();
-        let Some(member) = members.by_id.get_mut(&user_id) else {
-            return;
-        };
-        member.open_streams -= 1;
-        if member.open_streams == 0 {
-            member.left_at = Some(Instant::now());
-            let user = member.user.clone();
-            if let Err(e) = self.hub.publish(ChatEvent::Leave(user)) {
-                tracing::error!("cannot publish a leave: {e}");
-            }
+    async fn left(&self, user: User) {
+        let key = user.id.to_string();
+        if let Err(e) = self.presence.leave(&key, ChatEvent::Leave(user)).await {
+            tracing::error!("cannot publish a leave: {e}");
         }
     }
 
     /// Posts `text` as the member `token` names.
-    fn post(&self, token: &str, text: String) -> Result<EventId, ApiError> {
-        let from = {
-            let mut members = self.members.lock();
-            let id = members
-                .by_token
-                .get(token)
-                .copied()
-                .ok_or_else(unknown_token)?;
-            let member = members.by_id.get_mut(&id).ok_or_else(unknown_token)?;
-            member.posts.try_take().map_err(|wait| {
+    async fn post(&self, token: &str, text: String) -> Result<EventId, ApiError> {
+        let from = self
+            .identities
+            .find(token)
+            .await
+            .map_err(identity_error)?
+            .ok_or_else(unknown_token)?;
+        {
+            let mut posts = self.posts.lock();
+            if posts.len() >= MAX_MEMBERS {
+                // Forget allowances that have refilled: they hold nothing worth keeping.
+                posts.retain(|_, bucket| !bucket.is_full());
+            }
+            let bucket = posts
+                .entry(from.id)
+                .or_insert_with(|| TokenBucket::new(POST_BURST, POSTS_PER_SECOND));
+            bucket.try_take().map_err(|wait| {
                 ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate-limited",
@@ -257,42 +264,23 @@ impl ChatRoom {
                 )
                 .retry_after(wait)
             })?;
-            member.user.clone()
-        };
+        }
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        self.hub
+        Ok(self
+            .log
             .publish(ChatEvent::Message { from, text, at })
-            .map_err(|_| internal())
+            .await?)
     }
 }
 
-fn online(members: &Members) -> Vec<User> {
-    let mut users: Vec<User> = members
-        .by_id
-        .values()
-        .filter(|m| m.open_streams > 0)
-        .map(|m| m.user.clone())
-        .collect();
-    users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-    users
-}
-
-/// Drops members who left long ago, so memory follows the members, not all who ever came.
-fn forget_departed(members: &mut Members) {
-    let now = Instant::now();
-    let gone: Vec<u64> = members
-        .by_id
-        .values()
-        .filter(|m| {
-            m.left_at
-                .is_some_and(|at| now.duration_since(at) > FORGET_AFTER)
-        })
-        .map(|m| m.user.id)
-        .collect();
-    for id in gone {
-        if let Some(member) = members.by_id.remove(&id) {
-            members.by_token.remove(&member.token);
-        }
+fn identity_error(e: IdentityError) -> ApiError {
+    match e {
+        IdentityError::Full => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "room-full",
+            "The room has as many members as it can hold.",
+        ),
+        IdentityError::Unavailable(e) => PublishFailed::from(e).into(),
     }
 }
 
@@ -358,7 +346,7 @@ impl JoinStream {
         let permit = self.streams.admit(req)?;
         let token = req.query::<String>("token");
         let name = req.query::<String>("name");
-        let joined = self.room.join(token.as_deref(), name.as_deref())?;
+        let joined = self.room.join(token.as_deref(), name.as_deref()).await?;
 
         // The welcome holds this member's secret, so it is built for this stream alone
         // and never enters the shared history. It has no id: resuming is about the room.
@@ -376,7 +364,7 @@ impl JoinStream {
 
         // A reconnect replays what it missed; a new stream gets the recent messages.
         let start = Start::resume_or(last_event_id(req), Start::Recent(RECENT_MESSAGES));
-        let events = self.room.hub.subscribe(start).into_stream();
+        let events = self.room.hub().subscribe(start).into_stream();
         let frames = stream::iter([welcome]).chain(events);
         // When the client goes away, `joined.stream` drops: maybe a `leave`.
         self.streams
@@ -406,7 +394,7 @@ impl PostMessage {
                 "The message is only white space.",
             ));
         }
-        let id = self.room.post(&token, text)?;
+        let id = self.room.post(&token, text).await?;
         res.status_code(StatusCode::ACCEPTED);
         res.render(Json(Accepted { id }));
         Ok(())

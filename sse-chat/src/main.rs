@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sse_shared::{HistoryLimits, ServerArgs, Streams, server};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
 
 /// A chat room over SSE: join, presence, messages to everyone, no impersonation.
 #[derive(Parser)]
@@ -9,6 +9,8 @@ use sse_shared::{HistoryLimits, ServerArgs, Streams, server};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Events (messages, joins, leaves) kept for replay.
     #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     history: u64,
@@ -23,7 +25,19 @@ async fn main() -> ExitCode {
         max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
         ..HistoryLimits::default()
     };
-    let room = sse_chat::ChatRoom::new(history, &streams);
+    let hub = Hub::new(history, streams.metrics().clone());
+    let redis = cli.redis.url.as_deref();
+    let room = match EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await {
+        Ok(log) => sse_chat::ChatRoom::open(log, redis, streams.shutdown_token()).await,
+        Err(e) => Err(e),
+    };
+    let room = match room {
+        Ok(room) => room,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = sse_chat::router(&streams, &room);
     server::run(&cli.server, streams, app).await
 }

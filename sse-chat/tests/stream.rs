@@ -7,17 +7,22 @@ use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::ChatRoom;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
-use sse_shared::{HistoryLimits, ServerArgs};
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 
 async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
-    let mut room = None;
-    let app = TestApp::start(args, |streams| {
-        let created = ChatRoom::new(HistoryLimits::default(), streams);
-        room = Some(Arc::clone(&created));
-        sse_chat::router(streams, &created)
-    })
-    .await?;
-    Ok((app, room.ok_or("no room")?))
+    let streams = Streams::from_args(&args);
+    let log = EventLog::Memory(Hub::new(
+        HistoryLimits::default(),
+        streams.metrics().clone(),
+    ));
+    let room = ChatRoom::open(log, None, streams.shutdown_token()).await?;
+    let router = sse_chat::router(&streams, &room);
+    Ok((TestApp::serve(args, streams, router).await?, room))
+}
+
+/// Names of the members online, in order.
+async fn online(room: &ChatRoom) -> TestResult<Vec<String>> {
+    Ok(room.online().await?.into_iter().map(|u| u.name).collect())
 }
 
 /// A member's open stream, and what its welcome said.
@@ -163,8 +168,7 @@ async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> Tes
     let url = format!("{}?token={}", app.url("/chat/events"), first_tab.token);
     let second_tab = open(&url, &[]).await?;
     assert_eq!(second_tab.id, first_tab.id);
-    let names: Vec<String> = room.online().into_iter().map(|u| u.name).collect();
-    assert_eq!(names, ["alice", "watcher"]);
+    assert_eq!(online(&room).await?, ["alice", "watcher"]);
 
     // Closing one tab is not leaving; closing the last is, once.
     drop(first_tab);
@@ -185,8 +189,7 @@ async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> Tes
     assert_eq!(leave.event.as_deref(), Some("leave"));
     let data: Value = serde_json::from_str(leave.data.as_deref().unwrap_or_default())?;
     assert_eq!(data["user"]["name"], "alice");
-    let names: Vec<String> = room.online().into_iter().map(|u| u.name).collect();
-    assert_eq!(names, ["watcher"]);
+    assert_eq!(online(&room).await?, ["watcher"]);
     Ok(())
 }
 
@@ -349,7 +352,7 @@ async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
     let (bob_id, bob_token) = (bob.id, bob.token.clone());
     drop(bob);
     wait_until(WAIT, "bob to leave", || async {
-        Ok(room.online().iter().all(|u| u.id != bob_id))
+        Ok(room.online().await?.iter().all(|u| u.id != bob_id))
     })
     .await?;
     for text in ["one", "two", "three"] {
