@@ -1,5 +1,6 @@
 //! The command-line options every example shares, each with an environment fallback.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -31,6 +32,16 @@ pub struct ServerArgs {
     /// Most streams open at once from one client address; past it new streams get 429.
     #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100)]
     pub max_streams_per_ip: usize,
+    /// PEM certificate chain: serve HTTPS, with HTTP/2 (needs --tls-key).
+    #[arg(long, env = "TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS, with HTTP/2, under a self-signed certificate made at start (for
+    /// trying things locally; browsers will warn).
+    #[arg(long, env = "TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
 }
 
 impl ServerArgs {
@@ -64,6 +75,9 @@ impl Default for ServerArgs {
             shutdown_grace_secs: 5,
             max_streams: 10_000,
             max_streams_per_ip: 100,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use salvo::conn::rustls::{Keycert, RustlsConfig};
 use salvo::conn::{Acceptor, Listener, TcpListener};
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
@@ -33,6 +34,9 @@ pub enum ServerError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be read or made.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl Streams {
@@ -73,6 +77,7 @@ async fn healthz(res: &mut Response) {
 /// A server that is accepting connections.
 pub struct RunningServer {
     addr: SocketAddr,
+    scheme: &'static str,
     handle: ServerHandle,
     streams: Streams,
     task: JoinHandle<()>,
@@ -84,9 +89,9 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://` when serving TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Ends every stream, stops accepting, lets in-flight requests finish, and returns
@@ -101,26 +106,54 @@ impl RunningServer {
     }
 }
 
-/// Binds `args.host:args.port` and serves `app` (with the common routes) in a task.
+/// Binds `args.host:args.port` and serves `app` (with the common routes) in a task;
+/// over TLS (HTTP/2 and HTTP/1.1, by ALPN) when the options ask for it.
 pub async fn start(
     args: &ServerArgs,
     streams: Streams,
     app: Router,
 ) -> Result<RunningServer, ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
-    let acceptor = TcpListener::new(addr.clone())
-        .try_bind()
-        .await
-        .map_err(|e| ServerError::Bind {
-            addr: addr.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    let local = acceptor
+    let bind_error = |e: salvo::Error| ServerError::Bind {
+        addr: addr.clone(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    let listener = TcpListener::new(addr.clone());
+    match tls_config(args)? {
+        None => serve_on(
+            listener.try_bind().await.map_err(bind_error)?,
+            "http",
+            streams,
+            app,
+        ),
+        Some(config) => serve_on(
+            listener
+                .rustls(config)
+                .try_bind()
+                .await
+                .map_err(bind_error)?,
+            "https",
+            streams,
+            app,
+        ),
+    }
+}
+
+fn serve_on<A>(
+    acceptor: A,
+    scheme: &'static str,
+    streams: Streams,
+    app: Router,
+) -> Result<RunningServer, ServerError>
+where
+    A: Acceptor + Send + 'static,
+{
+    let addr = acceptor
         .holdings()
         .first()
         .and_then(|holding| holding.local_addr.clone().into_std())
         .ok_or_else(|| ServerError::Bind {
-            addr,
+            addr: String::new(),
             source: std::io::Error::other("the listener reported no address"),
         })?;
     let server = Server::new(acceptor);
@@ -128,11 +161,40 @@ pub async fn start(
     let service = service(&streams, app);
     let task = tokio::spawn(server.serve(service));
     Ok(RunningServer {
-        addr: local,
+        addr,
+        scheme,
         handle,
         streams,
         task,
     })
+}
+
+/// The TLS configuration the options ask for, if any.
+fn tls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
+    let keycert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
+            };
+            Keycert::new().cert(read(cert)?).key(read(key)?)
+        }
+        (_, _, true) => {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                args.host.clone(),
+            ];
+            let made = rcgen::generate_simple_self_signed(names).map_err(|e| {
+                ServerError::Tls(format!("cannot make a self-signed certificate: {e}"))
+            })?;
+            Keycert::new()
+                .cert(made.cert.pem().into_bytes())
+                .key(made.signing_key.serialize_pem().into_bytes())
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(RustlsConfig::new(keycert)))
 }
 
 /// Runs an example's server until SIGINT or SIGTERM: prints `listening on

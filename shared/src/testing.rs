@@ -324,6 +324,8 @@ impl Browser {
         let profile =
             std::env::temp_dir().join(format!("sse-test-chromium-{}-{port}", std::process::id()));
         let mut capabilities = serde_json::Map::new();
+        // The HTTPS tests serve a self-signed certificate.
+        capabilities.insert("acceptInsecureCerts".into(), serde_json::Value::Bool(true));
         capabilities.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({
