@@ -32,6 +32,10 @@ pub struct ServerArgs {
     /// Most streams open at once from one client address; past it new streams get 429.
     #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100)]
     pub max_streams_per_ip: usize,
+    /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
+    /// (e.g. 127.0.0.1 when nginx runs on the same host).
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// PEM certificate chain: serve HTTPS, with HTTP/2 (needs --tls-key).
     #[arg(long, env = "TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -50,6 +54,7 @@ impl ServerArgs {
         StreamSettings {
             retry: Duration::from_millis(self.retry_ms),
             keep_alive: Duration::from_secs(self.keep_alive_secs),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 
@@ -75,6 +80,7 @@ impl Default for ServerArgs {
             shutdown_grace_secs: 5,
             max_streams: 10_000,
             max_streams_per_ip: 100,
+            trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,

@@ -10,6 +10,32 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use salvo::Request;
+
+/// The client's address for per-IP limits: the peer's, or, when the peer is one of
+/// `trusted_proxies`, the rightmost `X-Forwarded-For` entry that is not a trusted proxy
+/// (entries further left can be made up by the client).
+pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.remote_addr().ip()?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted_proxies.contains(ip))
+            .unwrap_or(peer),
+    )
+}
 
 /// Which limit refused a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::frame::{Frame, KEEP_ALIVE};
-use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit};
+use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit, client_ip};
 use crate::metrics::{Metrics, Rejection};
 
 /// The most bytes of ready events joined into one body frame.
@@ -40,6 +40,8 @@ pub struct StreamSettings {
     /// A comment is written after this long without traffic, so proxies and
     /// browsers do not close an idle stream, and a dead client is noticed.
     pub keep_alive: Duration,
+    /// Peers whose `X-Forwarded-For` is believed for per-IP limits (your proxies).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for StreamSettings {
@@ -47,6 +49,7 @@ impl Default for StreamSettings {
         Self {
             retry: Duration::from_millis(3000),
             keep_alive: Duration::from_secs(15),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -100,7 +103,10 @@ impl Streams {
         // once, so the client comes back after the delay. A 5xx would make a browser's
         // EventSource give up for good.
         let wait = self.settings.retry;
-        match self.limiter.try_acquire(req.remote_addr().ip()) {
+        match self
+            .limiter
+            .try_acquire(client_ip(req, &self.settings.trusted_proxies))
+        {
             Ok(permit) => Ok(permit),
             Err(refusal @ LimitExceeded::ServerFull(_)) => {
                 self.metrics.reject(Rejection::ServerFull);

@@ -339,3 +339,39 @@ async fn the_page_and_its_files_with_a_strict_csp() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_per_ip_limit_uses_x_forwarded_for() -> TestResult {
+    let localhost: std::net::IpAddr = "127.0.0.1".parse()?;
+    for trusted in [true, false] {
+        let args = ServerArgs {
+            max_streams_per_ip: 1,
+            trusted_proxies: if trusted { vec![localhost] } else { Vec::new() },
+            ..ServerArgs::default()
+        };
+        let app = counter(args, Duration::from_millis(50)).await?;
+        let url = app.url("/events");
+        let mut first = SseConnection::open(&url, &[("x-forwarded-for", "203.0.113.7")]).await?;
+        first.next_event().await?;
+        // Another client behind the same proxy: its own address when the proxy is
+        // trusted; the proxy's (already at its limit) when not.
+        let second = http()
+            .get(&url)
+            .header("x-forwarded-for", "198.51.100.9, 203.0.113.8")
+            .send()
+            .await?;
+        assert_eq!(
+            second.status(),
+            if trusted { 200 } else { 429 },
+            "trusted: {trusted}"
+        );
+        // The same client again is over the limit either way.
+        let again = http()
+            .get(&url)
+            .header("x-forwarded-for", "203.0.113.7")
+            .send()
+            .await?;
+        assert_eq!(again.status(), 429);
+    }
+    Ok(())
+}
