@@ -53,3 +53,44 @@ async fn a_port_in_use_is_a_clear_error_and_a_failing_exit() -> TestResult {
     assert!(stderr.contains("cannot listen on"), "{stderr}");
     Ok(())
 }
+
+#[tokio::test]
+async fn tls_from_certificate_files_serves_http2_and_a_bad_path_is_a_clear_error() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("sse-test-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem())?;
+    std::fs::write(&key, made.signing_key.serialize_pem())?;
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+
+    let mut app = AppProcess::spawn(BIN, &["--tls-cert", &cert, "--tls-key", &key]).await?;
+    assert!(app.url().starts_with("https://"), "{}", app.url());
+    // curl (in the base image) as an independent TLS and HTTP/2 client.
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "-sk",
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .arg(format!("{}/healthz", app.url()))
+        .output()
+        .await?;
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2 200");
+    app.terminate().await?;
+    app.wait(Duration::from_secs(6)).await?;
+
+    let missing = dir.join("missing.pem").display().to_string();
+    let output = tokio::process::Command::new(BIN)
+        .args(["--port", "0", "--tls-cert", &missing, "--tls-key", &key])
+        .output()
+        .await?;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TLS: cannot read"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
