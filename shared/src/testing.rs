@@ -123,12 +123,18 @@ pub async fn metric(base: &str, name: &str) -> TestResult<f64> {
         .map_err(|e| format!("metric {name}: {e}").into())
 }
 
-/// A plain HTTP client for tests (no proxy, no compression unless asked for).
+/// A plain HTTP client for tests (no proxy, no compression unless asked for), shared
+/// by every helper so thousands of streams share one pool and one resolver.
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new())
+        })
+        .clone()
 }
 
 type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;

@@ -1,0 +1,67 @@
+//! What the suite's tests share: the examples started in this process, and readings of
+//! the process itself.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use sse_chat::ChatRoom;
+use sse_shared::testing::{TestApp, TestResult};
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+
+/// Limits high enough that a test's thousands of loopback streams are not refused.
+pub fn roomy() -> ServerArgs {
+    ServerArgs {
+        max_streams: 19_000,
+        max_streams_per_ip: 19_000,
+        ..ServerArgs::default()
+    }
+}
+
+/// sse-chat in memory.
+pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
+    let streams = Streams::from_args(&args);
+    let log = EventLog::Memory(Hub::new(
+        HistoryLimits::default(),
+        streams.metrics().clone(),
+    ));
+    let room = ChatRoom::open(log, None, streams.shutdown_token()).await?;
+    let router = sse_chat::router(&streams, &room);
+    Ok((TestApp::serve(args, streams, router).await?, room))
+}
+
+/// sse-resume in memory, with its hub (no ticker: the test publishes).
+pub async fn resume(
+    args: ServerArgs,
+    history: HistoryLimits,
+) -> TestResult<(TestApp, Hub<sse_resume::ResumeEvent>)> {
+    let streams = Streams::from_args(&args);
+    let hub = Hub::new(history, streams.metrics().clone());
+    let router = sse_resume::router(&streams, &EventLog::Memory(hub.clone()));
+    Ok((TestApp::serve(args, streams, router).await?, hub))
+}
+
+/// This process's resident memory, in KiB.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Tasks alive in this runtime.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// A figure for the suite's output (and RELIABILITY.md).
+pub fn figure(test: &str, what: &str, value: impl std::fmt::Display) {
+    println!("reliability figure | {test} | {what} | {value}");
+}
