@@ -20,7 +20,10 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
         trusted_proxies: vec!["127.0.0.1".parse()?],
         ..ServerArgs::default()
     };
-    let app = TestApp::start(args, |streams| sse_counter::router(streams, Duration::from_millis(500))).await?;
+    let app = TestApp::start(args, |streams| {
+        sse_counter::router(streams, Duration::from_millis(500))
+    })
+    .await?;
     let url = app.url("/events");
 
     // Fill the server: 4 addresses x 50 streams.
@@ -43,11 +46,12 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
         let until = Instant::now() + Duration::from_secs(3);
         while Instant::now() < until {
             let asked = Instant::now();
-            let status = tokio::time::timeout(Duration::from_secs(2), http().get(&health_url).send())
-                .await
-                .map_err(|_| "healthz did not answer within 2 s".to_owned())?
-                .map_err(|e| e.to_string())?
-                .status();
+            let status =
+                tokio::time::timeout(Duration::from_secs(2), http().get(&health_url).send())
+                    .await
+                    .map_err(|_| "healthz did not answer within 2 s".to_owned())?
+                    .map_err(|e| e.to_string())?
+                    .status();
             if status != 200 {
                 return Err(format!("healthz answered {status}"));
             }
@@ -74,7 +78,11 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
             .map_err(|_| "the closed streams were not noticed")?;
         }
         let responses = join_all((0..100).map(|i| {
-            let client = if batch < 10 { format!("198.51.100.{}", batch * 10 + i % 10) } else { "192.0.2.1".to_owned() };
+            let client = if batch < 10 {
+                format!("198.51.100.{}", batch * 10 + i % 10)
+            } else {
+                "192.0.2.1".to_owned()
+            };
             let request = http().get(&url).header("x-forwarded-for", client);
             async move { request.send().await }
         }))
@@ -88,14 +96,33 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
             }
             assert!(response.headers().contains_key("retry-after"));
             let error: serde_json::Value = response.json().await?;
-            assert!(error["error"] == "too-many-streams" || error["error"] == "server-full", "{error}");
+            assert!(
+                error["error"] == "too-many-streams" || error["error"] == "server-full",
+                "{error}"
+            );
         }
     }
     let (answered, slowest) = prober.await?.map_err(|e| e.to_string())?;
-    figure("floods", "stream requests refused: 429 / 503 / other", format!("{} / {} / {}", statuses[0], statuses[1], statuses[2]));
-    figure("floods", "healthz answers during the flood, slowest (ms)", format!("{answered}, {}", slowest.as_millis()));
-    assert_eq!(statuses, [1000, 1000, 0], "503 while full, then 429 for the saturated address");
-    assert_eq!(app.metric("sse_open_streams").await?, 100.0, "nothing got past the limits");
+    figure(
+        "floods",
+        "stream requests refused: 429 / 503 / other",
+        format!("{} / {} / {}", statuses[0], statuses[1], statuses[2]),
+    );
+    figure(
+        "floods",
+        "healthz answers during the flood, slowest (ms)",
+        format!("{answered}, {}", slowest.as_millis()),
+    );
+    assert_eq!(
+        statuses,
+        [1000, 1000, 0],
+        "503 while full, then 429 for the saturated address"
+    );
+    assert_eq!(
+        app.metric("sse_open_streams").await?,
+        100.0,
+        "nothing got past the limits"
+    );
     drop(open);
     Ok(())
 }

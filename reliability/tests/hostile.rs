@@ -18,7 +18,10 @@ const ADMIN: &str = "hostile-admin-token-0123456789";
 /// Every example, started in this process: (name, app).
 async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let args = ServerArgs::default;
-    let counter = TestApp::start(args(), |s| sse_counter::router(s, Duration::from_millis(100))).await?;
+    let counter = TestApp::start(args(), |s| {
+        sse_counter::router(s, Duration::from_millis(100))
+    })
+    .await?;
     let (resume, _) = resume(args(), HistoryLimits::default()).await?;
     let (chat, _) = chat(args()).await?;
     let stock = TestApp::start(args(), |s: &Streams| {
@@ -29,12 +32,21 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     .await?;
     let notify = TestApp::start(args(), |s: &Streams| {
         let log = EventLog::Memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
-        let notifier: Arc<sse_notify::Notifier> =
-            sse_notify::Notifier::new(log, ADMIN.into(), SessionKey::new("hostile key, 32 bytes or so....."));
+        let notifier: Arc<sse_notify::Notifier> = sse_notify::Notifier::new(
+            log,
+            ADMIN.into(),
+            SessionKey::new("hostile key, 32 bytes or so....."),
+        );
         sse_notify::router(s, &notifier)
     })
     .await?;
-    Ok(vec![("counter", counter), ("resume", resume), ("chat", chat), ("stock-feed", stock), ("notify", notify)])
+    Ok(vec![
+        ("counter", counter),
+        ("resume", resume),
+        ("chat", chat),
+        ("stock-feed", stock),
+        ("notify", notify),
+    ])
 }
 
 /// Sends raw bytes and returns the status code of the answer (0 if the connection
@@ -45,14 +57,29 @@ async fn raw(app: &TestApp, request: &[u8]) -> TestResult<u16> {
     let mut head = vec![0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut head)).await??;
     let line = String::from_utf8_lossy(&head[..n]);
-    Ok(line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0))
+    Ok(line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0))
 }
 
-async fn expect_error(response: reqwest::Response, status: u16, code: &str, what: &str) -> TestResult {
+async fn expect_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    what: &str,
+) -> TestResult {
     assert_eq!(response.status(), status, "{what}");
-    let body: Value = response.json().await.map_err(|e| format!("{what}: not JSON: {e}"))?;
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("{what}: not JSON: {e}"))?;
     assert_eq!(body["error"], code, "{what}: {body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {body}"
+    );
     Ok(())
 }
 
@@ -72,7 +99,15 @@ async fn static_files_cannot_be_escaped() -> TestResult {
             assert!(status == 404 || status == 400, "{name} {path}: {status}");
         }
         // The real file is still there.
-        assert_eq!(http().get(app.url("/static/sse.css")).send().await?.status(), 200, "{name}");
+        assert_eq!(
+            http()
+                .get(app.url("/static/sse.css"))
+                .send()
+                .await?
+                .status(),
+            200,
+            "{name}"
+        );
     }
     Ok(())
 }
@@ -80,17 +115,37 @@ async fn static_files_cannot_be_escaped() -> TestResult {
 #[tokio::test]
 async fn huge_headers_and_garbage_requests_do_not_hurt() -> TestResult {
     for (name, app) in every_example().await? {
-        let huge = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1 << 20));
+        let huge = format!(
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "a".repeat(1 << 20)
+        );
         let status = raw(&app, huge.as_bytes()).await?;
-        assert!(status == 431 || status == 400 || status == 0, "{name} huge header: {status}");
+        assert!(
+            status == 431 || status == 400 || status == 0,
+            "{name} huge header: {status}"
+        );
         let many: String = (0..500).map(|i| format!("x-h{i}: v\r\n")).collect();
-        let status = raw(&app, format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many}\r\n").as_bytes()).await?;
-        assert!(status == 431 || status == 400 || status == 0, "{name} many headers: {status}");
+        let status = raw(
+            &app,
+            format!("GET /healthz HTTP/1.1\r\nhost: x\r\n{many}\r\n").as_bytes(),
+        )
+        .await?;
+        assert!(
+            status == 431 || status == 400 || status == 0,
+            "{name} many headers: {status}"
+        );
         let status = raw(&app, b"\x16\x03\x01\x02\x00garbage\r\n\r\n").await?;
         assert!(status == 400 || status == 0, "{name} garbage: {status}");
         let status = raw(&app, b"GET /\xff\xfe HTTP/1.1\r\nhost: x\r\n\r\n").await?;
-        assert!(status == 400 || status == 404, "{name} non-UTF-8 path: {status}");
-        assert_eq!(http().get(app.url("/healthz")).send().await?.status(), 200, "{name} still up");
+        assert!(
+            status == 400 || status == 404,
+            "{name} non-UTF-8 path: {status}"
+        );
+        assert_eq!(
+            http().get(app.url("/healthz")).send().await?.status(),
+            200,
+            "{name} still up"
+        );
     }
     Ok(())
 }
@@ -118,7 +173,10 @@ async fn a_10_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
             assert_eq!(reset.event.as_deref(), Some("reset"), "{name}");
             let data: Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
             let reason = data["reason"].as_str().unwrap_or_default().to_owned();
-            assert!(reason == "invalid-id" || reason == "unknown-id", "{name}: {reason}");
+            assert!(
+                reason == "invalid-id" || reason == "unknown-id",
+                "{name}: {reason}"
+            );
         }
     }
     Ok(())
@@ -131,13 +189,26 @@ async fn every_route_refuses_the_wrong_method_with_json() -> TestResult {
         ("resume", &["/events"]),
         ("chat", &["/chat/events", "/chat/messages"]),
         ("stock-feed", &["/prices", "/symbols"]),
-        ("notify", &["/notifications", "/notifications/stream", "/session"]),
+        (
+            "notify",
+            &["/notifications", "/notifications/stream", "/session"],
+        ),
     ];
     for (name, app) in every_example().await? {
-        let paths = routes.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).unwrap_or_default();
+        let paths = routes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .unwrap_or_default();
         for path in paths.iter().chain(["/healthz", "/metrics", "/"].iter()) {
             let response = http().delete(app.url(path)).send().await?;
-            expect_error(response, 405, "method-not-allowed", &format!("{name} DELETE {path}")).await?;
+            expect_error(
+                response,
+                405,
+                "method-not-allowed",
+                &format!("{name} DELETE {path}"),
+            )
+            .await?;
         }
     }
     Ok(())
@@ -146,24 +217,75 @@ async fn every_route_refuses_the_wrong_method_with_json() -> TestResult {
 #[tokio::test]
 async fn bad_bodies_on_every_post_route() -> TestResult {
     let examples = every_example().await?;
-    let app = |wanted: &str| examples.iter().find(|(n, _)| *n == wanted).map(|(_, a)| a).ok_or("no app");
+    let app = |wanted: &str| {
+        examples
+            .iter()
+            .find(|(n, _)| *n == wanted)
+            .map(|(_, a)| a)
+            .ok_or("no app")
+    };
 
     // sse-resume: POST /events
     let resume = app("resume")?;
     let url = resume.url("/events");
-    expect_error(http().post(&url).body(vec![b'a'; 16 * 1024 + 1]).send().await?, 413, "payload-too-large", "resume big").await?;
-    expect_error(http().post(&url).body(vec![0xc0, 0x80]).send().await?, 400, "invalid-utf8", "resume utf8").await?;
-    expect_error(http().post(&url).send().await?, 400, "empty-body", "resume empty").await?;
+    expect_error(
+        http()
+            .post(&url)
+            .body(vec![b'a'; 16 * 1024 + 1])
+            .send()
+            .await?,
+        413,
+        "payload-too-large",
+        "resume big",
+    )
+    .await?;
+    expect_error(
+        http().post(&url).body(vec![0xc0, 0x80]).send().await?,
+        400,
+        "invalid-utf8",
+        "resume utf8",
+    )
+    .await?;
+    expect_error(
+        http().post(&url).send().await?,
+        400,
+        "empty-body",
+        "resume empty",
+    )
+    .await?;
 
     // sse-chat: POST /chat/messages, and names
     let chat = app("chat")?;
     let url = chat.url("/chat/messages");
-    expect_error(http().post(&url).body("hi").send().await?, 401, "unauthorized", "chat no token").await?;
+    expect_error(
+        http().post(&url).body("hi").send().await?,
+        401,
+        "unauthorized",
+        "chat no token",
+    )
+    .await?;
     let bearer = format!("Bearer {}", "f".repeat(32));
-    let response = http().post(&url).header("authorization", &bearer).body(vec![b'x'; 1 << 20]).send().await?;
-    assert!(response.status() == 401 || response.status() == 413, "chat big body, unknown token");
-    for name in ["%E2%80%AEevil", "a%07b", "%0A", "%E2%81%A6x", &"n".repeat(33)] {
-        let response = http().get(chat.url(&format!("/chat/events?name={name}"))).send().await?;
+    let response = http()
+        .post(&url)
+        .header("authorization", &bearer)
+        .body(vec![b'x'; 1 << 20])
+        .send()
+        .await?;
+    assert!(
+        response.status() == 401 || response.status() == 413,
+        "chat big body, unknown token"
+    );
+    for name in [
+        "%E2%80%AEevil",
+        "a%07b",
+        "%0A",
+        "%E2%81%A6x",
+        &"n".repeat(33),
+    ] {
+        let response = http()
+            .get(chat.url(&format!("/chat/events?name={name}")))
+            .send()
+            .await?;
         expect_error(response, 400, "invalid-name", &format!("chat name {name}")).await?;
     }
 
@@ -172,18 +294,96 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     let url = notify.url("/notifications");
     let admin = format!("Bearer {ADMIN}");
     let post = || http().post(&url).header("authorization", &admin);
-    expect_error(post().header("content-type", "text/plain").body("{}").send().await?, 415, "unsupported-media-type", "notify type").await?;
-    expect_error(post().header("content-type", "application/json").body("{\"title\": ").send().await?, 400, "invalid-json", "notify json").await?;
-    expect_error(post().header("content-type", "application/json").body(vec![0xff; 10]).send().await?, 400, "invalid-utf8", "notify utf8").await?;
-    expect_error(post().json(&json!({"title": "t", "message": "x".repeat(20_000)})).send().await?, 413, "payload-too-large", "notify big").await?;
-    expect_error(post().json(&json!({"title": "t", "message": "m", "user": "x\u{202e}y"})).send().await?, 400, "invalid-field", "notify user").await?;
+    expect_error(
+        post()
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await?,
+        415,
+        "unsupported-media-type",
+        "notify type",
+    )
+    .await?;
+    expect_error(
+        post()
+            .header("content-type", "application/json")
+            .body("{\"title\": ")
+            .send()
+            .await?,
+        400,
+        "invalid-json",
+        "notify json",
+    )
+    .await?;
+    expect_error(
+        post()
+            .header("content-type", "application/json")
+            .body(vec![0xff; 10])
+            .send()
+            .await?,
+        400,
+        "invalid-utf8",
+        "notify utf8",
+    )
+    .await?;
+    expect_error(
+        post()
+            .json(&json!({"title": "t", "message": "x".repeat(20_000)}))
+            .send()
+            .await?,
+        413,
+        "payload-too-large",
+        "notify big",
+    )
+    .await?;
+    expect_error(
+        post()
+            .json(&json!({"title": "t", "message": "m", "user": "x\u{202e}y"}))
+            .send()
+            .await?,
+        400,
+        "invalid-field",
+        "notify user",
+    )
+    .await?;
     let session = notify.url("/session");
-    expect_error(http().post(&session).json(&json!({"user": "a\u{0}b"})).send().await?, 400, "invalid-field", "session user").await?;
-    expect_error(http().post(&session).json(&json!({"user": "x".repeat(2000)})).send().await?, 413, "payload-too-large", "session big").await?;
-    expect_error(http().post(&session).body("user=alice").send().await?, 415, "unsupported-media-type", "session type").await?;
+    expect_error(
+        http()
+            .post(&session)
+            .json(&json!({"user": "a\u{0}b"}))
+            .send()
+            .await?,
+        400,
+        "invalid-field",
+        "session user",
+    )
+    .await?;
+    expect_error(
+        http()
+            .post(&session)
+            .json(&json!({"user": "x".repeat(2000)}))
+            .send()
+            .await?,
+        413,
+        "payload-too-large",
+        "session big",
+    )
+    .await?;
+    expect_error(
+        http().post(&session).body("user=alice").send().await?,
+        415,
+        "unsupported-media-type",
+        "session type",
+    )
+    .await?;
 
     for (name, app) in &examples {
-        assert_eq!(http().get(app.url("/healthz")).send().await?.status(), 200, "{name} still up");
+        assert_eq!(
+            http().get(app.url("/healthz")).send().await?.status(),
+            200,
+            "{name} still up"
+        );
     }
     Ok(())
 }

@@ -32,6 +32,10 @@ pub struct ServerArgs {
     /// Most streams open at once from one client address; past it new streams get 429.
     #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100)]
     pub max_streams_per_ip: usize,
+    /// Seconds a write to a client may stay blocked before its connection is closed as
+    /// too slow (0: never). Idle streams are not affected: only unread data counts.
+    #[arg(long, env = "WRITE_STALL_SECS", default_value_t = 30)]
+    pub write_stall_secs: u64,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
@@ -55,6 +59,8 @@ impl ServerArgs {
             retry: Duration::from_millis(self.retry_ms),
             keep_alive: Duration::from_secs(self.keep_alive_secs),
             trusted_proxies: self.trusted_proxies.clone(),
+            write_stall: (self.write_stall_secs > 0)
+                .then(|| Duration::from_secs(self.write_stall_secs)),
         }
     }
 
@@ -80,6 +86,7 @@ impl Default for ServerArgs {
             shutdown_grace_secs: 5,
             max_streams: 10_000,
             max_streams_per_ip: 100,
+            write_stall_secs: 30,
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub keep_alives: Counter,
     /// Subscribers that fell behind the retained history and were reset or closed.
     pub streams_lagged: Counter,
+    /// Streams closed because their client stopped reading (a write stayed blocked).
+    pub slow_closed: Counter,
     /// Events retained in the history now.
     pub history_events: Gauge,
     /// Bytes of frames retained in the history now.
@@ -62,6 +64,7 @@ impl Metrics {
         let frames_written = Counter::default();
         let keep_alives = Counter::default();
         let streams_lagged = Counter::default();
+        let slow_closed = Counter::default();
         let history_events = Gauge::default();
         let history_bytes = Gauge::default();
         let backend_up = Gauge::default();
@@ -88,6 +91,11 @@ impl Metrics {
             "streams_lagged",
             "Streams that fell behind the history and were reset or closed as too slow",
             streams_lagged.clone(),
+        );
+        registry.register(
+            "streams_closed_slow",
+            "Streams closed as too slow: a write to the client stayed blocked",
+            slow_closed.clone(),
         );
         registry.register(
             "history_events",
@@ -125,6 +133,7 @@ impl Metrics {
             frames_written,
             keep_alives,
             streams_lagged,
+            slow_closed,
             history_events,
             history_bytes,
             backend_up,

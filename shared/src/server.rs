@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 use salvo::conn::{Acceptor, Listener, TcpListener};
+use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use salvo::server::ServerHandle;
 use tokio::task::JoinHandle;
@@ -156,7 +157,10 @@ where
             addr: String::new(),
             source: std::io::Error::other("the listener reported no address"),
         })?;
-    let server = Server::new(acceptor);
+    // Close a connection whose write stays blocked (a client that stopped reading), on top
+    // of salvo's default handshake and header timeouts. Idle streams are unaffected.
+    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
+    let server = Server::new(acceptor).fuse_config(fuse);
     let handle = server.handle();
     let service = service(&streams, app);
     let task = tokio::spawn(server.serve(service));

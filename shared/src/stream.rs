@@ -42,6 +42,9 @@ pub struct StreamSettings {
     pub keep_alive: Duration,
     /// Peers whose `X-Forwarded-For` is believed for per-IP limits (your proxies).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a write to a client may stay blocked before the server closes the
+    /// connection (a client that stopped reading); `None`: never.
+    pub write_stall: Option<Duration>,
 }
 
 impl Default for StreamSettings {
@@ -50,6 +53,7 @@ impl Default for StreamSettings {
             retry: Duration::from_millis(3000),
             keep_alive: Duration::from_secs(15),
             trusted_proxies: Vec::new(),
+            write_stall: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -146,6 +150,8 @@ impl Streams {
 
         let retry_ms = u64::try_from(self.settings.retry.as_millis()).unwrap_or(u64::MAX);
         let body = Body {
+            unasked_since: None,
+            write_stall: self.settings.write_stall,
             first: Some(Frame::new().retry(retry_ms).finish()),
             frames: (Box::pin(frames) as Frames).fuse(),
             keep_alive: self.settings.keep_alive,
@@ -177,6 +183,10 @@ type Frames = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 /// The state of one response body.
 struct Body {
+    /// When the last frame was handed over, until hyper asks for the next: it asks as
+    /// soon as it has room, so a long wait means the client stopped reading.
+    unasked_since: Option<tokio::time::Instant>,
+    write_stall: Option<Duration>,
     first: Option<Bytes>,
     frames: futures_util::stream::Fuse<Frames>,
     keep_alive: Duration,
@@ -187,6 +197,7 @@ struct Body {
 impl Body {
     /// The next body frame, or `None` when the stream ends.
     async fn next_frame(&mut self) -> Option<Bytes> {
+        self.unasked_since = None;
         let frame = match self.first.take() {
             Some(first) => first,
             None => tokio::select! {
@@ -200,7 +211,24 @@ impl Body {
             },
         };
         self.guard.metrics.frames_written.inc();
+        self.unasked_since = Some(tokio::time::Instant::now());
         Some(frame)
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        // Dropped while hyper had not asked for the next frame for a long time: its
+        // writes were stuck, and the connection was closed on a client that stopped
+        // reading. (An idle stream is one waiting for events, which does not count.)
+        let stalled = self
+            .write_stall
+            .zip(self.unasked_since)
+            .is_some_and(|(limit, since)| since.elapsed() >= limit / 2);
+        if stalled && !self.shutdown.is_cancelled() {
+            self.guard.metrics.slow_closed.inc();
+            tracing::info!("closed a stream whose client stopped reading");
+        }
     }
 }
 
