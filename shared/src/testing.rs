@@ -96,6 +96,12 @@ impl TestApp {
         Ok(Self { server, streams })
     }
 
+    /// Like [`TestApp::serve`], on the port `args` names (to restart on the same port).
+    pub async fn serve_at(args: ServerArgs, streams: Streams, router: Router) -> TestResult<Self> {
+        let server = start(&args, streams.clone(), router).await?;
+        Ok(Self { server, streams })
+    }
+
     /// `http://127.0.0.1:PORT` followed by `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.url())

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
-use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult, http, metric, wait_until, within};
+use sse_shared::testing::{
+    AppProcess, RedisServer, SseConnection, TestResult, http, metric, wait_until, within,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
 const CLIENTS: usize = 5_000;
@@ -25,7 +27,9 @@ async fn client(url: String) -> TestResult<Vec<String>> {
         while let Ok(event) = conn.next_within(Duration::from_secs(60)).await {
             match event.event.as_deref() {
                 Some("note") => seen.push(event.id.ok_or("a note without an id")?),
-                Some("reset") => return Err(format!("reset after {cursor}: {:?}", event.data).into()),
+                Some("reset") => {
+                    return Err(format!("reset after {cursor}: {:?}", event.data).into());
+                }
                 _ => {}
             }
             if seen.len() == NOTES {
@@ -37,7 +41,11 @@ async fn client(url: String) -> TestResult<Vec<String>> {
 }
 
 async fn post(base: &str, text: String) -> TestResult<String> {
-    let response = http().post(format!("{base}/events")).body(text).send().await?;
+    let response = http()
+        .post(format!("{base}/events"))
+        .body(text)
+        .send()
+        .await?;
     let body: serde_json::Value = response.json().await?;
     Ok(body["id"].as_str().ok_or("no id")?.to_owned())
 }
@@ -46,13 +54,24 @@ async fn post(base: &str, text: String) -> TestResult<String> {
 async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult {
     let redis = RedisServer::start().await?;
     let redis_url = redis.url();
-    let common = ["--redis", redis_url.as_str(), "--interval-ms", "3600000", "--max-streams", "19000", "--max-streams-per-ip", "19000"];
+    let common = [
+        "--redis",
+        redis_url.as_str(),
+        "--interval-ms",
+        "3600000",
+        "--max-streams",
+        "19000",
+        "--max-streams-per-ip",
+        "19000",
+    ];
     let mut a = AppProcess::spawn(BIN, &common).await?;
     let port = a.port()?.to_string();
     let b = AppProcess::spawn(BIN, &common).await?;
 
     let url = format!("{}/events", a.url());
-    let clients: Vec<_> = (0..CLIENTS).map(|_| tokio::spawn(client(url.clone()))).collect();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| tokio::spawn(client(url.clone())))
+        .collect();
     wait_until(Duration::from_secs(60), "5,000 streams to open", || async {
         Ok(metric(a.url(), "sse_open_streams").await? >= CLIENTS as f64)
     })
@@ -67,7 +86,10 @@ async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult 
     let status = a.wait(Duration::from_secs(6)).await?;
     let exit = asked.elapsed();
     assert!(status.success(), "{status}");
-    println!("reliability figure | shutdown under load | SIGTERM to exit with {CLIENTS} streams (ms) | {}", exit.as_millis());
+    println!(
+        "reliability figure | shutdown under load | SIGTERM to exit with {CLIENTS} streams (ms) | {}",
+        exit.as_millis()
+    );
 
     // Published while the clients have nowhere to go.
     for i in 0..NOTES / 3 {
@@ -81,7 +103,12 @@ async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult 
         sent.push(post(b.url(), format!("after {i}")).await?);
     }
 
-    let results = within(Duration::from_secs(120), "every client to have every note", try_join_all(clients)).await??;
+    let results = within(
+        Duration::from_secs(120),
+        "every client to have every note",
+        try_join_all(clients),
+    )
+    .await??;
     println!(
         "reliability figure | shutdown under load | restart until all {CLIENTS} clients had every note (ms) | {}",
         back.elapsed().as_millis()
