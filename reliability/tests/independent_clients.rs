@@ -139,9 +139,10 @@ async fn sse_stream_and_npm_eventsource_agree_across_a_restart() -> TestResult {
     let node_status = within(Duration::from_secs(60), "the Node client", node.wait()).await??;
     let node = node_lines.await??;
     assert!(node_status.success(), "node exited with {node_status}");
-    println!(
-        "reliability figure | independent clients | events compared, across one restart | {}",
-        rust.len()
+    sse_shared::testing::figure(
+        "independent clients",
+        "events compared, across one restart",
+        rust.len(),
     );
     assert_eq!(node.len(), NOTES);
     for (ours, theirs) in rust.iter().zip(&node) {

@@ -31,6 +31,34 @@ pub type TestError = Box<dyn std::error::Error + Send + Sync>;
 /// A test helper's result.
 pub type TestResult<T = ()> = Result<T, TestError>;
 
+/// Reports a measured figure: printed, and appended to `<target>/tmp/figures.txt`,
+/// which the test script shows at the end (test output is captured otherwise).
+pub fn figure(test: &str, what: &str, value: impl std::fmt::Display) {
+    let line = format!("figure | {test} | {what} | {value}");
+    println!("{line}");
+    // The test binary runs from <target>/<profile>/deps/.
+    let file = std::env::current_exe().ok().and_then(|exe| {
+        Some(
+            exe.parent()?
+                .parent()?
+                .parent()?
+                .join("tmp")
+                .join("figures.txt"),
+        )
+    });
+    if let Some(file) = file {
+        use std::io::Write;
+        let _ = std::fs::create_dir_all(file.parent().unwrap_or(&file));
+        if let Ok(mut out) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+        {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
 /// The default bound on any single wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 

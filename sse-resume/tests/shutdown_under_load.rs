@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
-    AppProcess, RedisServer, SseConnection, TestResult, http, metric, wait_until, within,
+    AppProcess, RedisServer, SseConnection, TestResult, figure, http, metric, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
@@ -86,9 +86,10 @@ async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult 
     let status = a.wait(Duration::from_secs(6)).await?;
     let exit = asked.elapsed();
     assert!(status.success(), "{status}");
-    println!(
-        "reliability figure | shutdown under load | SIGTERM to exit with {CLIENTS} streams (ms) | {}",
-        exit.as_millis()
+    figure(
+        "shutdown under load",
+        &format!("SIGTERM to exit with {CLIENTS} streams (ms)"),
+        exit.as_millis(),
     );
 
     // Published while the clients have nowhere to go.
@@ -109,9 +110,10 @@ async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult 
         try_join_all(clients),
     )
     .await??;
-    println!(
-        "reliability figure | shutdown under load | restart until all {CLIENTS} clients had every note (ms) | {}",
-        back.elapsed().as_millis()
+    figure(
+        "shutdown under load",
+        &format!("restart until all {CLIENTS} clients had every note (ms)"),
+        back.elapsed().as_millis(),
     );
     for seen in results {
         assert!(seen? == sent, "a client missed or repeated a note");

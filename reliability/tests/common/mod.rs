@@ -1,7 +1,7 @@
 //! What the suite's tests share: the examples started in this process, and readings of
 //! the process itself.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 
@@ -61,7 +61,4 @@ pub fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-/// A figure for the suite's output (and RELIABILITY.md).
-pub fn figure(test: &str, what: &str, value: impl std::fmt::Display) {
-    println!("reliability figure | {test} | {what} | {value}");
-}
+pub use sse_shared::testing::figure;
