@@ -269,6 +269,14 @@ async fn common_routes_and_json_errors() -> TestResult {
     async fn explode() -> &'static str {
         panic!("a handler bug")
     }
+    // Capture this test's log lines (the runtime is this thread's, so the server's too).
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish(),
+    );
     let app = TestApp::start(ServerArgs::default(), |streams| {
         sse_counter::router(streams, Duration::from_secs(1))
             .push(Router::with_path("explode").get(explode))
@@ -306,8 +314,13 @@ async fn common_routes_and_json_errors() -> TestResult {
         assert_eq!(body["error"], code, "{method} {path}: {body}");
         assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-    // The server survived the panic.
+    // The server survived the panic, and said so in its log.
     assert_eq!(http().get(app.url("/healthz")).send().await?.status(), 200);
+    let logged = logs.text();
+    assert!(
+        logged.contains("panic occurred") && logged.contains("ERROR"),
+        "{logged}"
+    );
     Ok(())
 }
 
@@ -374,4 +387,36 @@ async fn behind_a_trusted_proxy_the_per_ip_limit_uses_x_forwarded_for() -> TestR
         assert_eq!(again.status(), 429);
     }
     Ok(())
+}
+
+/// Log lines written during a test.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
