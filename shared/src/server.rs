@@ -205,6 +205,11 @@ fn tls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
 /// http://HOST:PORT` as the first line on stdout, then on a signal ends every stream
 /// and exits within `--shutdown-grace-secs`.
 pub async fn run(args: &ServerArgs, streams: Streams, app: Router) -> ExitCode {
+    // Every stream is a socket: allow as many as the system lets this process have.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open files"),
+        Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
+    }
     let server = match start(args, streams, app).await {
         Ok(server) => server,
         Err(e) => {

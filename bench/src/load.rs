@@ -1,0 +1,383 @@
+//! The load generator: many SSE clients on plain HTTP/1.1 over loopback, one pipelined
+//! publisher, and the measurements (closed-loop throughput, fixed-rate latency, memory
+//! per connection). Everything is bounded in count and time.
+//!
+//! Each event's data is 64 bytes: `<seq> <publish time in µs since the epoch> <padding>`,
+//! so clients detect loss by sequence number and measure publish-to-receive latency.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+/// The size of every event's data.
+pub const EVENT_BYTES: usize = 64;
+
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// What every client reports into.
+#[derive(Default)]
+pub struct Tally {
+    pub connected: AtomicUsize,
+    pub delivered: AtomicU64,
+    pub gaps: AtomicU64,
+    /// Latencies are recorded while this is set.
+    pub recording: AtomicBool,
+    /// The publisher waits for `delivered` to reach this.
+    pub wanted: AtomicU64,
+    pub reached: Notify,
+    /// Each client's latencies, merged by [`Tally::latencies`].
+    slots: Mutex<Vec<Arc<Mutex<Histogram<u64>>>>>,
+    pub stop: AtomicBool,
+}
+
+impl Tally {
+    pub fn new() -> Arc<Self> {
+        let tally = Self::default();
+        tally.wanted.store(u64::MAX, Ordering::Relaxed);
+        Arc::new(tally)
+    }
+
+    /// Every client's latencies together.
+    pub fn latencies(&self) -> BenchResult<Histogram<u64>> {
+        let mut all = Histogram::new_with_bounds(1, 60_000_000, 3)?;
+        for slot in self.slots.lock().iter() {
+            all.add(&*slot.lock())?;
+        }
+        Ok(all)
+    }
+}
+
+/// Opens `n` streams to `addr`, 200 at a time, from rotating loopback source addresses
+/// (so tens of thousands of connections across runs do not run out of ports).
+pub async fn open_clients(
+    addr: SocketAddr,
+    n: usize,
+    tally: Arc<Tally>,
+) -> BenchResult<JoinSet<()>> {
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let source = SocketAddr::V4(SocketAddrV4::new(
+            Ipv4Addr::new(127, 0, (i / 250 % 250) as u8 + 1, (i % 250) as u8 + 2),
+            0,
+        ));
+        let counter = Arc::clone(&tally);
+        set.spawn(async move {
+            let tally = counter;
+            if let Err(e) = client(addr, source, &tally).await
+                && !tally.stop.load(Ordering::Relaxed)
+            {
+                eprintln!("client: {e}");
+            }
+        });
+        if i % 200 == 199 {
+            let want = i + 1;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while tally.connected.load(Ordering::Relaxed) < want {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!(
+                        "only {} of {want} streams opened",
+                        tally.connected.load(Ordering::Relaxed)
+                    )
+                    .into());
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tally.connected.load(Ordering::Relaxed) < n {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {n} streams opened",
+                tally.connected.load(Ordering::Relaxed)
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(set)
+}
+
+async fn client(addr: SocketAddr, source: SocketAddr, tally: &Tally) -> BenchResult<()> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(source)?;
+    let mut stream = socket.connect(addr).await?;
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n")
+        .await?;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err("closed before the response head".into());
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        return Err(format!("refused: {}", head.lines().next().unwrap_or_default()).into());
+    }
+    let mut decoder = Decoder::new(head.contains("transfer-encoding: chunked"));
+    let _ = buf.split_to(head_end);
+    tally.connected.fetch_add(1, Ordering::Relaxed);
+
+    let mut expected = 0u64;
+    let slot = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
+    tally.slots.lock().push(Arc::clone(&slot));
+    loop {
+        let mut events = 0u64;
+        // In a block of its own, so the latency lock is released before the next read.
+        {
+            let recording = tally.recording.load(Ordering::Relaxed);
+            let now = now_micros();
+            let mut latencies = recording.then(|| slot.lock());
+            decoder.feed(&buf, |line| {
+                let Some(data) = line.strip_prefix(b"data: ") else {
+                    return;
+                };
+                let mut fields = data.split(|b| *b == b' ');
+                let (Some(seq), Some(at)) = (
+                    fields.next().and_then(number),
+                    fields.next().and_then(number),
+                ) else {
+                    return;
+                };
+                if expected != 0 && seq > expected {
+                    tally.gaps.fetch_add(seq - expected, Ordering::Relaxed);
+                }
+                expected = seq + 1;
+                events += 1;
+                if let Some(latencies) = latencies.as_mut() {
+                    let _ = latencies.record(now.saturating_sub(at).max(1));
+                }
+            });
+        }
+        buf.clear();
+        if events > 0 {
+            let total = tally.delivered.fetch_add(events, Ordering::Relaxed) + events;
+            if total >= tally.wanted.load(Ordering::Relaxed) {
+                tally.reached.notify_waiters();
+            }
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+fn number(bytes: &[u8]) -> Option<u64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Undoes chunked transfer encoding (when there is one) and hands over complete lines.
+struct Decoder {
+    chunked: bool,
+    state: Chunk,
+    line: Vec<u8>,
+}
+
+enum Chunk {
+    Size(usize),
+    Extension(usize),
+    Data(usize),
+    DataEnd,
+}
+
+impl Decoder {
+    fn new(chunked: bool) -> Self {
+        Self {
+            chunked,
+            state: Chunk::Size(0),
+            line: Vec::with_capacity(256),
+        }
+    }
+
+    fn feed(&mut self, mut input: &[u8], mut on_line: impl FnMut(&[u8])) {
+        if !self.chunked {
+            self.lines(input, &mut on_line);
+            return;
+        }
+        while !input.is_empty() {
+            match self.state {
+                Chunk::Size(size) => {
+                    let byte = input[0];
+                    input = &input[1..];
+                    self.state = match byte {
+                        b'0'..=b'9' => Chunk::Size(size * 16 + usize::from(byte - b'0')),
+                        b'a'..=b'f' => Chunk::Size(size * 16 + usize::from(byte - b'a' + 10)),
+                        b'A'..=b'F' => Chunk::Size(size * 16 + usize::from(byte - b'A' + 10)),
+                        b'\n' => Chunk::Data(size),
+                        _ => Chunk::Extension(size),
+                    };
+                }
+                Chunk::Extension(size) => {
+                    let byte = input[0];
+                    input = &input[1..];
+                    if byte == b'\n' {
+                        self.state = Chunk::Data(size);
+                    }
+                }
+                Chunk::Data(0) => self.state = Chunk::DataEnd,
+                Chunk::Data(remaining) => {
+                    let take = remaining.min(input.len());
+                    let (data, rest) = input.split_at(take);
+                    self.lines(data, &mut on_line);
+                    input = rest;
+                    self.state = Chunk::Data(remaining - take);
+                }
+                Chunk::DataEnd => {
+                    let byte = input[0];
+                    input = &input[1..];
+                    if byte == b'\n' {
+                        self.state = Chunk::Size(0);
+                    }
+                }
+            }
+        }
+    }
+
+    fn lines(&mut self, mut data: &[u8], on_line: &mut impl FnMut(&[u8])) {
+        while let Some(end) = data.iter().position(|b| *b == b'\n') {
+            if self.line.is_empty() {
+                on_line(&data[..end]);
+            } else {
+                self.line.extend_from_slice(&data[..end]);
+                on_line(&self.line);
+                self.line.clear();
+            }
+            data = &data[end + 1..];
+        }
+        self.line.extend_from_slice(data);
+    }
+}
+
+/// Publishes over one keep-alive connection, with up to `WINDOW` requests in flight.
+pub struct Publisher {
+    socket: tokio::net::tcp::OwnedWriteHalf,
+    path: &'static str,
+    acked: Arc<AtomicU64>,
+    acked_notify: Arc<Notify>,
+    sent: u64,
+    padding: String,
+}
+
+const WINDOW: u64 = 64;
+
+impl Publisher {
+    pub async fn connect(addr: SocketAddr, path: &'static str) -> BenchResult<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (mut read, write) = stream.into_split();
+        let acked = Arc::new(AtomicU64::new(0));
+        let acked_notify = Arc::new(Notify::new());
+        let (counter, notify) = (Arc::clone(&acked), Arc::clone(&acked_notify));
+        tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            loop {
+                // Whole responses: a head, then content-length bytes of body.
+                while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + length {
+                        break;
+                    }
+                    if !head.starts_with("http/1.1 2") {
+                        eprintln!(
+                            "publish refused: {}",
+                            head.lines().next().unwrap_or_default()
+                        );
+                    }
+                    let _ = buf.split_to(end + 4 + length);
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    notify.notify_waiters();
+                }
+                match read.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        Ok(Self {
+            socket: write,
+            path,
+            acked,
+            acked_notify,
+            sent: 0,
+            padding: "x".repeat(EVENT_BYTES),
+        })
+    }
+
+    /// Sends event `seq` (waiting while the window is full).
+    pub async fn publish(&mut self, seq: u64) -> BenchResult<()> {
+        while self.sent - self.acked.load(Ordering::Relaxed) >= WINDOW {
+            let notified = self.acked_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.sent - self.acked.load(Ordering::Relaxed) < WINDOW {
+                break;
+            }
+            tokio::time::timeout(Duration::from_secs(10), notified)
+                .await
+                .map_err(|_| "the server stopped answering publishes")?;
+        }
+        let mut body = format!("{seq} {} ", now_micros());
+        let pad = EVENT_BYTES.saturating_sub(body.len());
+        body.push_str(&self.padding[..pad]);
+        let request = format!(
+            "POST {} HTTP/1.1\r\nhost: bench\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            self.path,
+            body.len()
+        );
+        self.socket.write_all(request.as_bytes()).await?;
+        self.sent += 1;
+        Ok(())
+    }
+}
+
+/// Waits until the clients have received `wanted` events in all, or `limit` passes.
+pub async fn wait_delivered(tally: &Tally, wanted: u64, limit: Duration) -> bool {
+    tally.wanted.store(wanted, Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let notified = tally.reached.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if tally.delivered.load(Ordering::Relaxed) >= wanted {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return tally.delivered.load(Ordering::Relaxed) >= wanted;
+        }
+    }
+}
+
+/// Closes every client.
+pub async fn close_clients(tally: &Tally, mut clients: JoinSet<()>) {
+    tally.stop.store(true, Ordering::Relaxed);
+    clients.abort_all();
+    while clients.join_next().await.is_some() {}
+}

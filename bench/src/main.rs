@@ -1,0 +1,290 @@
+//! `cargo run -p bench --release -- all`: fan-out throughput, latency and memory per
+//! connection, ours side by side with peers, in one run on one machine. Writes
+//! `bench/results/<date>.md` and `<date>.svg`.
+
+mod load;
+mod report;
+mod servers;
+
+use std::net::SocketAddr;
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use load::{BenchResult, Publisher, Tally, close_clients, open_clients, wait_delivered};
+use servers::Server;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+#[derive(Parser)]
+#[command(about = "SSE fan-out benchmark: ours against peers, on loopback")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The whole suite: every server, every load, `--runs` times; writes the results.
+    All {
+        /// Runs of each measurement (the medians are reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds each measurement lasts.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Small loads, one run: checks the harness in a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Where the results go.
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// Serves one server (the suite runs each in its own process).
+    Serve {
+        server: Server,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Ours: events kept in the history.
+        #[arg(long, default_value_t = 4096)]
+        history: usize,
+    },
+    /// One closed-loop measurement: the most events a second delivered to N clients.
+    ClosedLoop {
+        server: Server,
+        #[arg(long)]
+        clients: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+    /// One fixed-rate measurement: latency at an offered load.
+    FixedRate {
+        server: Server,
+        #[arg(long)]
+        clients: usize,
+        /// Events a second (each goes to every client).
+        #[arg(long)]
+        rate: u64,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let cli = Cli::parse();
+    // Servers get both cores' worth of threads; the load generator too. They share the
+    // machine, as the README's figures say.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: BenchResult<()> = runtime.block_on(async {
+        match cli.command {
+            Cmd::Serve {
+                server,
+                port,
+                history,
+            } => servers::serve(server, port, history)
+                .await
+                .map_err(|e| e.to_string().into()),
+            Cmd::ClosedLoop {
+                server,
+                clients,
+                seconds,
+            } => {
+                let result = closed_loop(server, clients, Duration::from_secs(seconds)).await?;
+                println!("{result:?}");
+                Ok(())
+            }
+            Cmd::FixedRate {
+                server,
+                clients,
+                rate,
+                seconds,
+            } => {
+                let result =
+                    fixed_rate(server, clients, rate, Duration::from_secs(seconds)).await?;
+                println!("{result:?}");
+                Ok(())
+            }
+            Cmd::All {
+                runs,
+                seconds,
+                quick,
+                out,
+            } => report::all(runs, Duration::from_secs(seconds), quick, &out).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A server under test, in its own process.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    pub async fn spawn(server: Server) -> BenchResult<Self> {
+        let name = clap::ValueEnum::to_possible_value(&server)
+            .map(|v| v.get_name().to_owned())
+            .ok_or("no name")?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["serve", &name, "--port", "0"])
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            BufReader::new(stdout).read_line(&mut line),
+        )
+        .await??;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .ok_or_else(|| format!("unexpected first line {line:?}"))?
+            .parse()?;
+        Ok(Self { child, addr })
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let Some(pid) = self.child.id() else { return 0 };
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// What a closed-loop run measured.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedLoop {
+    /// Events delivered a second, summed over clients.
+    pub delivered_per_sec: f64,
+    /// Events lost (sequence gaps seen by clients).
+    pub lost: u64,
+    /// Server memory per idle connection, KiB.
+    pub kib_per_idle_connection: f64,
+}
+
+/// Events kept in flight (published but not yet delivered to every client).
+const IN_FLIGHT: u64 = 16;
+
+pub async fn closed_loop(
+    server: Server,
+    clients: usize,
+    measure: Duration,
+) -> BenchResult<ClosedLoop> {
+    let process = ServerProcess::spawn(server).await?;
+    let baseline = process.rss_kib();
+    let tally = Tally::new();
+    let set = open_clients(process.addr, clients, Arc::clone(&tally)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = process.rss_kib();
+    let mut publisher = Publisher::connect(process.addr, server.publish_path()).await?;
+    let n = clients as u64;
+
+    let warm_up = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut window_start: Option<(Instant, u64)> = None;
+    let mut seq = 0u64;
+    loop {
+        seq += 1;
+        publisher.publish(seq).await?;
+        let wanted = seq.saturating_sub(IN_FLIGHT) * n;
+        if !wait_delivered(&tally, wanted, Duration::from_secs(20)).await {
+            return Err(format!(
+                "{}: deliveries stalled at {} of {wanted}",
+                server.name(),
+                tally.delivered.load(Ordering::Relaxed)
+            )
+            .into());
+        }
+        let elapsed = started.elapsed();
+        if window_start.is_none() && elapsed >= warm_up {
+            window_start = Some((Instant::now(), tally.delivered.load(Ordering::Relaxed)));
+        }
+        if let Some((at, from)) = window_start
+            && at.elapsed() >= measure
+        {
+            let delivered = tally.delivered.load(Ordering::Relaxed) - from;
+            let result = ClosedLoop {
+                delivered_per_sec: delivered as f64 / at.elapsed().as_secs_f64(),
+                lost: tally.gaps.load(Ordering::Relaxed),
+                kib_per_idle_connection: idle.saturating_sub(baseline) as f64 / clients as f64,
+            };
+            close_clients(&tally, set).await;
+            return Ok(result);
+        }
+    }
+}
+
+/// What a fixed-rate run measured, in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedRate {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub lost: u64,
+}
+
+pub async fn fixed_rate(
+    server: Server,
+    clients: usize,
+    rate: u64,
+    measure: Duration,
+) -> BenchResult<FixedRate> {
+    let process = ServerProcess::spawn(server).await?;
+    let tally = Tally::new();
+    let set = open_clients(process.addr, clients, Arc::clone(&tally)).await?;
+    let mut publisher = Publisher::connect(process.addr, server.publish_path()).await?;
+    let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let warm_up = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut seq = 0u64;
+    while started.elapsed() < warm_up + measure {
+        ticks.tick().await;
+        if started.elapsed() >= warm_up {
+            tally.recording.store(true, Ordering::Relaxed);
+        }
+        seq += 1;
+        publisher.publish(seq).await?;
+    }
+    // Let the last events land, then stop recording.
+    let _ = wait_delivered(&tally, seq * clients as u64, Duration::from_secs(10)).await;
+    tally.recording.store(false, Ordering::Relaxed);
+    close_clients(&tally, set).await;
+    let histogram = tally.latencies()?;
+    Ok(FixedRate {
+        p50: histogram.value_at_quantile(0.5),
+        p99: histogram.value_at_quantile(0.99),
+        p999: histogram.value_at_quantile(0.999),
+        lost: tally.gaps.load(Ordering::Relaxed),
+    })
+}

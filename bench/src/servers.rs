@@ -1,0 +1,264 @@
+//! The servers under test, each run as its own process (`bench serve <name>`), so the
+//! load generator's memory and CPU are not counted as theirs. Each prints `listening on
+//! http://127.0.0.1:PORT`, streams on `GET /events`, and publishes the body of a
+//! `POST` to `/publish` (ours: `POST /events`) to every stream.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc};
+
+/// The servers the benchmark knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Server {
+    /// Ours: sse-resume's hub, published through `POST /events`.
+    Ours,
+    /// The tutorial's chat pattern on salvo: a `Mutex<HashMap>` of unbounded senders,
+    /// one `SseEvent` formatted per client.
+    Tutorial,
+    /// The canonical axum pattern: `tokio::sync::broadcast` + `axum::response::sse::Sse`.
+    Axum,
+    /// No framework: each event formatted once and written to the sockets directly.
+    Ceiling,
+}
+
+impl Server {
+    /// Every server, ours first.
+    pub const ALL: [Server; 4] = [
+        Server::Ours,
+        Server::Tutorial,
+        Server::Axum,
+        Server::Ceiling,
+    ];
+
+    /// The name used in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::Ours => "ours (hub)",
+            Server::Tutorial => "tutorial (salvo)",
+            Server::Axum => "axum broadcast",
+            Server::Ceiling => "tokio ceiling",
+        }
+    }
+
+    /// The path a publish goes to.
+    pub fn publish_path(self) -> &'static str {
+        match self {
+            Server::Ours => "/events",
+            _ => "/publish",
+        }
+    }
+}
+
+/// Runs `server` on 127.0.0.1:`port` until the process is stopped.
+pub async fn serve(
+    server: Server,
+    port: u16,
+    history: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match server {
+        Server::Ours => ours(port, history).await,
+        Server::Tutorial => tutorial(port).await,
+        Server::Axum => axum_peer(port).await,
+        Server::Ceiling => ceiling(port).await,
+    }
+}
+
+fn announce(listener: &TcpListener) -> std::io::Result<()> {
+    println!("listening on http://{}", listener.local_addr()?);
+    Ok(())
+}
+
+async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+    let args = ServerArgs {
+        port,
+        max_streams: 20_000,
+        max_streams_per_ip: 20_000,
+        ..ServerArgs::default()
+    };
+    let streams = Streams::from_args(&args);
+    let limits = HistoryLimits {
+        max_events: history,
+        ..HistoryLimits::default()
+    };
+    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
+    let app = sse_resume::router(&streams, &log);
+    let code = sse_shared::server::run(&args, streams, app).await;
+    if code == std::process::ExitCode::SUCCESS {
+        Ok(())
+    } else {
+        Err("ours failed".into())
+    }
+}
+
+async fn tutorial(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    use salvo::conn::Acceptor;
+    use salvo::prelude::*;
+    use salvo::sse::{SseEvent, SseKeepAlive};
+
+    type Users = Arc<Mutex<HashMap<usize, mpsc::UnboundedSender<String>>>>;
+
+    struct Connect {
+        users: Users,
+        next: Arc<AtomicUsize>,
+    }
+    #[handler]
+    impl Connect {
+        async fn handle(&self, res: &mut Response) {
+            let id = self.next.fetch_add(1, Ordering::Relaxed);
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.users.lock().insert(id, tx);
+            let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx)
+                .map(|text| Ok::<_, Infallible>(SseEvent::default().text(text)));
+            SseKeepAlive::new(stream).stream(res);
+        }
+    }
+    struct Publish {
+        users: Users,
+    }
+    #[handler]
+    impl Publish {
+        async fn handle(&self, req: &mut Request, res: &mut Response) {
+            let text = req
+                .payload()
+                .await
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            self.users
+                .lock()
+                .retain(|_, tx| tx.send(text.clone()).is_ok());
+            res.status_code(StatusCode::NO_CONTENT);
+        }
+    }
+
+    let users: Users = Arc::default();
+    let router = Router::new()
+        .push(Router::with_path("events").get(Connect {
+            users: users.clone(),
+            next: Arc::default(),
+        }))
+        .push(Router::with_path("publish").post(Publish { users }));
+    let acceptor = salvo::conn::TcpListener::new(format!("127.0.0.1:{port}"))
+        .bind()
+        .await;
+    if let Some(addr) = acceptor
+        .holdings()
+        .first()
+        .and_then(|h| h.local_addr.clone().into_std())
+    {
+        println!("listening on http://{addr}");
+    }
+    salvo::Server::new(acceptor).serve(router).await;
+    Ok(())
+}
+
+async fn axum_peer(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::routing::{get, post};
+
+    async fn events(
+        State(tx): State<broadcast::Sender<String>>,
+    ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+        let stream = tokio_stream::wrappers::BroadcastStream::new(tx.subscribe()).filter_map(
+            |message| async move { message.ok().map(|text| Ok(Event::default().data(text))) },
+        );
+        Sse::new(stream).keep_alive(KeepAlive::default())
+    }
+    async fn publish(State(tx): State<broadcast::Sender<String>>, body: String) -> StatusCode {
+        let _ = tx.send(body);
+        StatusCode::NO_CONTENT
+    }
+
+    let (tx, _) = broadcast::channel::<String>(4096);
+    let app = axum::Router::new()
+        .route("/events", get(events))
+        .route("/publish", post(publish))
+        .with_state(tx);
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    announce(&listener)?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+async fn ceiling(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    announce(&listener)?;
+    let (tx, _) = broadcast::channel::<Bytes>(4096);
+    loop {
+        let (socket, _) = listener.accept().await?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let _ = ceiling_connection(socket, tx).await;
+        });
+    }
+}
+
+/// One connection to the ceiling: either a stream, or keep-alive publishes.
+async fn ceiling_connection(
+    mut socket: TcpStream,
+    tx: broadcast::Sender<Bytes>,
+) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        let head_end = loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            if socket.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        if head.starts_with("get /events") {
+            let _ = buf.split_to(head_end);
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\nretry: 3000\n\n")
+                .await?;
+            let mut rx = tx.subscribe();
+            loop {
+                match rx.recv().await {
+                    Ok(frame) => {
+                        // Whatever else is ready goes out in the same write.
+                        let mut out = BytesMut::from(&frame[..]);
+                        while let Ok(more) = rx.try_recv() {
+                            out.extend_from_slice(&more);
+                        }
+                        socket.write_all(&out).await?;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                }
+            }
+        }
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            if socket.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+        let body = buf.split_to(head_end + length).split_off(head_end);
+        let mut frame = BytesMut::with_capacity(body.len() + 8);
+        frame.extend_from_slice(b"data: ");
+        frame.extend_from_slice(&body);
+        frame.extend_from_slice(b"\n\n");
+        let _ = tx.send(frame.freeze());
+        socket
+            .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+            .await?;
+    }
+}
