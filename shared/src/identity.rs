@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -68,13 +68,9 @@ where
                 max,
             }))),
             Some(url) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(1)
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(2)));
-                let conn = redis::Client::open(url)?
-                    .get_connection_manager_with_config(config)
-                    .await?;
+                let conn =
+                    crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(2))
+                        .await?;
                 Ok(Self::Redis(conn, prefix.to_owned()))
             }
         }

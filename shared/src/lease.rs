@@ -9,7 +9,6 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::aio::ConnectionManagerConfig;
 use tokio::time::Instant;
 
 use crate::secret::random_token;
@@ -55,13 +54,8 @@ impl Lease {
         key: impl Into<String>,
         ttl: Duration,
     ) -> redis::RedisResult<Self> {
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(1)));
-        let conn = redis::Client::open(url)?
-            .get_connection_manager_with_config(config)
-            .await?;
+        let conn =
+            crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(1)).await?;
         Ok(Self {
             redis: Some((conn, key.into())),
             me: random_token(),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -115,13 +115,9 @@ where
         let place = match redis_url {
             None => Place::Memory(Mutex::new(HashMap::new())),
             Some(url) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_number_of_retries(1)
-                    .set_connection_timeout(Some(Duration::from_secs(2)))
-                    .set_response_timeout(Some(Duration::from_secs(2)));
-                let conn = redis::Client::open(url)?
-                    .get_connection_manager_with_config(config)
-                    .await?;
+                let conn =
+                    crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(2))
+                        .await?;
                 Place::Redis(RedisPresence {
                     conn,
                     prefix: prefix.to_owned(),

@@ -34,6 +34,16 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::fro
 /// The field each entry keeps its event in, as JSON.
 const FIELD: &str = "e";
 
+/// A connection to Redis for commands, reconnecting by itself when Redis comes back;
+/// each command fails within `timeout` while Redis is away (the caller answers 503).
+pub async fn connect(client: &Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    client.get_connection_manager_with_config(config).await
+}
+
 /// What went wrong with Redis.
 #[derive(Debug, thiserror::Error)]
 pub enum RedisLogError {
@@ -82,12 +92,7 @@ where
             source,
         };
         let client = Client::open(url).map_err(connect_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let publisher = client
-            .get_connection_manager_with_config(config)
+        let publisher = connect(&client, Duration::from_secs(2))
             .await
             .map_err(connect_error)?;
         let log = Self {
@@ -112,21 +117,10 @@ where
     /// Appends `event` to the stream; every instance's reader (this one's too) then
     /// hands it to its subscribers. Returns the id Redis gave it.
     pub async fn publish(&self, event: &E) -> Result<EventId, RedisLogError> {
-        let json = serde_json::to_string(event)?;
-        let result: Result<String, _> = redis::cmd("XADD")
-            .arg(&self.key)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.max_len)
-            .arg("*")
-            .arg(FIELD)
-            .arg(json)
-            .query_async(&mut self.publisher.clone())
-            .await;
-        let id = result.inspect_err(|_| {
-            self.hub.metrics().backend_errors.inc();
-        })?;
-        id.parse().map_err(|_| RedisLogError::BadId(id))
+        let ids = self.publish_batch(std::slice::from_ref(event)).await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| RedisLogError::BadId(String::new()))
     }
 
     /// Appends `events` in one transaction (`MULTI`/`EXEC`): all or none, in order.

@@ -149,13 +149,17 @@ impl Streams {
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 
         let retry_ms = u64::try_from(self.settings.retry.as_millis()).unwrap_or(u64::MAX);
+        let keep_alive = self.settings.keep_alive;
         let body = Body {
             unasked_since: None,
             write_stall: self.settings.write_stall,
             first: Some(Frame::new().retry(retry_ms).finish()),
             frames: (Box::pin(frames) as Frames).fuse(),
-            keep_alive: self.settings.keep_alive,
+            keep_alive,
+            last_frame: tokio::time::Instant::now(),
+            keep_alive_timer: Box::pin(tokio::time::sleep(keep_alive)),
             shutdown: self.shutdown.clone(),
+            shut_down: Box::pin(self.shutdown.child_token().cancelled_owned()),
             guard: OpenStream::new(permit, &self.metrics),
         };
         res.stream(futures_util::stream::unfold(body, |mut body| async move {
@@ -190,7 +194,15 @@ struct Body {
     first: Option<Bytes>,
     frames: futures_util::stream::Fuse<Frames>,
     keep_alive: Duration,
+    /// When the last frame went out. The keep-alive timer is not reset per frame (that
+    /// would be a timer operation per event per client): when it fires, it either sends
+    /// a comment or moves on to `last_frame + keep_alive`.
+    last_frame: tokio::time::Instant,
+    keep_alive_timer: Pin<Box<tokio::time::Sleep>>,
     shutdown: CancellationToken,
+    /// Registered once, on a child token of its own: polling the server's token itself
+    /// would take its one lock on every frame of every stream.
+    shut_down: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
     guard: OpenStream,
 }
 
@@ -200,18 +212,30 @@ impl Body {
         self.unasked_since = None;
         let frame = match self.first.take() {
             Some(first) => first,
-            None => tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return None,
-                next = self.frames.next() => coalesce(&mut self.frames, next?),
-                () = tokio::time::sleep(self.keep_alive) => {
-                    self.guard.metrics.keep_alives.inc();
-                    Bytes::from_static(KEEP_ALIVE)
+            None => loop {
+                tokio::select! {
+                    biased;
+                    () = &mut self.shut_down => return None,
+                    next = self.frames.next() => break coalesce(&mut self.frames, next?),
+                    () = &mut self.keep_alive_timer => {
+                        let due = self.last_frame + self.keep_alive;
+                        if tokio::time::Instant::now() >= due {
+                            self.guard.metrics.keep_alives.inc();
+                            break Bytes::from_static(KEEP_ALIVE);
+                        }
+                        // Traffic since the timer was set: wait out the rest.
+                        self.keep_alive_timer.as_mut().reset(due);
+                    }
                 }
             },
         };
+        let now = tokio::time::Instant::now();
+        if self.last_frame + self.keep_alive <= now {
+            self.keep_alive_timer.as_mut().reset(now + self.keep_alive);
+        }
+        self.last_frame = now;
         self.guard.metrics.frames_written.inc();
-        self.unasked_since = Some(tokio::time::Instant::now());
+        self.unasked_since = Some(now);
         Some(frame)
     }
 }
