@@ -201,6 +201,17 @@ fn tls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
     Ok(Some(RustlsConfig::new(keycert)))
 }
 
+/// What an example's start-up returns: the exit code, or why it could not start.
+pub type MainResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// The exit code for a start-up's result; a failure is printed as `error: ...` first.
+pub fn exit_code(result: MainResult) -> ExitCode {
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 /// Runs an example's server until SIGINT or SIGTERM: prints `listening on
 /// http://HOST:PORT` as the first line on stdout, then on a signal ends every stream
 /// and exits within `--shutdown-grace-secs`.

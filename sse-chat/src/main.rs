@@ -1,7 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
+use sse_shared::server::{self, MainResult};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
 
 /// A chat room over SSE: join, presence, messages to everyone, no impersonation.
 #[derive(Parser)]
@@ -19,7 +20,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     server::init_tracing();
-    let cli = Cli::parse();
+    server::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     let history = HistoryLimits {
         max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
@@ -27,17 +31,8 @@ async fn main() -> ExitCode {
     };
     let hub = Hub::new(history, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let room = match EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await {
-        Ok(log) => sse_chat::ChatRoom::open(log, redis, streams.shutdown_token()).await,
-        Err(e) => Err(e),
-    };
-    let room = match room {
-        Ok(room) => room,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let log = EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
+    let room = sse_chat::ChatRoom::open(log, redis, streams.shutdown_token()).await?;
     let app = sse_chat::router(&streams, &room);
-    server::run(&cli.server, streams, app).await
+    Ok(server::run(&cli.server, streams, app).await)
 }

@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sse_shared::secret::random_token;
+use sse_shared::server::{self, MainResult};
 use sse_shared::session::SessionKey;
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
 
 /// A notification service over SSE: an authenticated publish API, broadcast and
 /// per-user delivery.
@@ -37,14 +38,17 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    server::exit_code(run(cli).await)
+}
+
+async fn run(cli: Cli) -> MainResult {
     let admin_token = cli.admin_token.unwrap_or_else(|| {
         let token = random_token();
         eprintln!("admin token (generated, pass --admin-token to choose one): {token}");
         token
     });
     if admin_token.len() < 16 {
-        eprintln!("error: the admin token must be at least 16 characters");
-        return ExitCode::FAILURE;
+        return Err("the admin token must be at least 16 characters".into());
     }
     let session_key = SessionKey::new(cli.session_key.unwrap_or_else(random_token));
     let streams = Streams::from_args(&cli.server);
@@ -53,21 +57,15 @@ async fn main() -> ExitCode {
         ..HistoryLimits::default()
     };
     let hub = Hub::new(history, streams.metrics().clone());
-    let log = match EventLog::open(
-        cli.redis.url.as_deref(),
+    let redis = cli.redis.url.as_deref();
+    let log = EventLog::open(
+        redis,
         "sse-notify:notifications",
         hub,
         streams.shutdown_token(),
     )
-    .await
-    {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    .await?;
     let notifier = sse_notify::Notifier::new(log, admin_token, session_key);
     let app = sse_notify::router(&streams, &notifier);
-    server::run(&cli.server, streams, app).await
+    Ok(server::run(&cli.server, streams, app).await)
 }

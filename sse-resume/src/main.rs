@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use sse_shared::lease::Lease;
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
+use sse_shared::server::{self, MainResult};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -27,7 +28,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     server::init_tracing();
-    let cli = Cli::parse();
+    server::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     let limits = HistoryLimits {
         max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
@@ -35,28 +39,18 @@ async fn main() -> ExitCode {
     };
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = match EventLog::open(redis, "sse-resume:events", hub, streams.shutdown_token()).await
-    {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let log = EventLog::open(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
     // One producer across instances: the lease's holder.
-    let lease = match Lease::open(redis, "sse-resume:producer", Duration::from_secs(3)).await {
-        Ok(lease) => lease,
-        Err(e) => {
-            eprintln!("error: cannot reach Redis for the producer lease: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let lease = Lease::open(redis, "sse-resume:producer", Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("cannot reach Redis for the producer lease: {e}"))?;
+    let every = Duration::from_millis(cli.interval_ms);
     tokio::spawn(sse_resume::produce_ticks(
         log.clone(),
         lease,
-        Duration::from_millis(cli.interval_ms),
+        every,
         streams.shutdown_token(),
     ));
     let app = sse_resume::router(&streams, &log);
-    server::run(&cli.server, streams, app).await
+    Ok(server::run(&cli.server, streams, app).await)
 }

@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use sse_shared::lease::Lease;
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams, server};
+use sse_shared::server::{self, MainResult};
+use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -27,7 +28,10 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     server::init_tracing();
-    let cli = Cli::parse();
+    server::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     // At least two ticks' worth, so the history always holds every symbol's last price.
     let history = HistoryLimits {
@@ -38,31 +42,20 @@ async fn main() -> ExitCode {
     };
     let hub = Hub::new(history, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = match EventLog::open(
+    let log = EventLog::open(
         redis,
         "sse-stock-feed:prices",
         hub,
         streams.shutdown_token(),
     )
-    .await
-    {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    .await?;
     // One simulator across instances: the lease's holder.
-    let lease = match Lease::open(redis, "sse-stock-feed:simulator", Duration::from_secs(3)).await {
-        Ok(lease) => lease,
-        Err(e) => {
-            eprintln!("error: cannot reach Redis for the simulator lease: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let lease = Lease::open(redis, "sse-stock-feed:simulator", Duration::from_secs(3))
+        .await
+        .map_err(|e| format!("cannot reach Redis for the simulator lease: {e}"))?;
     let market = sse_stock_feed::Market::new(cli.symbols.0, log);
     let every = Duration::from_millis(cli.interval_ms);
     tokio::spawn(market.clone().run(lease, every, streams.shutdown_token()));
     let app = sse_stock_feed::router(&streams, &market);
-    server::run(&cli.server, streams, app).await
+    Ok(server::run(&cli.server, streams, app).await)
 }
