@@ -11,7 +11,7 @@ use common::{figure, resume, roomy, rss_kib};
 use futures_util::future::try_join_all;
 use hdrhistogram::Histogram;
 use sse_resume::ResumeEvent;
-use sse_shared::testing::{SseConnection, TestResult, within};
+use sse_shared::testing::{SseConnection, TestResult, wait_until, within};
 use sse_shared::{HistoryLimits, Hub, ServerArgs};
 use tokio::io::AsyncWriteExt;
 
@@ -22,12 +22,13 @@ const SLOW: usize = 100;
 const HISTORY: usize = 2_000;
 
 /// Publishes RATE notes a second for SECONDS; each note says when it was published
-/// (microseconds since `epoch`) and is padded to ~512 bytes.
+/// (microseconds since `epoch`) and is padded to ~1 KiB: 1 MB/s, far more than a
+/// non-reading client's socket buffers hold.
 async fn publish(hub: Hub<ResumeEvent>, epoch: Instant) -> TestResult<u64> {
     let mut ticks = tokio::time::interval(Duration::from_millis(10));
     let per_tick = RATE / 100;
     let mut sent = 0;
-    let padding = "p".repeat(480);
+    let padding = "p".repeat(1000);
     for _ in 0..SECONDS * 100 {
         ticks.tick().await;
         for _ in 0..per_tick {
@@ -149,6 +150,13 @@ async fn run(with_slow: bool) -> TestResult<Histogram<u64>> {
         "the history kept its byte bound"
     );
     if with_slow {
+        // Each slow stream is closed once its writes have been stuck for 5 s.
+        let _ = wait_until(
+            Duration::from_secs(30),
+            "the slow streams to be closed",
+            || async { Ok(app.metric("sse_streams_closed_slow_total").await? >= SLOW as f64) },
+        )
+        .await;
         let closed = app.metric("sse_streams_closed_slow_total").await?;
         figure("slow consumers", "slow streams closed as too slow", closed);
         assert_eq!(

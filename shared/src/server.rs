@@ -24,6 +24,9 @@ use crate::metrics::Metrics;
 use crate::page::security_headers;
 use crate::stream::Streams;
 
+/// The most bytes hyper buffers per HTTP/1 connection (its minimum is 8 KiB).
+const HTTP1_BUFFER: usize = 64 * 1024;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -160,7 +163,10 @@ where
     // Close a connection whose write stays blocked (a client that stopped reading), on top
     // of salvo's default handshake and header timeouts. Idle streams are unaffected.
     let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
-    let server = Server::new(acceptor).fuse_config(fuse);
+    let mut server = Server::new(acceptor).fuse_config(fuse);
+    // What hyper may buffer for one connection (~400 KB by default): for a client that
+    // stopped reading, that is what it costs until the write-stall timeout closes it.
+    server.http1_mut().max_buf_size(HTTP1_BUFFER);
     let handle = server.handle();
     let service = service(&streams, app);
     let task = tokio::spawn(server.serve(service));
