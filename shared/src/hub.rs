@@ -453,9 +453,31 @@ pub struct Subscription<E> {
 }
 
 /// What one read found.
-enum Read {
-    Frames(Vec<Bytes>),
-    Lagged(Bytes),
+/// Frames gathered for one write: a single frame is passed on as it is (shared, no
+/// copy); several are joined into one buffer.
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    joined: Option<BytesMut>,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Bytes) {
+        match (&mut self.joined, self.first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&frame),
+            (None, None) => self.first = Some(frame),
+            (None, Some(first)) => {
+                let mut joined = BytesMut::with_capacity((first.len() + frame.len()) * 2);
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&frame);
+                self.joined = Some(joined);
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Bytes> {
+        self.joined.map(BytesMut::freeze).or(self.first)
+    }
 }
 
 impl<E: HubEvent> Subscription<E> {
@@ -490,32 +512,33 @@ impl<E: HubEvent> Subscription<E> {
         loop {
             // Mark the current version seen first: a publish after this wakes us.
             self.wake.borrow_and_update();
-            let mut out = std::mem::take(&mut self.pending);
-            match self.read() {
-                Read::Frames(frames) => out.extend(frames),
-                Read::Lagged(reset) => out.push(reset),
+            let mut batch = Batch::default();
+            for frame in std::mem::take(&mut self.pending) {
+                batch.push(frame);
             }
+            self.read(&mut batch);
             if std::mem::take(&mut self.live_marker) {
-                out.push(live_marker(self.cursor));
+                batch.push(live_marker(self.cursor));
             }
-            if !out.is_empty() {
-                return Some(join(out));
+            if let Some(frames) = batch.finish() {
+                return Some(frames);
             }
             self.wake.changed().await.ok()?;
         }
     }
 
-    fn read(&mut self) -> Read {
+    /// Adds everything after the cursor (at most [`MAX_BATCH`] bytes) to `batch`.
+    fn read(&mut self, batch: &mut Batch) {
         let history = self.hub.inner.history.read();
         if history.evicted_up_to.is_some_and(|e| self.cursor < e) {
             // Fell off the history: say so, and go on from the newest event.
             self.hub.inner.metrics.streams_lagged.inc();
             tracing::debug!(cursor = %self.cursor, "subscriber lagged");
             self.cursor = history.latest.unwrap_or(self.cursor);
-            return Read::Lagged(history.reset(ResetReason::Lagged));
+            batch.push(history.reset(ResetReason::Lagged));
+            return;
         }
         let start = history.events.partition_point(|s| s.id <= self.cursor);
-        let mut frames = Vec::new();
         let mut bytes = 0;
         for stored in history.events.range(start..) {
             if bytes >= MAX_BATCH {
@@ -524,10 +547,9 @@ impl<E: HubEvent> Subscription<E> {
             self.cursor = stored.id;
             if (self.filter)(&stored.event) {
                 bytes += stored.frame.len();
-                frames.push(stored.frame.clone());
+                batch.push(stored.frame.clone());
             }
         }
-        Read::Frames(frames)
     }
 
     /// The frames to send, for [`crate::stream::Streams::respond`].
@@ -548,16 +570,4 @@ fn live_marker(cursor: EventId) -> Bytes {
         Ok(frame) => frame.finish(),
         Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
     }
-}
-
-/// One buffer from several frames (no copy for a single one).
-fn join(mut frames: Vec<Bytes>) -> Bytes {
-    if frames.len() == 1 {
-        return frames.pop().unwrap_or_default();
-    }
-    let mut joined = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
-    for frame in frames {
-        joined.extend_from_slice(&frame);
-    }
-    joined.freeze()
 }
