@@ -103,3 +103,24 @@ pub struct RedisArgs {
     #[arg(long = "redis", env = "REDIS_URL")]
     pub url: Option<String>,
 }
+
+/// How much history an example keeps for replay (`--history`, `--history-bytes`).
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Events kept for replay.
+    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Bytes of events kept for replay.
+    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..))]
+    pub bytes: u64,
+}
+
+impl HistoryArgs {
+    /// The hub's bounds these options describe.
+    pub fn limits(&self) -> crate::hub::HistoryLimits {
+        crate::hub::HistoryLimits {
+            max_events: usize::try_from(self.events).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
+        }
+    }
+}

@@ -42,7 +42,7 @@ pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{RedisArgs, ServerArgs};
+pub use config::{HistoryArgs, RedisArgs, ServerArgs};
 pub use error::ApiError;
 pub use event_log::EventLog;
 pub use frame::{Frame, FrameError};

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
 /// A chat room over SSE: join, presence, messages to everyone, no impersonation.
 #[derive(Parser)]
@@ -12,9 +12,8 @@ struct Cli {
     server: ServerArgs,
     #[command(flatten)]
     redis: RedisArgs,
-    /// Events (messages, joins, leaves) kept for replay.
-    #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    history: u64,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 #[tokio::main]
@@ -25,11 +24,8 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
-    let history = HistoryLimits {
-        max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
-        ..HistoryLimits::default()
-    };
-    let hub = Hub::new(history, streams.metrics().clone());
+    let limits = cli.history.limits();
+    let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log = EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
     let room = sse_chat::ChatRoom::open(log, redis, streams.shutdown_token()).await?;

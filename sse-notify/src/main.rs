@@ -4,7 +4,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::session::SessionKey;
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
 /// A notification service over SSE: an authenticated publish API, broadcast and
 /// per-user delivery.
@@ -22,9 +22,8 @@ struct Cli {
     /// with the process).
     #[arg(long, env = "NOTIFY_SESSION_KEY", hide_env_values = true)]
     session_key: Option<String>,
-    /// Notifications kept for replay.
-    #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    history: u64,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 #[tokio::main]
@@ -52,11 +51,8 @@ async fn run(cli: Cli) -> MainResult {
     }
     let session_key = SessionKey::new(cli.session_key.unwrap_or_else(random_token));
     let streams = Streams::from_args(&cli.server);
-    let history = HistoryLimits {
-        max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
-        ..HistoryLimits::default()
-    };
-    let hub = Hub::new(history, streams.metrics().clone());
+    let limits = cli.history.limits();
+    let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log = EventLog::open(
         redis,

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_shared::lease::Lease;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -17,12 +17,8 @@ struct Cli {
     /// Milliseconds between ticks.
     #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     interval_ms: u64,
-    /// Events kept for replay.
-    #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    history: u64,
-    /// Bytes of events kept for replay.
-    #[arg(long, env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..))]
-    history_bytes: u64,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 #[tokio::main]
@@ -33,10 +29,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
-    let limits = HistoryLimits {
-        max_events: usize::try_from(cli.history).unwrap_or(usize::MAX),
-        max_bytes: usize::try_from(cli.history_bytes).unwrap_or(usize::MAX),
-    };
+    let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log = EventLog::open(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_shared::lease::Lease;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryLimits, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -20,9 +20,8 @@ struct Cli {
     /// Milliseconds between ticks.
     #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     interval_ms: u64,
-    /// Price events kept for replay.
-    #[arg(long, env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    history: u64,
+    #[command(flatten)]
+    history: HistoryArgs,
 }
 
 #[tokio::main]
@@ -34,13 +33,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     // At least two ticks' worth, so the history always holds every symbol's last price.
-    let history = HistoryLimits {
-        max_events: usize::try_from(cli.history)
-            .unwrap_or(usize::MAX)
-            .max(2 * cli.symbols.0.len()),
-        ..HistoryLimits::default()
-    };
-    let hub = Hub::new(history, streams.metrics().clone());
+    let mut limits = cli.history.limits();
+    limits.max_events = limits.max_events.max(2 * cli.symbols.0.len());
+    let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log = EventLog::open(
         redis,
