@@ -90,18 +90,22 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     Some(values[values.len() / 2])
 }
 
+/// The median of one closed-loop figure over the runs.
+fn closed_median(
+    closed: &HashMap<(Server, usize), Vec<ClosedLoop>>,
+    server: Server,
+    n: usize,
+    pick: fn(&ClosedLoop) -> f64,
+) -> Option<f64> {
+    median(closed.get(&(server, n))?.iter().map(pick).collect())
+}
+
 fn throughput(
     closed: &HashMap<(Server, usize), Vec<ClosedLoop>>,
     server: Server,
     n: usize,
 ) -> Option<f64> {
-    median(
-        closed
-            .get(&(server, n))?
-            .iter()
-            .map(|r| r.delivered_per_sec)
-            .collect(),
-    )
+    closed_median(closed, server, n, |r| r.delivered_per_sec)
 }
 
 fn memory(
@@ -109,13 +113,7 @@ fn memory(
     server: Server,
     n: usize,
 ) -> Option<f64> {
-    median(
-        closed
-            .get(&(server, n))?
-            .iter()
-            .map(|r| r.kib_per_idle_connection)
-            .collect(),
-    )
+    closed_median(closed, server, n, |r| r.kib_per_idle_connection)
 }
 
 fn latency(
