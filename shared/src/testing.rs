@@ -59,6 +59,13 @@ pub fn figure(test: &str, what: &str, value: impl std::fmt::Display) {
     }
 }
 
+/// `<target>/tmp`, where tests leave what a person may want to look at afterwards.
+fn target_tmp() -> Option<PathBuf> {
+    // The test binary runs from <target>/<profile>/deps/.
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("tmp"))
+}
+
 /// The default bound on any single wait.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -449,6 +456,12 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Saves a PNG screenshot of the page as `<target>/tmp/screenshots/<name>.png`.
+    pub async fn save_screenshot(&self, name: &str) -> TestResult {
+        let dir = target_tmp().ok_or("no target folder")?.join("screenshots");
+        self.screenshot(&dir.join(format!("{name}.png"))).await
     }
 
     /// Saves a PNG screenshot of the page to `path` (creating its folder).

@@ -1,7 +1,6 @@
 //! Two Chromium windows chat with each other; one reloads and keeps its history and
 //! its identity.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, TestResult};
@@ -86,9 +85,7 @@ async fn two_windows_chat_and_a_reload_keeps_history_and_identity() -> TestResul
             .eval("return sessionStorage.getItem('chat.token')")
             .await?;
         assert_eq!(token_before, token_after, "the same identity");
-        browser
-            .screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-chat.png"))
-            .await?;
+        browser.save_screenshot("sse-chat").await?;
         app.terminate().await?;
         app.wait(Duration::from_secs(6)).await?;
         TestResult::Ok(())

@@ -1,7 +1,6 @@
 //! The counter page in a real Chromium: it counts, survives a server restart, and
 //! goes on counting with no gap and no repeat.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, TestResult};
@@ -47,7 +46,7 @@ async fn the_page_counts_and_goes_on_after_a_server_restart() -> TestResult {
         assert_eq!(browser.text("#notice").await?, "", "no reset happened");
         assert!(number(&browser.text("#reconnects").await?) >= 1);
         browser
-            .screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-counter.png"))
+            .save_screenshot("sse-counter")
             .await?;
         restarted.terminate().await?;
         restarted.wait(Duration::from_secs(6)).await?;

@@ -1,7 +1,6 @@
 //! Two users in two browsers; the admin form sends to one of them; only that window
 //! shows the toast.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, TestResult};
@@ -84,8 +83,7 @@ async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult 
         assert!(!toasts.contains("For bob only"), "{toasts}");
         bob.wait_for_text("#received", WAIT, |t| t.contains("For everyone"))
             .await?;
-        bob.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-notify.png"))
-            .await?;
+        bob.save_screenshot("sse-notify").await?;
         app.terminate().await?;
         app.wait(Duration::from_secs(6)).await?;
         TestResult::Ok(())

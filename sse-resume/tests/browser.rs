@@ -1,7 +1,6 @@
 //! The resume page in a real Chromium: drop the connection, come back with the last
 //! id, see the missed events replayed, and no gaps or duplicates.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, TestResult};
@@ -52,9 +51,7 @@ async fn dropping_the_connection_replays_what_was_missed_with_no_gaps() -> TestR
             replayed_rows.as_u64().unwrap_or(0) >= 5,
             "replayed rows are marked"
         );
-        browser
-            .screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-resume.png"))
-            .await?;
+        browser.save_screenshot("sse-resume").await?;
         app.terminate().await?;
         app.wait(Duration::from_secs(6)).await?;
         TestResult::Ok(())

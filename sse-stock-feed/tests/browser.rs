@@ -1,7 +1,6 @@
 //! The stock page in a real Chromium: the chart draws, and each table row shows the
 //! price of the last event it applied. A screenshot is kept under target/.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult};
@@ -70,7 +69,7 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
             assert_eq!(shown, format!("{price:.2}"), "{symbol} at id {id}");
         }
         browser
-            .screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/sse-stock-feed.png"))
+            .save_screenshot("sse-stock-feed")
             .await?;
         app.terminate().await?;
         app.wait(Duration::from_secs(6)).await?;
