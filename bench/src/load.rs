@@ -30,6 +30,17 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the clients stream from and where the publisher posts.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// Path and query of the stream.
+    pub stream_path: String,
+    pub publish_path: &'static str,
+    /// Sent as `Authorization: Bearer` with each publish.
+    pub bearer: Option<String>,
+}
+
 /// What every client reports into.
 #[derive(Default)]
 pub struct Tally {
@@ -66,20 +77,28 @@ impl Tally {
 /// Opens `n` streams to `addr`, 200 at a time, from rotating loopback source addresses
 /// (so tens of thousands of connections across runs do not run out of ports).
 pub async fn open_clients(
-    addr: SocketAddr,
+    target: &Target,
     n: usize,
     tally: Arc<Tally>,
 ) -> BenchResult<JoinSet<()>> {
     let mut set = JoinSet::new();
+    let (addr, request): (SocketAddr, Arc<str>) = (
+        target.addr,
+        format!(
+            "GET {} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n",
+            target.stream_path
+        )
+        .into(),
+    );
     for i in 0..n {
         let source = SocketAddr::V4(SocketAddrV4::new(
             Ipv4Addr::new(127, 0, (i / 250 % 250) as u8 + 1, (i % 250) as u8 + 2),
             0,
         ));
-        let counter = Arc::clone(&tally);
+        let (counter, request) = (Arc::clone(&tally), Arc::clone(&request));
         set.spawn(async move {
             let tally = counter;
-            if let Err(e) = client(addr, source, &tally).await
+            if let Err(e) = client(addr, source, &request, &tally).await
                 && !tally.stop.load(Ordering::Relaxed)
             {
                 eprintln!("client: {e}");
@@ -114,14 +133,13 @@ pub async fn open_clients(
     Ok(set)
 }
 
-async fn client(addr: SocketAddr, source: SocketAddr, tally: &Tally) -> BenchResult<()> {
-    let socket = TcpSocket::new_v4()?;
-    socket.set_reuseaddr(true)?;
-    socket.bind(source)?;
-    let mut stream = socket.connect(addr).await?;
-    stream
-        .write_all(b"GET /events HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n")
-        .await?;
+/// Sends `request` and reads the response head: the stream, its decoder, and whatever
+/// of the body came with the head.
+async fn open_stream(
+    mut stream: TcpStream,
+    request: &str,
+) -> BenchResult<(TcpStream, Decoder, BytesMut)> {
+    stream.write_all(request.as_bytes()).await?;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let head_end = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -135,8 +153,50 @@ async fn client(addr: SocketAddr, source: SocketAddr, tally: &Tally) -> BenchRes
     if !head.starts_with("http/1.1 200") {
         return Err(format!("refused: {}", head.lines().next().unwrap_or_default()).into());
     }
-    let mut decoder = Decoder::new(head.contains("transfer-encoding: chunked"));
+    let decoder = Decoder::new(head.contains("transfer-encoding: chunked"));
     let _ = buf.split_to(head_end);
+    Ok((stream, decoder, buf))
+}
+
+/// Joins sse-chat as one member: the member's token, and the stream that keeps them
+/// online (drop it to leave).
+pub async fn join_chat(addr: SocketAddr) -> BenchResult<(String, TcpStream)> {
+    let request =
+        "GET /chat/events?name=bench HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n";
+    let (mut stream, mut decoder, mut buf) =
+        open_stream(TcpStream::connect(addr).await?, request).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut token = None;
+        decoder.feed(&buf, |line| {
+            if let Some(data) = line.strip_prefix(b"data: ")
+                && let Ok(welcome) = serde_json::from_slice::<serde_json::Value>(data)
+                && let Some(found) = welcome.get("token").and_then(|t| t.as_str())
+            {
+                token = Some(found.to_owned());
+            }
+        });
+        if let Some(token) = token {
+            return Ok((token, stream));
+        }
+        buf.clear();
+        if tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await?? == 0 {
+            return Err("the chat closed the stream before its welcome".into());
+        }
+    }
+}
+
+async fn client(
+    addr: SocketAddr,
+    source: SocketAddr,
+    request: &str,
+    tally: &Tally,
+) -> BenchResult<()> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(source)?;
+    let (mut stream, mut decoder, mut buf) =
+        open_stream(socket.connect(addr).await?, request).await?;
     tally.connected.fetch_add(1, Ordering::Relaxed);
 
     let mut expected = 0u64;
@@ -152,7 +212,7 @@ async fn client(addr: SocketAddr, source: SocketAddr, tally: &Tally) -> BenchRes
             let now = now_micros();
             let mut latencies = recording.then(|| slot.lock());
             decoder.feed(&buf, |line| {
-                let Some(data) = line.strip_prefix(b"data: ") else {
+                let Some(data) = line.strip_prefix(b"data: ").and_then(payload) else {
                     return;
                 };
                 let mut fields = data.split(|b| *b == b' ');
@@ -183,6 +243,17 @@ async fn client(addr: SocketAddr, source: SocketAddr, tally: &Tally) -> BenchRes
             return Ok(());
         }
     }
+}
+
+/// The published text in a data line: the line itself, or, in sse-chat's JSON
+/// messages, what follows `"text":"` (the text is ours and needs no unescaping).
+fn payload(data: &[u8]) -> Option<&[u8]> {
+    if !data.starts_with(b"{") {
+        return Some(data);
+    }
+    const TEXT: &[u8] = b"\"text\":\"";
+    let at = data.windows(TEXT.len()).position(|w| w == TEXT)?;
+    Some(&data[at + TEXT.len()..])
 }
 
 fn number(bytes: &[u8]) -> Option<u64> {
@@ -275,6 +346,7 @@ impl Decoder {
 pub struct Publisher {
     socket: tokio::net::tcp::OwnedWriteHalf,
     path: &'static str,
+    authorization: String,
     acked: Arc<AtomicU64>,
     acked_notify: Arc<Notify>,
     sent: u64,
@@ -284,8 +356,8 @@ pub struct Publisher {
 const WINDOW: u64 = 64;
 
 impl Publisher {
-    pub async fn connect(addr: SocketAddr, path: &'static str) -> BenchResult<Self> {
-        let stream = TcpStream::connect(addr).await?;
+    pub async fn connect(target: &Target) -> BenchResult<Self> {
+        let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
         let (mut read, write) = stream.into_split();
         let acked = Arc::new(AtomicU64::new(0));
@@ -323,7 +395,12 @@ impl Publisher {
         });
         Ok(Self {
             socket: write,
-            path,
+            path: target.publish_path,
+            authorization: target
+                .bearer
+                .as_ref()
+                .map(|token| format!("authorization: Bearer {token}\r\n"))
+                .unwrap_or_default(),
             acked,
             acked_notify,
             sent: 0,
@@ -348,8 +425,9 @@ impl Publisher {
         let pad = EVENT_BYTES.saturating_sub(body.len());
         body.push_str(&self.padding[..pad]);
         let request = format!(
-            "POST {} HTTP/1.1\r\nhost: bench\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST {} HTTP/1.1\r\nhost: bench\r\n{}content-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
             self.path,
+            self.authorization,
             body.len()
         );
         self.socket.write_all(request.as_bytes()).await?;

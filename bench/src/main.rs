@@ -13,7 +13,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use load::{BenchResult, Publisher, Tally, close_clients, open_clients, wait_delivered};
+use load::{
+    BenchResult, Publisher, Tally, Target, close_clients, join_chat, open_clients, wait_delivered,
+};
 use servers::Server;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -136,7 +138,9 @@ fn main() -> ExitCode {
 /// A server under test, in its own process.
 pub struct ServerProcess {
     child: Child,
-    pub addr: SocketAddr,
+    pub target: Target,
+    /// sse-chat's member, online while this is open.
+    _member: Option<tokio::net::TcpStream>,
 }
 
 impl ServerProcess {
@@ -159,12 +163,30 @@ impl ServerProcess {
             BufReader::new(stdout).read_line(&mut line),
         )
         .await??;
-        let addr = line
+        let addr: SocketAddr = line
             .trim()
             .strip_prefix("listening on http://")
             .ok_or_else(|| format!("unexpected first line {line:?}"))?
             .parse()?;
-        Ok(Self { child, addr })
+        let mut target = Target {
+            addr,
+            stream_path: "/events".to_owned(),
+            publish_path: server.publish_path(),
+            bearer: None,
+        };
+        let mut member = None;
+        if server == Server::Chat {
+            // Every client is a tab of one member, so nobody's join goes to everyone.
+            let (token, stream) = join_chat(addr).await?;
+            target.stream_path = format!("/chat/events?token={token}");
+            target.bearer = Some(token);
+            member = Some(stream);
+        }
+        Ok(Self {
+            child,
+            target,
+            _member: member,
+        })
     }
 
     /// The server's resident memory, in KiB.
@@ -203,10 +225,10 @@ pub async fn closed_loop(
     let process = ServerProcess::spawn(server).await?;
     let baseline = process.rss_kib();
     let tally = Tally::new();
-    let set = open_clients(process.addr, clients, Arc::clone(&tally)).await?;
+    let set = open_clients(&process.target, clients, Arc::clone(&tally)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = process.rss_kib();
-    let mut publisher = Publisher::connect(process.addr, server.publish_path()).await?;
+    let mut publisher = Publisher::connect(&process.target).await?;
     let n = clients as u64;
 
     let warm_up = Duration::from_secs(1);
@@ -261,8 +283,8 @@ pub async fn fixed_rate(
 ) -> BenchResult<FixedRate> {
     let process = ServerProcess::spawn(server).await?;
     let tally = Tally::new();
-    let set = open_clients(process.addr, clients, Arc::clone(&tally)).await?;
-    let mut publisher = Publisher::connect(process.addr, server.publish_path()).await?;
+    let set = open_clients(&process.target, clients, Arc::clone(&tally)).await?;
+    let mut publisher = Publisher::connect(&process.target).await?;
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let warm_up = Duration::from_secs(1);

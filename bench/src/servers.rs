@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
+use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
@@ -20,6 +21,9 @@ use tokio::sync::{broadcast, mpsc};
 pub enum Server {
     /// Ours: sse-resume's hub, published through `POST /events`.
     Ours,
+    /// Ours: sse-chat's room; every stream is a tab of one member, who posts through
+    /// `POST /chat/messages` (JSON messages of ~170 bytes, not 64).
+    Chat,
     /// The tutorial's chat pattern on salvo: a `Mutex<HashMap>` of unbounded senders,
     /// one `SseEvent` formatted per client.
     Tutorial,
@@ -31,8 +35,9 @@ pub enum Server {
 
 impl Server {
     /// Every server, ours first.
-    pub const ALL: [Server; 4] = [
+    pub const ALL: [Server; 5] = [
         Server::Ours,
+        Server::Chat,
         Server::Tutorial,
         Server::Axum,
         Server::Ceiling,
@@ -42,6 +47,7 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::Ours => "ours (hub)",
+            Server::Chat => "ours (chat)",
             Server::Tutorial => "tutorial (salvo)",
             Server::Axum => "axum broadcast",
             Server::Ceiling => "tokio ceiling",
@@ -52,6 +58,7 @@ impl Server {
     pub fn publish_path(self) -> &'static str {
         match self {
             Server::Ours => "/events",
+            Server::Chat => "/chat/messages",
             _ => "/publish",
         }
     }
@@ -65,6 +72,7 @@ pub async fn serve(
 ) -> Result<(), Box<dyn std::error::Error>> {
     match server {
         Server::Ours => ours(port, history).await,
+        Server::Chat => chat(port, history).await,
         Server::Tutorial => tutorial(port).await,
         Server::Axum => axum_peer(port).await,
         Server::Ceiling => ceiling(port).await,
@@ -76,8 +84,8 @@ fn announce(listener: &TcpListener) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
-    use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+/// Our server's settings for the benchmark: room for every client, `history` events.
+fn our_settings(port: u16, history: usize) -> (ServerArgs, Streams, HistoryLimits) {
     let args = ServerArgs {
         port,
         max_streams: 20_000,
@@ -89,14 +97,40 @@ async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error
         max_events: history,
         ..HistoryLimits::default()
     };
-    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
-    let app = sse_resume::router(&streams, &log);
-    let code = sse_shared::server::run(&args, streams, app).await;
+    (args, streams, limits)
+}
+
+async fn run_ours(
+    args: &ServerArgs,
+    streams: Streams,
+    app: salvo::Router,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let code = sse_shared::server::run(args, streams, app).await;
     if code == std::process::ExitCode::SUCCESS {
         Ok(())
     } else {
         Err("ours failed".into())
     }
+}
+
+async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (args, streams, limits) = our_settings(port, history);
+    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
+    let app = sse_resume::router(&streams, &log);
+    run_ours(&args, streams, app).await
+}
+
+async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (args, streams, limits) = our_settings(port, history);
+    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
+    // The one member posts as fast as the publisher can: no allowance to run out of.
+    let allowance = sse_chat::PostAllowance {
+        burst: u32::MAX,
+        per_second: u32::MAX,
+    };
+    let room = sse_chat::ChatRoom::open(log, None, allowance, streams.shutdown_token()).await?;
+    let app = sse_chat::router(&streams, &room);
+    run_ours(&args, streams, app).await
 }
 
 async fn tutorial(port: u16) -> Result<(), Box<dyn std::error::Error>> {

@@ -22,7 +22,7 @@ fn run(args: &[&str]) -> String {
 
 #[test]
 fn every_server_delivers_everything_in_a_small_closed_loop() {
-    for server in ["ours", "tutorial", "axum", "ceiling"] {
+    for server in ["ours", "chat", "tutorial", "axum", "ceiling"] {
         let out = run(&["closed-loop", server, "--clients", "20", "--seconds", "1"]);
         assert!(out.contains("lost: 0"), "{server}: {out}");
         let rate: f64 = out

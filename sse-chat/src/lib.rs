@@ -47,9 +47,6 @@ pub const MAX_MESSAGE_BYTES: usize = 2000;
 pub const MAX_NAME_CHARS: usize = 32;
 /// Messages a new member sees from before they joined.
 pub const RECENT_MESSAGES: usize = 50;
-/// Posting allowance per member: a burst of 10, then 5 a second.
-const POST_BURST: u32 = 10;
-const POSTS_PER_SECOND: u32 = 5;
 /// Most members remembered at once.
 const MAX_MEMBERS: usize = 100_000;
 
@@ -57,6 +54,30 @@ const FILES: [StaticFile; 2] = [
     StaticFile::style("chat.css", include_str!("../static/chat.css")),
     StaticFile::script("chat.js", include_str!("../static/chat.js")),
 ];
+
+/// How fast each member may post: a burst, then a steady rate (`429` beyond it).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PostAllowance {
+    /// Messages a member may post at once.
+    #[arg(long = "post-burst", env = "POST_BURST", default_value_t = 10)]
+    pub burst: u32,
+    /// Messages a second a member may post after the burst.
+    #[arg(
+        long = "posts-per-second",
+        env = "POSTS_PER_SECOND",
+        default_value_t = 5
+    )]
+    pub per_second: u32,
+}
+
+impl Default for PostAllowance {
+    fn default() -> Self {
+        Self {
+            burst: 10,
+            per_second: 5,
+        }
+    }
+}
 
 /// A member as everyone sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +137,7 @@ pub struct ChatRoom {
     identities: Identities<User>,
     presence: Arc<Presence<ChatEvent, User>>,
     posts: Mutex<HashMap<u64, TokenBucket>>,
+    allowance: PostAllowance,
 }
 
 /// A member's stream is open; dropping this (the client went away) may make them leave.
@@ -148,6 +170,7 @@ impl ChatRoom {
     pub async fn open(
         log: EventLog<ChatEvent>,
         redis_url: Option<&str>,
+        allowance: PostAllowance,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RedisLogError> {
         let identities = Identities::open(redis_url, "sse-chat:members", MAX_MEMBERS).await?;
@@ -164,6 +187,7 @@ impl ChatRoom {
             identities,
             presence,
             posts: Mutex::new(HashMap::new()),
+            allowance,
         }))
     }
 
@@ -248,6 +272,7 @@ impl ChatRoom {
             .map_err(identity_error)?
             .ok_or_else(unknown_token)?;
         {
+            let PostAllowance { burst, per_second } = self.allowance;
             let mut posts = self.posts.lock();
             if posts.len() >= MAX_MEMBERS {
                 // Forget allowances that have refilled: they hold nothing worth keeping.
@@ -255,12 +280,14 @@ impl ChatRoom {
             }
             let bucket = posts
                 .entry(from.id)
-                .or_insert_with(|| TokenBucket::new(POST_BURST, POSTS_PER_SECOND));
+                .or_insert_with(|| TokenBucket::new(burst, per_second));
             bucket.try_take().map_err(|wait| {
                 ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate-limited",
-                    format!("At most {POSTS_PER_SECOND} messages a second (bursts of {POST_BURST}); wait a moment."),
+                    format!(
+                        "At most {per_second} messages a second (bursts of {burst}); wait a moment."
+                    ),
                 )
                 .retry_after(wait)
             })?;

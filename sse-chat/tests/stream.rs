@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use serde_json::Value;
-use sse_chat::ChatRoom;
+use sse_chat::{ChatRoom, PostAllowance};
 use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 
@@ -15,7 +15,13 @@ async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
         HistoryLimits::default(),
         streams.metrics().clone(),
     ));
-    let room = ChatRoom::open(log, None, streams.shutdown_token()).await?;
+    let room = ChatRoom::open(
+        log,
+        None,
+        PostAllowance::default(),
+        streams.shutdown_token(),
+    )
+    .await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sse_chat::ChatRoom;
+use sse_chat::{ChatRoom, PostAllowance};
 use sse_shared::testing::{TestApp, TestResult};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 
@@ -25,7 +25,13 @@ pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
         HistoryLimits::default(),
         streams.metrics().clone(),
     ));
-    let room = ChatRoom::open(log, None, streams.shutdown_token()).await?;
+    let room = ChatRoom::open(
+        log,
+        None,
+        PostAllowance::default(),
+        streams.shutdown_token(),
+    )
+    .await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }
