@@ -16,11 +16,13 @@
 //! - [`presence`]: who is online; [`identity`]: secret tokens to identities; both in
 //!   one process or across instances.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
-//! - [`config`] and [`server`]: options, logging, serving and shutdown.
+//! - [`config`] and [`server`]: options, logging, serving and shutdown;
+//!   [`connection`]: hyper connections answered by salvo's `Service`.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
 
 pub mod body;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod event_log;
 pub mod frame;

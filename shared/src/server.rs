@@ -11,14 +11,17 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use salvo::conn::rustls::{Keycert, RustlsConfig};
-use salvo::conn::{Acceptor, Listener, TcpListener};
-use salvo::fuse::FuseConfig;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use salvo::prelude::*;
-use salvo::server::ServerHandle;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerArgs;
+use crate::connection::{self, ConnectionSettings};
 use crate::error::json_errors;
 use crate::metrics::Metrics;
 use crate::page::security_headers;
@@ -82,7 +85,7 @@ async fn healthz(res: &mut Response) {
 pub struct RunningServer {
     addr: SocketAddr,
     scheme: &'static str,
-    handle: ServerHandle,
+    stop: CancellationToken,
     streams: Streams,
     task: JoinHandle<()>,
 }
@@ -100,13 +103,16 @@ impl RunningServer {
 
     /// Ends every stream, stops accepting, lets in-flight requests finish, and returns
     /// within `grace` whatever the clients do. Returns whether it stopped in time.
-    pub async fn shut_down(self, grace: Duration) -> bool {
+    pub async fn shut_down(mut self, grace: Duration) -> bool {
         self.streams.shut_down();
-        self.handle.stop_graceful(grace);
-        // The server forces its connections closed at `grace`; allow a little for that.
-        tokio::time::timeout(grace + Duration::from_millis(500), self.task)
-            .await
-            .is_ok()
+        self.stop.cancel();
+        if tokio::time::timeout(grace, &mut self.task).await.is_ok() {
+            return true;
+        }
+        // Past the grace period: close whatever is still open.
+        self.task.abort();
+        let _ = self.task.await;
+        false
     }
 }
 
@@ -118,76 +124,53 @@ pub async fn start(
     app: Router,
 ) -> Result<RunningServer, ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
-    let bind_error = |e: salvo::Error| ServerError::Bind {
+    let bind_error = |source| ServerError::Bind {
         addr: addr.clone(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     };
-    let listener = TcpListener::new(addr.clone());
-    match tls_config(args)? {
-        None => serve_on(
-            listener.try_bind().await.map_err(bind_error)?,
-            "http",
-            streams,
-            app,
-        ),
-        Some(config) => serve_on(
-            listener
-                .rustls(config)
-                .try_bind()
-                .await
-                .map_err(bind_error)?,
-            "https",
-            streams,
-            app,
-        ),
-    }
-}
-
-fn serve_on<A>(
-    acceptor: A,
-    scheme: &'static str,
-    streams: Streams,
-    app: Router,
-) -> Result<RunningServer, ServerError>
-where
-    A: Acceptor + Send + 'static,
-{
-    let addr = acceptor
-        .holdings()
-        .first()
-        .and_then(|holding| holding.local_addr.clone().into_std())
-        .ok_or_else(|| ServerError::Bind {
-            addr: String::new(),
-            source: std::io::Error::other("the listener reported no address"),
-        })?;
-    // Close a connection whose write stays blocked (a client that stopped reading), on top
-    // of salvo's default handshake and header timeouts. Idle streams are unaffected.
-    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
-    let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer for one connection (~400 KB by default): for a client that
-    // stopped reading, that is what it costs until the write-stall timeout closes it.
-    server.http1_mut().max_buf_size(HTTP1_BUFFER);
-    let handle = server.handle();
-    let service = service(&streams, app);
-    let task = tokio::spawn(server.serve(service));
+    let tls = tls_config(args)?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let settings = ConnectionSettings {
+        // What hyper may buffer for one connection (~400 KB by default): for a client
+        // that stopped reading, that is what it costs until the write-stall limit.
+        http1_max_buf: HTTP1_BUFFER,
+        write_stall: streams.settings().write_stall,
+        tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
+    };
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(connection::serve(
+        listener,
+        service(&streams, app),
+        settings,
+        stop.clone(),
+    ));
     Ok(RunningServer {
-        addr,
+        addr: local,
         scheme,
-        handle,
+        stop,
         streams,
         task,
     })
 }
 
-/// The TLS configuration the options ask for, if any.
-fn tls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
-    let keycert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+/// The TLS configuration the options ask for, if any: the certificate files, or a
+/// self-signed certificate made now; ALPN offers HTTP/2, then HTTP/1.1.
+fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerError> {
+    let (cert_pem, key_pem) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let read = |path: &std::path::PathBuf| {
                 std::fs::read(path)
                     .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
             };
-            Keycert::new().cert(read(cert)?).key(read(key)?)
+            (read(cert)?, read(key)?)
         }
         (_, _, true) => {
             let names = vec![
@@ -198,13 +181,30 @@ fn tls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
             let made = rcgen::generate_simple_self_signed(names).map_err(|e| {
                 ServerError::Tls(format!("cannot make a self-signed certificate: {e}"))
             })?;
-            Keycert::new()
-                .cert(made.cert.pem().into_bytes())
-                .key(made.signing_key.serialize_pem().into_bytes())
+            (
+                made.cert.pem().into_bytes(),
+                made.signing_key.serialize_pem().into_bytes(),
+            )
         }
         _ => return Ok(None),
     };
-    Ok(Some(RustlsConfig::new(keycert)))
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Tls(format!("bad certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(ServerError::Tls(
+            "no certificate in the certificate file".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| ServerError::Tls(format!("bad private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(config))
 }
 
 /// What an example's start-up returns: the exit code, or why it could not start.
