@@ -171,7 +171,10 @@ fn markdown(
         "Conditions: {cores} cores, {memory_total} kB of memory, Linux {}, release build; {EVENT_BYTES}-byte events over \
          loopback HTTP/1.1; the load generator and the server share the cores. Each server runs in its own \
          process; each measurement lasts {} s after 1 s of warm-up; {runs} run(s), medians reported. \
-         Command: `cargo run -p bench --release -- all`.\n",
+         Command: `cargo run -p bench --release -- all`. \
+         \"ours (hub)\" is sse-resume's hub published through `POST /events`; \"ours (chat)\" is sse-chat, \
+         every stream a tab of one member who posts through `POST /chat/messages` (its events are the chat's \
+         JSON messages, ~170 bytes, not 64). Ratios are ours (hub) against the peer.\n",
         kernel.trim(),
         measure.as_secs()
     );
@@ -276,6 +279,7 @@ fn chart(
         RGBColor(163, 98, 0),
         RGBColor(179, 38, 30),
         RGBColor(95, 107, 118),
+        RGBColor(46, 139, 87),
     ];
     let top = counts
         .iter()

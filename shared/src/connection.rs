@@ -38,14 +38,16 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
-/// The longest a client may take to send an HTTP/1 request head.
-const HEADER_READ: Duration = Duration::from_secs(30);
+/// The longest a client may take to send an HTTP/1 request head, by default.
+pub const HEADER_READ: Duration = Duration::from_secs(30);
 
 /// How connections are served.
 #[derive(Clone)]
 pub struct ConnectionSettings {
     /// The most bytes hyper buffers per HTTP/1 connection (at least 8 KiB).
     pub http1_max_buf: usize,
+    /// A client that takes longer to send an HTTP/1 request head is disconnected.
+    pub header_read: Duration,
     /// A connection whose write stays blocked this long is closed (its client stopped
     /// reading); `None` never closes one.
     pub write_stall: Option<Duration>,
@@ -173,7 +175,7 @@ where
 {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ)
+        .header_read_timeout(settings.header_read)
         .max_buf_size(settings.http1_max_buf)
         .serve_connection(TokioIo::new(io), handler);
     let mut conn = pin!(conn);

@@ -1,5 +1,6 @@
 //! Server bootstrap: logging, binding, the common routes, and a shutdown that ends
 //! every stream and exits within the grace period, however many clients are connected.
+//! The connections themselves are served by [`crate::connection`].
 //!
 //! ```ignore
 //! let args = Cli::parse();
@@ -137,6 +138,7 @@ pub async fn start(
         // What hyper may buffer for one connection (~400 KB by default): for a client
         // that stopped reading, that is what it costs until the write-stall limit.
         http1_max_buf: HTTP1_BUFFER,
+        header_read: connection::HEADER_READ,
         write_stall: streams.settings().write_stall,
         tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
     };
