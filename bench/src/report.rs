@@ -289,7 +289,7 @@ fn chart(
                 .filter_map(move |&s| throughput(closed, s, n))
         })
         .fold(1.0f64, f64::max)
-        * 1.15;
+        * 1.5; // room above the bars for the legend
     let root = SVGBackend::new(path, (900, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let groups = counts.len() as f64;
