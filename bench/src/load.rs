@@ -82,14 +82,8 @@ pub async fn open_clients(
     tally: Arc<Tally>,
 ) -> BenchResult<JoinSet<()>> {
     let mut set = JoinSet::new();
-    let (addr, request): (SocketAddr, Arc<str>) = (
-        target.addr,
-        format!(
-            "GET {} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n",
-            target.stream_path
-        )
-        .into(),
-    );
+    let (addr, request): (SocketAddr, Arc<str>) =
+        (target.addr, stream_request(&target.stream_path).into());
     for i in 0..n {
         let source = SocketAddr::V4(SocketAddrV4::new(
             Ipv4Addr::new(127, 0, (i / 250 % 250) as u8 + 1, (i % 250) as u8 + 2),
@@ -105,32 +99,32 @@ pub async fn open_clients(
             }
         });
         if i % 200 == 199 {
-            let want = i + 1;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while tally.connected.load(Ordering::Relaxed) < want {
-                if tokio::time::Instant::now() > deadline {
-                    return Err(format!(
-                        "only {} of {want} streams opened",
-                        tally.connected.load(Ordering::Relaxed)
-                    )
-                    .into());
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            wait_connected(&tally, i + 1).await?;
         }
     }
+    wait_connected(&tally, n).await?;
+    Ok(set)
+}
+
+/// Waits (30 s at most) until `want` streams have their response head.
+async fn wait_connected(tally: &Tally, want: usize) -> BenchResult<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while tally.connected.load(Ordering::Relaxed) < n {
+    while tally.connected.load(Ordering::Relaxed) < want {
         if tokio::time::Instant::now() > deadline {
             return Err(format!(
-                "only {} of {n} streams opened",
+                "only {} of {want} streams opened",
                 tally.connected.load(Ordering::Relaxed)
             )
             .into());
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    Ok(set)
+    Ok(())
+}
+
+/// The request that opens a stream at `path`.
+fn stream_request(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n")
 }
 
 /// Sends `request` and reads the response head: the stream, its decoder, and whatever
@@ -161,10 +155,9 @@ async fn open_stream(
 /// Joins sse-chat as one member: the member's token, and the stream that keeps them
 /// online (drop it to leave).
 pub async fn join_chat(addr: SocketAddr) -> BenchResult<(String, TcpStream)> {
-    let request =
-        "GET /chat/events?name=bench HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n";
+    let request = stream_request("/chat/events?name=bench");
     let (mut stream, mut decoder, mut buf) =
-        open_stream(TcpStream::connect(addr).await?, request).await?;
+        open_stream(TcpStream::connect(addr).await?, &request).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut token = None;

@@ -122,13 +122,12 @@ async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error
 
 async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
-    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
     // The one member posts as fast as the publisher can: no allowance to run out of.
     let allowance = sse_chat::PostAllowance {
         burst: u32::MAX,
         per_second: u32::MAX,
     };
-    let room = sse_chat::ChatRoom::open(log, None, allowance, streams.shutdown_token()).await?;
+    let room = sse_chat::ChatRoom::in_memory(&streams, limits, allowance).await?;
     let app = sse_chat::router(&streams, &room);
     run_ours(&args, streams, app).await
 }

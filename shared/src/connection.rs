@@ -152,13 +152,7 @@ async fn tls_connection<H>(
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(stream), handler);
-        let mut conn = pin!(conn);
-        tokio::select! {
-            biased;
-            _ = conn.as_mut() => return,
-            () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
-        }
-        let _ = conn.await;
+        until_done(conn, stop, |conn| conn.graceful_shutdown()).await;
     } else {
         http1(stream, handler, settings, stop).await;
     }
@@ -178,13 +172,22 @@ where
         .header_read_timeout(settings.header_read)
         .max_buf_size(settings.http1_max_buf)
         .serve_connection(TokioIo::new(io), handler);
+    until_done(conn, stop, |conn| conn.graceful_shutdown()).await;
+}
+
+/// Drives `conn` to its end; on `stop`, asks it to finish gracefully (`graceful`) first.
+async fn until_done<C: Future>(
+    conn: C,
+    stop: &CancellationToken,
+    graceful: impl FnOnce(Pin<&mut C>),
+) {
     let mut conn = pin!(conn);
     // The connection first: the stop signal is a child token of this connection's
     // own, so checking it takes no lock another connection shares.
     tokio::select! {
         biased;
         _ = conn.as_mut() => return,
-        () = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+        () = stop.cancelled() => graceful(conn.as_mut()),
     }
     let _ = conn.await;
 }

@@ -37,7 +37,8 @@ use sse_shared::resume::last_event_id;
 use sse_shared::secret::bearer_token;
 use sse_shared::stream::holding;
 use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
+    ApiError, EventId, EventLog, Frame, FrameError, HistoryLimits, Hub, HubEvent, Start, Streams,
+    body,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -189,6 +190,17 @@ impl ChatRoom {
             posts: Mutex::new(HashMap::new()),
             allowance,
         }))
+    }
+
+    /// A room in this process only (no Redis), on a history of `limits`: for tests
+    /// and benchmarks.
+    pub async fn in_memory(
+        streams: &Streams,
+        limits: HistoryLimits,
+        allowance: PostAllowance,
+    ) -> Result<Arc<Self>, RedisLogError> {
+        let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
+        Self::open(log, None, allowance, streams.shutdown_token()).await
     }
 
     /// The room's history, for tests and metrics.

@@ -7,21 +7,12 @@ use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::{ChatRoom, PostAllowance};
 use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, ServerArgs, Streams};
 
 async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let log = EventLog::Memory(Hub::new(
-        HistoryLimits::default(),
-        streams.metrics().clone(),
-    ));
-    let room = ChatRoom::open(
-        log,
-        None,
-        PostAllowance::default(),
-        streams.shutdown_token(),
-    )
-    .await?;
+    let room =
+        ChatRoom::in_memory(&streams, HistoryLimits::default(), PostAllowance::default()).await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }

@@ -21,17 +21,8 @@ pub fn roomy() -> ServerArgs {
 /// sse-chat in memory.
 pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let log = EventLog::Memory(Hub::new(
-        HistoryLimits::default(),
-        streams.metrics().clone(),
-    ));
-    let room = ChatRoom::open(
-        log,
-        None,
-        PostAllowance::default(),
-        streams.shutdown_token(),
-    )
-    .await?;
+    let room =
+        ChatRoom::in_memory(&streams, HistoryLimits::default(), PostAllowance::default()).await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }
