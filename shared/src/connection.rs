@@ -65,6 +65,7 @@ pub async fn serve(
     stop: CancellationToken,
 ) {
     let service = Arc::new(service);
+    let settings = Arc::new(settings);
     let local = listener.local_addr().ok();
     let mut connections = JoinSet::new();
     loop {
@@ -78,7 +79,7 @@ pub async fn serve(
                         socket,
                         (local, remote),
                         Arc::clone(&service),
-                        settings.clone(),
+                        Arc::clone(&settings),
                         stop.child_token(),
                     ));
                 }
@@ -96,14 +97,17 @@ pub async fn serve(
 }
 
 /// One connection, from handshake to close.
+///
+/// Written so the hyper connection is stored once in the task: an `async fn` that takes
+/// a future (or what it is built from) by value keeps room for both, and a plain
+/// connection's task was 2,400 bytes instead of ~1,100 (`size_of_val` on the future).
 async fn connection(
     socket: TcpStream,
     (local, remote): (SocketAddr, SocketAddr),
     service: Arc<Service>,
-    settings: ConnectionSettings,
+    settings: Arc<ConnectionSettings>,
     stop: CancellationToken,
 ) {
-    let socket = StallGuard::new(socket, settings.write_stall);
     let scheme = if settings.tls.is_some() {
         Scheme::HTTPS
     } else {
@@ -117,8 +121,12 @@ async fn connection(
         ConnCtrl::new(),
         None,
     );
+    let socket = StallGuard::new(socket, settings.write_stall);
     match &settings.tls {
-        None => http1(socket, handler, &settings, &stop).await,
+        None => {
+            let conn = http1(&settings).serve_connection(TokioIo::new(socket), handler);
+            until_done(pin!(conn), &stop, |conn| conn.graceful_shutdown()).await;
+        }
         // Boxed: a plain connection's task then has no room for TLS state.
         Some(tls) => {
             let tls = tls_connection(socket, remote, tls, handler, &settings, &stop);
@@ -152,36 +160,31 @@ async fn tls_connection<H>(
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(stream), handler);
-        until_done(conn, stop, |conn| conn.graceful_shutdown()).await;
+        until_done(pin!(conn), stop, |conn| conn.graceful_shutdown()).await;
     } else {
-        http1(stream, handler, settings, stop).await;
+        let conn = http1(settings).serve_connection(TokioIo::new(stream), handler);
+        until_done(pin!(conn), stop, |conn| conn.graceful_shutdown()).await;
     }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn http1<I, H>(io: I, handler: H, settings: &ConnectionSettings, stop: &CancellationToken)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: HttpService<Incoming, Error: Into<BoxError>>,
-    H::ResBody: 'static,
-    <H::ResBody as hyper::body::Body>::Error: Into<BoxError>,
-{
-    let conn = hyper::server::conn::http1::Builder::new()
+/// How HTTP/1 connections are served.
+fn http1(settings: &ConnectionSettings) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read)
-        .max_buf_size(settings.http1_max_buf)
-        .serve_connection(TokioIo::new(io), handler);
-    until_done(conn, stop, |conn| conn.graceful_shutdown()).await;
+        .max_buf_size(settings.http1_max_buf);
+    builder
 }
 
 /// Drives `conn` to its end; on `stop`, asks it to finish gracefully (`graceful`) first.
 async fn until_done<C: Future>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     stop: &CancellationToken,
     graceful: impl FnOnce(Pin<&mut C>),
 ) {
-    let mut conn = pin!(conn);
     // The connection first: the stop signal is a child token of this connection's
     // own, so checking it takes no lock another connection shares.
     tokio::select! {
