@@ -34,7 +34,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+
+use crate::shutdown::Shutdown;
 
 /// The longest a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -55,22 +56,23 @@ pub struct ConnectionSettings {
     pub tls: Option<TlsAcceptor>,
 }
 
-/// Accepts connections on `listener` and serves each with `service` until `stop` is
-/// cancelled; then lets every open connection finish its current response and
+/// Accepts connections on `listener` and serves each with `service` until `stop`
+/// starts; then lets every open connection finish its current response and
 /// returns when all have closed. Drop (abort) the future to close them at once.
 pub async fn serve(
     listener: TcpListener,
     service: Service,
     settings: ConnectionSettings,
-    stop: CancellationToken,
+    stop: Shutdown,
 ) {
     let service = Arc::new(service);
     let settings = Arc::new(settings);
     let local = listener.local_addr().ok();
     let mut connections = JoinSet::new();
+    let mut stopped = pin!(stop.started());
     loop {
         tokio::select! {
-            () = stop.cancelled() => break,
+            () = stopped.as_mut() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, remote)) => {
                     let _ = socket.set_nodelay(true);
@@ -80,7 +82,7 @@ pub async fn serve(
                         (local, remote),
                         Arc::clone(&service),
                         Arc::clone(&settings),
-                        stop.child_token(),
+                        stop.clone(),
                     ));
                 }
                 Err(e) => {
@@ -106,7 +108,7 @@ async fn connection(
     (local, remote): (SocketAddr, SocketAddr),
     service: Arc<Service>,
     settings: Arc<ConnectionSettings>,
-    stop: CancellationToken,
+    stop: Shutdown,
 ) {
     let scheme = if settings.tls.is_some() {
         Scheme::HTTPS
@@ -142,7 +144,7 @@ async fn tls_connection<H>(
     tls: &TlsAcceptor,
     handler: H,
     settings: &ConnectionSettings,
-    stop: &CancellationToken,
+    stop: &Shutdown,
 ) where
     H: HttpService<Incoming, Error: Into<BoxError>> + Clone + Send + 'static,
     H::Future: Send + 'static,
@@ -182,15 +184,14 @@ fn http1(settings: &ConnectionSettings) -> hyper::server::conn::http1::Builder {
 /// Drives `conn` to its end; on `stop`, asks it to finish gracefully (`graceful`) first.
 async fn until_done<C: Future>(
     mut conn: Pin<&mut C>,
-    stop: &CancellationToken,
+    stop: &Shutdown,
     graceful: impl FnOnce(Pin<&mut C>),
 ) {
-    // The connection first: the stop signal is a child token of this connection's
-    // own, so checking it takes no lock another connection shares.
+    // The connection first; `Started` costs an atomic load per wake-up.
     tokio::select! {
         biased;
         _ = conn.as_mut() => return,
-        () = stop.cancelled() => graceful(conn.as_mut()),
+        () = stop.started() => graceful(conn.as_mut()),
     }
     let _ = conn.await;
 }

@@ -16,6 +16,7 @@
 //! - [`presence`]: who is online; [`identity`]: secret tokens to identities; both in
 //!   one process or across instances.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
+//! - [`shutdown`]: a shutdown signal cheap enough to check on every wake-up.
 //! - [`config`] and [`server`]: options, logging, serving and shutdown;
 //!   [`connection`]: hyper connections answered by salvo's `Service`.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
@@ -40,6 +41,7 @@ pub mod resume;
 pub mod secret;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -137,11 +137,27 @@ impl Handler for StaticFiles {
     }
 }
 
-/// A hoop that adds the security headers to every response: the CSP, `nosniff`, and
-/// no referrer.
+/// A hoop that adds the security headers to every response but event streams: the
+/// CSP, `nosniff`, and no referrer.
+///
+/// An event stream is never rendered, so they would say nothing there, and they would
+/// cost memory for as long as the stream is open: hyper keeps a response's header map
+/// for its connection's lifetime (to reuse it), and three more headers double it.
 #[handler]
-pub async fn security_headers(res: &mut Response) {
-    add_security_headers(res);
+pub async fn security_headers(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    ctrl.call_next(req, depot, res).await;
+    let event_stream = res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !event_stream {
+        add_security_headers(res);
+    }
 }
 
 /// Adds the security headers to `res` (for responses no hoop saw, such as a 404).

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use crate::shutdown::Shutdown;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use salvo::prelude::*;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerArgs;
 use crate::connection::{self, ConnectionSettings};
@@ -86,7 +86,7 @@ async fn healthz(res: &mut Response) {
 pub struct RunningServer {
     addr: SocketAddr,
     scheme: &'static str,
-    stop: CancellationToken,
+    stop: Shutdown,
     streams: Streams,
     task: JoinHandle<()>,
 }
@@ -106,7 +106,7 @@ impl RunningServer {
     /// within `grace` whatever the clients do. Returns whether it stopped in time.
     pub async fn shut_down(mut self, grace: Duration) -> bool {
         self.streams.shut_down();
-        self.stop.cancel();
+        self.stop.start();
         if tokio::time::timeout(grace, &mut self.task).await.is_ok() {
             return true;
         }
@@ -147,7 +147,7 @@ pub async fn start(
     } else {
         "http"
     };
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let task = tokio::spawn(connection::serve(
         listener,
         service(&streams, app),

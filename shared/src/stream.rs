@@ -16,13 +16,17 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, Stream, StreamExt};
-use salvo::http::header::HeaderValue;
+use futures_util::{Stream, StreamExt};
+use pin_project_lite::pin_project;
+use salvo::http::header::{HeaderMap, HeaderValue};
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
+
+use crate::shutdown::{Shutdown, Started};
 
 use crate::error::ApiError;
 use crate::frame::{Frame, KEEP_ALIVE};
@@ -65,7 +69,7 @@ pub struct Streams {
     settings: StreamSettings,
     limiter: StreamLimiter,
     metrics: Metrics,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl Streams {
@@ -75,7 +79,7 @@ impl Streams {
             settings,
             limiter,
             metrics,
-            shutdown: CancellationToken::new(),
+            shutdown: Shutdown::new(),
         }
     }
 
@@ -91,12 +95,12 @@ impl Streams {
 
     /// Ends every open stream (their bodies finish cleanly) and refuses new ones.
     pub fn shut_down(&self) {
-        self.shutdown.cancel();
+        self.shutdown.start();
     }
 
     /// A token that is cancelled when the server shuts down, for producer tasks.
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
+        self.shutdown.token()
     }
 
     /// Takes a stream slot for this request's client, or answers why not:
@@ -139,6 +143,11 @@ impl Streams {
     where
         S: Stream<Item = Bytes> + Send + 'static,
     {
+        if res.headers().is_empty() {
+            // Exactly room for the three below: hyper keeps this map for as long as the
+            // connection lives (see `page::security_headers`).
+            *res.headers_mut() = HeaderMap::with_capacity(3);
+        }
         let headers = res.headers_mut();
         headers.insert(
             "content-type",
@@ -150,22 +159,18 @@ impl Streams {
 
         let retry_ms = u64::try_from(self.settings.retry.as_millis()).unwrap_or(u64::MAX);
         let keep_alive = self.settings.keep_alive;
-        let body = Body {
+        // Everything a stream holds is in this one value, which salvo boxes once.
+        res.stream(Body {
             unasked_since: None,
             write_stall: self.settings.write_stall,
             first: Some(Frame::new().retry(retry_ms).finish()),
-            frames: (Box::pin(frames) as Frames).fuse(),
+            frames,
             keep_alive,
             last_frame: tokio::time::Instant::now(),
-            keep_alive_timer: Box::pin(tokio::time::sleep(keep_alive)),
-            shutdown: self.shutdown.clone(),
-            shut_down: Box::pin(self.shutdown.child_token().cancelled_owned()),
+            keep_alive_timer: tokio::time::sleep(keep_alive),
+            shut_down: self.shutdown.started(),
             guard: OpenStream::new(permit, &self.metrics),
-        };
-        res.stream(futures_util::stream::unfold(body, |mut body| async move {
-            let frame = body.next_frame().await?;
-            Some((Ok::<_, Infallible>(frame), body))
-        }));
+        });
     }
 }
 
@@ -183,92 +188,107 @@ where
     })
 }
 
-type Frames = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
+pin_project! {
+    /// One response body: `retry:` first, then the frames, coalesced, with keep-alive
+    /// comments in the silences, until the frames end or the server shuts down.
+    struct Body<S> {
+        // When the last frame was handed over, until hyper asks for the next: it asks
+        // as soon as it has room, so a long wait means the client stopped reading.
+        unasked_since: Option<tokio::time::Instant>,
+        write_stall: Option<Duration>,
+        first: Option<Bytes>,
+        #[pin]
+        frames: S,
+        keep_alive: Duration,
+        // When the last frame went out. The keep-alive timer is not reset per frame
+        // (that would be a timer operation per event per client): when it fires, it
+        // either sends a comment or moves on to `last_frame + keep_alive`.
+        last_frame: tokio::time::Instant,
+        #[pin]
+        keep_alive_timer: tokio::time::Sleep,
+        #[pin]
+        shut_down: Started,
+        guard: OpenStream,
+    }
 
-/// The state of one response body.
-struct Body {
-    /// When the last frame was handed over, until hyper asks for the next: it asks as
-    /// soon as it has room, so a long wait means the client stopped reading.
-    unasked_since: Option<tokio::time::Instant>,
-    write_stall: Option<Duration>,
-    first: Option<Bytes>,
-    frames: futures_util::stream::Fuse<Frames>,
-    keep_alive: Duration,
-    /// When the last frame went out. The keep-alive timer is not reset per frame (that
-    /// would be a timer operation per event per client): when it fires, it either sends
-    /// a comment or moves on to `last_frame + keep_alive`.
-    last_frame: tokio::time::Instant,
-    keep_alive_timer: Pin<Box<tokio::time::Sleep>>,
-    shutdown: CancellationToken,
-    /// Registered once, on a child token of its own: polling the server's token itself
-    /// would take its one lock on every frame of every stream.
-    shut_down: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
-    guard: OpenStream,
-}
-
-impl Body {
-    /// The next body frame, or `None` when the stream ends.
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        self.unasked_since = None;
-        let frame = match self.first.take() {
-            Some(first) => first,
-            None => loop {
-                tokio::select! {
-                    biased;
-                    () = &mut self.shut_down => return None,
-                    next = self.frames.next() => break coalesce(&mut self.frames, next?),
-                    () = &mut self.keep_alive_timer => {
-                        let due = self.last_frame + self.keep_alive;
-                        if tokio::time::Instant::now() >= due {
-                            self.guard.metrics.keep_alives.inc();
-                            break Bytes::from_static(KEEP_ALIVE);
-                        }
-                        // Traffic since the timer was set: wait out the rest.
-                        self.keep_alive_timer.as_mut().reset(due);
-                    }
-                }
-            },
-        };
-        let now = tokio::time::Instant::now();
-        if self.last_frame + self.keep_alive <= now {
-            self.keep_alive_timer.as_mut().reset(now + self.keep_alive);
+    impl<S> PinnedDrop for Body<S> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped while hyper had not asked for the next frame for a long time: its
+            // writes were stuck, and the connection was closed on a client that stopped
+            // reading. (An idle stream is one waiting for events, which does not count.)
+            let stalled = this
+                .write_stall
+                .zip(this.unasked_since)
+                .is_some_and(|(limit, since)| since.elapsed() >= limit / 2);
+            if stalled && !this.shut_down.is_started() {
+                this.guard.metrics.slow_closed.inc();
+                tracing::info!("closed a stream whose client stopped reading");
+            }
         }
-        self.last_frame = now;
-        self.guard.metrics.frames_written.inc();
-        self.unasked_since = Some(now);
-        Some(frame)
     }
 }
 
-impl Drop for Body {
-    fn drop(&mut self) {
-        // Dropped while hyper had not asked for the next frame for a long time: its
-        // writes were stuck, and the connection was closed on a client that stopped
-        // reading. (An idle stream is one waiting for events, which does not count.)
-        let stalled = self
-            .write_stall
-            .zip(self.unasked_since)
-            .is_some_and(|(limit, since)| since.elapsed() >= limit / 2);
-        if stalled && !self.shutdown.is_cancelled() {
-            self.guard.metrics.slow_closed.inc();
-            tracing::info!("closed a stream whose client stopped reading");
+impl<S: Stream<Item = Bytes>> Stream for Body<S> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        *this.unasked_since = None;
+        let frame = match this.first.take() {
+            Some(first) => first,
+            None => {
+                if this.shut_down.poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                match this.frames.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(frame)) => coalesce(this.frames, frame),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => loop {
+                        std::task::ready!(this.keep_alive_timer.as_mut().poll(cx));
+                        let due = *this.last_frame + *this.keep_alive;
+                        if tokio::time::Instant::now() >= due {
+                            this.guard.metrics.keep_alives.inc();
+                            break Bytes::from_static(KEEP_ALIVE);
+                        }
+                        // Traffic since the timer was set: wait out the rest.
+                        this.keep_alive_timer.as_mut().reset(due);
+                    },
+                }
+            }
+        };
+        let now = tokio::time::Instant::now();
+        if *this.last_frame + *this.keep_alive <= now {
+            this.keep_alive_timer.reset(now + *this.keep_alive);
         }
+        *this.last_frame = now;
+        this.guard.metrics.frames_written.inc();
+        *this.unasked_since = Some(now);
+        Poll::Ready(Some(Ok(frame)))
     }
 }
 
 /// Joins `first` with whatever else is ready right now into one body frame, so a
 /// burst of events costs one write instead of one per event.
-fn coalesce(frames: &mut futures_util::stream::Fuse<Frames>, first: Bytes) -> Bytes {
-    let Some(Some(second)) = frames.next().now_or_never() else {
+fn coalesce<S: Stream<Item = Bytes>>(mut frames: Pin<&mut S>, first: Bytes) -> Bytes {
+    // Polled without a waker: the body is polled again (with one) right after this
+    // frame is taken, and that poll registers for the next.
+    let mut ready_now = || match frames
+        .as_mut()
+        .poll_next(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Some(frame)) => Some(frame),
+        _ => None,
+    };
+    let Some(second) = ready_now() else {
         return first;
     };
     let mut joined = BytesMut::with_capacity(first.len() + second.len());
     joined.extend_from_slice(&first);
     joined.extend_from_slice(&second);
     while joined.len() < MAX_COALESCED {
-        match frames.next().now_or_never() {
-            Some(Some(more)) => joined.extend_from_slice(&more),
-            _ => break,
+        match ready_now() {
+            Some(more) => joined.extend_from_slice(&more),
+            None => break,
         }
     }
     joined.freeze()

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use salvo::prelude::*;
 use sse_shared::connection::{self, ConnectionSettings, StallGuard};
+use sse_shared::shutdown::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 type TestResult = Result<(), Box<dyn Error>>;
 
@@ -25,7 +25,7 @@ async fn hello(res: &mut Response) {
 
 struct Served {
     addr: std::net::SocketAddr,
-    stop: CancellationToken,
+    stop: Shutdown,
     task: JoinHandle<()>,
 }
 
@@ -38,7 +38,7 @@ async fn serve(header_read: Duration) -> Result<Served, Box<dyn Error>> {
         write_stall: None,
         tls: None,
     };
-    let stop = CancellationToken::new();
+    let stop = Shutdown::new();
     let service = Service::new(Router::new().get(hello));
     let task = tokio::spawn(connection::serve(listener, service, settings, stop.clone()));
     Ok(Served { addr, stop, task })
@@ -83,7 +83,7 @@ async fn a_stop_closes_idle_connections_and_ends_serving() -> TestResult {
     tokio::time::timeout(LIMIT, idle.read_exact(&mut head)).await??;
     assert_eq!(&head, b"HTTP/1.1 200");
 
-    served.stop.cancel();
+    served.stop.start();
     tokio::time::timeout(LIMIT, served.task).await??;
     read_to_close(&mut idle).await?;
     // Nothing listens any more.
