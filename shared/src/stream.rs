@@ -22,16 +22,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use pin_project_lite::pin_project;
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use salvo::http::header::{HeaderMap, HeaderValue};
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
-
-use crate::shutdown::{Shutdown, Started};
 
 use crate::error::ApiError;
 use crate::frame::{Frame, KEEP_ALIVE};
 use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit, client_ip};
 use crate::metrics::{Metrics, Rejection};
+use crate::shutdown::{Shutdown, Started};
 
 /// The most bytes of ready events joined into one body frame.
 const MAX_COALESCED: usize = 64 * 1024;
@@ -221,7 +221,7 @@ pin_project! {
                 .zip(this.unasked_since)
                 .is_some_and(|(limit, since)| since.elapsed() >= limit / 2);
             if stalled && !this.shut_down.is_started() {
-                this.guard.metrics.slow_closed.inc();
+                this.guard.slow_closed.inc();
                 tracing::info!("closed a stream whose client stopped reading");
             }
         }
@@ -247,7 +247,7 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
                         std::task::ready!(this.keep_alive_timer.as_mut().poll(cx));
                         let due = *this.last_frame + *this.keep_alive;
                         if tokio::time::Instant::now() >= due {
-                            this.guard.metrics.keep_alives.inc();
+                            this.guard.keep_alives.inc();
                             break Bytes::from_static(KEEP_ALIVE);
                         }
                         // Traffic since the timer was set: wait out the rest.
@@ -261,7 +261,7 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
             this.keep_alive_timer.reset(now + *this.keep_alive);
         }
         *this.last_frame = now;
-        this.guard.metrics.frames_written.inc();
+        this.guard.frames_written.inc();
         *this.unasked_since = Some(now);
         Poll::Ready(Some(Ok(frame)))
     }
@@ -295,10 +295,14 @@ fn coalesce<S: Stream<Item = Bytes>>(mut frames: Pin<&mut S>, first: Bytes) -> B
 }
 
 /// The drop guard of one open stream: frees the limiter slot and updates the gauge
-/// when the stream ends for any reason, including the client going away.
+/// when the stream ends for any reason, including the client going away. Holds only
+/// the counters a stream touches (not all of [`Metrics`]: every stream carries this).
 struct OpenStream {
     _permit: StreamPermit,
-    metrics: Metrics,
+    open_streams: Gauge,
+    frames_written: Counter,
+    keep_alives: Counter,
+    slow_closed: Counter,
 }
 
 impl OpenStream {
@@ -306,14 +310,17 @@ impl OpenStream {
         metrics.open_streams.inc();
         Self {
             _permit: permit,
-            metrics: metrics.clone(),
+            open_streams: metrics.open_streams.clone(),
+            frames_written: metrics.frames_written.clone(),
+            keep_alives: metrics.keep_alives.clone(),
+            slow_closed: metrics.slow_closed.clone(),
         }
     }
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        self.metrics.open_streams.dec();
+        self.open_streams.dec();
         tracing::debug!("stream closed");
     }
 }
