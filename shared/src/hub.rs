@@ -513,8 +513,10 @@ impl<E: HubEvent> Subscription<E> {
     /// `None` only if the hub is gone.
     pub async fn next_batch(&mut self) -> Option<Bytes> {
         loop {
-            // Mark the current version seen first: a publish after this wakes us.
-            self.wake.borrow_and_update();
+            // Mark the current version seen first: a publish after this wakes us. (Not
+            // `borrow_and_update`: that takes the channel's read lock, which every
+            // subscriber shares, on every wake-up.)
+            self.wake.mark_unchanged();
             let mut batch = Batch::default();
             for frame in std::mem::take(&mut self.pending) {
                 batch.push(&frame);
