@@ -10,11 +10,9 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use crate::shutdown::Shutdown;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use salvo::prelude::*;
@@ -26,6 +24,7 @@ use crate::connection::{self, ConnectionSettings};
 use crate::error::json_errors;
 use crate::metrics::Metrics;
 use crate::page::security_headers;
+use crate::shutdown::Shutdown;
 use crate::stream::Streams;
 
 /// The most bytes hyper buffers per HTTP/1 connection (its minimum is 8 KiB).
