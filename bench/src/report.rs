@@ -70,8 +70,16 @@ pub async fn all(runs: usize, measure: Duration, quick: bool, out: &str) -> Benc
 
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
     std::fs::create_dir_all(out)?;
+    let command = if quick {
+        "cargo run -p bench --release -- all --quick".to_owned()
+    } else {
+        format!(
+            "cargo run -p bench --release -- all --runs {runs} --seconds {}",
+            measure.as_secs()
+        )
+    };
     let markdown = markdown(
-        &date, runs, measure, &counts, &loads, &closed, &fixed, &failures,
+        &date, &command, runs, measure, &counts, &loads, &closed, &fixed, &failures,
     );
     let md_path = format!("{out}/{date}.md");
     std::fs::write(&md_path, &markdown)?;
@@ -144,6 +152,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 #[allow(clippy::too_many_arguments)]
 fn markdown(
     date: &str,
+    command: &str,
     runs: usize,
     measure: Duration,
     counts: &[usize],
@@ -171,7 +180,7 @@ fn markdown(
         "Conditions: {cores} cores, {memory_total} kB of memory, Linux {}, release build; {EVENT_BYTES}-byte events over \
          loopback HTTP/1.1; the load generator and the server share the cores. Each server runs in its own \
          process; each measurement lasts {} s after 1 s of warm-up; {runs} run(s), medians reported. \
-         Command: `cargo run -p bench --release -- all`. \
+         Command: `{command}`. \
          \"ours (hub)\" is sse-resume's hub published through `POST /events`; \"ours (chat)\" is sse-chat, \
          every stream a tab of one member who posts through `POST /chat/messages` (its events are the chat's \
          JSON messages, ~170 bytes, not 64). Ratios are ours (hub) against the peer.\n",
