@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Where a server's CPU goes under closed-loop load: `perf stat` on the server process for
-# 5 seconds while `bench closed-loop` drives it, then CPU per socket write and per event.
+# Where a server's CPU goes under load: `perf stat` on the server process for 5 seconds
+# while `bench closed-loop` (or, with RATE, `bench fixed-rate`) drives it, then CPU per
+# socket write and per event.
 #
-#   bench/profile.sh SERVER CLIENTS      e.g. bench/profile.sh ours 5000
+#   bench/profile.sh SERVER CLIENTS [RATE]   e.g. bench/profile.sh ours 5000
+#                                                 bench/profile.sh axum 1000 100
 #
 # SERVER is one of bench's servers (ours, chat, tutorial, axum, ceiling). Needs `perf`
 # (Debian: apt-get install linux-perf) and permission to read syscall tracepoints (root,
@@ -10,8 +12,9 @@
 # "Benchmarks" section that name this script came from it.
 set -euo pipefail
 
-server=${1:?usage: bench/profile.sh SERVER CLIENTS}
-clients=${2:?usage: bench/profile.sh SERVER CLIENTS}
+server=${1:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
+clients=${2:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
+rate=${3:-}
 command -v perf >/dev/null || { echo "perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +23,11 @@ bin="${CARGO_TARGET_DIR:-$root/target}/release/bench"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-"$bin" closed-loop "$server" --clients "$clients" --seconds 12 >"$out/load" 2>&1 &
+if [ -n "$rate" ]; then
+    "$bin" fixed-rate "$server" --clients "$clients" --rate "$rate" --seconds 10 >"$out/load" 2>&1 &
+else
+    "$bin" closed-loop "$server" --clients "$clients" --seconds 12 >"$out/load" 2>&1 &
+fi
 load=$!
 # The server is the load generator's child; measure once every client is connected and
 # publishing has begun (it starts half a second after the last stream opens).
@@ -40,16 +47,23 @@ perf stat -x, -o "$out/stat" \
 read -r user1 system1 < <(ticks)
 wait "$load"
 
-awk -F, -v load="$(tail -n 1 "$out/load")" \
+awk -F, -v load="$(tail -n 1 "$out/load")" -v rate="$rate" -v clients="$clients" \
     -v user_ticks=$((user1 - user0)) -v kernel_ticks=$((system1 - system0)) '
     $3 == "task-clock" { ms = $1 }
     $3 ~ /^syscalls:/ { writes += $1 }
     END {
-        match(load, /delivered_per_sec: [0-9.]+/)
-        events = substr(load, RSTART + 19, RLENGTH - 19)
+        if (rate != "") {
+            events = rate * clients
+        } else {
+            match(load, /delivered_per_sec: [0-9.]+/)
+            events = substr(load, RSTART + 19, RLENGTH - 19)
+        }
         cores = ms / 5000
         printf "server CPU: %.2f cores (%.0f%% in the kernel); writes: %.0f /s; CPU per write: %.2f us\n",
             cores, 100 * kernel_ticks / (user_ticks + kernel_ticks), writes / 5, ms * 1000 / writes
-        printf "events delivered: %.2f M/s (whole run); CPU per event: %.3f us; events per write: %.1f\n",
+        printf "events delivered: %.2f M/s; CPU per event: %.3f us; events per write: %.1f\n",
             events / 1e6, cores * 1e6 / events, events * 5 / writes
     }' "$out/stat"
+# The load generator's own result: events a second (closed loop) or latency (fixed rate).
+# Counting syscalls slows each one, so these are not the benchmark's figures.
+tail -n 1 "$out/load"
