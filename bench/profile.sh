@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Where a server's CPU goes under load: `perf stat` on the server process for 5 seconds
+# Where a server's CPU goes under load: `perf stat` on the server process for a few seconds
 # while `bench closed-loop` (or, with RATE, `bench fixed-rate`) drives it, then CPU per
 # socket write and per event.
 #
@@ -15,6 +15,7 @@ set -euo pipefail
 server=${1:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
 clients=${2:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
 rate=${3:-}
+window=5 # seconds measured
 command -v perf >/dev/null || { echo "perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,11 +44,11 @@ ticks() { awk '{ print $14, $15 }' "/proc/$pid/stat"; }
 read -r user0 system0 < <(ticks)
 perf stat -x, -o "$out/stat" \
     -e task-clock,syscalls:sys_enter_writev,syscalls:sys_enter_sendto,syscalls:sys_enter_write \
-    -p "$pid" -- sleep 5
+    -p "$pid" -- sleep "$window"
 read -r user1 system1 < <(ticks)
 wait "$load"
 
-awk -F, -v load="$(tail -n 1 "$out/load")" -v rate="$rate" -v clients="$clients" \
+awk -F, -v load="$(tail -n 1 "$out/load")" -v rate="$rate" -v clients="$clients" -v window="$window" \
     -v user_ticks=$((user1 - user0)) -v kernel_ticks=$((system1 - system0)) '
     $3 == "task-clock" { ms = $1 }
     $3 ~ /^syscalls:/ { writes += $1 }
@@ -56,13 +57,14 @@ awk -F, -v load="$(tail -n 1 "$out/load")" -v rate="$rate" -v clients="$clients"
             events = rate * clients
         } else {
             match(load, /delivered_per_sec: [0-9.]+/)
-            events = substr(load, RSTART + 19, RLENGTH - 19)
+            events = substr(load, RSTART, RLENGTH)
+            sub(/^[^0-9]+/, "", events)
         }
-        cores = ms / 5000
+        cores = ms / (window * 1000)
         printf "server CPU: %.2f cores (%.0f%% in the kernel); writes: %.0f /s; CPU per write: %.2f us\n",
-            cores, 100 * kernel_ticks / (user_ticks + kernel_ticks), writes / 5, ms * 1000 / writes
+            cores, 100 * kernel_ticks / (user_ticks + kernel_ticks), writes / window, ms * 1000 / writes
         printf "events delivered: %.2f M/s; CPU per event: %.3f us; events per write: %.1f\n",
-            events / 1e6, cores * 1e6 / events, events * 5 / writes
+            events / 1e6, cores * 1e6 / events, events * window / writes
     }' "$out/stat"
 # The load generator's own result: events a second (closed loop) or latency (fixed rate).
 # Counting syscalls slows each one, so these are not the benchmark's figures.

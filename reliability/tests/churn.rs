@@ -18,12 +18,13 @@ use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 #[global_allocator]
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
-/// Bytes allocated and not yet freed, by anything in this process (client and server).
-fn heap_in_use() -> usize {
+/// KiB allocated and not yet freed, by anything in this process (client and server).
+fn heap_in_use_kib() -> usize {
     let stats = ALLOCATOR.stats();
     stats
         .bytes_allocated
         .saturating_sub(stats.bytes_deallocated)
+        / 1024
 }
 
 const WAVES: usize = 5;
@@ -41,7 +42,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
         || async { Ok(app.metric("sse_open_streams").await? == 0.0) },
     )
     .await?;
-    let (tasks_before, rss_before, heap_before) = (alive_tasks(), rss_kib(), heap_in_use());
+    let (tasks_before, rss_before, heap_before) = (alive_tasks(), rss_kib(), heap_in_use_kib());
     let mut rss_after_wave = Vec::new();
     let mut heap_after_wave = Vec::new();
 
@@ -87,7 +88,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
         )
         .await?;
         rss_after_wave.push(rss_kib());
-        heap_after_wave.push(heap_in_use() / 1024);
+        heap_after_wave.push(heap_in_use_kib());
     }
 
     // Leave events are published by short tasks; give them a moment to finish.
@@ -97,7 +98,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
         || async { Ok(alive_tasks() <= tasks_before) },
     )
     .await?;
-    let heap_after = heap_in_use() / 1024;
+    let heap_after = heap_in_use_kib();
     figure("churn", "streams opened and dropped", WAVES * PER_WAVE);
     figure(
         "churn",
@@ -107,7 +108,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
     figure(
         "churn",
         "heap in use before, after each wave, at the end (KiB)",
-        format!("{}, {heap_after_wave:?}, {heap_after}", heap_before / 1024),
+        format!("{heap_before}, {heap_after_wave:?}, {heap_after}"),
     );
     figure(
         "churn",
@@ -117,10 +118,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
     // What the first wave left in place (pools, the room's history) stays; a leak grows
     // with every wave instead: 1,000 streams a wave, so even 256 bytes a stream left
     // behind would add 1,000 KiB by the last wave.
-    let first = heap_after_wave
-        .first()
-        .copied()
-        .unwrap_or(heap_before / 1024);
+    let first = heap_after_wave.first().copied().unwrap_or(heap_before);
     assert!(
         heap_after <= first + 1000,
         "heap in use grows with every wave: {heap_after_wave:?} KiB, {heap_after} KiB at the end"
