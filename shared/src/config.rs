@@ -50,6 +50,10 @@ pub struct ServerArgs {
     /// trying things locally; browsers will warn).
     #[arg(long, env = "TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
     pub tls_self_signed: bool,
+    /// Serve connections with hyper directly instead of `salvo::Server` (measured in
+    /// `bench`; see the README).
+    #[arg(long, env = "LEAN_SERVER")]
+    pub lean_server: bool,
 }
 
 impl ServerArgs {
@@ -91,6 +95,7 @@ impl Default for ServerArgs {
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,
+            lean_server: false,
         }
     }
 }

@@ -35,7 +35,10 @@ use tokio::task::JoinSet;
 use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
+use crate::config::ServerArgs;
+use crate::server::{HTTP1_BUFFER, ServerError};
 use crate::shutdown::Shutdown;
+use crate::stream::Streams;
 
 /// The longest a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -282,4 +285,84 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// Binds the options' address and serves `service` in a task: the address, the
+/// scheme, the stop signal and the task.
+pub async fn start(
+    args: &ServerArgs,
+    streams: &Streams,
+    service: Service,
+) -> Result<
+    (
+        SocketAddr,
+        &'static str,
+        Shutdown,
+        tokio::task::JoinHandle<()>,
+    ),
+    ServerError,
+> {
+    let addr = format!("{}:{}", args.host, args.port);
+    let bind_error = |e: io::Error| ServerError::Bind {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    };
+    let tls = tls_config(args)?;
+    let listener = TcpListener::bind(&addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    let settings = ConnectionSettings {
+        http1_max_buf: HTTP1_BUFFER,
+        header_read: HEADER_READ,
+        write_stall: streams.settings().write_stall,
+        tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
+    };
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let stop = Shutdown::new();
+    let task = tokio::spawn(serve(listener, service, settings, stop.clone()));
+    Ok((local, scheme, stop, task))
+}
+
+/// The TLS configuration the options ask for, if any; ALPN offers HTTP/2, then HTTP/1.1.
+fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert_pem, key_pem) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => {
+            let read = |path: &std::path::PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
+            };
+            (read(cert)?, read(key)?)
+        }
+        (_, _, true) => {
+            let names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                args.host.clone(),
+            ];
+            let made = rcgen::generate_simple_self_signed(names)
+                .map_err(|e| ServerError::Tls(e.to_string()))?;
+            (
+                made.cert.pem().into_bytes(),
+                made.signing_key.serialize_pem().into_bytes(),
+            )
+        }
+        _ => return Ok(None),
+    };
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServerError::Tls(format!("bad certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| ServerError::Tls(format!("bad private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(config))
 }

@@ -1,45 +1,43 @@
-//! Server bootstrap: logging, binding, the common routes, and a shutdown that ends
-//! every stream and exits within the grace period, however many clients are connected.
-//! The connections themselves are served by [`crate::connection`].
+//! Serving an example with `salvo::Server`, the way a Salvo app is served: a
+//! `TcpListener` (with salvo's `RustlsConfig` for HTTPS, HTTP/2 by ALPN), the fuse's
+//! write-stall limit, and on SIGINT/SIGTERM: end every stream, then
+//! `stop_graceful(Some(grace))`. sse-counter's `main.rs` spells the same steps out.
 //!
-//! ```ignore
-//! let args = Cli::parse();
-//! let streams = Streams::from_args(&args.server);
-//! sse_shared::server::run(&args.server, streams, my_router).await
-//! ```
+//! Why the streams end first: a graceful stop waits for every response to finish, and
+//! an event stream never does. [`Streams::shut_down`] ends them all (each client gets
+//! its `retry:` and reconnects elsewhere), and the grace bounds whatever is left.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use salvo::conn::rustls::{Keycert, RustlsConfig};
+use salvo::conn::{Acceptor, TcpListener};
+use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
+use salvo::server::ServerHandle;
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerArgs;
-use crate::connection::{self, ConnectionSettings};
 use crate::error::json_errors;
 use crate::metrics::Metrics;
 use crate::page::security_headers;
-use crate::shutdown::Shutdown;
 use crate::stream::Streams;
 
-/// The most bytes hyper buffers per HTTP/1 connection (its minimum is 8 KiB).
-const HTTP1_BUFFER: usize = 64 * 1024;
+/// The most bytes hyper buffers per HTTP/1 connection (~400 KB by default): for a
+/// client that stopped reading, that is what it costs until the write-stall limit.
+pub const HTTP1_BUFFER: usize = 64 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The address could not be bound (in use, no permission, bad host).
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {reason}")]
     Bind {
         /// The address asked for.
         addr: String,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What went wrong.
+        reason: String,
     },
     /// The TLS certificate or key could not be read or made.
     #[error("TLS: {0}")]
@@ -85,9 +83,14 @@ async fn healthz(res: &mut Response) {
 pub struct RunningServer {
     addr: SocketAddr,
     scheme: &'static str,
-    stop: Shutdown,
     streams: Streams,
+    stop: Stop,
     task: JoinHandle<()>,
+}
+
+enum Stop {
+    Salvo(ServerHandle),
+    Lean(crate::shutdown::Shutdown),
 }
 
 impl RunningServer {
@@ -102,76 +105,116 @@ impl RunningServer {
     }
 
     /// Ends every stream, stops accepting, lets in-flight requests finish, and returns
-    /// within `grace` whatever the clients do. Returns whether it stopped in time.
+    /// within `grace` whatever the clients do. Returns whether everything closed in time.
     pub async fn shut_down(mut self, grace: Duration) -> bool {
         self.streams.shut_down();
-        self.stop.start();
+        match &self.stop {
+            // Past the grace, salvo closes whatever is still open.
+            Stop::Salvo(handle) => handle.stop_graceful(Some(grace)),
+            Stop::Lean(stop) => stop.start(),
+        }
         if tokio::time::timeout(grace, &mut self.task).await.is_ok() {
             return true;
         }
-        // Past the grace period: close whatever is still open.
         self.task.abort();
         let _ = self.task.await;
         false
     }
 }
 
-/// Binds `args.host:args.port` and serves `app` (with the common routes) in a task;
-/// over TLS (HTTP/2 and HTTP/1.1, by ALPN) when the options ask for it.
+/// Binds `args.host:args.port` and serves `app` (with the common routes) on
+/// `salvo::Server` in a task; over TLS (HTTP/2 and HTTP/1.1, by ALPN) when the options
+/// ask for it.
 pub async fn start(
     args: &ServerArgs,
     streams: Streams,
     app: Router,
 ) -> Result<RunningServer, ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
-    let bind_error = |source| ServerError::Bind {
+    let bind_error = |e: salvo::Error| ServerError::Bind {
         addr: addr.clone(),
-        source,
+        reason: e.to_string(),
     };
-    let tls = tls_config(args)?;
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
-    let settings = ConnectionSettings {
-        // What hyper may buffer for one connection (~400 KB by default): for a client
-        // that stopped reading, that is what it costs until the write-stall limit.
-        http1_max_buf: HTTP1_BUFFER,
-        header_read: connection::HEADER_READ,
-        write_stall: streams.settings().write_stall,
-        tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
+    let service = service(&streams, app);
+    if args.lean_server {
+        let (addr, scheme, stop, task) = crate::connection::start(args, &streams, service).await?;
+        return Ok(RunningServer {
+            addr,
+            scheme,
+            streams,
+            stop: Stop::Lean(stop),
+            task,
+        });
+    }
+    // The fuse's defaults (10 s TLS handshake, 30 s request head), and a limit on how
+    // long a write to a client that stopped reading may block.
+    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
+    let listener = TcpListener::new(addr.clone());
+    let (addr, scheme, (handle, task)) = match rustls_config(args)? {
+        Some(tls) => {
+            let acceptor = listener.rustls(tls).try_bind().await.map_err(bind_error)?;
+            (
+                local_addr(&acceptor)?,
+                "https",
+                spawn(acceptor, fuse, service),
+            )
+        }
+        None => {
+            let acceptor = listener.try_bind().await.map_err(bind_error)?;
+            (
+                local_addr(&acceptor)?,
+                "http",
+                spawn(acceptor, fuse, service),
+            )
+        }
     };
-    let scheme = if settings.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let stop = Shutdown::new();
-    let task = tokio::spawn(connection::serve(
-        listener,
-        service(&streams, app),
-        settings,
-        stop.clone(),
-    ));
     Ok(RunningServer {
-        addr: local,
+        addr,
         scheme,
-        stop,
         streams,
+        stop: Stop::Salvo(handle),
         task,
     })
 }
 
+fn local_addr(acceptor: &impl Acceptor) -> Result<SocketAddr, ServerError> {
+    acceptor
+        .holdings()
+        .first()
+        .and_then(|holding| holding.local_addr.clone().into_std())
+        .ok_or_else(|| ServerError::Bind {
+            addr: "?".into(),
+            reason: "the listener has no address".into(),
+        })
+}
+
+fn spawn<A: Acceptor + Send + 'static>(
+    acceptor: A,
+    fuse: FuseConfig,
+    service: Service,
+) -> (ServerHandle, JoinHandle<()>) {
+    let mut server = Server::new(acceptor).fuse_config(fuse);
+    server.http1_mut().max_buf_size(HTTP1_BUFFER);
+    let handle = server.handle();
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.try_serve(service).await {
+            tracing::error!("server failed: {e}");
+        }
+    });
+    (handle, task)
+}
+
 /// The TLS configuration the options ask for, if any: the certificate files, or a
-/// self-signed certificate made now; ALPN offers HTTP/2, then HTTP/1.1.
-fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerError> {
-    let (cert_pem, key_pem) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+/// self-signed certificate made now. Salvo's `RustlsConfig` offers HTTP/2 and HTTP/1.1
+/// by ALPN.
+pub fn rustls_config(args: &ServerArgs) -> Result<Option<RustlsConfig>, ServerError> {
+    let keycert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let read = |path: &std::path::PathBuf| {
                 std::fs::read(path)
                     .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
             };
-            (read(cert)?, read(key)?)
+            Keycert::new().cert(read(cert)?).key(read(key)?)
         }
         (_, _, true) => {
             let names = vec![
@@ -182,30 +225,13 @@ fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerE
             let made = rcgen::generate_simple_self_signed(names).map_err(|e| {
                 ServerError::Tls(format!("cannot make a self-signed certificate: {e}"))
             })?;
-            (
-                made.cert.pem().into_bytes(),
-                made.signing_key.serialize_pem().into_bytes(),
-            )
+            Keycert::new()
+                .cert(made.cert.pem())
+                .key(made.signing_key.serialize_pem())
         }
         _ => return Ok(None),
     };
-    let certs = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("bad certificate: {e}")))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(
-            "no certificate in the certificate file".into(),
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| ServerError::Tls(format!("bad private key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Some(config))
+    Ok(Some(RustlsConfig::new(keycert)))
 }
 
 /// What an example's start-up returns: the exit code, or why it could not start.
@@ -224,9 +250,8 @@ pub fn exit_code(result: MainResult) -> ExitCode {
 /// and exits within `--shutdown-grace-secs`.
 pub async fn run(args: &ServerArgs, streams: Streams, app: Router) -> ExitCode {
     // Every stream is a socket: allow as many as the system lets this process have.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => tracing::debug!(limit, "open files"),
-        Err(e) => tracing::warn!("cannot raise the open-files limit: {e}"),
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-files limit: {e}");
     }
     let server = match start(args, streams, app).await {
         Ok(server) => server,
@@ -237,18 +262,18 @@ pub async fn run(args: &ServerArgs, streams: Streams, app: Router) -> ExitCode {
         }
     };
     println!("listening on {}", server.url());
-    let signal = wait_for_signal().await;
+    let signal = shutdown_signal().await;
     tracing::info!(signal, "shutting down");
     if server.shut_down(args.shutdown_grace()).await {
         tracing::info!("stopped");
     } else {
-        tracing::warn!("streams still open after the grace period; exiting anyway");
+        tracing::warn!("connections still open after the grace period; closed them");
     }
     ExitCode::SUCCESS
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM (what service managers and `kill` send).
-async fn wait_for_signal() -> &'static str {
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
