@@ -285,6 +285,7 @@ fn chart(
 ) -> BenchResult<()> {
     let colors = [
         RGBColor(47, 111, 222),
+        RGBColor(120, 170, 240),
         RGBColor(163, 98, 0),
         RGBColor(179, 38, 30),
         RGBColor(95, 107, 118),

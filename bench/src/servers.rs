@@ -19,8 +19,10 @@ use tokio::sync::{broadcast, mpsc};
 /// The servers the benchmark knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Server {
-    /// Ours: sse-resume's hub, published through `POST /events`.
+    /// Ours: sse-resume's hub, published through `POST /events`, on `salvo::Server`.
     Ours,
+    /// The same, served by hyper directly (`sse_shared::lean`, feature `lean-server`).
+    Lean,
     /// Ours: sse-chat's room; every stream is a tab of one member, who posts through
     /// `POST /chat/messages` (JSON messages of ~170 bytes, not 64).
     Chat,
@@ -35,8 +37,9 @@ pub enum Server {
 
 impl Server {
     /// Every server, ours first.
-    pub const ALL: [Server; 5] = [
+    pub const ALL: [Server; 6] = [
         Server::Ours,
+        Server::Lean,
         Server::Chat,
         Server::Tutorial,
         Server::Axum,
@@ -47,6 +50,7 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::Ours => "ours (hub)",
+            Server::Lean => "ours (hub, lean)",
             Server::Chat => "ours (chat)",
             Server::Tutorial => "tutorial (salvo)",
             Server::Axum => "axum broadcast",
@@ -57,7 +61,7 @@ impl Server {
     /// The path a publish goes to.
     pub fn publish_path(self) -> &'static str {
         match self {
-            Server::Ours => "/events",
+            Server::Ours | Server::Lean => "/events",
             Server::Chat => "/chat/messages",
             _ => "/publish",
         }
@@ -71,7 +75,8 @@ pub async fn serve(
     history: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     match server {
-        Server::Ours => ours(port, history).await,
+        Server::Ours => ours(port, history, false).await,
+        Server::Lean => ours(port, history, true).await,
         Server::Chat => chat(port, history).await,
         Server::Tutorial => tutorial(port).await,
         Server::Axum => axum_peer(port).await,
@@ -104,8 +109,13 @@ async fn run_ours(
     args: &ServerArgs,
     streams: Streams,
     app: salvo::Router,
+    lean_server: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let code = sse_shared::server::run(args, streams, app).await;
+    let code = if lean_server {
+        sse_shared::lean::run(args, streams, app).await
+    } else {
+        sse_shared::server::run(args, streams, app).await
+    };
     if code == std::process::ExitCode::SUCCESS {
         Ok(())
     } else {
@@ -113,11 +123,15 @@ async fn run_ours(
     }
 }
 
-async fn ours(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
+async fn ours(
+    port: u16,
+    history: usize,
+    lean_server: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
     let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
     let app = sse_resume::router(&streams, &log);
-    run_ours(&args, streams, app).await
+    run_ours(&args, streams, app, lean_server).await
 }
 
 async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
@@ -129,7 +143,7 @@ async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error
     };
     let room = sse_chat::ChatRoom::in_memory(&streams, limits, allowance).await?;
     let app = sse_chat::router(&streams, &room);
-    run_ours(&args, streams, app).await
+    run_ours(&args, streams, app, false).await
 }
 
 async fn tutorial(port: u16) -> Result<(), Box<dyn std::error::Error>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{chat, resume};
 use serde_json::{Value, json};
-use sse_shared::session::SessionKey;
+use sse_notify::session::SessionKey;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http, reqwest};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,12 +1,24 @@
-//! The command-line options every example shares, each with an environment fallback.
+//! The command-line options every example shares, each with an environment fallback,
+//! what they describe (stream settings, limits, TLS), and logging.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use salvo::conn::rustls::{Keycert, RustlsConfig};
 
 use crate::limits::StreamLimiter;
-use crate::stream::StreamSettings;
+use crate::metrics::Metrics;
+use crate::streams::{StreamSettings, Streams};
+
+/// The most bytes hyper buffers per HTTP/1 connection (~400 KB by default): for a
+/// client that stopped reading, that is what it costs until the write-stall limit.
+pub const HTTP1_BUFFER: usize = 64 * 1024;
+
+/// The TLS certificate or key could not be read or made.
+#[derive(Debug, thiserror::Error)]
+#[error("TLS: {0}")]
+pub struct TlsError(pub String);
 
 /// Address, stream and limit options (flatten into an example's own `clap::Parser`).
 #[derive(Debug, Clone, Args)]
@@ -50,10 +62,6 @@ pub struct ServerArgs {
     /// trying things locally; browsers will warn).
     #[arg(long, env = "TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
     pub tls_self_signed: bool,
-    /// Serve connections with hyper directly instead of `salvo::Server` (measured in
-    /// `bench`; see the README).
-    #[arg(long, env = "LEAN_SERVER")]
-    pub lean_server: bool,
 }
 
 impl ServerArgs {
@@ -71,6 +79,36 @@ impl ServerArgs {
     /// The stream limiter these options describe.
     pub fn limiter(&self) -> StreamLimiter {
         StreamLimiter::new(self.max_streams, self.max_streams_per_ip)
+    }
+
+    /// The TLS configuration the options ask for, if any: the certificate files, or a
+    /// self-signed certificate made now. Salvo's `RustlsConfig` offers HTTP/2 and HTTP/1.1
+    /// by ALPN.
+    pub fn rustls(&self) -> Result<Option<RustlsConfig>, TlsError> {
+        let args = self;
+        let keycert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => {
+                let read = |path: &std::path::PathBuf| {
+                    std::fs::read(path)
+                        .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
+                };
+                Keycert::new().cert(read(cert)?).key(read(key)?)
+            }
+            (_, _, true) => {
+                let names = vec![
+                    "localhost".to_owned(),
+                    "127.0.0.1".to_owned(),
+                    args.host.clone(),
+                ];
+                let made = rcgen::generate_simple_self_signed(names)
+                    .map_err(|e| TlsError(format!("cannot make a self-signed certificate: {e}")))?;
+                Keycert::new()
+                    .cert(made.cert.pem())
+                    .key(made.signing_key.serialize_pem())
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(RustlsConfig::new(keycert)))
     }
 
     /// How long shutdown may take.
@@ -95,37 +133,24 @@ impl Default for ServerArgs {
             tls_cert: None,
             tls_key: None,
             tls_self_signed: false,
-            lean_server: false,
         }
     }
 }
 
-/// The option that switches an example to the shared Redis backend.
-#[derive(Debug, Clone, Default, Args)]
-pub struct RedisArgs {
-    /// Redis URL (e.g. redis://127.0.0.1:6379): publish through a Redis stream so
-    /// several instances serve one audience. In memory when unset.
-    #[arg(long = "redis", env = "REDIS_URL")]
-    pub url: Option<String>,
-}
-
-/// How much history an example keeps for replay (`--history`, `--history-bytes`).
-#[derive(Debug, Clone, Args)]
-pub struct HistoryArgs {
-    /// Events kept for replay.
-    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub events: u64,
-    /// Bytes of events kept for replay.
-    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..))]
-    pub bytes: u64,
-}
-
-impl HistoryArgs {
-    /// The hub's bounds these options describe.
-    pub fn limits(&self) -> crate::hub::HistoryLimits {
-        crate::hub::HistoryLimits {
-            max_events: usize::try_from(self.events).unwrap_or(usize::MAX),
-            max_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
-        }
+impl Streams {
+    /// Streams configured from the shared options, with fresh metrics.
+    pub fn from_args(args: &ServerArgs) -> Self {
+        Self::new(args.stream_settings(), args.limiter(), Metrics::new())
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Stdout is kept for the
+/// `listening on` line. Safe to call more than once.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

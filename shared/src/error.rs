@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use salvo::catcher::Catcher;
 use salvo::http::StatusCode;
 use salvo::http::header::{HeaderValue, RETRY_AFTER};
 use salvo::prelude::*;
@@ -83,15 +82,12 @@ impl Scribe for ApiError {
     }
 }
 
-/// A catcher that renders every error without a body as [`ApiError`] JSON.
-pub fn json_errors() -> Catcher {
-    Catcher::new(RenderJsonError)
-}
-
-struct RenderJsonError;
+/// A catcher goal that renders every error without a body as [`ApiError`] JSON:
+/// `Service::new(router).catcher(Catcher::new(JsonErrors))`.
+pub struct JsonErrors;
 
 #[async_trait]
-impl Handler for RenderJsonError {
+impl Handler for JsonErrors {
     async fn handle(
         &self,
         _req: &mut Request,
@@ -118,7 +114,6 @@ impl Handler for RenderJsonError {
             brief
         };
         res.body = salvo::http::ResBody::None;
-        crate::page::add_security_headers(res);
         ApiError::new(status, code, message).render(res);
         ctrl.skip_rest();
     }

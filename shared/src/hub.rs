@@ -38,6 +38,8 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::frame::{Frame, FrameError};
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+
 use crate::metrics::Metrics;
 use crate::resume::{ResetReason, reset_frame};
 
@@ -137,6 +139,27 @@ impl Default for HistoryLimits {
     }
 }
 
+/// How much history an example keeps for replay (`--history`, `--history-bytes`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Events kept for replay.
+    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub events: u64,
+    /// Bytes of events kept for replay.
+    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..))]
+    pub bytes: u64,
+}
+
+impl HistoryArgs {
+    /// The hub's bounds these options describe.
+    pub fn limits(&self) -> HistoryLimits {
+        HistoryLimits {
+            max_events: usize::try_from(self.events).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -204,7 +227,59 @@ struct Inner<E> {
     history: RwLock<History<E>>,
     wake: watch::Sender<()>,
     limits: HistoryLimits,
-    metrics: Metrics,
+    metrics: HubMetrics,
+}
+
+/// What a hub counts, on top of the server's [`Metrics`].
+#[derive(Clone)]
+pub struct HubMetrics {
+    /// Events published (the server's counter).
+    pub events_published: Counter,
+    /// Events retained in the history now.
+    pub history_events: Gauge,
+    /// Bytes of frames retained in the history now.
+    pub history_bytes: Gauge,
+    /// Subscribers that fell behind the retained history and were reset.
+    pub streams_lagged: Counter,
+    /// 1 while the shared event log (Redis) is reachable, 0 while it is not; 1 in memory.
+    pub backend_up: Gauge,
+    /// Failed calls to the shared event log (Redis), for publishing or reading.
+    pub backend_errors: Counter,
+}
+
+impl HubMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let backend_up = Gauge::default();
+        backend_up.set(1);
+        Self {
+            events_published: metrics.events_published.clone(),
+            history_events: metrics.register(
+                "history_events",
+                "Events retained for replay",
+                Gauge::default(),
+            ),
+            history_bytes: metrics.register(
+                "history_bytes",
+                "Bytes of frames retained for replay",
+                Gauge::default(),
+            ),
+            streams_lagged: metrics.register(
+                "streams_lagged",
+                "Streams that fell behind the history",
+                Counter::default(),
+            ),
+            backend_up: metrics.register(
+                "backend_up",
+                "1 while Redis is reachable; always 1 in memory",
+                backend_up,
+            ),
+            backend_errors: metrics.register(
+                "backend_errors",
+                "Failed calls to Redis",
+                Counter::default(),
+            ),
+        }
+    }
 }
 
 /// A bounded, replayable event hub. Cheap to clone; clones share the history.
@@ -237,7 +312,7 @@ impl<E: HubEvent> Hub<E> {
                 }),
                 wake,
                 limits,
-                metrics,
+                metrics: HubMetrics::register(&metrics),
             }),
         }
     }
@@ -339,7 +414,7 @@ impl<E: HubEvent> Hub<E> {
     }
 
     /// The metrics this hub counts into.
-    pub fn metrics(&self) -> &Metrics {
+    pub fn metrics(&self) -> &HubMetrics {
         &self.inner.metrics
     }
 
@@ -557,7 +632,7 @@ impl<E: HubEvent> Subscription<E> {
         }
     }
 
-    /// The frames to send, for [`crate::stream::Streams::respond`].
+    /// The frames to send, for [`crate::event_stream::respond`].
     pub fn into_stream(self) -> impl Stream<Item = Bytes> + Send + 'static {
         futures_util::stream::unfold(self, |mut subscription| async move {
             let batch = subscription.next_batch().await?;

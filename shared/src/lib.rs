@@ -1,54 +1,47 @@
-//! The machinery the SSE examples share, one concern per module. Each module can be
-//! copied into another project on its own (with the crates it names).
+//! The SSE core the examples share, one concern per module. Each module can be copied
+//! into another project with the modules its docs name (and the crates it uses).
 //!
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
-//! - [`stream`]: the SSE response: headers, `retry:`, keep-alive, coalescing,
-//!   shutdown, and the drop guard that frees the stream's slot.
-//! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy.
-//! - [`event_log`]: publish in memory or through [`redis_log`], a Redis stream
-//!   behind the hub for several instances; [`lease`]: one job across instances.
-//! - [`limits`]: global and per-IP caps on open streams.
-//! - [`resume`]: `Last-Event-ID` and the `reset` event.
-//! - [`metrics`]: Prometheus metrics on `/metrics`.
+//! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission
+//!   through [`limits`], [`metrics`], and the shutdown that ends every stream.
+//! - [`event_stream`]: the response for shared frames: `retry:`, coalescing,
+//!   keep-alive, the end on shutdown, the drop guard.
+//! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
+//!   [`resume`]: `Last-Event-ID` and the `reset` event.
+//! - [`backend`]: publish in memory or through a Redis stream, and a lease for one
+//!   producer across instances (everything Redis is there).
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
-//! - [`rate`]: a token bucket; [`secret`]: random tokens and bearer auth.
-//! - [`names`]: display names; [`session`]: signed session cookies.
-//! - [`presence`]: who is online; [`identity`]: secret tokens to identities; both in
-//!   one process or across instances.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
-//! - [`shutdown`]: a shutdown signal cheap enough to check on every wake-up.
-//! - [`config`] and [`server`]: options, logging, serving and shutdown;
-//!   [`connection`]: hyper connections answered by salvo's `Service`.
+//! - [`secret`]: random tokens and bearer auth; [`names`]: display names.
+//! - [`config`]: the options; [`routes`]: what every server serves besides its
+//!   example (`/healthz`, `/metrics`, JSON errors, the panic net); [`server`]: serving on
+//!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
 
+pub mod backend;
 pub mod body;
 pub mod config;
-pub mod connection;
 pub mod error;
-pub mod event_log;
+pub mod event_stream;
 pub mod frame;
 pub mod hub;
-pub mod identity;
-pub mod lease;
+#[cfg(feature = "lean-server")]
+pub mod lean;
 pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;
-pub mod presence;
-pub mod rate;
-pub mod redis_log;
 pub mod resume;
+pub mod routes;
 pub mod secret;
 pub mod server;
-pub mod session;
-pub mod shutdown;
-pub mod stream;
+pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use config::{HistoryArgs, RedisArgs, ServerArgs};
+pub use backend::{EventLog, RedisArgs};
+pub use config::ServerArgs;
 pub use error::ApiError;
-pub use event_log::EventLog;
 pub use frame::{Frame, FrameError};
-pub use hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
-pub use stream::{StreamSettings, Streams};
+pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Start};
+pub use streams::{StreamSettings, Streams};

@@ -19,7 +19,7 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::config::ServerArgs;
 use crate::server::{RunningServer, start};
-use crate::stream::Streams;
+use crate::streams::Streams;
 
 /// WebDriver locators, for tests that find elements themselves.
 pub use fantoccini::Locator;

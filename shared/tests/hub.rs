@@ -305,7 +305,7 @@ fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
     }
     assert_eq!(fast_seen.len(), 1_000, "the fast one is not held back");
     assert_eq!(drain(&mut slow), ["reset:lagged"]);
-    assert_eq!(metrics.streams_lagged.get(), 1);
+    assert_eq!(hub.metrics().streams_lagged.get(), 1);
     assert!(hub.publish(Note("after".into())).is_ok());
     assert_eq!(drain(&mut slow), ["1001"], "it goes on live");
 }

@@ -7,8 +7,8 @@
 //! them: the sender is never taken from the request.
 //!
 //! With `--redis`, the room spans instances: messages go through a Redis stream,
-//! tokens are valid on every instance ([`sse_shared::identity`]), and presence is
-//! counted across instances ([`sse_shared::presence`]).
+//! tokens are valid on every instance ([`identity`]), and presence is
+//! counted across instances ([`presence`]).
 //!
 //! The tutorial's chat took the sender's id from the URL (anyone could post as anyone),
 //! unwrapped a non-UTF-8 body into a panic, kept an unbounded queue per user, and
@@ -16,9 +16,16 @@
 //! bounded shared history instead of queues ([`sse_shared::hub`]), and a drop guard on
 //! every stream, so `leave` goes out when a member's last stream closes.
 
+pub mod identity;
+pub mod presence;
+pub mod rate;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use self::identity::{Identities, IdentityError};
+use self::presence::Presence;
+use self::rate::TokenBucket;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::{StreamExt, stream};
@@ -26,20 +33,19 @@ use parking_lot::Mutex;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_shared::event_log::PublishFailed;
-use sse_shared::identity::{Identities, IdentityError};
+use sse_shared::backend::EventLog;
+use sse_shared::backend::PublishFailed;
+use sse_shared::backend::redis_log::RedisLogError;
+use sse_shared::body;
+use sse_shared::error::ApiError;
+use sse_shared::event_stream::{self, holding};
+use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 use sse_shared::names::display_name;
 use sse_shared::page::{self, StaticFile};
-use sse_shared::presence::Presence;
-use sse_shared::rate::TokenBucket;
-use sse_shared::redis_log::RedisLogError;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::bearer_token;
-use sse_shared::stream::holding;
-use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, HistoryLimits, Hub, HubEvent, Start, Streams,
-    body,
-};
+use sse_shared::streams::Streams;
 use tokio_util::sync::CancellationToken;
 
 /// The longest message, in bytes of UTF-8.
@@ -382,7 +388,7 @@ struct Welcome<'a> {
 #[handler]
 impl JoinStream {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let permit = self.streams.admit(req)?;
+        let guard = self.streams.admit(req)?;
         let token = req.query::<String>("token");
         let name = req.query::<String>("name");
         let joined = self.room.join(token.as_deref(), name.as_deref()).await?;
@@ -406,8 +412,7 @@ impl JoinStream {
         let events = self.room.hub().subscribe(start).into_stream();
         let frames = stream::iter([welcome]).chain(events);
         // When the client goes away, `joined.stream` drops: maybe a `leave`.
-        self.streams
-            .respond(res, permit, holding(frames, joined.stream));
+        event_stream::respond(res, &self.streams, guard, holding(frames, joined.stream));
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    server::init_tracing();
+    sse_shared::config::init_tracing();
     server::exit_code(run(Cli::parse()).await)
 }
 

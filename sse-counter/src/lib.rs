@@ -6,17 +6,24 @@
 //! where it was. A garbage id gets `event: reset` and a count from 1, never an error
 //! status (an `EventSource` would give up for good on one).
 //!
-//! What is not here because `sse_shared` does it: the headers, `retry:`, keep-alive,
-//! connection limits, metrics, and ending the stream on shutdown.
+//! Built on salvo's own `salvo::sse`: each client has its own count, so formatting an
+//! event per client costs nothing, and no client text reaches an event name or id
+//! (`SseEvent::name` and `id` panic on a line break). Climb to the shared core's
+//! `event_stream` and `hub` modules, as the other examples do, when one event
+//! goes to many clients (serialize it once), when client text names events, or when
+//! a reconnect must replay a history.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
-use futures_util::{StreamExt, stream};
+use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
+use salvo::sse::{self, SseEvent};
+use serde_json::json;
+use sse_shared::error::ApiError;
 use sse_shared::page::{self, StaticFile};
-use sse_shared::resume::{ResetReason, last_event_id, reset_frame};
-use sse_shared::{ApiError, Frame, Streams};
-use tokio::time::{MissedTickBehavior, interval};
+use sse_shared::streams::Streams;
+use tokio::time::{MissedTickBehavior, interval, sleep};
 
 /// The page's own files; the layout and shared stylesheet come from `sse_shared::page`.
 const FILES: [StaticFile; 2] = [
@@ -44,40 +51,92 @@ struct CounterStream {
     every: Duration,
 }
 
+/// What the stream does next.
+enum Step {
+    Count,
+    KeepAlive,
+    End,
+}
+
 #[handler]
 impl CounterStream {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        // Take a stream slot first, so a refusal is a plain 503/429 response.
-        let permit = self.streams.admit(req)?;
+        // Take a stream slot first, so a refusal is a plain 503/429 response. The
+        // guard frees it when the stream is dropped (the client went away).
+        let guard = self.streams.admit(req)?;
 
         // Where to start, and whether the client must be told its id was no good.
-        let (first, reset) = match last_event_id(req).map(|id| id.parse::<u64>()) {
+        let (mut n, reset) = match last_event_id(req).map(|id| id.parse::<u64>()) {
             None => (1, None),
             Some(Ok(seen)) => match seen.checked_add(1) {
                 Some(next) => (next, None),
-                None => (1, Some(ResetReason::UnknownId)),
+                None => (1, Some("unknown-id")),
             },
-            Some(Err(_)) => (1, Some(ResetReason::InvalidId)),
+            Some(Err(_)) => (1, Some("invalid-id")),
         };
-        // The counter keeps no history, so there is no oldest or latest id to name.
-        let reset = reset.map(|reason| reset_frame::<u64>(reason, None, None));
-
+        let settings = self.streams.settings();
+        let (retry, keep_alive) = (settings.retry, settings.keep_alive);
+        let shutdown = self.streams.shutdown().clone();
+        let published = self.streams.metrics().events_published.clone();
         let mut ticks = interval(self.every);
         // A client that reads slowly gets the next number late, not a burst of them.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let metrics = self.streams.metrics().clone();
-        let count = stream::unfold((ticks, first), move |(mut ticks, n)| {
-            let metrics = metrics.clone();
-            async move {
-                ticks.tick().await;
-                metrics.events_published.inc();
-                let frame = Frame::new().id_u64(n).data(&n.to_string()).finish();
-                Some((frame, (ticks, n.checked_add(1)?)))
-            }
-        });
 
-        self.streams
-            .respond(res, permit, stream::iter(reset).chain(count));
+        let events = async_stream::stream! {
+            let guard = guard; // lives, and holds the slot, as long as the stream
+            guard.frames_written.inc();
+            yield SseEvent::default().retry(retry);
+            if let Some(reason) = reset {
+                // No history here, so no oldest or latest id to name; no `id:`, so
+                // the client's cursor stays as it was until the next number.
+                let data = json!({ "reason": reason, "oldest": null, "latest": null });
+                if let Ok(event) = SseEvent::default().name("reset").json(data) {
+                    guard.frames_written.inc();
+                    yield event;
+                }
+            }
+            loop {
+                // A comment after `keep_alive` without a number keeps proxies from
+                // closing an idle stream; a shutdown ends every stream at once.
+                let step = tokio::select! {
+                    () = shutdown.wait() => Step::End,
+                    _ = ticks.tick() => Step::Count,
+                    () = sleep(keep_alive) => Step::KeepAlive,
+                };
+                match step {
+                    Step::Count => {
+                        published.inc();
+                        guard.frames_written.inc();
+                        yield SseEvent::default().id(n.to_string()).text(n.to_string());
+                        let Some(next) = n.checked_add(1) else { break };
+                        n = next;
+                    }
+                    Step::KeepAlive => {
+                        guard.keep_alives.inc();
+                        guard.frames_written.inc();
+                        yield SseEvent::default().comment(" keep-alive");
+                    }
+                    Step::End => break,
+                }
+            }
+        };
+        // nginx buffers proxied responses unless told not to.
+        res.headers_mut()
+            .insert("x-accel-buffering", HeaderValue::from_static("no"));
+        sse::stream(
+            res,
+            futures_util::StreamExt::map(events, Ok::<_, Infallible>),
+        );
         Ok(())
+    }
+}
+
+/// The client's cursor: the `Last-Event-ID` header a browser sends when it reconnects,
+/// else `?lastEventId=` (for pages that reconnect by hand). A header that is not UTF-8
+/// comes back lossily converted, so it fails to parse and earns `invalid-id`.
+fn last_event_id(req: &Request) -> Option<String> {
+    match req.headers().get("last-event-id") {
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        None => req.query::<String>("lastEventId"),
     }
 }

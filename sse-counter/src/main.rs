@@ -1,8 +1,19 @@
+//! The counter's server, wired the way a Salvo app is served: `salvo::Server` on a
+//! `TcpListener` (HTTPS with salvo's `RustlsConfig` when asked), the fuse's write-stall
+//! limit, and a shutdown that ends the streams before the graceful stop. The other
+//! examples call the shared core's `server::run`, which is this same code.
+
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::{ServerArgs, Streams, server};
+use salvo::conn::{Acceptor, TcpListener};
+use salvo::fuse::FuseConfig;
+use salvo::prelude::*;
+use sse_shared::config::{self, HTTP1_BUFFER};
+use sse_shared::routes;
+use sse_shared::streams::shutdown_signal;
+use sse_shared::{ServerArgs, Streams};
 
 /// The smallest SSE stream: a counter with ids, so a reconnect goes on counting.
 #[derive(Parser)]
@@ -17,9 +28,68 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    server::init_tracing();
+    config::init_tracing();
     let cli = Cli::parse();
+    // Every stream is a socket: allow as many as the system lets this process have.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-files limit: {e}");
+    }
     let streams = Streams::from_args(&cli.server);
     let app = sse_counter::router(&streams, Duration::from_millis(cli.interval_ms));
-    server::run(&cli.server, streams, app).await
+    // The panic net, security headers, /healthz, /metrics and JSON errors.
+    let service = routes::service(&streams, app);
+
+    let addr = format!("{}:{}", cli.server.host, cli.server.port);
+    let listener = TcpListener::new(addr.clone());
+    let served = match cli.server.rustls() {
+        Ok(Some(tls)) => match listener.rustls(tls).try_bind().await {
+            Ok(acceptor) => serve(acceptor, "https", &cli.server, streams, service).await,
+            Err(e) => Err(format!("cannot listen on {addr}: {e}")),
+        },
+        Ok(None) => match listener.try_bind().await {
+            Ok(acceptor) => serve(acceptor, "http", &cli.server, streams, service).await,
+            Err(e) => Err(format!("cannot listen on {addr}: {e}")),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    acceptor: impl Acceptor + 'static,
+    scheme: &str,
+    args: &ServerArgs,
+    streams: Streams,
+    service: Service,
+) -> Result<(), String> {
+    if let Some(addr) = acceptor
+        .holdings()
+        .first()
+        .and_then(|h| h.local_addr.clone().into_std())
+    {
+        println!("listening on {scheme}://{addr}");
+    }
+    // The default fuse (10 s TLS handshake, 30 s request head), and a limit on how long
+    // a write may stay blocked: a client that stopped reading is closed, not kept.
+    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
+    let mut server = Server::new(acceptor).fuse_config(fuse);
+    // What hyper may buffer for one connection (~400 KB by default).
+    server.http1_mut().max_buf_size(HTTP1_BUFFER);
+    let handle = server.handle();
+    let grace = args.shutdown_grace();
+    tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "shutting down");
+        // First end every stream (a graceful stop waits for responses to finish, and
+        // an event stream never does), then stop; past the grace salvo closes the rest.
+        streams.shut_down();
+        handle.stop_graceful(Some(grace));
+    });
+    server.try_serve(service).await.map_err(|e| e.to_string())
 }

@@ -293,7 +293,8 @@ async fn common_routes_and_json_errors() -> TestResult {
         "sse_events_published_total",
         "sse_frames_written_total",
         "sse_keep_alives_total",
-        "sse_streams_lagged_total",
+        "sse_streams_closed_slow_total",
+        "sse_rejected_streams_total",
     ] {
         assert!(metrics.contains(name), "{name} missing from {metrics}");
     }

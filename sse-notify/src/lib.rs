@@ -15,20 +15,23 @@
 //! shared bounded history ([`sse_shared::hub`]) that replays what a user missed, and a
 //! `reset` event for a client that falls behind.
 
+pub mod session;
+
 use std::sync::Arc;
 
+use self::session::SessionKey;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sse_shared::event_log::PublishFailed;
+use sse_shared::backend::PublishFailed;
+use sse_shared::event_stream;
 use sse_shared::names::display_name;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
-use sse_shared::session::SessionKey;
 use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams, body};
 
 /// The largest publish request body.
@@ -270,7 +273,7 @@ struct Listen {
 #[handler]
 impl Listen {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let permit = self.streams.admit(req)?;
+        let guard = self.streams.admit(req)?;
         // A missing or forged cookie is simply nobody: broadcasts only.
         let viewer = self.notifier.sessions.user(req);
         let start = Start::resume_or(last_event_id(req), Start::Live);
@@ -282,7 +285,7 @@ impl Listen {
             .subscribe_filtered(start, move |n: &Notification| {
                 n.visible_to(viewer.as_deref())
             });
-        self.streams.respond(res, permit, events.into_stream());
+        event_stream::respond(res, &self.streams, guard, events.into_stream());
         Ok(())
     }
 }

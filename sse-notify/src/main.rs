@@ -1,9 +1,9 @@
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use sse_notify::session::SessionKey;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
-use sse_shared::session::SessionKey;
 use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
 /// A notification service over SSE: an authenticated publish API, broadcast and
@@ -28,7 +28,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    server::init_tracing();
+    sse_shared::config::init_tracing();
     // This service's keep-alive default is 30 s (the tutorial's choice), not 15.
     let matches = Cli::command()
         .mut_arg("keep_alive_secs", |arg| arg.default_value("30"))

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use sse_notify::session::SessionKey;
 use sse_notify::{Notification, Notifier};
-use sse_shared::session::SessionKey;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 

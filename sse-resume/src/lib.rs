@@ -22,7 +22,8 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde::Serialize;
-use sse_shared::lease::Lease;
+use sse_shared::backend::lease::Lease;
+use sse_shared::event_stream;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
 use sse_shared::{
@@ -135,13 +136,13 @@ struct Subscribe {
 #[handler]
 impl Subscribe {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let permit = self.streams.admit(req)?;
+        let guard = self.streams.admit(req)?;
         // With an id: everything after it that is still retained (or `reset`, if it is
         // not an id, too old, or never issued). Without: live from now.
         let start = Start::resume_or(last_event_id(req), Start::Live);
         // `event: live` after the replay lets the page mark replayed events.
         let events = self.hub.subscribe(start).with_live_marker();
-        self.streams.respond(res, permit, events.into_stream());
+        event_stream::respond(res, &self.streams, guard, events.into_stream());
         Ok(())
     }
 }

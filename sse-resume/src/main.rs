@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::lease::Lease;
+use sse_shared::backend::lease::Lease;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
 
@@ -23,7 +23,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    server::init_tracing();
+    sse_shared::config::init_tracing();
     server::exit_code(run(Cli::parse()).await)
 }
 

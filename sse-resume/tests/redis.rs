@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sse_resume::ResumeEvent;
-use sse_shared::lease::Lease;
+use sse_shared::backend::lease::Lease;
 use sse_shared::testing::{
     AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, wait_until, within,
 };

@@ -23,8 +23,9 @@ use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_shared::event_log::PublishFailed;
-use sse_shared::lease::Lease;
+use sse_shared::backend::PublishFailed;
+use sse_shared::backend::lease::Lease;
+use sse_shared::event_stream;
 use sse_shared::page::{self, StaticFile};
 use sse_shared::resume::last_event_id;
 use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams};
@@ -324,11 +325,11 @@ impl Prices {
         let wanted = self
             .market
             .wanted(req.query::<String>("symbols").as_deref())?;
-        let permit = self.streams.admit(req)?;
+        let guard = self.streams.admit(req)?;
         let frames = self
             .market
             .watch(wanted, Start::resume_or(last_event_id(req), Start::Live))?;
-        self.streams.respond(res, permit, frames);
+        event_stream::respond(res, &self.streams, guard, frames);
         Ok(())
     }
 }

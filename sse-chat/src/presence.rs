@@ -20,10 +20,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::event_log::{EventLog, PublishFailed};
-use crate::hub::HubEvent;
-use crate::redis_log::RedisLogError;
-use crate::secret::random_token;
+use sse_shared::backend::redis_log::RedisLogError;
+use sse_shared::backend::{EventLog, PublishFailed};
+use sse_shared::hub::HubEvent;
+use sse_shared::secret::random_token;
 
 /// How often an instance says it is alive, and how long until it counts as dead.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -115,9 +115,11 @@ where
         let place = match redis_url {
             None => Place::Memory(Mutex::new(HashMap::new())),
             Some(url) => {
-                let conn =
-                    crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(2))
-                        .await?;
+                let conn = sse_shared::backend::redis_log::connect(
+                    &redis::Client::open(url)?,
+                    Duration::from_secs(2),
+                )
+                .await?;
                 Place::Redis(RedisPresence {
                     conn,
                     prefix: prefix.to_owned(),

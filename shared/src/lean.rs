@@ -1,6 +1,7 @@
-//! Serving connections: the accept loop, TLS, HTTP/1.1 and HTTP/2, and a graceful stop.
-//! Each connection is hyper's own, answering through salvo's [`Service`] (routing,
-//! handlers, catchers are all salvo's).
+//! Lean serving (feature `lean-server`, opt-in): the accept loop, TLS, HTTP/1.1 and
+//! HTTP/2, and a graceful stop, with each connection hyper's own, answering through
+//! salvo's [`Service`] (routing, handlers, catchers are all salvo's). Call [`run`]
+//! where an example calls `sse_shared::server::run`.
 //!
 //! Why not `salvo::Server`: it wraps every connection in layers an SSE server pays for
 //! on every event of every client (protocol sniffing behind a rewind buffer, a fuse
@@ -36,9 +37,10 @@ use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerArgs;
-use crate::server::{HTTP1_BUFFER, ServerError};
-use crate::shutdown::Shutdown;
-use crate::stream::Streams;
+use crate::config::{HTTP1_BUFFER, TlsError};
+use crate::routes::service;
+use crate::server::{RunningServer, ServerError};
+use crate::streams::{Shutdown, Streams};
 
 /// The longest a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -72,7 +74,7 @@ pub async fn serve(
     let settings = Arc::new(settings);
     let local = listener.local_addr().ok();
     let mut connections = JoinSet::new();
-    let mut stopped = pin!(stop.started());
+    let mut stopped = pin!(stop.wait());
     loop {
         tokio::select! {
             () = stopped.as_mut() => break,
@@ -190,11 +192,11 @@ async fn until_done<C: Future>(
     stop: &Shutdown,
     graceful: impl FnOnce(Pin<&mut C>),
 ) {
-    // The connection first; `Started` costs an atomic load per wake-up.
+    // The connection first: the shutdown is looked at only when it has woken us.
     tokio::select! {
         biased;
         _ = conn.as_mut() => return,
-        () = stop.started() => graceful(conn.as_mut()),
+        () = stop.wait() => graceful(conn.as_mut()),
     }
     let _ = conn.await;
 }
@@ -287,21 +289,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     }
 }
 
-/// Binds the options' address and serves `service` in a task: the address, the
-/// scheme, the stop signal and the task.
+/// Like [`crate::server::start`], serving connections with hyper directly.
 pub async fn start(
     args: &ServerArgs,
-    streams: &Streams,
-    service: Service,
-) -> Result<
-    (
-        SocketAddr,
-        &'static str,
-        Shutdown,
-        tokio::task::JoinHandle<()>,
-    ),
-    ServerError,
-> {
+    streams: Streams,
+    app: salvo::Router,
+) -> Result<RunningServer, ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
     let bind_error = |e: io::Error| ServerError::Bind {
         addr: addr.clone(),
@@ -321,20 +314,36 @@ pub async fn start(
     } else {
         "http"
     };
-    let stop = Shutdown::new();
+    let stop = Shutdown::default();
+    let service = service(&streams, app);
     let task = tokio::spawn(serve(listener, service, settings, stop.clone()));
-    Ok((local, scheme, stop, task))
+    Ok(RunningServer::new(
+        local,
+        scheme,
+        streams,
+        move |_| stop.start(),
+        task,
+    ))
+}
+
+/// Like [`crate::server::run`], serving connections with hyper directly.
+pub async fn run(
+    args: &ServerArgs,
+    streams: Streams,
+    app: salvo::Router,
+) -> std::process::ExitCode {
+    crate::server::run_with(args, start(args, streams, app)).await
 }
 
 /// The TLS configuration the options ask for, if any; ALPN offers HTTP/2, then HTTP/1.1.
-fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerError> {
+fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (cert_pem, key_pem) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
         (Some(cert), Some(key), _) => {
             let read = |path: &std::path::PathBuf| {
                 std::fs::read(path)
-                    .map_err(|e| ServerError::Tls(format!("cannot read {}: {e}", path.display())))
+                    .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
             };
             (read(cert)?, read(key)?)
         }
@@ -344,8 +353,8 @@ fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerE
                 "127.0.0.1".to_owned(),
                 args.host.clone(),
             ];
-            let made = rcgen::generate_simple_self_signed(names)
-                .map_err(|e| ServerError::Tls(e.to_string()))?;
+            let made =
+                rcgen::generate_simple_self_signed(names).map_err(|e| TlsError(e.to_string()))?;
             (
                 made.cert.pem().into_bytes(),
                 made.signing_key.serialize_pem().into_bytes(),
@@ -355,14 +364,14 @@ fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, ServerE
     };
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServerError::Tls(format!("bad certificate: {e}")))?;
+        .map_err(|e| TlsError(format!("bad certificate: {e}")))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
-        .map_err(|e| ServerError::Tls(format!("bad private key: {e}")))?;
+        .map_err(|e| TlsError(format!("bad private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
+        .map_err(|e| TlsError(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Some(config))
 }

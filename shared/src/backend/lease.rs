@@ -55,7 +55,8 @@ impl Lease {
         ttl: Duration,
     ) -> redis::RedisResult<Self> {
         let conn =
-            crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(1)).await?;
+            crate::backend::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(1))
+                .await?;
         Ok(Self {
             redis: Some((conn, key.into())),
             me: random_token(),

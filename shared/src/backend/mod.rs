@@ -1,5 +1,12 @@
 //! Where events are published: this process's memory, or a Redis stream that several
-//! instances share. Subscribers always read the local [`Hub`]; only publishing differs.
+//! instances share ([`redis_log`]). Subscribers always read the local [`Hub`]; only
+//! publishing differs. [`lease`] runs one job (a producer) across instances.
+//!
+//! Everything Redis is in this folder: an example that runs in memory only needs
+//! [`EventLog::Memory`] and never the rest.
+
+pub mod lease;
+pub mod redis_log;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +18,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::hub::{EventId, Hub, HubEvent, PublishError};
-use crate::redis_log::{RedisLog, RedisLogError};
+use redis_log::{RedisLog, RedisLogError};
+
+/// The option that switches an example to the shared Redis backend.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL (e.g. redis://127.0.0.1:6379): publish through a Redis stream so
+    /// several instances serve one audience. In memory when unset.
+    #[arg(long = "redis", env = "REDIS_URL")]
+    pub url: Option<String>,
+}
 
 /// The publishing side of a hub.
 pub enum EventLog<E> {

@@ -7,8 +7,8 @@ use std::error::Error;
 use std::time::Duration;
 
 use salvo::prelude::*;
-use sse_shared::connection::{self, ConnectionSettings, StallGuard};
-use sse_shared::shutdown::Shutdown;
+use sse_shared::lean::{self, ConnectionSettings, StallGuard};
+use sse_shared::streams::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -38,9 +38,9 @@ async fn serve(header_read: Duration) -> Result<Served, Box<dyn Error>> {
         write_stall: None,
         tls: None,
     };
-    let stop = Shutdown::new();
+    let stop = Shutdown::default();
     let service = Service::new(Router::new().get(hello));
-    let task = tokio::spawn(connection::serve(listener, service, settings, stop.clone()));
+    let task = tokio::spawn(lean::serve(listener, service, settings, stop.clone()));
     Ok(Served { addr, stop, task })
 }
 
@@ -75,7 +75,7 @@ async fn a_client_that_never_finishes_its_request_head_is_disconnected() -> Test
 
 #[tokio::test]
 async fn a_stop_closes_idle_connections_and_ends_serving() -> TestResult {
-    let served = serve(connection::HEADER_READ).await?;
+    let served = serve(lean::HEADER_READ).await?;
     let mut idle = TcpStream::connect(served.addr).await?;
     // One request on a keep-alive connection, then nothing.
     idle.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await?;

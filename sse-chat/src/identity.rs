@@ -13,8 +13,8 @@ use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::redis_log::RedisLogError;
-use crate::secret::random_token;
+use sse_shared::backend::redis_log::RedisLogError;
+use sse_shared::secret::random_token;
 
 /// How long an unused token stays valid.
 const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -68,9 +68,11 @@ where
                 max,
             }))),
             Some(url) => {
-                let conn =
-                    crate::redis_log::connect(&redis::Client::open(url)?, Duration::from_secs(2))
-                        .await?;
+                let conn = sse_shared::backend::redis_log::connect(
+                    &redis::Client::open(url)?,
+                    Duration::from_secs(2),
+                )
+                .await?;
                 Ok(Self::Redis(conn, prefix.to_owned()))
             }
         }

@@ -1,0 +1,302 @@
+//! The SSE response for frames made once and shared: `retry:` first, then the frames,
+//! coalesced (whatever is ready when the stream wakes goes out as one body frame),
+//! keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
+//! guard held until the body is dropped.
+//!
+//! ```ignore
+//! let guard = streams.admit(req)?;                  // 503/429 before anything starts
+//! let frames = hub.subscribe(start).into_stream();  // Bytes, one frame or a batch each
+//! event_stream::respond(res, &streams, guard, frames);
+//! ```
+//!
+//! Written by hand (not with `async-stream`) because it runs on every wake-up of every
+//! stream: everything a stream holds is in one value that salvo boxes once, and the
+//! shutdown check is one atomic load.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use pin_project_lite::pin_project;
+use salvo::http::header::{HeaderMap, HeaderValue};
+use salvo::prelude::*;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::frame::{Frame, KEEP_ALIVE};
+use crate::streams::{OpenStream, Shutdown, Streams};
+
+/// The most bytes of ready events joined into one body frame.
+const MAX_COALESCED: usize = 64 * 1024;
+
+/// Turns `res` into an SSE response streaming `frames` (each item one finished frame
+/// or several, see [`crate::frame`]). The body holds `guard` until it ends.
+pub fn respond<S>(res: &mut Response, streams: &Streams, guard: OpenStream, frames: S)
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    if res.headers().is_empty() {
+        // Exactly room for the three below: hyper keeps this map for as long as the
+        // connection lives (see `page::security_headers`).
+        *res.headers_mut() = HeaderMap::with_capacity(3);
+    }
+    let headers = res.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    // nginx buffers proxied responses unless told not to.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+
+    let settings = streams.settings();
+    let retry_ms = u64::try_from(settings.retry.as_millis()).unwrap_or(u64::MAX);
+    res.stream(Body {
+        unasked_since: None,
+        write_stall: settings.write_stall,
+        first: Some(Frame::new().retry(retry_ms).finish()),
+        frames,
+        keep_alive: settings.keep_alive,
+        last_frame: tokio::time::Instant::now(),
+        keep_alive_timer: tokio::time::sleep(settings.keep_alive),
+        shut_down: Started::new(streams.shutdown()),
+        guard,
+    });
+}
+
+/// `frames`, keeping `guard` alive for as long as the stream lives: when the client goes
+/// away, the response body is dropped, and with it the guard, so its `Drop` is the place
+/// for per-stream cleanup (presence, counters).
+pub fn holding<S, G>(frames: S, guard: G) -> impl Stream<Item = Bytes> + Send + 'static
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+    G: Send + 'static,
+{
+    frames.map(move |frame| {
+        let _ = &guard;
+        frame
+    })
+}
+
+pin_project! {
+    /// One response body: `retry:` first, then the frames, coalesced, with keep-alive
+    /// comments in the silences, until the frames end or the server shuts down.
+    struct Body<S> {
+        // When the last frame was handed over, until hyper asks for the next: it asks
+        // as soon as it has room, so a long wait means the client stopped reading.
+        unasked_since: Option<tokio::time::Instant>,
+        write_stall: Option<Duration>,
+        first: Option<Bytes>,
+        #[pin]
+        frames: S,
+        keep_alive: Duration,
+        // When the last frame went out. The keep-alive timer is not reset per frame
+        // (that would be a timer operation per event per client): when it fires, it
+        // either sends a comment or moves on to `last_frame + keep_alive`.
+        last_frame: tokio::time::Instant,
+        #[pin]
+        keep_alive_timer: tokio::time::Sleep,
+        #[pin]
+        shut_down: Started,
+        guard: OpenStream,
+    }
+
+    impl<S> PinnedDrop for Body<S> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped while hyper had not asked for the next frame for a long time: its
+            // writes were stuck, and the connection was closed on a client that stopped
+            // reading. (An idle stream is one waiting for events, which does not count.)
+            let stalled = this
+                .write_stall
+                .zip(this.unasked_since)
+                .is_some_and(|(limit, since)| since.elapsed() >= limit / 2);
+            if stalled && !this.shut_down.started.load(Ordering::Acquire) {
+                this.guard.slow_closed.inc();
+                tracing::info!("closed a stream whose client stopped reading");
+            }
+        }
+    }
+}
+
+impl<S: Stream<Item = Bytes>> Stream for Body<S> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        *this.unasked_since = None;
+        let frame = match this.first.take() {
+            Some(first) => first,
+            None => {
+                if this.shut_down.poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                match this.frames.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(frame)) => coalesce(this.frames, frame),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => loop {
+                        std::task::ready!(this.keep_alive_timer.as_mut().poll(cx));
+                        let due = *this.last_frame + *this.keep_alive;
+                        if tokio::time::Instant::now() >= due {
+                            this.guard.keep_alives.inc();
+                            break Bytes::from_static(KEEP_ALIVE);
+                        }
+                        // Traffic since the timer was set: wait out the rest.
+                        this.keep_alive_timer.as_mut().reset(due);
+                    },
+                }
+            }
+        };
+        let now = tokio::time::Instant::now();
+        if *this.last_frame + *this.keep_alive <= now {
+            this.keep_alive_timer.reset(now + *this.keep_alive);
+        }
+        *this.last_frame = now;
+        this.guard.frames_written.inc();
+        *this.unasked_since = Some(now);
+        Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+/// Joins `first` with whatever else is ready right now into one body frame, so a
+/// burst of events costs one write instead of one per event.
+fn coalesce<S: Stream<Item = Bytes>>(mut frames: Pin<&mut S>, first: Bytes) -> Bytes {
+    // Polled without a waker: the body is polled again (with one) right after this
+    // frame is taken, and that poll registers for the next.
+    let mut ready_now = || match frames
+        .as_mut()
+        .poll_next(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Some(frame)) => Some(frame),
+        _ => None,
+    };
+    let Some(second) = ready_now() else {
+        return first;
+    };
+    let mut joined = BytesMut::with_capacity(first.len() + second.len());
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    while joined.len() < MAX_COALESCED {
+        match ready_now() {
+            Some(more) => joined.extend_from_slice(&more),
+            None => break,
+        }
+    }
+    joined.freeze()
+}
+
+pin_project! {
+    /// Completes when the shutdown starts. It registers with the shared token once, then
+    /// answers from the flag: polling the token's future on every wake-up would take
+    /// its locks, shared by every stream, from every worker thread.
+    struct Started {
+        started: Arc<AtomicBool>,
+        #[pin]
+        cancelled: WaitForCancellationFutureOwned,
+        // The waker the token's waiter list holds for us, once it holds one.
+        registered: Option<Waker>,
+    }
+}
+
+impl Started {
+    fn new(shutdown: &Shutdown) -> Self {
+        let (token, started) = shutdown.parts();
+        Self {
+            started,
+            cancelled: token.cancelled_owned(),
+            registered: None,
+        }
+    }
+}
+
+impl Future for Started {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let same_task = this
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        // Registered with this task's waker and not started: the token will wake us
+        // when it is cancelled, and until then there is nothing to look at.
+        if same_task && !this.started.load(Ordering::Acquire) {
+            return Poll::Pending;
+        }
+        match this.cancelled.poll(cx) {
+            Poll::Ready(()) => Poll::Ready(()),
+            Poll::Pending => {
+                *this.registered = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `Started`: every waiter completes when the shutdown starts, whenever it
+    //! registered, from whichever task polls it; a waiter not told never completes.
+    use std::pin::pin;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// Fails a test that would otherwise hang.
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn waiters_registered_before_the_start_complete() -> TestResult {
+        let shutdown = Shutdown::default();
+        let waiters: Vec<_> = (0..100)
+            .map(|_| {
+                let started = Started::new(&shutdown);
+                tokio::spawn(started)
+            })
+            .collect();
+        // Each waiter has registered (and gone back to sleep) before the start.
+        tokio::task::yield_now().await;
+        let mut early = pin!(Started::new(&shutdown));
+        assert!(early.as_mut().now_or_never().is_none(), "not started yet");
+        assert!(early.as_mut().now_or_never().is_none(), "still not started");
+        assert!(!shutdown.is_started());
+
+        shutdown.clone().start();
+        assert!(shutdown.is_started());
+        for waiter in waiters {
+            tokio::time::timeout(LIMIT, waiter).await??;
+        }
+        tokio::time::timeout(LIMIT, early).await?;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_waiter_made_after_the_start_completes_at_once() -> TestResult {
+        let shutdown = Shutdown::default();
+        shutdown.start();
+        shutdown.start();
+        assert!(Started::new(&shutdown).now_or_never().is_some());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_waiter_moved_to_another_task_is_woken_there() -> TestResult {
+        let shutdown = Shutdown::default();
+        let mut started = Box::pin(Started::new(&shutdown));
+        // Registered with this task's waker (a no-op one) ...
+        assert!(started.as_mut().now_or_never().is_none());
+        // ... then polled by another task, which must be the one woken.
+        let waiter = tokio::spawn(started);
+        tokio::task::yield_now().await;
+        shutdown.start();
+        tokio::time::timeout(LIMIT, waiter).await??;
+        Ok(())
+    }
+}
