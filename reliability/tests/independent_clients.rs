@@ -128,7 +128,7 @@ async fn sse_stream_and_npm_eventsource_agree_across_a_restart() -> TestResult {
     )
     .await?;
     // Restart: the streams end, both clients reconnect on their own with their last id.
-    assert!(first.server.shut_down(Duration::from_secs(5)).await);
+    assert!(first.server.shut_down().await);
     for text in texts {
         log.publish(ResumeEvent::Note(format!("after restart: {text}")))
             .await?;

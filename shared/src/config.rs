@@ -20,6 +20,9 @@ pub const HTTP1_BUFFER: usize = 64 * 1024;
 #[error("TLS: {0}")]
 pub struct TlsError(pub String);
 
+/// A PEM certificate chain and its private key.
+pub type PemPair = (Vec<u8>, Vec<u8>);
+
 /// Address, stream and limit options (flatten into an example's own `clap::Parser`).
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -81,34 +84,31 @@ impl ServerArgs {
         StreamLimiter::new(self.max_streams, self.max_streams_per_ip)
     }
 
-    /// The TLS configuration the options ask for, if any: the certificate files, or a
-    /// self-signed certificate made now. Salvo's `RustlsConfig` offers HTTP/2 and HTTP/1.1
-    /// by ALPN.
+    /// The TLS configuration the options ask for, if any. Salvo's `RustlsConfig`
+    /// offers HTTP/2 and HTTP/1.1 by ALPN.
     pub fn rustls(&self) -> Result<Option<RustlsConfig>, TlsError> {
-        let args = self;
-        let keycert = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-            (Some(cert), Some(key), _) => {
-                let read = |path: &std::path::PathBuf| {
-                    std::fs::read(path)
-                        .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
-                };
-                Keycert::new().cert(read(cert)?).key(read(key)?)
-            }
-            (_, _, true) => {
-                let names = vec![
-                    "localhost".to_owned(),
-                    "127.0.0.1".to_owned(),
-                    args.host.clone(),
-                ];
-                let made = rcgen::generate_simple_self_signed(names)
-                    .map_err(|e| TlsError(format!("cannot make a self-signed certificate: {e}")))?;
-                Keycert::new()
-                    .cert(made.cert.pem())
-                    .key(made.signing_key.serialize_pem())
-            }
-            _ => return Ok(None),
-        };
-        Ok(Some(RustlsConfig::new(keycert)))
+        let pem = self.tls_pem()?;
+        Ok(pem.map(|(cert, key)| RustlsConfig::new(Keycert::new().cert(cert).key(key))))
+    }
+
+    /// The PEM certificate chain and key the options ask for, if any: read from the
+    /// files, or a self-signed certificate made now.
+    pub fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let read = |path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
+            };
+            return Ok(Some((read(cert)?, read(key)?)));
+        }
+        if !self.tls_self_signed {
+            return Ok(None);
+        }
+        let names = vec!["localhost".into(), "127.0.0.1".into(), self.host.clone()];
+        let made = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| TlsError(format!("cannot make a self-signed certificate: {e}")))?;
+        let key = made.signing_key.serialize_pem().into_bytes();
+        Ok(Some((made.cert.pem().into_bytes(), key)))
     }
 
     /// How long shutdown may take.

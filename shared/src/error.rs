@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use salvo::http::StatusCode;
 use salvo::http::header::{HeaderValue, RETRY_AFTER};
+use salvo::http::{ResBody, StatusCode};
 use salvo::prelude::*;
 use serde::Serialize;
 
@@ -83,40 +83,23 @@ impl Scribe for ApiError {
 }
 
 /// A catcher goal that renders every error without a body as [`ApiError`] JSON:
-/// `Service::new(router).catcher(Catcher::new(JsonErrors))`.
-pub struct JsonErrors;
-
-#[async_trait]
-impl Handler for JsonErrors {
-    async fn handle(
-        &self,
-        _req: &mut Request,
-        _depot: &mut Depot,
-        res: &mut Response,
-        ctrl: &mut FlowCtrl,
-    ) {
-        let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
-        if !(status.is_client_error() || status.is_server_error()) {
-            return;
-        }
-        if !(res.body.is_none() || res.body.is_error()) {
-            return;
-        }
-        // Salvo's own briefs repeat the status name; a caught panic's says so.
-        let brief = match &res.body {
-            salvo::http::ResBody::Error(e) if e.brief != e.name => e.brief.clone(),
-            _ => String::new(),
-        };
-        let (code, default_message) = describe(status);
-        let message = if brief.is_empty() {
-            default_message.to_owned()
-        } else {
-            brief
-        };
-        res.body = salvo::http::ResBody::None;
-        ApiError::new(status, code, message).render(res);
-        ctrl.skip_rest();
+/// `Service::new(router).catcher(Catcher::new(json_errors))`.
+#[handler]
+pub async fn json_errors(res: &mut Response, ctrl: &mut FlowCtrl) {
+    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+    let has_body = !(res.body.is_none() || res.body.is_error());
+    if has_body || !(status.is_client_error() || status.is_server_error()) {
+        return;
     }
+    let (code, message) = describe(status);
+    // Salvo's own briefs repeat the status name; a caught panic's says what happened.
+    let message = match &res.body {
+        ResBody::Error(e) if e.brief != e.name && !e.brief.is_empty() => e.brief.clone(),
+        _ => message.to_owned(),
+    };
+    res.body = ResBody::None;
+    ApiError::new(status, code, message).render(res);
+    ctrl.skip_rest();
 }
 
 /// The code, and a sentence for when salvo gave none, for an error status.

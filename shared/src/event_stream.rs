@@ -42,7 +42,7 @@ where
 {
     if res.headers().is_empty() {
         // Exactly room for the three below: hyper keeps this map for as long as the
-        // connection lives (see `page::security_headers`).
+        // connection lives (see `routes::security_headers`).
         *res.headers_mut() = HeaderMap::with_capacity(3);
     }
     let headers = res.headers_mut();

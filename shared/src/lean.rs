@@ -39,7 +39,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::ServerArgs;
 use crate::config::{HTTP1_BUFFER, TlsError};
 use crate::routes::service;
-use crate::server::{RunningServer, ServerError};
+use crate::server::ServerError;
 use crate::streams::{Shutdown, Streams};
 
 /// The longest a TLS handshake may take.
@@ -289,12 +289,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     }
 }
 
-/// Like [`crate::server::start`], serving connections with hyper directly.
-pub async fn start(
+/// Like [`crate::server::serve`], serving connections with hyper directly.
+pub async fn serve_until(
     args: &ServerArgs,
     streams: Streams,
     app: salvo::Router,
-) -> Result<RunningServer, ServerError> {
+    listening: impl FnOnce(&str, SocketAddr),
+    stop: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
     let addr = format!("{}:{}", args.host, args.port);
     let bind_error = |e: io::Error| ServerError::Bind {
         addr: addr.clone(),
@@ -309,21 +311,28 @@ pub async fn start(
         write_stall: streams.settings().write_stall,
         tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
     };
-    let scheme = if settings.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let stop = Shutdown::default();
-    let service = service(&streams, app);
-    let task = tokio::spawn(serve(listener, service, settings, stop.clone()));
-    Ok(RunningServer::new(
+    listening(
+        if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         local,
-        scheme,
-        streams,
-        move |_| stop.start(),
-        task,
-    ))
+    );
+    let stopping = Shutdown::default();
+    let service = service(&streams, app);
+    let mut task = tokio::spawn(serve(listener, service, settings, stopping.clone()));
+    stop.await;
+    streams.shut_down();
+    stopping.start();
+    // Past the grace: close whatever is still open.
+    if tokio::time::timeout(args.shutdown_grace(), &mut task)
+        .await
+        .is_err()
+    {
+        task.abort();
+    }
+    Ok(())
 }
 
 /// Like [`crate::server::run`], serving connections with hyper directly.
@@ -332,35 +341,26 @@ pub async fn run(
     streams: Streams,
     app: salvo::Router,
 ) -> std::process::ExitCode {
-    crate::server::run_with(args, start(args, streams, app)).await
+    let listening = |scheme: &str, addr| println!("listening on {scheme}://{addr}");
+    let signal = async {
+        let signal = crate::streams::shutdown_signal().await;
+        tracing::info!(signal, "shutting down");
+    };
+    match serve_until(args, streams, app, listening, signal).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// The TLS configuration the options ask for, if any; ALPN offers HTTP/2, then HTTP/1.1.
 fn tls_config(args: &ServerArgs) -> Result<Option<rustls::ServerConfig>, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (cert_pem, key_pem) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
-        (Some(cert), Some(key), _) => {
-            let read = |path: &std::path::PathBuf| {
-                std::fs::read(path)
-                    .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
-            };
-            (read(cert)?, read(key)?)
-        }
-        (_, _, true) => {
-            let names = vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-                args.host.clone(),
-            ];
-            let made =
-                rcgen::generate_simple_self_signed(names).map_err(|e| TlsError(e.to_string()))?;
-            (
-                made.cert.pem().into_bytes(),
-                made.signing_key.serialize_pem().into_bytes(),
-            )
-        }
-        _ => return Ok(None),
+    let Some((cert_pem, key_pem)) = args.tls_pem()? else {
+        return Ok(None);
     };
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()

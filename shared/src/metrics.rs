@@ -46,7 +46,7 @@ pub struct Metrics {
 impl Metrics {
     /// A fresh set of metrics.
     pub fn new() -> Self {
-        let metrics = Self {
+        let m = Self {
             open_streams: Gauge::default(),
             events_published: Counter::default(),
             frames_written: Counter::default(),
@@ -55,38 +55,22 @@ impl Metrics {
             rejected: Family::default(),
             registry: Arc::new(Mutex::new(Registry::with_prefix("sse"))),
         };
-        metrics.register(
-            "open_streams",
-            "Streams open now",
-            metrics.open_streams.clone(),
-        );
-        let published = metrics.events_published.clone();
-        metrics.register(
-            "events_published",
-            "Events published (once, not per client)",
-            published,
-        );
-        let frames = metrics.frames_written.clone();
-        metrics.register("frames_written", "Body frames written to clients", frames);
-        let keep_alives = metrics.keep_alives.clone();
-        metrics.register("keep_alives", "Keep-alive comments written", keep_alives);
-        let slow = metrics.slow_closed.clone();
-        metrics.register(
-            "streams_closed_slow",
-            "Streams closed: a write stayed blocked",
-            slow,
-        );
-        let rejected = metrics.rejected.clone();
-        metrics.register(
-            "rejected_streams",
-            "Streams refused before they started",
-            rejected,
-        );
+        m.register("open_streams", "Streams open now", m.open_streams.clone());
+        let help = "Events published (once, not per client)";
+        m.register("events_published", help, m.events_published.clone());
+        let help = "Body frames written to clients";
+        m.register("frames_written", help, m.frames_written.clone());
+        let help = "Keep-alive comments written";
+        m.register("keep_alives", help, m.keep_alives.clone());
+        let help = "Streams closed: a write stayed blocked";
+        m.register("streams_closed_slow", help, m.slow_closed.clone());
+        let help = "Streams refused before they started";
+        m.register("rejected_streams", help, m.rejected.clone());
         // Both reasons show from the start (at 0), so dashboards see the series.
         for why in [Rejection::ServerFull, Rejection::PerIpLimit] {
-            let _ = metrics.rejected.get_or_create(&[("reason", reason(why))]);
+            let _ = m.rejected.get_or_create(&[("reason", why.label())]);
         }
-        metrics
+        m
     }
 
     /// Adds `metric` to what `/metrics` shows, as `sse_<name>`; returns it.
@@ -98,7 +82,7 @@ impl Metrics {
     /// Counts a refused stream.
     pub fn reject(&self, why: Rejection) {
         self.rejected
-            .get_or_create(&[("reason", reason(why))])
+            .get_or_create(&[("reason", why.label())])
             .inc();
     }
 
@@ -111,10 +95,12 @@ impl Metrics {
     }
 }
 
-fn reason(why: Rejection) -> &'static str {
-    match why {
-        Rejection::ServerFull => "server-full",
-        Rejection::PerIpLimit => "per-ip-limit",
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Rejection::ServerFull => "server-full",
+            Rejection::PerIpLimit => "per-ip-limit",
+        }
     }
 }
 
@@ -125,15 +111,9 @@ impl Default for Metrics {
 }
 
 /// The `GET /metrics` handler.
-#[async_trait]
-impl Handler for Metrics {
-    async fn handle(
-        &self,
-        _req: &mut Request,
-        _depot: &mut Depot,
-        res: &mut Response,
-        _ctrl: &mut FlowCtrl,
-    ) {
+#[handler]
+impl Metrics {
+    async fn handle(&self, res: &mut Response) {
         let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
         let _ = res.add_header("content-type", content_type, true);
         let _ = res.write_body(self.render());

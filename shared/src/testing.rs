@@ -18,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
 use crate::config::ServerArgs;
-use crate::server::{RunningServer, start};
+use crate::server::{self, ServerError};
 use crate::streams::Streams;
 
 /// WebDriver locators, for tests that find elements themselves.
@@ -97,6 +97,76 @@ where
     .await?
 }
 
+/// A server started in this process by [`server::serve`], the code every example's
+/// `main` runs, with a channel in place of the signal.
+pub struct RunningServer {
+    addr: std::net::SocketAddr,
+    scheme: String,
+    grace: Duration,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Binds and serves `app` as `args` say; returns once it accepts connections.
+    pub async fn start(args: &ServerArgs, streams: Streams, app: Router) -> TestResult<Self> {
+        let (bound, listening) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (args, grace) = (args.clone(), args.shutdown_grace());
+        let task = tokio::spawn(async move {
+            let listening = move |scheme: &str, addr| {
+                let _ = bound.send((scheme.to_owned(), addr));
+            };
+            let stop = async move {
+                let _ = stopped.await;
+            };
+            server::serve(&args, streams, app, listening, stop).await
+        });
+        match within(WAIT, "the server to listen", listening).await? {
+            Ok((scheme, addr)) => Ok(Self {
+                addr,
+                scheme,
+                grace,
+                stop,
+                task,
+            }),
+            // It never listened: say why.
+            Err(_) => match within(WAIT, "the server's start error", task).await?? {
+                Err(e) => Err(e.into()),
+                Ok(()) => Err("the server stopped before it listened".into()),
+            },
+        }
+    }
+
+    /// The address it listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// `http://host:port`, or `https://` when serving TLS.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Does what a signal does (ends every stream, then a graceful stop), and waits at
+    /// most `--shutdown-grace-secs` for the server to finish. Returns whether it did.
+    pub async fn shut_down(self) -> bool {
+        let Self {
+            grace,
+            stop,
+            mut task,
+            ..
+        } = self;
+        let _ = stop.send(());
+        if tokio::time::timeout(grace, &mut task).await.is_ok() {
+            return true;
+        }
+        task.abort();
+        let _ = task.await;
+        false
+    }
+}
+
 /// An app started in this process on `127.0.0.1:0`.
 pub struct TestApp {
     /// The running server.
@@ -115,7 +185,7 @@ impl TestApp {
         };
         let streams = Streams::from_args(&args);
         let router = app(&streams);
-        let server = start(&args, streams.clone(), router).await?;
+        let server = RunningServer::start(&args, streams.clone(), router).await?;
         Ok(Self { server, streams })
     }
 
@@ -127,13 +197,13 @@ impl TestApp {
             port: 0,
             ..args
         };
-        let server = start(&args, streams.clone(), router).await?;
+        let server = RunningServer::start(&args, streams.clone(), router).await?;
         Ok(Self { server, streams })
     }
 
     /// Like [`TestApp::serve`], on the port `args` names (to restart on the same port).
     pub async fn serve_at(args: ServerArgs, streams: Streams, router: Router) -> TestResult<Self> {
-        let server = start(&args, streams.clone(), router).await?;
+        let server = RunningServer::start(&args, streams.clone(), router).await?;
         Ok(Self { server, streams })
     }
 

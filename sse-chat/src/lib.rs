@@ -42,7 +42,7 @@ use sse_shared::event_stream::{self, holding};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 use sse_shared::names::display_name;
-use sse_shared::page::{self, StaticFile};
+use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::bearer_token;
 use sse_shared::streams::Streams;
@@ -57,9 +57,9 @@ pub const RECENT_MESSAGES: usize = 50;
 /// Most members remembered at once.
 const MAX_MEMBERS: usize = 100_000;
 
-const FILES: [StaticFile; 2] = [
-    StaticFile::style("chat.css", include_str!("../static/chat.css")),
-    StaticFile::script("chat.js", include_str!("../static/chat.js")),
+const FILES: [(&str, &str); 2] = [
+    ("chat.css", include_str!("../static/chat.css")),
+    ("chat.js", include_str!("../static/chat.js")),
 ];
 
 /// How fast each member may post: a burst, then a steady rate (`429` beyond it).

@@ -21,14 +21,14 @@ use salvo::prelude::*;
 use salvo::sse::{self, SseEvent};
 use serde_json::json;
 use sse_shared::error::ApiError;
-use sse_shared::page::{self, StaticFile};
+use sse_shared::page;
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
 /// The page's own files; the layout and shared stylesheet come from `sse_shared::page`.
-const FILES: [StaticFile; 2] = [
-    StaticFile::style("counter.css", include_str!("../static/counter.css")),
-    StaticFile::script("counter.js", include_str!("../static/counter.js")),
+const FILES: [(&str, &str); 2] = [
+    ("counter.css", include_str!("../static/counter.css")),
+    ("counter.js", include_str!("../static/counter.js")),
 ];
 
 /// The counter's routes: `GET /events` and the page.

@@ -247,7 +247,7 @@ async fn shutdown_ends_every_open_stream() -> TestResult {
         conn.next_event().await?;
         conns.push(conn);
     }
-    let stopped = app.server.shut_down(Duration::from_secs(5));
+    let stopped = app.server.shut_down();
     let ended = async {
         for conn in &mut conns {
             conn.expect_end(WAIT).await?;

@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use sse_shared::backend::PublishFailed;
 use sse_shared::event_stream;
 use sse_shared::names::display_name;
-use sse_shared::page::{self, StaticFile};
+use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
 use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams, body};
@@ -41,9 +41,9 @@ pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_MESSAGE_CHARS: usize = 2000;
 pub const MAX_USER_CHARS: usize = 64;
 
-const FILES: [StaticFile; 2] = [
-    StaticFile::style("notify.css", include_str!("../static/notify.css")),
-    StaticFile::script("notify.js", include_str!("../static/notify.js")),
+const FILES: [(&str, &str); 2] = [
+    ("notify.css", include_str!("../static/notify.css")),
+    ("notify.js", include_str!("../static/notify.js")),
 ];
 
 /// How loud a notification is.

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use sse_shared::backend::lease::Lease;
 use sse_shared::event_stream;
-use sse_shared::page::{self, StaticFile};
+use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::{
     ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
@@ -35,9 +35,9 @@ use tokio_util::sync::CancellationToken;
 /// The longest note `POST /events` accepts.
 pub const MAX_NOTE_BYTES: usize = 16 * 1024;
 
-const FILES: [StaticFile; 2] = [
-    StaticFile::style("resume.css", include_str!("../static/resume.css")),
-    StaticFile::script("resume.js", include_str!("../static/resume.js")),
+const FILES: [(&str, &str); 2] = [
+    ("resume.css", include_str!("../static/resume.css")),
+    ("resume.js", include_str!("../static/resume.js")),
 ];
 
 /// What the history carries (as JSON in Redis, when there is one).

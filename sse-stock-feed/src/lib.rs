@@ -26,15 +26,15 @@ use serde::{Deserialize, Serialize};
 use sse_shared::backend::PublishFailed;
 use sse_shared::backend::lease::Lease;
 use sse_shared::event_stream;
-use sse_shared::page::{self, StaticFile};
+use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
-const FILES: [StaticFile; 2] = [
-    StaticFile::style("stocks.css", include_str!("../static/stocks.css")),
-    StaticFile::script("stocks.js", include_str!("../static/stocks.js")),
+const FILES: [(&str, &str); 2] = [
+    ("stocks.css", include_str!("../static/stocks.css")),
+    ("stocks.js", include_str!("../static/stocks.js")),
 ];
 
 /// One symbol's price after a tick.
