@@ -8,7 +8,6 @@ use std::time::Duration;
 use salvo::http::header::{HeaderValue, RETRY_AFTER};
 use salvo::http::{ResBody, StatusCode};
 use salvo::prelude::*;
-use serde::Serialize;
 
 /// An error response: status, a stable machine-readable code, a human sentence, and
 /// optionally how long to wait before retrying.
@@ -23,12 +22,6 @@ pub struct ApiError {
     pub message: String,
     /// Sent as `Retry-After` (whole seconds, rounded up) when set.
     pub retry_after: Option<Duration>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -60,13 +53,7 @@ impl ApiError {
 
     /// The JSON body, as sent.
     pub fn body(&self) -> String {
-        let body = Body {
-            error: self.code,
-            message: &self.message,
-        };
-        // Serializing two strings cannot fail; fall back to a fixed body all the same.
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| r#"{"error":"internal","message":"error"}"#.to_owned())
+        serde_json::json!({ "error": self.code, "message": self.message }).to_string()
     }
 }
 

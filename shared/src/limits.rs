@@ -20,21 +20,17 @@ pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    let headers = req.headers().get_all("x-forwarded-for");
+    let entries = headers.iter().filter_map(|v| v.to_str().ok());
+    let forwarded: Vec<IpAddr> = entries
         .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-        .collect::<Vec<_>>();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !trusted_proxies.contains(ip))
-            .unwrap_or(peer),
-    )
+        .filter_map(|entry| entry.trim().parse().ok())
+        .collect();
+    let client = forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted_proxies.contains(ip));
+    Some(client.unwrap_or(peer))
 }
 
 /// Which limit refused a stream.

@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit, client_ip};
 use crate::metrics::{Metrics, Rejection};
 
-/// How streams behave; the defaults are API.md's.
+/// How streams behave (`ServerArgs::stream_settings` makes them from the options).
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
     /// Sent as `retry:` at the start of every stream: the client's reconnect delay.
@@ -36,17 +36,6 @@ pub struct StreamSettings {
     /// How long a write to a client may stay blocked before the server closes the
     /// connection (a client that stopped reading); `None`: never.
     pub write_stall: Option<Duration>,
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        Self {
-            retry: Duration::from_millis(3000),
-            keep_alive: Duration::from_secs(15),
-            trusted_proxies: Vec::new(),
-            write_stall: Some(Duration::from_secs(30)),
-        }
-    }
 }
 
 /// Settings, limits, metrics and the shutdown signal. Cheap to clone.
@@ -200,21 +189,14 @@ pub async fn shutdown_signal() -> &'static str {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = term.recv() => return "SIGTERM",
             },
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C still works");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
+            Err(e) => tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C still works"),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 #[cfg(test)]
@@ -223,11 +205,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_token_for_tasks_is_cancelled_by_the_shutdown_and_only_stops_its_holder() {
-        let streams = Streams::new(
-            StreamSettings::default(),
-            StreamLimiter::new(1, 1),
-            Metrics::new(),
-        );
+        let streams = Streams::from_args(&crate::ServerArgs::default());
         let token = streams.shutdown_token();
         // Cancelling a task's token does not start the shutdown.
         streams.shutdown_token().cancel();

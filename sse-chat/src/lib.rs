@@ -281,14 +281,13 @@ impl ChatRoom {
         }
     }
 
-    /// Posts `text` as the member `token` names.
-    async fn post(&self, token: &str, text: String) -> Result<EventId, ApiError> {
-        let from = self
-            .identities
-            .find(token)
-            .await
-            .map_err(identity_error)?
-            .ok_or_else(unknown_token)?;
+    /// The member `token` names, if any.
+    async fn member(&self, token: &str) -> Result<Option<User>, ApiError> {
+        self.identities.find(token).await.map_err(identity_error)
+    }
+
+    /// Posts `text` as `from`.
+    async fn post(&self, from: User, text: String) -> Result<EventId, ApiError> {
         {
             let PostAllowance { burst, per_second } = self.allowance;
             let mut posts = self.posts.lock();
@@ -361,9 +360,15 @@ pub fn router(streams: &Streams, room: &Arc<ChatRoom>) -> Router {
                     streams: streams.clone(),
                     room: Arc::clone(room),
                 }))
-                .push(Router::with_path("messages").post(PostMessage {
-                    room: Arc::clone(room),
-                })),
+                .push(
+                    Router::with_path("messages")
+                        .hoop(MemberOnly {
+                            room: Arc::clone(room),
+                        })
+                        .post(PostMessage {
+                            room: Arc::clone(room),
+                        }),
+                ),
         )
         .push(page::routes(
             "SSE chat",
@@ -417,7 +422,43 @@ impl JoinStream {
     }
 }
 
-/// `POST /chat/messages`: post as the member the bearer token names.
+/// A hoop that puts the member the request's `Authorization: Bearer <token>` names in
+/// the `Depot`, or answers `401`: what comes after it never sees a sender it did not
+/// authenticate.
+struct MemberOnly {
+    room: Arc<ChatRoom>,
+}
+
+#[handler]
+impl MemberOnly {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let found = match bearer_token(req) {
+            Some(token) => self.room.member(token).await,
+            None => Ok(None),
+        };
+        match found {
+            Ok(Some(user)) => {
+                depot.insert_typed(user);
+            }
+            Ok(None) => {
+                res.render(unknown_token());
+                ctrl.skip_rest();
+            }
+            Err(e) => {
+                res.render(e);
+                ctrl.skip_rest();
+            }
+        }
+    }
+}
+
+/// `POST /chat/messages`: post as the member [`MemberOnly`] found.
 struct PostMessage {
     room: Arc<ChatRoom>,
 }
@@ -429,8 +470,13 @@ struct Accepted {
 
 #[handler]
 impl PostMessage {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let token = bearer_token(req).ok_or_else(unknown_token)?.to_owned();
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+    ) -> Result<(), ApiError> {
+        let from = depot.get_typed::<User>().map_err(|_| unknown_token())?.clone();
         let text = body::text(req, MAX_MESSAGE_BYTES).await?;
         if text.trim().is_empty() {
             return Err(ApiError::bad_request(
@@ -438,7 +484,7 @@ impl PostMessage {
                 "The message is only white space.",
             ));
         }
-        let id = self.room.post(&token, text).await?;
+        let id = self.room.post(from, text).await?;
         res.status_code(StatusCode::ACCEPTED);
         res.render(Json(Accepted { id }));
         Ok(())

@@ -25,7 +25,7 @@ use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sse_shared::backend::PublishFailed;
 use sse_shared::event_stream;
 use sse_shared::names::display_name;
@@ -148,11 +148,6 @@ impl Notifier {
         let id = self.log.publish(notification).await?;
         Ok(serde_json::to_value(reply.data(id)).unwrap_or(Value::Null))
     }
-
-    fn is_admin(&self, req: &Request) -> bool {
-        bearer_token(req)
-            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.admin_token.as_bytes()))
-    }
 }
 
 /// The routes: `POST /notifications`, `GET /notifications/stream`, `POST /session`, page.
@@ -160,9 +155,15 @@ pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
     Router::new()
         .push(
             Router::with_path("notifications")
-                .post(Publish {
-                    notifier: Arc::clone(notifier),
-                })
+                .push(
+                    Router::new()
+                        .hoop(AdminOnly {
+                            notifier: Arc::clone(notifier),
+                        })
+                        .post(Publish {
+                            notifier: Arc::clone(notifier),
+                        }),
+                )
                 .push(Router::with_path("stream").get(Listen {
                     streams: streams.clone(),
                     notifier: Arc::clone(notifier),
@@ -184,7 +185,7 @@ pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
         ))
 }
 
-/// `POST /notifications`: admin only.
+/// `POST /notifications`: publishes (behind the [`AdminOnly`] hoop).
 struct Publish {
     notifier: Arc<Notifier>,
 }
@@ -192,14 +193,9 @@ struct Publish {
 #[handler]
 impl Publish {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        if !self.notifier.is_admin(req) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Publishing needs the admin token as Authorization: Bearer <token>.",
-            ));
-        }
-        let draft = parse_draft(body::json(req, MAX_BODY_BYTES).await?)?;
+        let draft = body::json::<NewNotification>(req, MAX_BODY_BYTES)
+            .await?
+            .check()?;
         // 503 while Redis is unreachable (nothing is published then).
         let published = self.notifier.publish(draft).await?;
         res.status_code(StatusCode::CREATED);
@@ -208,60 +204,72 @@ impl Publish {
     }
 }
 
-/// Checks each field by name, so the error can say which one is wrong.
-pub fn parse_draft(body: Value) -> Result<Draft, ApiError> {
-    let invalid = |field: &str, why: &str| {
-        ApiError::bad_request("invalid-field", format!("`{field}` {why}."))
-    };
-    let Value::Object(mut fields) = body else {
-        return Err(ApiError::bad_request(
-            "invalid-json",
-            "The body must be a JSON object.",
-        ));
-    };
-    let text = |fields: &mut Map<String, Value>, name: &str, max: usize| match fields.remove(name) {
-        Some(Value::String(s))
-            if (1..=max).contains(&s.chars().count()) && !s.trim().is_empty() =>
-        {
-            Ok(s)
+/// A hoop that lets a request through only with the admin token as
+/// `Authorization: Bearer <token>` (compared in constant time); else `401`.
+struct AdminOnly {
+    notifier: Arc<Notifier>,
+}
+
+#[handler]
+impl AdminOnly {
+    async fn handle(&self, req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
+        let token = self.notifier.admin_token.as_bytes();
+        if !bearer_token(req).is_some_and(|t| constant_time_eq(t.as_bytes(), token)) {
+            res.render(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Publishing needs the admin token as Authorization: Bearer <token>.",
+            ));
+            ctrl.skip_rest();
         }
-        Some(Value::String(_)) => Err(invalid(name, &format!("must be 1 to {max} characters"))),
-        Some(_) => Err(invalid(name, "must be a string")),
-        None => Err(invalid(name, "is required")),
-    };
-    let title = text(&mut fields, "title", MAX_TITLE_CHARS)?;
-    let message = text(&mut fields, "message", MAX_MESSAGE_CHARS)?;
-    let level = match fields.remove("level") {
-        None | Some(Value::Null) => Level::Info,
-        Some(Value::String(s)) if s == "info" => Level::Info,
-        Some(Value::String(s)) if s == "warning" => Level::Warning,
-        Some(Value::String(s)) if s == "error" => Level::Error,
-        Some(_) => {
+    }
+}
+
+/// The body of `POST /notifications`, as sent. Serde names a missing, unknown or
+/// mistyped field; [`NewNotification::check`] names one that breaks a rule.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewNotification {
+    title: String,
+    message: String,
+    #[serde(default)]
+    level: Option<Level>,
+    #[serde(default)]
+    user: Option<String>,
+}
+
+impl NewNotification {
+    fn check(self) -> Result<Draft, ApiError> {
+        let invalid = |field: &str, why: &str| {
+            ApiError::bad_request("invalid-field", format!("`{field}` {why}."))
+        };
+        let fits = |text: &str, max: usize| {
+            (1..=max).contains(&text.chars().count()) && !text.trim().is_empty()
+        };
+        if !fits(&self.title, MAX_TITLE_CHARS) {
             return Err(invalid(
-                "level",
-                "must be \"info\", \"warning\" or \"error\"",
+                "title",
+                &format!("must be 1 to {MAX_TITLE_CHARS} characters"),
             ));
         }
-    };
-    let user = match fields.remove("user") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            display_name(&s, MAX_USER_CHARS).map_err(|why| invalid("user", &why.to_string()))?,
-        ),
-        Some(_) => return Err(invalid("user", "must be a string or null")),
-    };
-    if let Some(unknown) = fields.keys().next() {
-        return Err(invalid(
-            unknown,
-            "is not a field (title, message, level, user)",
-        ));
+        if !fits(&self.message, MAX_MESSAGE_CHARS) {
+            let why = format!("must be 1 to {MAX_MESSAGE_CHARS} characters");
+            return Err(invalid("message", &why));
+        }
+        let user = match self.user {
+            Some(name) => Some(
+                display_name(&name, MAX_USER_CHARS)
+                    .map_err(|why| invalid("user", &why.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Draft {
+            title: self.title,
+            message: self.message,
+            level: self.level.unwrap_or(Level::Info),
+            user,
+        })
     }
-    Ok(Draft {
-        title,
-        message,
-        level,
-        user,
-    })
 }
 
 /// `GET /notifications/stream`: broadcasts, plus this cookie's user's own.
@@ -298,21 +306,19 @@ struct SignIn {
 #[handler]
 impl SignIn {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let body = body::json(req, 1024).await?;
-        let user = match body.get("user") {
-            Some(Value::String(name)) => display_name(name, MAX_USER_CHARS)
-                .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid-field",
-                    "`user` must be a string.",
-                ));
-            }
-        };
+        let SignInBody { user } = body::json(req, 1024).await?;
+        let user = display_name(&user, MAX_USER_CHARS)
+            .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
         self.notifier.sessions.start(res, &user);
         res.render(Json(serde_json::json!({ "user": user })));
         Ok(())
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInBody {
+    user: String,
 }
 
 /// `GET /session`: `{"user": "<name>"}` for a valid cookie, `{"user": null}` otherwise.
