@@ -118,7 +118,7 @@ impl ServerArgs {
 }
 
 impl Default for ServerArgs {
-    /// API.md's defaults, on port 0 (a free port), as tests want.
+    /// The options' defaults (as `--help` shows them), on port 0 (a free port), as tests want.
     fn default() -> Self {
         Self {
             host: "127.0.0.1".into(),

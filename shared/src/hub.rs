@@ -249,35 +249,20 @@ pub struct HubMetrics {
 
 impl HubMetrics {
     fn register(metrics: &Metrics) -> Self {
-        let backend_up = Gauge::default();
+        let gauge = |name, help| metrics.register(name, help, Gauge::default());
+        let counter = |name, help| metrics.register(name, help, Counter::default());
+        let backend_up = gauge(
+            "backend_up",
+            "1 while Redis is reachable; always 1 in memory",
+        );
         backend_up.set(1);
         Self {
             events_published: metrics.events_published.clone(),
-            history_events: metrics.register(
-                "history_events",
-                "Events retained for replay",
-                Gauge::default(),
-            ),
-            history_bytes: metrics.register(
-                "history_bytes",
-                "Bytes of frames retained for replay",
-                Gauge::default(),
-            ),
-            streams_lagged: metrics.register(
-                "streams_lagged",
-                "Streams that fell behind the history",
-                Counter::default(),
-            ),
-            backend_up: metrics.register(
-                "backend_up",
-                "1 while Redis is reachable; always 1 in memory",
-                backend_up,
-            ),
-            backend_errors: metrics.register(
-                "backend_errors",
-                "Failed calls to Redis",
-                Counter::default(),
-            ),
+            history_events: gauge("history_events", "Events retained for replay"),
+            history_bytes: gauge("history_bytes", "Bytes of frames retained for replay"),
+            streams_lagged: counter("streams_lagged", "Streams that fell behind the history"),
+            backend_up,
+            backend_errors: counter("backend_errors", "Failed calls to Redis"),
         }
     }
 }
@@ -321,16 +306,10 @@ impl<E: HubEvent> Hub<E> {
     pub fn publish(&self, event: E) -> Result<EventId, PublishError> {
         let id = {
             let mut history = self.inner.history.write();
-            let id = EventId::seq(history.next_seq);
-            let frame = event.frame(id)?;
-            if frame.len() > self.inner.limits.max_bytes {
-                return Err(PublishError::TooLarge {
-                    size: frame.len(),
-                    max: self.inner.limits.max_bytes,
-                });
-            }
+            let stored = self.store(EventId::seq(history.next_seq), event)?;
             history.next_seq += 1;
-            self.append(&mut history, Stored { id, event, frame });
+            let id = stored.id;
+            self.append(&mut history, stored);
             id
         };
         self.inner.metrics.events_published.inc();
@@ -344,21 +323,14 @@ impl<E: HubEvent> Hub<E> {
     pub fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
         let ids = {
             let mut history = self.inner.history.write();
-            let mut framed = Vec::with_capacity(events.len());
-            for (offset, event) in (0u64..).zip(events) {
-                let id = EventId::seq(history.next_seq + offset);
-                let frame = event.frame(id)?;
-                if frame.len() > self.inner.limits.max_bytes {
-                    return Err(PublishError::TooLarge {
-                        size: frame.len(),
-                        max: self.inner.limits.max_bytes,
-                    });
-                }
-                framed.push(Stored { id, event, frame });
-            }
-            history.next_seq += framed.len() as u64;
-            let ids: Vec<EventId> = framed.iter().map(|s| s.id).collect();
-            for stored in framed {
+            let next = history.next_seq;
+            let stored = (next..)
+                .zip(events)
+                .map(|(seq, e)| self.store(EventId::seq(seq), e));
+            let stored = stored.collect::<Result<Vec<_>, _>>()?;
+            history.next_seq += stored.len() as u64;
+            let ids: Vec<EventId> = stored.iter().map(|s| s.id).collect();
+            for stored in stored {
                 self.append(&mut history, stored);
             }
             ids
@@ -369,26 +341,34 @@ impl<E: HubEvent> Hub<E> {
     }
 
     /// Appends an event that already has its id, from a log other processes share
-    /// (see [`crate::redis_log`]). Ids must grow: one at or below the newest is a
-    /// repeat and is skipped (a reader that reconnects may see it again).
+    /// (see [`crate::backend::redis_log`]). Ids must grow: one at or below the newest is
+    /// a repeat and is skipped (a reader that reconnects may see it again).
     pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
         {
             let mut history = self.inner.history.write();
             if history.latest.is_some_and(|latest| id <= latest) {
                 return Ok(false);
             }
-            let frame = event.frame(id)?;
-            if frame.len() > self.inner.limits.max_bytes {
-                return Err(PublishError::TooLarge {
-                    size: frame.len(),
-                    max: self.inner.limits.max_bytes,
-                });
-            }
-            self.append(&mut history, Stored { id, event, frame });
+            let stored = self.store(id, event)?;
+            self.append(&mut history, stored);
         }
         self.inner.metrics.events_published.inc();
         self.inner.wake.send_replace(());
         Ok(true)
+    }
+
+    /// `event` under `id`, framed once; refused when the frame alone is larger than
+    /// the whole history may be.
+    fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
+        let frame = event.frame(id)?;
+        let max = self.inner.limits.max_bytes;
+        if frame.len() > max {
+            return Err(PublishError::TooLarge {
+                size: frame.len(),
+                max,
+            });
+        }
+        Ok(Stored { id, event, frame })
     }
 
     fn append(&self, history: &mut History<E>, stored: Stored<E>) {

@@ -476,7 +476,10 @@ impl PostMessage {
         depot: &mut Depot,
         res: &mut Response,
     ) -> Result<(), ApiError> {
-        let from = depot.get_typed::<User>().map_err(|_| unknown_token())?.clone();
+        let from = depot
+            .get_typed::<User>()
+            .map_err(|_| unknown_token())?
+            .clone();
         let text = body::text(req, MAX_MESSAGE_BYTES).await?;
         if text.trim().is_empty() {
             return Err(ApiError::bad_request(
