@@ -6,10 +6,11 @@ use salvo::http::{ParseError, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::config::BODY_STALL;
 use crate::error::ApiError;
 
 /// The body as UTF-8 text of 1 to `max_bytes` bytes: `413` when larger, `400` when
-/// empty or not UTF-8.
+/// empty or not UTF-8, `408` when it stops arriving (both readers here).
 pub async fn text(req: &mut Request, max_bytes: usize) -> Result<String, ApiError> {
     let bytes = req.payload_with_max_size(max_bytes).await;
     let bytes = bytes.map_err(|e| refused(e, max_bytes))?;
@@ -59,9 +60,30 @@ fn refused(e: ParseError, max_bytes: usize) -> ApiError {
             "invalid-json",
             format!("The body is not a JSON object: {e}."),
         ),
+        e if timed_out(&e) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            format!("The body stopped arriving for {} s.", BODY_STALL.as_secs()),
+        ),
         e => ApiError::bad_request(
             "unreadable-body",
             format!("The body could not be read: {e}."),
         ),
     }
+}
+
+/// Whether the read failed because the body stalled (salvo's fuse, [`BODY_STALL`]).
+fn timed_out(e: &ParseError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
+        ParseError::Other(inner) => Some(inner.as_ref()),
+        e => Some(e),
+    };
+    while let Some(error) = cause {
+        let io = error.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }

@@ -15,10 +15,38 @@ use crate::streams::{StreamSettings, Streams};
 /// client that stopped reading, that is what it costs until the write-stall limit.
 pub const HTTP1_BUFFER: usize = 64 * 1024;
 
+/// How long a request body may go without a byte before the request fails with `408`
+/// (salvo's fuse, `request_body_timeout`): a client that stops sending is not waited on.
+pub const BODY_STALL: Duration = Duration::from_secs(10);
+
+/// Makes the kernel notice a peer that vanished without a FIN (a phone that lost its
+/// network, a crashed host): TCP keepalive probes after 30 s of silence, every 10 s,
+/// three times, and (Linux) at most 60 s for sent data to stay unacknowledged, which is
+/// what catches a stream that keeps writing keep-alive comments to nobody. Set on the
+/// listening socket, the accepted sockets inherit them; without them a dead peer holds
+/// its stream slot, and its chat presence, for ~15 minutes.
+pub fn probe_dead_peers(listener: &tokio::net::TcpListener) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(listener);
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10))
+        .with_retries(3);
+    socket.set_tcp_keepalive(&probes)?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(Duration::from_secs(60)))?;
+    Ok(())
+}
+
 /// The TLS certificate or key could not be read or made.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS: {0}")]
 pub struct TlsError(pub String);
+
+/// The longest any duration option may be, in seconds (an hour): past it a value is a
+/// mistake, and a huge one would overflow the clock arithmetic of a timer.
+pub const MAX_SECS: u64 = 3600;
+/// The longest `--retry-ms` (ten minutes).
+pub const MAX_RETRY_MS: u64 = 600_000;
 
 /// A PEM certificate chain and its private key.
 pub type PemPair = (Vec<u8>, Vec<u8>);
@@ -33,13 +61,13 @@ pub struct ServerArgs {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
     /// Reconnect delay sent to clients as `retry:`, in milliseconds.
-    #[arg(long, env = "RETRY_MS", default_value_t = 3000)]
+    #[arg(long, env = "RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     pub retry_ms: u64,
     /// Seconds without traffic before a keep-alive comment is sent.
-    #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub keep_alive_secs: u64,
     /// Seconds to wait for streams to close on SIGINT/SIGTERM before exiting anyway.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5)]
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub shutdown_grace_secs: u64,
     /// Most streams open at once, server-wide; past it new streams get 503.
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
@@ -49,7 +77,7 @@ pub struct ServerArgs {
     pub max_streams_per_ip: usize,
     /// Seconds a write to a client may stay blocked before its connection is closed as
     /// too slow (0: never). Idle streams are not affected: only unread data counts.
-    #[arg(long, env = "WRITE_STALL_SECS", default_value_t = 30)]
+    #[arg(long, env = "WRITE_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub write_stall_secs: u64,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).

@@ -6,7 +6,7 @@
 //! when the handler returns, which for a stream is right away.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -14,23 +14,34 @@ use salvo::Request;
 
 /// The client's address for per-IP limits: the peer's, or, when the peer is one of
 /// `trusted_proxies`, the rightmost `X-Forwarded-For` entry that is not a trusted proxy
-/// (entries further left can be made up by the client).
+/// (entries further left can be made up by the client). IPv4-mapped IPv6 addresses
+/// (`::ffff:127.0.0.1`, how a dual-stack `::` listener sees IPv4 peers) are compared
+/// as the IPv4 addresses they are.
 pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.remote_addr().ip()?;
-    if !trusted_proxies.contains(&peer) {
+    let peer = req.remote_addr().ip()?.to_canonical();
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|p| p.to_canonical() == *ip);
+    if !trusted(&peer) {
         return Some(peer);
     }
     let headers = req.headers().get_all("x-forwarded-for");
     let entries = headers.iter().filter_map(|v| v.to_str().ok());
     let forwarded: Vec<IpAddr> = entries
         .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
+        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .collect();
-    let client = forwarded
-        .into_iter()
-        .rev()
-        .find(|ip| !trusted_proxies.contains(ip));
+    let client = forwarded.into_iter().rev().find(|ip| !trusted(ip));
     Some(client.unwrap_or(peer))
+}
+
+/// What a client's streams are counted under: its IPv4 address, or the /64 network of
+/// its IPv6 address (one host is usually given a whole /64, so counting per address
+/// would let it take every slot).
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+        v4 => v4,
+    }
 }
 
 /// Which limit refused a stream.
@@ -68,19 +79,20 @@ impl StreamLimiter {
         }
     }
 
-    /// Takes a slot for a stream from `ip` (`None` for a peer without an IP, such as a
-    /// Unix socket: only the global limit applies).
+    /// Takes a slot for a stream from `ip` (counted by [`limit_key`]; `None` for a peer
+    /// without an IP, such as a Unix socket: only the global limit applies).
     pub fn try_acquire(&self, ip: Option<IpAddr>) -> Result<StreamPermit, LimitExceeded> {
         let mut open = self.open.lock();
         if open.total >= self.max_total {
             return Err(LimitExceeded::ServerFull(self.max_total));
         }
+        let ip = ip.map(limit_key);
         if let Some(ip) = ip {
-            let count = open.per_ip.entry(ip).or_default();
-            if *count >= self.max_per_ip {
+            // Looked up before it is counted: a refused address leaves no entry behind.
+            if open.per_ip.get(&ip).copied().unwrap_or(0) >= self.max_per_ip {
                 return Err(LimitExceeded::PerIp(self.max_per_ip));
             }
-            *count += 1;
+            *open.per_ip.entry(ip).or_default() += 1;
         }
         open.total += 1;
         Ok(StreamPermit {
@@ -149,5 +161,47 @@ mod tests {
         drop((a2, b1));
         assert_eq!(limiter.open_streams(), 0);
         assert!(limiter.open.lock().per_ip.is_empty());
+    }
+
+    #[test]
+    fn a_refused_address_leaves_no_entry() {
+        let limiter = StreamLimiter::new(10, 0);
+        for last in 0..=255 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, last));
+            assert_eq!(
+                limiter.try_acquire(Some(ip)).err(),
+                Some(LimitExceeded::PerIp(0))
+            );
+        }
+        assert!(limiter.open.lock().per_ip.is_empty());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let limiter = StreamLimiter::new(10, 2);
+        let host = |last: u16| {
+            Some(IpAddr::V6(Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 7, 0, 0, 0, last,
+            )))
+        };
+        let (first, second) = (limiter.try_acquire(host(1)), limiter.try_acquire(host(2)));
+        assert!(first.is_ok() && second.is_ok());
+        // A third address in the same /64 is the same client.
+        assert_eq!(
+            limiter.try_acquire(host(3)).err(),
+            Some(LimitExceeded::PerIp(2))
+        );
+        let other = Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 8, 0, 0, 0, 1)));
+        assert!(limiter.try_acquire(other).is_ok());
+
+        let mapped = Some(IpAddr::V6(
+            std::net::Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped(),
+        ));
+        let (a, b) = (limiter.try_acquire(Some(A)), limiter.try_acquire(mapped));
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(
+            limiter.try_acquire(Some(A)).err(),
+            Some(LimitExceeded::PerIp(2))
+        );
     }
 }

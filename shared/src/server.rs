@@ -9,12 +9,14 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
+use salvo::rt::tokio::TokioTimer;
 
-use crate::config::{HTTP1_BUFFER, ServerArgs, TlsError};
+use crate::config::{BODY_STALL, HTTP1_BUFFER, ServerArgs, TlsError, probe_dead_peers};
 use crate::routes::service;
 use crate::streams::{Streams, shutdown_signal};
 
@@ -76,11 +78,13 @@ pub async fn serve(
     match args.rustls()? {
         Some(tls) => {
             let acceptor = listener.rustls(tls).try_bind().await.map_err(bind_error)?;
+            probe_dead_peers(acceptor.inner().inner())?;
             listening("https", local_addr(&acceptor));
             serve_on(acceptor, streams, service, grace, stop).await
         }
         None => {
             let acceptor = listener.try_bind().await.map_err(bind_error)?;
+            probe_dead_peers(acceptor.inner())?;
             listening("http", local_addr(&acceptor));
             serve_on(acceptor, streams, service, grace, stop).await
         }
@@ -97,15 +101,26 @@ async fn serve_on(
     acceptor: impl Acceptor + 'static,
     streams: Streams,
     service: Service,
-    grace: std::time::Duration,
+    grace: Duration,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    // The fuse's defaults (10 s TLS handshake, 30 s request head), and a limit on how
-    // long a write to a client that stopped reading may block.
-    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
+    // The fuse's defaults (10 s TLS handshake, 30 s request head), a limit on how long a
+    // write to a client that stopped reading may block, and on a stalled request body.
+    let fuse = FuseConfig::default()
+        .with_write_stall_timeout(streams.settings().write_stall)
+        .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer for one connection (~400 KB by default).
+    // What hyper may buffer for one connection (~400 KB by default); for HTTP/2, per
+    // stream, with at most 100 streams a connection and a ping every 30 s that closes a
+    // connection whose peer stopped answering.
     server.http1_mut().max_buf_size(HTTP1_BUFFER);
+    let http2 = server.http2_mut().timer(TokioTimer::new());
+    http2
+        .max_send_buf_size(HTTP1_BUFFER)
+        .max_concurrent_streams(100);
+    http2
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
     let handle = server.handle();
     tokio::spawn(async move {
         stop.await;

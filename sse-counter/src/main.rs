@@ -10,7 +10,8 @@ use clap::Parser;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
-use sse_shared::config::{self, HTTP1_BUFFER};
+use salvo::rt::tokio::TokioTimer;
+use sse_shared::config::{self, BODY_STALL, HTTP1_BUFFER};
 use sse_shared::routes;
 use sse_shared::streams::shutdown_signal;
 use sse_shared::{ServerArgs, Streams};
@@ -22,7 +23,7 @@ struct Cli {
     #[command(flatten)]
     server: ServerArgs,
     /// Milliseconds between counts.
-    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     interval_ms: u64,
 }
 
@@ -41,13 +42,21 @@ async fn main() -> ExitCode {
 
     let addr = format!("{}:{}", cli.server.host, cli.server.port);
     let listener = TcpListener::new(addr.clone());
+    // TCP keepalive and a send timeout on the listening socket, so that accepted sockets
+    // notice a peer that vanished without a FIN.
     let served = match cli.server.rustls() {
         Ok(Some(tls)) => match listener.rustls(tls).try_bind().await {
-            Ok(acceptor) => serve(acceptor, "https", &cli.server, streams, service).await,
+            Ok(acceptor) => match config::probe_dead_peers(acceptor.inner().inner()) {
+                Ok(()) => serve(acceptor, "https", &cli.server, streams, service).await,
+                Err(e) => Err(format!("cannot set TCP keepalive: {e}")),
+            },
             Err(e) => Err(format!("cannot listen on {addr}: {e}")),
         },
         Ok(None) => match listener.try_bind().await {
-            Ok(acceptor) => serve(acceptor, "http", &cli.server, streams, service).await,
+            Ok(acceptor) => match config::probe_dead_peers(acceptor.inner()) {
+                Ok(()) => serve(acceptor, "http", &cli.server, streams, service).await,
+                Err(e) => Err(format!("cannot set TCP keepalive: {e}")),
+            },
             Err(e) => Err(format!("cannot listen on {addr}: {e}")),
         },
         Err(e) => Err(e.to_string()),
@@ -75,12 +84,24 @@ async fn serve(
     {
         println!("listening on {scheme}://{addr}");
     }
-    // The default fuse (10 s TLS handshake, 30 s request head), and a limit on how long
-    // a write may stay blocked: a client that stopped reading is closed, not kept.
-    let fuse = FuseConfig::default().with_write_stall_timeout(streams.settings().write_stall);
+    // The default fuse (10 s TLS handshake, 30 s request head), a limit on how long a
+    // write may stay blocked (a client that stopped reading is closed, not kept), and on
+    // a request body that stops arriving.
+    let fuse = FuseConfig::default()
+        .with_write_stall_timeout(streams.settings().write_stall)
+        .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer for one connection (~400 KB by default).
+    // What hyper may buffer for one connection (~400 KB by default); for HTTP/2, per
+    // stream, with at most 100 streams a connection and a ping every 30 s that closes a
+    // connection whose peer stopped answering.
     server.http1_mut().max_buf_size(HTTP1_BUFFER);
+    let http2 = server.http2_mut().timer(TokioTimer::new());
+    http2
+        .max_send_buf_size(HTTP1_BUFFER)
+        .max_concurrent_streams(100);
+    http2
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
     let handle = server.handle();
     let grace = args.shutdown_grace();
     tokio::spawn(async move {

@@ -94,3 +94,27 @@ async fn tls_from_certificate_files_serves_http2_and_a_bad_path_is_a_clear_error
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_duration_option_past_its_bound_is_refused_at_start() -> TestResult {
+    // u64::MAX seconds overflowed the keep-alive timer into a panic; each duration
+    // option now has a maximum, and clap refuses what is past it (exit status 2).
+    for (option, value) in [
+        ("--keep-alive-secs", "18446744073709551615"),
+        ("--keep-alive-secs", "3601"),
+        ("--shutdown-grace-secs", "18446744073709551615"),
+        ("--write-stall-secs", "3601"),
+        ("--retry-ms", "600001"),
+        ("--interval-ms", "18446744073709551615"),
+    ] {
+        let run = tokio::process::Command::new(BIN)
+            .args([option, value, "--port", "0"])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(10), run).await??;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
+        assert!(stderr.contains(option), "{option} {value}: {stderr}");
+    }
+    Ok(())
+}

@@ -15,7 +15,7 @@ struct Cli {
     #[command(flatten)]
     redis: RedisArgs,
     /// Milliseconds between ticks.
-    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     interval_ms: u64,
     #[command(flatten)]
     history: HistoryArgs,

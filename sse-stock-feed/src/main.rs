@@ -18,7 +18,7 @@ struct Cli {
     #[arg(long, env = "SYMBOLS", default_value = "AAPL,GOOGL,MSFT", value_parser = sse_stock_feed::parse_symbols)]
     symbols: sse_stock_feed::SymbolList,
     /// Milliseconds between ticks.
-    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     interval_ms: u64,
     #[command(flatten)]
     history: HistoryArgs,

@@ -1,0 +1,123 @@
+//! Connections an attacker or a bad network makes: a proxy seen through a dual-stack
+//! listener, a peer that vanishes without a FIN, a request body that stops arriving.
+//! Each test fails without its fix (see issue 16, item 4).
+
+mod common;
+
+use std::time::Duration;
+
+use common::resume;
+use sse_shared::testing::{SseConnection, TestApp, TestResult, wait_until, within};
+use sse_shared::{HistoryLimits, ServerArgs, Streams};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A proxy on 127.0.0.1 reaches a `--host ::` listener as `::ffff:127.0.0.1`. It is still
+/// the trusted proxy, so each client behind it is counted by its own address.
+#[tokio::test]
+async fn a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> TestResult {
+    let args = ServerArgs {
+        host: "::".into(),
+        max_streams_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.1".parse()?],
+        ..ServerArgs::default()
+    };
+    let streams = Streams::from_args(&args);
+    let router = sse_counter::router(&streams, Duration::from_secs(3600));
+    let app = TestApp::serve_at(args, streams, router).await?;
+    // Over IPv4, to the dual-stack listener.
+    let url = format!("http://127.0.0.1:{}/events", app.server.local_addr().port());
+    let behind = |client: &'static str| [("x-forwarded-for", client)];
+
+    let first = SseConnection::open(&url, &behind("203.0.113.1")).await?;
+    assert_eq!(first.status, 200);
+    let second = SseConnection::open(&url, &behind("203.0.113.2")).await?;
+    assert_eq!(
+        second.status, 200,
+        "a second client behind the proxy has a slot of its own"
+    );
+    let again = SseConnection::open(&url, &behind("203.0.113.1")).await?;
+    assert_eq!(again.status, 429, "the first client's one slot is taken");
+    Ok(())
+}
+
+/// The server's side of each accepted connection runs TCP keepalive (the kernel's
+/// keepalive timer is armed on an idle stream), so a peer that vanished is noticed.
+#[tokio::test]
+async fn accepted_connections_probe_for_a_vanished_peer() -> TestResult {
+    let app = TestApp::start(ServerArgs::default(), |s| {
+        sse_counter::router(s, Duration::from_secs(3600))
+    })
+    .await?;
+    let server_port = app.server.local_addr().port();
+    let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
+    let client_port = socket.local_addr()?.port();
+    socket
+        .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n")
+        .await?;
+    let mut head = vec![0u8; 512];
+    let n = within(
+        Duration::from_secs(10),
+        "the stream's head",
+        socket.read(&mut head),
+    )
+    .await??;
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+
+    // /proc/net/tcp: "sl local rem st tx:rx tr:when ...", ports in hex; timer 2 is
+    // keepalive (0: no timer, 1: retransmission, once the stream's bytes are acked).
+    let (local, remote) = (format!(":{server_port:04X}"), format!(":{client_port:04X}"));
+    let mut last = String::new();
+    let armed = wait_until(Duration::from_secs(10), "the keepalive timer", || {
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let line = table.lines().find(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 5 && fields[1].ends_with(&local) && fields[2].ends_with(&remote)
+        });
+        last = line.unwrap_or("no such socket").to_owned();
+        let timer = line.and_then(|l| l.split_whitespace().nth(5)).unwrap_or("");
+        let armed = timer.starts_with("02:");
+        async move { Ok(armed) }
+    })
+    .await;
+    assert!(
+        armed.is_ok(),
+        "no keepalive timer on the server's socket: {last}"
+    );
+    Ok(())
+}
+
+/// A client that sends part of a body and stops gets `408` once salvo's fuse sees no
+/// byte for 10 s, instead of holding the handler forever.
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() -> TestResult {
+    let (app, _hub) = resume(ServerArgs::default(), HistoryLimits::default()).await?;
+    let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
+    socket
+        .write_all(
+            b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n\
+              content-length: 100\r\n\r\nonly part of it",
+        )
+        .await?;
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 1024];
+    let read = async {
+        while !String::from_utf8_lossy(&answer).contains("}") {
+            let n = socket.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        TestResult::Ok(())
+    };
+    within(
+        Duration::from_secs(20),
+        "an answer to the stalled body",
+        read,
+    )
+    .await??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""error":"body-timeout""#), "{answer}");
+    Ok(())
+}
