@@ -130,7 +130,12 @@ async fn ours(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
     let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
-    let app = sse_resume::router(&streams, &log);
+    // The load generator posts every event from one address: no per-address limit.
+    let unlimited = sse_resume::NoteAllowance {
+        burst: u32::MAX,
+        per_second: u32::MAX,
+    };
+    let app = sse_resume::router(&streams, &log, unlimited);
     run_ours(&args, streams, app, lean_server).await
 }
 

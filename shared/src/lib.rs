@@ -12,7 +12,8 @@
 //!   producer across instances (everything Redis is there).
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
-//! - [`secret`]: random tokens and bearer auth; [`names`]: display names.
+//! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
+//!   token buckets, per client address.
 //! - [`config`]: the options; [`routes`]: what every server serves besides its
 //!   example (`/healthz`, `/metrics`, JSON errors, the panic net); [`server`]: serving on
 //!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.
@@ -31,6 +32,7 @@ pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;
+pub mod rate;
 pub mod resume;
 pub mod routes;
 pub mod secret;

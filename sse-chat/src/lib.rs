@@ -18,14 +18,12 @@
 
 pub mod identity;
 pub mod presence;
-pub mod rate;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use self::identity::{Identities, IdentityError};
 use self::presence::Presence;
-use self::rate::TokenBucket;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::{StreamExt, stream};
@@ -43,6 +41,7 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 use sse_shared::names::display_name;
 use sse_shared::page;
+use sse_shared::rate::TokenBucket;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::bearer_token;
 use sse_shared::streams::Streams;

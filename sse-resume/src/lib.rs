@@ -6,7 +6,7 @@
 //! order, with no gap, also when the reconnect races a publish.
 //!
 //! With `--redis`, the history is a Redis stream that every instance reads
-//! ([`sse_shared::redis_log`]): ids are the stream's ids, so a client resumes on any
+//! ([`sse_shared::backend::redis_log`]): ids are the stream's ids, so a client resumes on any
 //! instance, and one instance at a time (the holder of a [`Lease`]) produces the ticks.
 //!
 //! The tutorial's version kept one global counter and no history: a reconnecting client
@@ -14,6 +14,8 @@
 //! away was gone. Here the history *is* the queue ([`sse_shared::hub`]): a subscriber is
 //! a cursor into it, so replay and live are the same read and cannot race.
 
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,7 +26,9 @@ use serde::Deserialize;
 use serde::Serialize;
 use sse_shared::backend::lease::Lease;
 use sse_shared::event_stream;
+use sse_shared::limits::client_ip;
 use sse_shared::page;
+use sse_shared::rate::PerClient;
 use sse_shared::resume::last_event_id;
 use sse_shared::{
     ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
@@ -34,6 +38,27 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest note `POST /events` accepts.
 pub const MAX_NOTE_BYTES: usize = 16 * 1024;
+/// How many notes one client address may post: a burst, then a steady rate (`429`
+/// beyond). Without a limit, 256 notes of 16 KiB push every other event out of the
+/// default 4 MiB history, and every resuming client gets `history-gap`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct NoteAllowance {
+    /// Notes one client address may post at once.
+    #[arg(long = "note-burst", env = "NOTE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+    /// Notes a second one client address may post after the burst.
+    #[arg(long = "notes-per-second", env = "NOTES_PER_SECOND", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_second: u32,
+}
+
+impl Default for NoteAllowance {
+    fn default() -> Self {
+        Self {
+            burst: 10,
+            per_second: 2,
+        }
+    }
+}
 
 const FILES: [(&str, &str); 2] = [
     ("resume.css", include_str!("../static/resume.css")),
@@ -110,7 +135,7 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
 }
 
 /// The routes: `GET /events`, `POST /events`, and the page.
-pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>) -> Router {
+pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>, notes: NoteAllowance) -> Router {
     Router::new()
         .push(
             Router::with_path("events")
@@ -118,7 +143,12 @@ pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>) -> Router {
                     streams: streams.clone(),
                     hub: log.hub().clone(),
                 })
-                .post(PostNote { log: log.clone() }),
+                .post(PostNote {
+                    log: log.clone(),
+                    trusted_proxies: streams.settings().trusted_proxies.clone(),
+                    notes,
+                    allowance: Arc::new(PerClient::new(notes.burst, notes.per_second)),
+                }),
         )
         .push(page::routes(
             "SSE resume",
@@ -147,9 +177,13 @@ impl Subscribe {
     }
 }
 
-/// `POST /events`: publish the body as a note.
+/// `POST /events`: publish the body as a note, within the [`NoteAllowance`] of the
+/// client's address (`429` beyond).
 struct PostNote {
     log: EventLog<ResumeEvent>,
+    trusted_proxies: Vec<IpAddr>,
+    notes: NoteAllowance,
+    allowance: Arc<PerClient>,
 }
 
 #[derive(Serialize)]
@@ -160,6 +194,16 @@ struct Created {
 #[handler]
 impl PostNote {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+        if let Some(ip) = client_ip(req, &self.trusted_proxies) {
+            self.allowance.try_take(ip).map_err(|wait| {
+                let NoteAllowance { burst, per_second } = self.notes;
+                let message = format!(
+                    "At most {per_second} notes a second (bursts of {burst}) from one address; wait a moment."
+                );
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
+                    .retry_after(wait)
+            })?;
+        }
         let text = body::text(req, MAX_NOTE_BYTES).await?;
         // 503 while Redis is unreachable (nothing is published then).
         let id = self.log.publish(ResumeEvent::Note(text)).await?;

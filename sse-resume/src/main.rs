@@ -19,6 +19,8 @@ struct Cli {
     interval_ms: u64,
     #[command(flatten)]
     history: HistoryArgs,
+    #[command(flatten)]
+    notes: sse_resume::NoteAllowance,
 }
 
 #[tokio::main]
@@ -44,6 +46,6 @@ async fn run(cli: Cli) -> MainResult {
         every,
         streams.shutdown_token(),
     ));
-    let app = sse_resume::router(&streams, &log);
+    let app = sse_resume::router(&streams, &log, cli.notes);
     Ok(server::run(&cli.server, streams, app).await)
 }

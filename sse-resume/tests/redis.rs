@@ -18,7 +18,7 @@ async fn instance(redis: &RedisServer) -> TestResult<(TestApp, EventLog<ResumeEv
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
     let log = EventLog::open(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
-    let router = sse_resume::router(&streams, &log);
+    let router = sse_resume::router(&streams, &log, Default::default());
     Ok((TestApp::serve(args, streams, router).await?, log))
 }
 

@@ -16,7 +16,7 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::new(limits, streams.metrics().clone());
         hub = Some(created.clone());
-        sse_resume::router(streams, &EventLog::Memory(created))
+        sse_resume::router(streams, &EventLog::Memory(created), Default::default())
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))
@@ -302,5 +302,58 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
     })
     .await??;
     assert!(app.metric("sse_streams_lagged_total").await? >= 1.0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_note_flood_from_one_address_gets_429_and_others_still_post() -> TestResult {
+    // Behind a trusted proxy, so the test can speak for two client addresses.
+    let args = ServerArgs {
+        trusted_proxies: vec!["127.0.0.1".parse()?],
+        ..ServerArgs::default()
+    };
+    let (app, hub) = start(HistoryLimits::default(), args).await?;
+    let post = |client: &'static str| {
+        http()
+            .post(app.url("/events"))
+            .header("x-forwarded-for", client)
+            .body("x".repeat(16 * 1024))
+            .send()
+    };
+    let began = std::time::Instant::now();
+    let (mut created, mut refused) = (0u64, 0u64);
+    for _ in 0..300 {
+        let response = within(Duration::from_secs(10), "a note", post("203.0.113.7")).await??;
+        match response.status().as_u16() {
+            201 => created += 1,
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                let error: serde_json::Value = response.json().await?;
+                assert_eq!(error["error"], "rate-limited");
+                refused += 1;
+            }
+            other => return Err(format!("unexpected status {other}").into()),
+        }
+    }
+    // The burst of 10, plus 2 a second for as long as the flood took.
+    let allowed = 10 + 2 * (began.elapsed().as_secs() + 1);
+    assert!(
+        created <= allowed,
+        "{created} notes accepted, at most {allowed} allowed"
+    );
+    assert_eq!(created + refused, 300);
+    assert_eq!(
+        hub.retained().0 as u64,
+        created,
+        "refused notes never reach the history"
+    );
+
+    let other = within(
+        Duration::from_secs(10),
+        "another client's note",
+        post("203.0.113.8"),
+    )
+    .await??;
+    assert_eq!(other.status(), 201, "another address has its own allowance");
     Ok(())
 }

@@ -34,7 +34,7 @@ pub async fn resume(
 ) -> TestResult<(TestApp, Hub<sse_resume::ResumeEvent>)> {
     let streams = Streams::from_args(&args);
     let hub = Hub::new(history, streams.metrics().clone());
-    let router = sse_resume::router(&streams, &EventLog::Memory(hub.clone()));
+    let router = sse_resume::router(&streams, &EventLog::Memory(hub.clone()), Default::default());
     Ok((TestApp::serve(args, streams, router).await?, hub))
 }
 
