@@ -15,6 +15,21 @@ use crate::streams::{StreamSettings, Streams};
 /// client that stopped reading, that is what it costs until the write-stall limit.
 pub const HTTP1_BUFFER: usize = 64 * 1024;
 
+/// Bounds what hyper buffers: [`HTTP1_BUFFER`] per HTTP/1 connection (~400 KB by
+/// default) and per HTTP/2 stream, at most 100 streams on one HTTP/2 connection, and a
+/// ping every 30 s that closes an HTTP/2 connection whose peer stopped answering (20 s).
+pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(server: &mut salvo::Server<A>) {
+    server.http1_mut().max_buf_size(HTTP1_BUFFER);
+    let http2 = server
+        .http2_mut()
+        .timer(salvo::rt::tokio::TokioTimer::new());
+    http2
+        .max_send_buf_size(HTTP1_BUFFER)
+        .max_concurrent_streams(100);
+    http2.keep_alive_interval(Duration::from_secs(30));
+    http2.keep_alive_timeout(Duration::from_secs(20));
+}
+
 /// How long a request body may go without a byte before the request fails with `408`
 /// (salvo's fuse, `request_body_timeout`): a client that stops sending is not waited on.
 pub const BODY_STALL: Duration = Duration::from_secs(10);

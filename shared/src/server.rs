@@ -14,9 +14,8 @@ use std::time::Duration;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
-use salvo::rt::tokio::TokioTimer;
 
-use crate::config::{BODY_STALL, HTTP1_BUFFER, ServerArgs, TlsError, probe_dead_peers};
+use crate::config::{BODY_STALL, ServerArgs, TlsError, bound_buffers, probe_dead_peers};
 use crate::routes::service;
 use crate::streams::{Streams, shutdown_signal};
 
@@ -110,17 +109,7 @@ async fn serve_on(
         .with_write_stall_timeout(streams.settings().write_stall)
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer for one connection (~400 KB by default); for HTTP/2, per
-    // stream, with at most 100 streams a connection and a ping every 30 s that closes a
-    // connection whose peer stopped answering.
-    server.http1_mut().max_buf_size(HTTP1_BUFFER);
-    let http2 = server.http2_mut().timer(TokioTimer::new());
-    http2
-        .max_send_buf_size(HTTP1_BUFFER)
-        .max_concurrent_streams(100);
-    http2
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
+    bound_buffers(&mut server);
     let handle = server.handle();
     tokio::spawn(async move {
         stop.await;

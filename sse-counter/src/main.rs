@@ -10,8 +10,7 @@ use clap::Parser;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
-use salvo::rt::tokio::TokioTimer;
-use sse_shared::config::{self, BODY_STALL, HTTP1_BUFFER};
+use sse_shared::config::{self, BODY_STALL};
 use sse_shared::routes;
 use sse_shared::streams::shutdown_signal;
 use sse_shared::{ServerArgs, Streams};
@@ -91,17 +90,8 @@ async fn serve(
         .with_write_stall_timeout(streams.settings().write_stall)
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer for one connection (~400 KB by default); for HTTP/2, per
-    // stream, with at most 100 streams a connection and a ping every 30 s that closes a
-    // connection whose peer stopped answering.
-    server.http1_mut().max_buf_size(HTTP1_BUFFER);
-    let http2 = server.http2_mut().timer(TokioTimer::new());
-    http2
-        .max_send_buf_size(HTTP1_BUFFER)
-        .max_concurrent_streams(100);
-    http2
-        .keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_timeout(Duration::from_secs(20));
+    // What hyper may buffer per connection and per HTTP/2 stream, and HTTP/2 pings.
+    config::bound_buffers(&mut server);
     let handle = server.handle();
     let grace = args.shutdown_grace();
     tokio::spawn(async move {
