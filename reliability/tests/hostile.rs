@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{chat, resume};
 use serde_json::{Value, json};
-use sse_notify::session::SessionKey;
+use sse_notify::session::Sessions;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http, reqwest};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,13 +30,12 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
         sse_stock_feed::router(s, &market)
     })
     .await?;
+    let secret = b"hostile JWT secret, 32 bytes or more";
+    let sessions = Sessions::new(secret, false, std::time::Duration::from_secs(60))?;
     let notify = TestApp::start(args(), |s: &Streams| {
         let log = EventLog::Memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
-        let notifier: Arc<sse_notify::Notifier> = sse_notify::Notifier::new(
-            log,
-            ADMIN.into(),
-            SessionKey::new("hostile key, 32 bytes or so....."),
-        );
+        let notifier: Arc<sse_notify::Notifier> =
+            sse_notify::Notifier::new(log, ADMIN.into(), sessions);
         sse_notify::router(s, &notifier)
     })
     .await?;
@@ -201,12 +200,12 @@ async fn every_route_refuses_the_wrong_method_with_json() -> TestResult {
             .map(|(_, p)| *p)
             .unwrap_or_default();
         for path in paths.iter().chain(["/healthz", "/metrics", "/"].iter()) {
-            let response = http().delete(app.url(path)).send().await?;
+            let response = http().put(app.url(path)).send().await?;
             expect_error(
                 response,
                 405,
                 "method-not-allowed",
-                &format!("{name} DELETE {path}"),
+                &format!("{name} PUT {path}"),
             )
             .await?;
         }
@@ -352,6 +351,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     expect_error(
         http()
             .post(&session)
+            .header("authorization", &admin)
             .json(&json!({"user": "a\u{0}b"}))
             .send()
             .await?,
@@ -363,6 +363,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     expect_error(
         http()
             .post(&session)
+            .header("authorization", &admin)
             .json(&json!({"user": "x".repeat(2000)}))
             .send()
             .await?,
@@ -372,7 +373,12 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     )
     .await?;
     expect_error(
-        http().post(&session).body("user=alice").send().await?,
+        http()
+            .post(&session)
+            .header("authorization", &admin)
+            .body("user=alice")
+            .send()
+            .await?,
         415,
         "unsupported-media-type",
         "session type",

@@ -1,12 +1,14 @@
 //! # sse-notify: notifications for everyone, or for one user only
 //!
-//! An admin publishes with `POST /notifications` and a bearer token; browsers sign in
-//! with `POST /session`, which sets a signed cookie, and listen on
-//! `GET /notifications/stream`. A broadcast reaches every stream; a targeted
-//! notification reaches only the streams whose cookie names its user, live or replayed.
+//! An admin publishes with `POST /notifications` and a bearer token. Subscribers listen
+//! on `GET /notifications/stream` with a session token (a JWT, see [`session`]) in a
+//! cookie or an `Authorization: Bearer` header: a broadcast reaches every stream; a
+//! targeted notification reaches only the streams whose token names its user, live or
+//! replayed, and a stream ends when its token expires. `POST /session`, behind the
+//! admin token, stands in for your app's login and sets that cookie.
 //!
 //! With `--redis` the history is a Redis stream every instance reads; give every
-//! instance the same `--admin-token` and `--session-key`, and a user's cookie and
+//! instance the same `--admin-token` and `--jwt-secret`, and a user's session and
 //! notifications work on all of them.
 //!
 //! The tutorial let anyone publish, gave every notification the id 1 (so resuming was
@@ -19,7 +21,7 @@ pub mod session;
 
 use std::sync::Arc;
 
-use self::session::SessionKey;
+use self::session::Sessions;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
@@ -114,19 +116,15 @@ impl HubEvent for Notification {
     }
 }
 
-/// The service: its log, the admin token, and the session key.
+/// The service: its log, the admin token, and the sessions' secret.
 pub struct Notifier {
     log: EventLog<Notification>,
     admin_token: String,
-    sessions: SessionKey,
+    sessions: Sessions,
 }
 
 impl Notifier {
-    pub fn new(
-        log: EventLog<Notification>,
-        admin_token: String,
-        sessions: SessionKey,
-    ) -> Arc<Self> {
+    pub fn new(log: EventLog<Notification>, admin_token: String, sessions: Sessions) -> Arc<Self> {
         Arc::new(Self {
             log,
             admin_token,
@@ -150,33 +148,35 @@ impl Notifier {
     }
 }
 
-/// The routes: `POST /notifications`, `GET /notifications/stream`, `POST /session`, page.
+/// The routes: `POST /notifications`, `GET /notifications/stream`, `/session`, page.
 pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
+    let admin_only = || AdminOnly {
+        notifier: Arc::clone(notifier),
+    };
     Router::new()
         .push(
             Router::with_path("notifications")
+                .push(Router::new().hoop(admin_only()).post(Publish {
+                    notifier: Arc::clone(notifier),
+                }))
                 .push(
-                    Router::new()
-                        .hoop(AdminOnly {
-                            notifier: Arc::clone(notifier),
-                        })
-                        .post(Publish {
+                    Router::with_path("stream")
+                        .hoop(notifier.sessions.hoop())
+                        .get(Listen {
+                            streams: streams.clone(),
                             notifier: Arc::clone(notifier),
                         }),
-                )
-                .push(Router::with_path("stream").get(Listen {
-                    streams: streams.clone(),
-                    notifier: Arc::clone(notifier),
-                })),
+                ),
         )
         .push(
             Router::with_path("session")
-                .get(WhoAmI {
+                .push(Router::new().hoop(admin_only()).post(SignIn {
                     notifier: Arc::clone(notifier),
-                })
-                .post(SignIn {
+                }))
+                .push(Router::new().hoop(notifier.sessions.hoop()).get(who_am_i))
+                .push(Router::new().delete(SignOut {
                     notifier: Arc::clone(notifier),
-                }),
+                })),
         )
         .push(page::routes(
             "SSE notifications",
@@ -205,7 +205,8 @@ impl Publish {
 }
 
 /// A hoop that lets a request through only with the admin token as
-/// `Authorization: Bearer <token>` (compared in constant time); else `401`.
+/// `Authorization: Bearer <token>` (compared in constant time); else `401`. It guards
+/// publishing and `POST /session`: nobody gets a session for a user without it.
 struct AdminOnly {
     notifier: Arc<Notifier>,
 }
@@ -218,7 +219,7 @@ impl AdminOnly {
             res.render(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "Publishing needs the admin token as Authorization: Bearer <token>.",
+                "This needs the admin token as Authorization: Bearer <token>.",
             ));
             ctrl.skip_rest();
         }
@@ -272,7 +273,8 @@ impl NewNotification {
     }
 }
 
-/// `GET /notifications/stream`: broadcasts, plus this cookie's user's own.
+/// `GET /notifications/stream`: broadcasts, plus the session's user's own, until the
+/// session expires.
 struct Listen {
     streams: Streams,
     notifier: Arc<Notifier>,
@@ -280,10 +282,15 @@ struct Listen {
 
 #[handler]
 impl Listen {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+    ) -> Result<(), ApiError> {
         let guard = self.streams.admit(req)?;
-        // A missing or forged cookie is simply nobody: broadcasts only.
-        let viewer = self.notifier.sessions.user(req);
+        let session = session::user(depot).cloned();
+        let viewer = session.as_ref().map(|claims| claims.sub.clone());
         let start = Start::resume_or(last_event_id(req), Start::Live);
         // The filter runs on replayed events too, so a resume never leaks another's.
         let events = self
@@ -292,13 +299,21 @@ impl Listen {
             .hub()
             .subscribe_filtered(start, move |n: &Notification| {
                 n.visible_to(viewer.as_deref())
-            });
-        event_stream::respond(res, &self.streams, guard, events.into_stream());
+            })
+            .into_stream();
+        match session {
+            Some(claims) => {
+                let events = session::until_expiry(events, &claims);
+                event_stream::respond(res, &self.streams, guard, events);
+            }
+            None => event_stream::respond(res, &self.streams, guard, events),
+        }
         Ok(())
     }
 }
 
-/// `POST /session` with `{"user": "<name>"}`: sets the signed session cookie.
+/// `POST /session` with `{"user": "<name>"}` (behind [`AdminOnly`]): sets the session
+/// cookie; answers `{"user", "exp"}`.
 struct SignIn {
     notifier: Arc<Notifier>,
 }
@@ -309,8 +324,19 @@ impl SignIn {
         let SignInBody { user } = body::json(req, 1024).await?;
         let user = display_name(&user, MAX_USER_CHARS)
             .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
-        self.notifier.sessions.start(res, &user);
-        res.render(Json(serde_json::json!({ "user": user })));
+        let sessions = &self.notifier.sessions;
+        let (token, claims) = sessions.issue(&user).map_err(|e| {
+            tracing::error!(error = %e, "could not sign a session token");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Could not sign a session.",
+            )
+        })?;
+        sessions.set_cookie(res, token);
+        res.render(Json(
+            serde_json::json!({ "user": claims.sub, "exp": claims.exp }),
+        ));
         Ok(())
     }
 }
@@ -321,15 +347,25 @@ struct SignInBody {
     user: String,
 }
 
-/// `GET /session`: `{"user": "<name>"}` for a valid cookie, `{"user": null}` otherwise.
-struct WhoAmI {
+/// `GET /session`: `{"user", "exp"}` for a valid session, `{"user": null}` otherwise.
+#[handler]
+async fn who_am_i(depot: &mut Depot, res: &mut Response) {
+    let body = match session::user(depot) {
+        Some(claims) => serde_json::json!({ "user": claims.sub, "exp": claims.exp }),
+        None => serde_json::json!({ "user": null }),
+    };
+    res.render(Json(body));
+}
+
+/// `DELETE /session`: removes the cookie (`204`).
+struct SignOut {
     notifier: Arc<Notifier>,
 }
 
 #[handler]
-impl WhoAmI {
-    async fn handle(&self, req: &mut Request, res: &mut Response) {
-        let user = self.notifier.sessions.user(req);
-        res.render(Json(serde_json::json!({ "user": user })));
+impl SignOut {
+    async fn handle(&self, res: &mut Response) {
+        self.notifier.sessions.clear_cookie(res);
+        res.status_code(StatusCode::NO_CONTENT);
     }
 }

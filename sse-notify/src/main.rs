@@ -1,7 +1,8 @@
-use std::process::ExitCode;
-
 use clap::{CommandFactory, FromArgMatches, Parser};
-use sse_notify::session::SessionKey;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use sse_notify::session::Sessions;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
@@ -18,10 +19,14 @@ struct Cli {
     /// The token `POST /notifications` needs; generated and printed when unset.
     #[arg(long, env = "NOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
-    /// The key that signs session cookies; generated when unset (sessions then end
-    /// with the process).
-    #[arg(long, env = "NOTIFY_SESSION_KEY", hide_env_values = true)]
-    session_key: Option<String>,
+    /// The secret that signs and checks session JWTs (HS256, at least 32 bytes): your
+    /// app's login signs with the same one. Generated and printed when unset (sessions
+    /// then end with the process).
+    #[arg(long, env = "NOTIFY_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// How long a session from `POST /session` lasts, in seconds (at most a day).
+    #[arg(long, env = "NOTIFY_SESSION_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    session_secs: u64,
     #[command(flatten)]
     history: HistoryArgs,
 }
@@ -49,7 +54,14 @@ async fn run(cli: Cli) -> MainResult {
     if admin_token.len() < 16 {
         return Err("the admin token must be at least 16 characters".into());
     }
-    let session_key = SessionKey::new(cli.session_key.unwrap_or_else(random_token));
+    let jwt_secret = cli.jwt_secret.unwrap_or_else(|| {
+        let secret = random_token() + &random_token();
+        eprintln!("JWT secret (generated, pass --jwt-secret to choose one): {secret}");
+        secret
+    });
+    let tls = cli.server.tls_cert.is_some() || cli.server.tls_self_signed;
+    let lifetime = Duration::from_secs(cli.session_secs);
+    let sessions = Sessions::new(jwt_secret.as_bytes(), tls, lifetime)?;
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
@@ -61,7 +73,7 @@ async fn run(cli: Cli) -> MainResult {
         streams.shutdown_token(),
     )
     .await?;
-    let notifier = sse_notify::Notifier::new(log, admin_token, session_key);
+    let notifier = sse_notify::Notifier::new(log, admin_token, sessions);
     let app = sse_notify::router(&streams, &notifier);
     Ok(server::run(&cli.server, streams, app).await)
 }

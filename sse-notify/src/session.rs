@@ -1,84 +1,182 @@
-//! Signed session cookies: who a browser is, in a cookie it cannot forge.
+//! Who a stream belongs to: a JWT (HS256) whose `sub` names the user and whose `exp`
+//! ends the session, the model SSE hubs such as Mercure use.
 //!
-//! `EventSource` cannot send headers, so a browser's stream is authenticated by a
-//! cookie. The cookie holds the user name and an HMAC-SHA256 of it under the server's
-//! key: `hex(name).hex(mac)`. Changing either half makes it invalid; it is `HttpOnly`
-//! (scripts cannot read it) and `SameSite=Strict` (other sites cannot send it).
+//! Your app's login issues the token (the README shows how); `POST /session` stands in
+//! for that login here. A browser carries it in an HttpOnly, SameSite=Strict cookie
+//! (`EventSource` cannot send headers; `Secure` and a `__Host-` name under TLS); other
+//! clients send `Authorization: Bearer`. Never in a URL: URLs end up in proxy logs and
+//! browser history. Salvo's `JwtAuth` hoop reads and checks it into the `Depot`.
 
-use hmac::{Hmac, KeyInit, Mac};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use salvo::http::cookie::{Cookie, SameSite};
-use salvo::{Request, Response};
-use sha2::Sha256;
+use salvo::jwt_auth::{ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDepotExt};
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use sse_shared::Frame;
+use sse_shared::names::display_name;
 
-/// The cookie's name.
-pub const COOKIE: &str = "session";
+use crate::MAX_USER_CHARS;
 
-/// The server's signing key.
-#[derive(Clone)]
-pub struct SessionKey(Vec<u8>);
+/// The shortest secret accepted: HS256 is only as strong as its key (RFC 7518 §3.2).
+pub const MIN_SECRET_BYTES: usize = 32;
 
-impl SessionKey {
-    /// A key from secret bytes (use at least 16 random bytes).
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self(secret.into())
+/// What a session token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user.
+    pub sub: String,
+    /// When the session ends, in seconds since the Unix epoch.
+    pub exp: u64,
+}
+
+/// The JWT secret is too short to sign with.
+#[derive(Debug, thiserror::Error)]
+#[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
+pub struct SecretTooShort;
+
+/// Issues and checks session tokens under one secret.
+pub struct Sessions {
+    secret: Vec<u8>,
+    /// Under TLS the cookie is `Secure` and named `__Host-...`, which browsers accept
+    /// only from a secure origin, for the whole host, set by the host itself.
+    tls: bool,
+    lifetime: Duration,
+}
+
+impl Sessions {
+    pub fn new(secret: &[u8], tls: bool, lifetime: Duration) -> Result<Self, SecretTooShort> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(SecretTooShort);
+        }
+        Ok(Self {
+            secret: secret.to_vec(),
+            tls,
+            lifetime,
+        })
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes a key of any length, so this cannot fail; an empty key is still a key.
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0)
-            .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()))
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &'static str {
+        if self.tls {
+            "__Host-notify-session"
+        } else {
+            "notify-session"
+        }
     }
 
-    /// The cookie value naming `user`.
-    pub fn sign(&self, user: &str) -> String {
-        let mut mac = self.mac();
-        mac.update(user.as_bytes());
-        format!(
-            "{}.{}",
-            hex(user.as_bytes()),
-            hex(&mac.finalize().into_bytes())
-        )
+    /// The hoop that puts a valid token's claims in the `Depot` (see [`user`]). It never
+    /// refuses: a missing, forged or expired token is nobody, who sees broadcasts only.
+    pub fn hoop(&self) -> JwtAuth<Claims, ConstDecoder> {
+        // HS256 only (a token naming another algorithm, `none` included, is refused);
+        // `exp` and `sub` required; no leeway, so a session ends exactly at `exp`.
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let decoder =
+            ConstDecoder::with_validation(DecodingKey::from_secret(&self.secret), validation);
+        JwtAuth::new(decoder)
+            .finders(vec![
+                Box::new(HeaderFinder::new()),
+                Box::new(CookieFinder::new(self.cookie_name())),
+            ])
+            .force_passed(true)
     }
 
-    /// The user a cookie value names, if the signature is ours (checked in constant time).
-    pub fn verify(&self, value: &str) -> Option<String> {
-        let (user, tag) = value.split_once('.')?;
-        let user = unhex(user)?;
-        let tag = unhex(tag)?;
-        let mut mac = self.mac();
-        mac.update(&user);
-        mac.verify_slice(&tag).ok()?;
-        String::from_utf8(user).ok()
+    /// A token for `user`, valid for the configured lifetime: what your app's login
+    /// would issue.
+    pub fn issue(&self, user: &str) -> Result<(String, Claims), jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            sub: user.to_owned(),
+            exp: unix_now().saturating_add(self.lifetime.as_secs()),
+        };
+        let key = EncodingKey::from_secret(&self.secret);
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)?;
+        Ok((token, claims))
     }
 
-    /// Sets the session cookie for `user` on `res`.
-    pub fn start(&self, res: &mut Response, user: &str) {
-        let cookie = Cookie::build((COOKIE, self.sign(user)))
+    /// Sets the session cookie holding `token`; the browser drops it when it expires.
+    pub fn set_cookie(&self, res: &mut Response, token: String) {
+        let cookie = Cookie::build((self.cookie_name(), token))
             .http_only(true)
             .same_site(SameSite::Strict)
+            .secure(self.tls)
             .path("/")
+            .max_age(salvo::http::cookie::time::Duration::seconds(
+                i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX),
+            ))
             .build();
         res.add_cookie(cookie);
     }
 
-    /// The user of the request's session cookie; `None` when missing or forged.
-    pub fn user(&self, req: &Request) -> Option<String> {
-        self.verify(req.cookie(COOKIE)?.value())
+    /// Removes the session cookie (signing out).
+    pub fn clear_cookie(&self, res: &mut Response) {
+        let cookie = Cookie::build((self.cookie_name(), ""))
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .secure(self.tls)
+            .path("/")
+            .max_age(salvo::http::cookie::time::Duration::ZERO)
+            .build();
+        res.add_cookie(cookie);
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The session the [`Sessions::hoop`] found for this request: `None` when the token was
+/// missing, forged or expired, or names no valid user.
+pub fn user(depot: &Depot) -> Option<&Claims> {
+    let claims = &depot.jwt_auth_data::<Claims>()?.claims;
+    // jsonwebtoken still accepts a token during its `exp` second; RFC 7519 says not on
+    // or after it, and the stream of such a token has just ended.
+    let live = claims.exp > unix_now();
+    // A token from your app could name anything; a name a user could not have is nobody.
+    let valid = display_name(&claims.sub, MAX_USER_CHARS).is_ok_and(|name| name == claims.sub);
+    (live && valid).then_some(claims)
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 4096 {
-        return None;
+/// `frames` until the session's `exp`; then an `event: session-expired` (data
+/// `{"user", "exp"}`) and the end. A reconnect with a fresh token resumes by
+/// `Last-Event-ID`; one without sees broadcasts only.
+pub fn until_expiry<S>(frames: S, claims: &Claims) -> impl Stream<Item = Bytes> + Send + 'static
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    let left = match UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp)) {
+        Some(end) => end.duration_since(SystemTime::now()).unwrap_or_default(),
+        None => Duration::MAX, // past what the clock can say: never, in practice
+    };
+    let expired = Frame::new()
+        .event("session-expired")
+        .and_then(|frame| frame.json(&serde_json::json!({ "user": claims.sub, "exp": claims.exp })))
+        .map(Frame::finish);
+    async_stream::stream! {
+        let mut frames = std::pin::pin!(frames);
+        let expiry = tokio::time::sleep(left);
+        tokio::pin!(expiry);
+        loop {
+            tokio::select! {
+                frame = frames.next() => match frame {
+                    Some(frame) => yield frame,
+                    None => break,
+                },
+                () = &mut expiry => {
+                    if let Ok(frame) = expired {
+                        yield frame;
+                    }
+                    break;
+                }
+            }
+        }
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 #[cfg(test)]
@@ -86,16 +184,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signed_values_verify_and_forgeries_do_not() {
-        let key = SessionKey::new("k".repeat(32));
-        let value = key.sign("alice");
-        assert_eq!(key.verify(&value).as_deref(), Some("alice"));
-        let (_, tag) = value.split_once('.').unwrap_or_default();
-        // Another name with alice's tag, another key, garbage: all refused.
-        assert_eq!(key.verify(&format!("{}.{tag}", hex(b"bob"))), None);
-        assert_eq!(SessionKey::new("other key").verify(&value), None);
-        for garbage in ["", ".", "zz.zz", "616c696365", "616c696365.", "é.é"] {
-            assert_eq!(key.verify(garbage), None, "{garbage:?}");
+    fn under_tls_the_cookie_is_secure_and_host_only() {
+        let lifetime = Duration::from_secs(60);
+        let secret = [7u8; MIN_SECRET_BYTES];
+        for (tls, name) in [(true, "__Host-notify-session"), (false, "notify-session")] {
+            let Ok(sessions) = Sessions::new(&secret, tls, lifetime) else {
+                panic!("a 32-byte secret is refused");
+            };
+            let mut res = Response::new();
+            sessions.set_cookie(&mut res, "token".into());
+            let Some(cookie) = res.cookie(name) else {
+                panic!("no {name} cookie");
+            };
+            assert_eq!(cookie.secure(), Some(tls));
+            assert_eq!(cookie.http_only(), Some(true));
+            assert_eq!(cookie.same_site(), Some(SameSite::Strict));
+            // `__Host-` also needs Path=/ and no Domain, or browsers drop the cookie.
+            assert_eq!(cookie.path(), Some("/"));
+            assert_eq!(cookie.domain(), None);
         }
+        assert!(Sessions::new(&secret[1..], false, lifetime).is_err());
     }
 }

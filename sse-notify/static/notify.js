@@ -1,7 +1,8 @@
 "use strict";
-// The notifications page: sign in (a signed HttpOnly cookie the stream sends for us),
-// listen, and show each notification as a toast and in the list. The admin form
-// publishes with the bearer token.
+// The notifications page: sign in (POST /session, with the admin token, stands in for
+// your app's login: it sets an HttpOnly cookie holding a JWT that the stream sends for
+// us), listen, and show each notification as a toast and in the list. The admin form
+// publishes with the same bearer token.
 
 const $ = (id) => document.getElementById(id);
 const MAX_KEPT = 200;
@@ -22,6 +23,12 @@ function listen() {
   source.onopen = () => showState("open");
   source.onerror = () => showState(source.readyState === EventSource.CONNECTING ? "reconnecting" : "closed");
   source.addEventListener("notification", (event) => show(JSON.parse(event.data)));
+  source.addEventListener("session-expired", () => {
+    // The server ended the stream at the token's expiry; the browser has dropped the
+    // cookie too, so EventSource's own reconnect resumes with broadcasts only.
+    nobody();
+    toast({ title: "Session expired", message: "Sign in again for your own notifications.", level: "warning" });
+  });
   source.addEventListener("reset", () => {
     // We fell behind (or the server restarted): what we missed is gone; go on.
     toast({ title: "Some notifications were missed", message: "The list continues from now.", level: "warning" });
@@ -64,25 +71,30 @@ async function errorText(response) {
   return body.message;
 }
 
+function nobody() {
+  $("who").textContent = "nobody (broadcasts only)";
+}
+
 $("session-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const response = await fetch("/session", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${$("token").value}` },
     body: JSON.stringify({ user: $("user").value }),
   });
   if (response.ok) {
     const { user } = await response.json();
     $("who").textContent = user;
-    // After a reload the cookie is still there; ask the server whose it is.
-fetch("/session")
-  .then((response) => response.json())
-  .then(({ user }) => { if (user) $("who").textContent = user; })
-  .catch(() => {});
-listen();
+    listen();
   } else {
     $("who").textContent = await errorText(response);
   }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  await fetch("/session", { method: "DELETE" });
+  nobody();
+  listen();
 });
 
 $("publish-form").addEventListener("submit", async (event) => {

@@ -1,5 +1,5 @@
 //! Two users in two browsers; the admin form sends to one of them; only that window
-//! shows the toast.
+//! shows the toast, and no script can read the session cookie.
 
 use std::time::Duration;
 
@@ -14,8 +14,10 @@ async fn sign_in(browser: &Browser, url: &str, user: &str) -> TestResult {
     browser
         .wait_for_text("#connection", WAIT, |t| t == "open")
         .await?;
+    // Signing in stands for your app's login: it needs the admin token here.
+    browser.type_into("#token", ADMIN).await?;
     browser.type_into("#user", user).await?;
-    browser.click("#session-form button").await?;
+    browser.click("#session-form button[type=submit]").await?;
     browser.wait_for_text("#who", WAIT, |t| t == user).await?;
     browser
         .wait_for_text("#connection", WAIT, |t| t == "open")
@@ -63,7 +65,13 @@ async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult 
         sign_in(&alice, app.url(), "alice").await?;
         sign_in(&bob, app.url(), "bob").await?;
 
-        alice.type_into("#token", ADMIN).await?;
+        // The session cookie is HttpOnly: the page's scripts cannot read the JWT.
+        let cookies = alice.eval("return document.cookie").await?;
+        assert_eq!(
+            cookies,
+            serde_json::json!(""),
+            "a script could read {cookies}"
+        );
         send(&alice, "For bob only", "bob").await?;
         bob.wait_for_text("#toasts", WAIT, |t| t.contains("For bob only"))
             .await?;

@@ -16,8 +16,8 @@ async fn sessions_and_notifications_work_across_instances() -> TestResult {
         url.as_str(),
         "--admin-token",
         ADMIN,
-        "--session-key",
-        "a shared session key, 32 bytes+",
+        "--jwt-secret",
+        "a shared JWT secret, 32 bytes or more",
     ];
     let a = AppProcess::spawn(BIN, &args).await?;
     let b = AppProcess::spawn(BIN, &args).await?;
@@ -25,6 +25,7 @@ async fn sessions_and_notifications_work_across_instances() -> TestResult {
     // Signed in on A...
     let response = http()
         .post(format!("{}/session", a.url()))
+        .header("authorization", format!("Bearer {ADMIN}"))
         .json(&json!({"user": "alice"}))
         .send()
         .await?;

@@ -1,25 +1,29 @@
 //! sse-notify over real TCP, read by an independent SSE parser (`sse-stream`).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use sse_notify::session::SessionKey;
+use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
+const SECRET: &[u8] = b"the test JWT secret, 32 bytes or more";
+const COOKIE: &str = "notify-session";
 
 async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
     let mut hub = None;
+    let sessions = Sessions::new(SECRET, false, Duration::from_secs(3600))?;
     let app = TestApp::start(ServerArgs::default(), |streams| {
         let created = Hub::new(HistoryLimits::default(), streams.metrics().clone());
         hub = Some(created.clone());
-        let notifier: Arc<Notifier> = Notifier::new(
-            EventLog::Memory(created),
-            ADMIN.into(),
-            SessionKey::new("k".repeat(32)),
-        );
+        let notifier: Arc<Notifier> =
+            Notifier::new(EventLog::Memory(created), ADMIN.into(), sessions);
         sse_notify::router(streams, &notifier)
     })
     .await?;
@@ -39,10 +43,27 @@ mod reqwest_response {
     pub use sse_shared::testing::reqwest::Response;
 }
 
-/// Signs in as `user` and returns the `cookie` header value to send.
+/// A token signed with `secret` carrying `claims`: what a real app's login issues.
+fn token_with(secret: &[u8], claims: &Value) -> TestResult<String> {
+    let header = Header::new(Algorithm::HS256);
+    Ok(jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_secret(secret),
+    )?)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Signs in as `user` (with the admin token) and returns the `cookie` header to send.
 async fn sign_in(app: &TestApp, user: &str) -> TestResult<String> {
     let response = http()
         .post(app.url("/session"))
+        .header("authorization", format!("Bearer {ADMIN}"))
         .json(&json!({ "user": user }))
         .send()
         .await?;
@@ -55,9 +76,16 @@ async fn sign_in(app: &TestApp, user: &str) -> TestResult<String> {
         .to_owned();
     let lower = set_cookie.to_ascii_lowercase();
     assert!(
-        lower.contains("httponly") && lower.contains("samesite=strict"),
+        set_cookie.starts_with(&format!("{COOKIE}=")),
         "{set_cookie}"
     );
+    for attribute in ["httponly", "samesite=strict", "path=/", "max-age=3600"] {
+        assert!(
+            lower.contains(attribute),
+            "{attribute} missing: {set_cookie}"
+        );
+    }
+    assert!(!lower.contains("secure"), "plain HTTP: {set_cookie}");
     Ok(set_cookie.split(';').next().unwrap_or_default().to_owned())
 }
 
@@ -289,60 +317,179 @@ async fn broadcasts_reach_all_and_targeted_ones_only_their_user() -> TestResult 
     Ok(())
 }
 
-#[tokio::test]
-async fn a_forged_cookie_sees_broadcasts_only() -> TestResult {
-    let (app, _hub) = start().await?;
-    let alice_cookie = sign_in(&app, "alice").await?;
-    let (_, alice_value) = alice_cookie.split_once('=').ok_or("no value")?;
-    let (_, alice_tag) = alice_value.split_once('.').ok_or("no tag")?;
-    let bob_hex: String = b"bob".iter().map(|b| format!("{b:02x}")).collect();
-    let forged = [
-        format!("session={bob_hex}.{alice_tag}"), // bob's name with alice's signature
-        format!("session={bob_hex}"),             // no signature
-        format!(
-            "session={}",
-            SessionKey::new("not the server's key").sign("bob")
-        ),
-        "session=garbage".to_owned(),
-    ];
-    let mut streams = Vec::new();
-    for cookie in &forged {
-        streams.push(listen(&app, Some(cookie), Some("0")).await?);
-    }
-    assert_eq!(
-        publish(
-            &app,
-            json!({"title": "for bob", "message": "m", "user": "bob"})
-        )
-        .await?
-        .status(),
-        201
-    );
-    assert_eq!(
-        publish(&app, json!({"title": "all", "message": "m"}))
-            .await?
-            .status(),
-        201
-    );
-    for conn in &mut streams {
-        assert_eq!(titles(conn, 1).await?, ["all"]);
+/// Publishes one notification for alice, then one for everyone, and checks that each
+/// stream gets only the broadcast.
+async fn only_the_broadcast_reaches(app: &TestApp, streams: &mut [SseConnection]) -> TestResult {
+    let for_alice = json!({"title": "for alice", "message": "m", "user": "alice"});
+    assert_eq!(publish(app, for_alice).await?.status(), 201);
+    let all = json!({"title": "all", "message": "m"});
+    assert_eq!(publish(app, all).await?.status(), 201);
+    for (i, conn) in streams.iter_mut().enumerate() {
+        assert_eq!(titles(conn, 1).await?, ["all"], "stream {i}");
     }
     Ok(())
+}
+
+#[tokio::test]
+async fn a_session_for_alice_needs_the_admin_token() -> TestResult {
+    let (app, _hub) = start().await?;
+    // An attacker asks for alice's session without a credential, or with a wrong one.
+    let url = app.url("/session");
+    let body = json!({"user": "alice"});
+    let attempts = [
+        http().post(&url).json(&body),
+        http()
+            .post(&url)
+            .header("authorization", "Bearer not-the-admin-token-0123")
+            .json(&body),
+        http()
+            .post(&url)
+            .header("authorization", format!("Basic {ADMIN}"))
+            .json(&body),
+    ];
+    let mut streams = Vec::new();
+    for attempt in attempts {
+        let response = attempt.send().await?;
+        assert_eq!(response.status(), 401);
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "a cookie was set"
+        );
+        let error: Value = response.json().await?;
+        assert_eq!(error["error"], "unauthorized");
+        streams.push(listen(&app, None, Some("0")).await?);
+    }
+    only_the_broadcast_reaches(&app, &mut streams).await
+}
+
+#[tokio::test]
+async fn forged_expired_or_misplaced_tokens_see_broadcasts_only() -> TestResult {
+    let (app, _hub) = start().await?;
+    let later = unix_now() + 3600;
+    let valid = token_with(SECRET, &json!({"sub": "alice", "exp": later}))?;
+    let (head, rest) = valid.split_once('.').ok_or("no header")?;
+    let (_, signature) = rest.split_once('.').ok_or("no signature")?;
+    let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);
+    let tampered = b64(&json!({"sub": "alice", "exp": later, "admin": true}).to_string());
+    let forged = [
+        // Another secret.
+        token_with(
+            b"not the server's secret, 32 bytes long",
+            &json!({"sub": "alice", "exp": later}),
+        )?,
+        // Expired a minute ago (and a second ago: no leeway).
+        token_with(SECRET, &json!({"sub": "alice", "exp": unix_now() - 60}))?,
+        token_with(SECRET, &json!({"sub": "alice", "exp": unix_now() - 1}))?,
+        // No `exp`; no `sub`; a `sub` no user could have.
+        token_with(SECRET, &json!({"sub": "alice"}))?,
+        token_with(SECRET, &json!({"exp": later}))?,
+        token_with(SECRET, &json!({"sub": "alice\n", "exp": later}))?,
+        // alice's signature on another payload; the `none` algorithm; garbage.
+        format!("{head}.{tampered}.{signature}"),
+        format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&json!({"sub": "alice", "exp": later}).to_string())
+        ),
+        "garbage".to_owned(),
+    ];
+    let mut streams = Vec::new();
+    for token in &forged {
+        let cookie = format!("{COOKIE}={token}");
+        streams.push(listen(&app, Some(&cookie), Some("0")).await?);
+        let bearer = format!("Bearer {token}");
+        let conn = SseConnection::open(
+            &app.url("/notifications/stream"),
+            &[("authorization", &bearer), ("last-event-id", "0")],
+        )
+        .await?;
+        streams.push(conn);
+    }
+    // A valid token in the URL counts for nothing: credentials never travel there.
+    for query in ["token", "jwt", "access_token", "authorization"] {
+        let url = app.url(&format!("/notifications/stream?{query}={valid}"));
+        streams.push(SseConnection::open(&url, &[("last-event-id", "0")]).await?);
+    }
+    // The valid token itself, as a control: it does see alice's; so does one whose
+    // `exp` is past what the clock can hold.
+    let endless = token_with(SECRET, &json!({"sub": "alice", "exp": u64::MAX}))?;
+    let mut alices = Vec::new();
+    for token in [&valid, &endless] {
+        let bearer = format!("Bearer {token}");
+        let url = app.url("/notifications/stream");
+        alices.push(SseConnection::open(&url, &[("authorization", &bearer)]).await?);
+    }
+    only_the_broadcast_reaches(&app, &mut streams).await?;
+    for alice in &mut alices {
+        assert_eq!(titles(alice, 2).await?, ["for alice", "all"]);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stream_ends_at_its_tokens_exp_and_a_fresh_token_resumes() -> TestResult {
+    let (app, _hub) = start().await?;
+    let exp = unix_now() + 2;
+    let short = token_with(SECRET, &json!({"sub": "alice", "exp": exp}))?;
+    let bearer = format!("Bearer {short}");
+    let mut conn = SseConnection::open(
+        &app.url("/notifications/stream"),
+        &[("authorization", &bearer)],
+    )
+    .await?;
+    let before = json!({"title": "before", "message": "m", "user": "alice"});
+    assert_eq!(publish(&app, before).await?.status(), 201);
+    let event = conn.next_event().await?;
+    assert_eq!(event.event.as_deref(), Some("notification"));
+    let last_id = event.id.ok_or("no id")?;
+
+    // The end comes at `exp` (whole seconds), announced, then the body finishes.
+    let expired = conn.next_event().await?;
+    assert!(unix_now() >= exp, "ended before exp");
+    assert_eq!(expired.event.as_deref(), Some("session-expired"));
+    let data: Value = serde_json::from_str(expired.data.as_deref().unwrap_or_default())?;
+    assert_eq!(data, json!({"user": "alice", "exp": exp}));
+    assert_eq!(expired.id, None, "not an event to resume from");
+    conn.expect_end(Duration::from_secs(5)).await?;
+
+    // Published while she was away; a reconnect with the old token sees broadcasts only,
+    // one with a fresh token resumes by Last-Event-ID and gets it.
+    let meanwhile = json!({"title": "meanwhile", "message": "m", "user": "alice"});
+    assert_eq!(publish(&app, meanwhile).await?.status(), 201);
+    let mut stale = SseConnection::open(
+        &app.url("/notifications/stream"),
+        &[("authorization", &bearer), ("last-event-id", &last_id)],
+    )
+    .await?;
+    let fresh = token_with(SECRET, &json!({"sub": "alice", "exp": unix_now() + 3600}))?;
+    let mut again = SseConnection::open(
+        &app.url("/notifications/stream"),
+        &[
+            ("authorization", &format!("Bearer {fresh}")),
+            ("last-event-id", &last_id),
+        ],
+    )
+    .await?;
+    assert_eq!(titles(&mut again, 1).await?, ["meanwhile"]);
+    only_the_broadcast_reaches(&app, std::slice::from_mut(&mut stale)).await
 }
 
 #[tokio::test]
 async fn session_rejections_and_who_am_i() -> TestResult {
     let (app, _hub) = start().await?;
     let url = app.url("/session");
-    let response = http().post(&url).body(r#"{"user":"x"}"#).send().await?;
+    let auth = format!("Bearer {ADMIN}");
+    let admin = || http().post(&url).header("authorization", &auth);
+    let response = admin().body(r#"{"user":"x"}"#).send().await?;
     assert_eq!(response.status(), 415);
     for body in [
         json!({}),
         json!({"user": ""}),
         json!({"user": "a\nb"}),
         json!({"user": 1}),
+        json!({"user": "alice", "admin": true}),
     ] {
-        let response = http().post(&url).json(&body).send().await?;
+        let response = admin().json(&body).send().await?;
         assert_eq!(response.status(), 400, "{body}");
         let error: Value = response.json().await?;
         assert_eq!(error["error"], "invalid-field");
@@ -356,17 +503,34 @@ async fn session_rejections_and_who_am_i() -> TestResult {
         .json()
         .await?;
     assert_eq!(me["user"], "alice");
+    let exp = me["exp"].as_u64().ok_or("no exp")?;
+    assert!(
+        (unix_now() + 3590..=unix_now() + 3600).contains(&exp),
+        "{me}"
+    );
     let nobody: Value = http().get(&url).send().await?.json().await?;
-    assert_eq!(nobody["user"], Value::Null);
+    assert_eq!(nobody, json!({"user": null}));
+
+    // Signing out removes the cookie.
+    let out = http().delete(&url).header("cookie", &cookie).send().await?;
+    assert_eq!(out.status(), 204);
+    let cleared = out
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no set-cookie")?
+        .to_ascii_lowercase();
+    assert!(cleared.starts_with(&format!("{COOKIE}=;")), "{cleared}");
+    assert!(cleared.contains("max-age=0"), "{cleared}");
     Ok(())
 }
 
 #[tokio::test]
 async fn the_keep_alive_defaults_to_30_seconds_here() -> TestResult {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
+    let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
         .arg("--help")
-        .output()
-        .await?;
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(10), help).await??;
     let help = String::from_utf8_lossy(&output.stdout);
     let line = help
         .lines()
@@ -374,5 +538,30 @@ async fn the_keep_alive_defaults_to_30_seconds_here() -> TestResult {
         .take(3)
         .collect::<String>();
     assert!(line.contains("[default: 30]"), "{help}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
+    for (args, says) in [
+        (
+            ["--jwt-secret", "only 31 bytes, one short of 32!"],
+            "at least 32 bytes",
+        ),
+        (
+            ["--admin-token", "fifteen chars.."],
+            "at least 16 characters",
+        ),
+    ] {
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
+            .args(args)
+            .args(["--port", "0"])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(10), run).await??;
+        assert!(!output.status.success(), "{args:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
     Ok(())
 }
