@@ -82,8 +82,10 @@ pub async fn open_clients(
     tally: Arc<Tally>,
 ) -> BenchResult<JoinSet<()>> {
     let mut set = JoinSet::new();
-    let (addr, request): (SocketAddr, Arc<str>) =
-        (target.addr, stream_request(&target.stream_path).into());
+    let (addr, request): (SocketAddr, Arc<str>) = (
+        target.addr,
+        stream_request(&target.stream_path, target.bearer.as_deref()).into(),
+    );
     for i in 0..n {
         let source = SocketAddr::V4(SocketAddrV4::new(
             Ipv4Addr::new(127, 0, (i / 250 % 250) as u8 + 1, (i % 250) as u8 + 2),
@@ -123,8 +125,10 @@ async fn wait_connected(tally: &Tally, want: usize) -> BenchResult<()> {
 }
 
 /// The request that opens a stream at `path`.
-fn stream_request(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n\r\n")
+/// The stream request; with a bearer token (chat's member), in a header, never the URL.
+fn stream_request(path: &str, bearer: Option<&str>) -> String {
+    let auth = bearer.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{auth}\r\n")
 }
 
 /// Sends `request` and reads the response head: the stream, its decoder, and whatever
@@ -155,7 +159,7 @@ async fn open_stream(
 /// Joins sse-chat as one member: the member's token, and the stream that keeps them
 /// online (drop it to leave).
 pub async fn join_chat(addr: SocketAddr) -> BenchResult<(String, TcpStream)> {
-    let request = stream_request("/chat/events?name=bench");
+    let request = stream_request("/chat/events?name=bench", None);
     let (mut stream, mut decoder, mut buf) =
         open_stream(TcpStream::connect(addr).await?, &request).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -178,7 +178,7 @@ impl ServerProcess {
         if server == Server::Chat {
             // Every client is a tab of one member, so nobody's join goes to everyone.
             let (token, stream) = join_chat(addr).await?;
-            target.stream_path = format!("/chat/events?token={token}");
+            target.stream_path = "/chat/events".to_owned();
             target.bearer = Some(token);
             member = Some(stream);
         }

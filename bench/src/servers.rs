@@ -142,11 +142,15 @@ async fn ours(
 async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
     // The one member posts as fast as the publisher can: no allowance to run out of.
-    let allowance = sse_chat::PostAllowance {
-        burst: u32::MAX,
-        per_second: u32::MAX,
+    let room_limits = sse_chat::RoomLimits {
+        post_burst: u32::MAX,
+        posts_per_second: u32::MAX,
+        ip_post_burst: u32::MAX,
+        ip_posts_per_second: u32::MAX,
+        join_burst: u32::MAX,
+        ..sse_chat::RoomLimits::default()
     };
-    let room = sse_chat::ChatRoom::in_memory(&streams, limits, allowance).await?;
+    let room = sse_chat::ChatRoom::in_memory(&streams, limits, room_limits).await?;
     let app = sse_chat::router(&streams, &room);
     run_ours(&args, streams, app, false).await
 }

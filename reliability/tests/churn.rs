@@ -52,13 +52,23 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
     let mut tokens: Vec<String> = Vec::new();
     for wave in 0..WAVES {
         let url = app.url("/chat/events");
-        let urls: Vec<String> = if tokens.is_empty() {
-            (0..PER_WAVE).map(|i| format!("{url}?name=w{i}")).collect()
+        // (url, bearer): new names first, then the members' tokens (never in the URL).
+        let urls: Vec<(String, Option<String>)> = if tokens.is_empty() {
+            (0..PER_WAVE)
+                .map(|i| (format!("{url}?name=w{i}"), None))
+                .collect()
         } else {
-            tokens.iter().map(|t| format!("{url}?token={t}")).collect()
+            tokens
+                .iter()
+                .map(|t| (url.clone(), Some(format!("Bearer {t}"))))
+                .collect()
         };
-        let opened = try_join_all(urls.iter().map(|url| async move {
-            let mut conn = SseConnection::open(url, &[]).await?;
+        let opened = try_join_all(urls.iter().map(|(url, bearer)| async move {
+            let headers: Vec<(&str, &str)> = bearer
+                .iter()
+                .map(|b| ("authorization", b.as_str()))
+                .collect();
+            let mut conn = SseConnection::open(url, &headers).await?;
             // The welcome: the member is in.
             let welcome = conn.next_event().await?;
             let data: serde_json::Value =

@@ -17,13 +17,14 @@ const MAX_CLIENTS: usize = 100_000;
 /// keeping) are forgotten, and if none has, a new address waits a second.
 pub struct PerClient {
     burst: u32,
-    per_second: u32,
+    per_second: f64,
     buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl PerClient {
-    /// `burst` at once per address, refilled at `per_second`.
-    pub fn new(burst: u32, per_second: u32) -> Self {
+    /// `burst` at once per address, refilled at `per_second` (a fraction for slow
+    /// rates: `10.0 / 60.0` is ten a minute).
+    pub fn new(burst: u32, per_second: f64) -> Self {
         let buckets = Mutex::new(HashMap::new());
         Self {
             burst,
@@ -60,12 +61,13 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket of `burst` tokens, refilled at `per_second` (both at least 1).
-    pub fn new(burst: u32, per_second: u32) -> Self {
+    /// A full bucket of `burst` tokens (at least 1), refilled at `per_second` (at least
+    /// one an hour).
+    pub fn new(burst: u32, per_second: f64) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             burst,
-            per_second: f64::from(per_second.max(1)),
+            per_second: per_second.max(1.0 / 3600.0),
             tokens: burst,
             refilled_at: Instant::now(),
         }
@@ -106,7 +108,7 @@ mod tests {
 
     #[test]
     fn the_per_client_table_stays_bounded() {
-        let limits = PerClient::new(1, 1);
+        let limits = PerClient::new(1, 1.0);
         let ip = |n: u32| IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
         for n in 0..MAX_CLIENTS as u32 {
             assert!(limits.try_take(ip(n)).is_ok());
@@ -122,7 +124,7 @@ mod tests {
     #[test]
     fn a_burst_then_the_refill_rate() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(10, 5);
+        let mut bucket = TokenBucket::new(10, 5.0);
         for _ in 0..10 {
             assert!(bucket.try_take_at(start).is_ok());
         }

@@ -1,10 +1,12 @@
 //! # sse-chat: a chat room nobody can impersonate
 //!
 //! `GET /chat/events?name=alice` joins: the first event, `welcome`, carries the
-//! member's id, a secret token and who is online; then come `join`, `leave` and
-//! `message` events from the room's history. `POST /chat/messages` with
-//! `Authorization: Bearer <token>` posts as the member the token names, and only as
-//! them: the sender is never taken from the request.
+//! member's id, a secret token and who is online, and the token is also set as an
+//! HttpOnly cookie; then come `join`, `leave` and `message` events from the room's
+//! history. A reconnect carries the cookie (or `Authorization: Bearer`), never the
+//! token in the URL. `POST /chat/messages` with the cookie or the bearer token posts as
+//! the member the token names, and only as them: the sender is never taken from the
+//! request. Joins and posts are rate limited per client address.
 //!
 //! With `--redis`, the room spans instances: messages go through a Redis stream,
 //! tokens are valid on every instance ([`identity`]), and presence is
@@ -29,6 +31,8 @@ use chrono::{SecondsFormat, Utc};
 use futures_util::{StreamExt, stream};
 use parking_lot::Mutex;
 use salvo::http::StatusCode;
+use salvo::http::cookie::{Cookie, SameSite};
+use salvo::http::uri::Scheme;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::backend::EventLog;
@@ -39,12 +43,15 @@ use sse_shared::error::ApiError;
 use sse_shared::event_stream::{self, holding};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
+use sse_shared::limits::client_ip;
 use sse_shared::names::display_name;
 use sse_shared::page;
-use sse_shared::rate::TokenBucket;
+use sse_shared::rate::{PerClient, TokenBucket};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::bearer_token;
 use sse_shared::streams::Streams;
+use std::net::IpAddr;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The longest message, in bytes of UTF-8.
@@ -61,26 +68,43 @@ const FILES: [(&str, &str); 2] = [
     ("chat.js", include_str!("../static/chat.js")),
 ];
 
-/// How fast each member may post: a burst, then a steady rate (`429` beyond it).
+/// How fast members join and post (`429` with `Retry-After` beyond).
 #[derive(Debug, Clone, Copy, clap::Args)]
-pub struct PostAllowance {
+pub struct RoomLimits {
     /// Messages a member may post at once.
-    #[arg(long = "post-burst", env = "POST_BURST", default_value_t = 10)]
-    pub burst: u32,
+    #[arg(long, env = "POST_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_burst: u32,
     /// Messages a second a member may post after the burst.
-    #[arg(
-        long = "posts-per-second",
-        env = "POSTS_PER_SECOND",
-        default_value_t = 5
-    )]
-    pub per_second: u32,
+    #[arg(long, env = "POSTS_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub posts_per_second: u32,
+    /// Messages one client address may post at once, all its members together (so
+    /// cycling identities gains nothing).
+    #[arg(long, env = "IP_POST_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_post_burst: u32,
+    /// Messages a second one client address may post after its burst.
+    #[arg(long, env = "IP_POSTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_posts_per_second: u32,
+    /// New members one client address may make at once (reconnects do not count).
+    #[arg(long, env = "JOIN_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub join_burst: u32,
+    /// New members a minute one client address may make after its burst.
+    #[arg(long, env = "JOINS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub joins_per_minute: u32,
+    /// How long a member who never posted is remembered after their last stream closed.
+    #[arg(skip = identity::FORGET_SILENT_AFTER)]
+    pub forget_silent_after: Duration,
 }
 
-impl Default for PostAllowance {
+impl Default for RoomLimits {
     fn default() -> Self {
         Self {
-            burst: 10,
-            per_second: 5,
+            post_burst: 10,
+            posts_per_second: 5,
+            ip_post_burst: 20,
+            ip_posts_per_second: 10,
+            join_burst: 10,
+            joins_per_minute: 10,
+            forget_silent_after: identity::FORGET_SILENT_AFTER,
         }
     }
 }
@@ -137,29 +161,42 @@ impl HubEvent for ChatEvent {
     }
 }
 
-/// The room: its log, who its members are, who is online, and how fast each posts.
+/// The room: its log, who its members are, who is online, and how fast they join and
+/// post.
 pub struct ChatRoom {
     log: EventLog<ChatEvent>,
     identities: Identities<User>,
     presence: Arc<Presence<ChatEvent, User>>,
     posts: Mutex<HashMap<u64, TokenBucket>>,
-    allowance: PostAllowance,
+    posts_per_ip: PerClient,
+    joins_per_ip: PerClient,
+    limits: RoomLimits,
 }
 
 /// A member's stream is open; dropping this (the client went away) may make them leave.
 struct OpenStream {
     room: Arc<ChatRoom>,
     user: User,
+    token: String,
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
-        let (room, user) = (Arc::clone(&self.room), self.user.clone());
+        let room = Arc::clone(&self.room);
+        let (user, token) = (self.user.clone(), std::mem::take(&mut self.token));
         // Drop cannot wait; the leave (a Redis call, with a backend) runs on its own.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { room.left(user).await });
+            runtime.spawn(async move { room.left(user, &token).await });
         }
     }
+}
+
+/// The member a request's token names, as [`MemberOnly`] puts it in the `Depot`.
+#[derive(Clone)]
+struct Member {
+    user: User,
+    token: String,
+    posted: bool,
 }
 
 /// What a join gives the new stream.
@@ -176,10 +213,12 @@ impl ChatRoom {
     pub async fn open(
         log: EventLog<ChatEvent>,
         redis_url: Option<&str>,
-        allowance: PostAllowance,
+        limits: RoomLimits,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RedisLogError> {
-        let identities = Identities::open(redis_url, "sse-chat:members", MAX_MEMBERS).await?;
+        let prefix = "sse-chat:members";
+        let silent = limits.forget_silent_after;
+        let identities = Identities::open(redis_url, prefix, MAX_MEMBERS, silent).await?;
         let presence = Presence::open(
             log.clone(),
             redis_url,
@@ -193,7 +232,15 @@ impl ChatRoom {
             identities,
             presence,
             posts: Mutex::new(HashMap::new()),
-            allowance,
+            posts_per_ip: PerClient::new(
+                limits.ip_post_burst,
+                f64::from(limits.ip_posts_per_second),
+            ),
+            joins_per_ip: PerClient::new(
+                limits.join_burst,
+                f64::from(limits.joins_per_minute) / 60.0,
+            ),
+            limits,
         }))
     }
 
@@ -201,11 +248,16 @@ impl ChatRoom {
     /// and benchmarks.
     pub async fn in_memory(
         streams: &Streams,
-        limits: HistoryLimits,
-        allowance: PostAllowance,
+        history: HistoryLimits,
+        limits: RoomLimits,
     ) -> Result<Arc<Self>, RedisLogError> {
-        let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
-        Self::open(log, None, allowance, streams.shutdown_token()).await
+        let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+        Self::open(log, None, limits, streams.shutdown_token()).await
+    }
+
+    /// How many members are remembered (in memory), for tests.
+    pub fn members_remembered(&self) -> Option<usize> {
+        self.identities.remembered()
     }
 
     /// The room's history, for tests and metrics.
@@ -224,19 +276,21 @@ impl ChatRoom {
         Ok(users)
     }
 
-    /// Opens a stream for the member `token` names, or for a new member called `name`.
-    /// A member's first open stream anywhere announces `join`; a second tab does not.
+    /// Opens a stream for the member `token` names, or for a new member called `name`
+    /// (within `ip`'s join allowance). A member's first open stream anywhere announces
+    /// `join`; a second tab does not.
     async fn join(
         self: &Arc<Self>,
         token: Option<&str>,
         name: Option<&str>,
+        ip: Option<IpAddr>,
     ) -> Result<Joined, ApiError> {
         let known = match token {
             Some(token) => self.identities.find(token).await.map_err(identity_error)?,
             None => None,
         };
         let (token, user) = match (known, token) {
-            (Some(user), Some(token)) => (token.to_owned(), user),
+            (Some((user, _)), Some(token)) => (token.to_owned(), user),
             _ => {
                 let name = valid_name(name.ok_or_else(|| {
                     ApiError::new(
@@ -245,6 +299,16 @@ impl ChatRoom {
                         "That token is not a member's; join again with ?name=.",
                     )
                 })?)?;
+                if let Some(ip) = ip {
+                    self.joins_per_ip.try_take(ip).map_err(|wait| {
+                        let RoomLimits { join_burst, joins_per_minute, .. } = self.limits;
+                        let message = format!(
+                            "At most {joins_per_minute} new members a minute (bursts of {join_burst}) from one address; wait a moment."
+                        );
+                        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
+                            .retry_after(wait)
+                    })?;
+                }
                 self.identities
                     .issue(|id| User { id, name })
                     .await
@@ -264,6 +328,7 @@ impl ChatRoom {
         let stream = OpenStream {
             room: Arc::clone(self),
             user: user.clone(),
+            token: token.clone(),
         };
         Ok(Joined {
             online: self.online().await?,
@@ -273,46 +338,79 @@ impl ChatRoom {
         })
     }
 
-    async fn left(&self, user: User) {
+    async fn left(&self, user: User, token: &str) {
         let key = user.id.to_string();
-        if let Err(e) = self.presence.leave(&key, ChatEvent::Leave(user)).await {
-            tracing::error!("cannot publish a leave: {e}");
+        match self.presence.leave(&key, ChatEvent::Leave(user)).await {
+            // Their last stream anywhere: one who never posted is forgotten soon.
+            Ok(true) => {
+                if let Err(e) = self.identities.release(token).await {
+                    tracing::warn!("cannot release a member: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!("cannot publish a leave: {e}"),
         }
     }
 
     /// The member `token` names, if any.
-    async fn member(&self, token: &str) -> Result<Option<User>, ApiError> {
-        self.identities.find(token).await.map_err(identity_error)
+    async fn member(&self, token: &str) -> Result<Option<Member>, ApiError> {
+        let found = self.identities.find(token).await.map_err(identity_error)?;
+        Ok(found.map(|(user, posted)| Member {
+            user,
+            token: token.to_owned(),
+            posted,
+        }))
     }
 
-    /// Posts `text` as `from`.
-    async fn post(&self, from: User, text: String) -> Result<EventId, ApiError> {
+    /// Posts `text` as `from`, within the member's and `ip`'s allowances.
+    async fn post(
+        &self,
+        from: &Member,
+        text: String,
+        ip: Option<IpAddr>,
+    ) -> Result<EventId, ApiError> {
+        let RoomLimits {
+            post_burst,
+            posts_per_second,
+            ip_post_burst,
+            ip_posts_per_second,
+            ..
+        } = self.limits;
+        let too_fast = |wait, message: String| {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message).retry_after(wait)
+        };
+        if let Some(ip) = ip {
+            self.posts_per_ip.try_take(ip).map_err(|wait| {
+                too_fast(wait, format!("At most {ip_posts_per_second} messages a second (bursts of {ip_post_burst}) from one address; wait a moment."))
+            })?;
+        }
         {
-            let PostAllowance { burst, per_second } = self.allowance;
             let mut posts = self.posts.lock();
             if posts.len() >= MAX_MEMBERS {
                 // Forget allowances that have refilled: they hold nothing worth keeping.
                 posts.retain(|_, bucket| !bucket.is_full());
             }
             let bucket = posts
-                .entry(from.id)
-                .or_insert_with(|| TokenBucket::new(burst, per_second));
+                .entry(from.user.id)
+                .or_insert_with(|| TokenBucket::new(post_burst, f64::from(posts_per_second)));
             bucket.try_take().map_err(|wait| {
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate-limited",
-                    format!(
-                        "At most {per_second} messages a second (bursts of {burst}); wait a moment."
-                    ),
-                )
-                .retry_after(wait)
+                too_fast(wait, format!("At most {posts_per_second} messages a second (bursts of {post_burst}); wait a moment."))
             })?;
         }
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        Ok(self
-            .log
-            .publish(ChatEvent::Message { from, text, at })
-            .await?)
+        let message = ChatEvent::Message {
+            from: from.user.clone(),
+            text,
+            at,
+        };
+        let id = self.log.publish(message).await?;
+        if !from.posted {
+            // Kept for a day now, not forgotten a minute after their stream closes.
+            if let Err(e) = self.identities.posted(&from.token, &from.user).await {
+                tracing::warn!("cannot mark a member as posted: {e}");
+            }
+        }
+        Ok(id)
     }
 }
 
@@ -338,7 +436,7 @@ fn unknown_token() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
-        "Send the token from your welcome event as Authorization: Bearer <token>.",
+        "Post with the member cookie from joining, or the welcome token as Authorization: Bearer <token>.",
     )
 }
 
@@ -365,6 +463,7 @@ pub fn router(streams: &Streams, room: &Arc<ChatRoom>) -> Router {
                             room: Arc::clone(room),
                         })
                         .post(PostMessage {
+                            streams: streams.clone(),
                             room: Arc::clone(room),
                         }),
                 ),
@@ -376,7 +475,42 @@ pub fn router(streams: &Streams, room: &Arc<ChatRoom>) -> Router {
         ))
 }
 
-/// `GET /chat/events?name=..` or `?token=..`: join and stream.
+/// The member cookie's name: under TLS a `__Host-` cookie, which browsers accept only
+/// from a secure origin, for the whole host, so a plain-HTTP page cannot plant one.
+fn cookie_name(req: &Request) -> &'static str {
+    if req.scheme() == &Scheme::HTTPS {
+        "__Host-chat-member"
+    } else {
+        "chat-member"
+    }
+}
+
+/// The member token a request carries: the cookie, or `Authorization: Bearer`. Never
+/// a query parameter: URLs end up in access logs and browser history.
+fn member_token(req: &Request) -> Option<String> {
+    if let Some(cookie) = req.cookie(cookie_name(req)) {
+        return Some(cookie.value().to_owned());
+    }
+    bearer_token(req).map(str::to_owned)
+}
+
+/// Sets the member cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other
+/// sites cannot send it), for as long as an identity is remembered.
+fn set_member_cookie(req: &Request, res: &mut Response, token: &str) {
+    let secure = req.scheme() == &Scheme::HTTPS;
+    let cookie = Cookie::build((cookie_name(req), token.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(salvo::http::cookie::time::Duration::seconds(
+            i64::try_from(identity::FORGET_AFTER.as_secs()).unwrap_or(i64::MAX),
+        ))
+        .build();
+    res.add_cookie(cookie);
+}
+
+/// `GET /chat/events?name=..` (or with the member cookie): join and stream.
 struct JoinStream {
     streams: Streams,
     room: Arc<ChatRoom>,
@@ -393,9 +527,14 @@ struct Welcome<'a> {
 impl JoinStream {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
         let guard = self.streams.admit(req)?;
-        let token = req.query::<String>("token");
+        let token = member_token(req);
         let name = req.query::<String>("name");
-        let joined = self.room.join(token.as_deref(), name.as_deref()).await?;
+        let ip = client_ip(req, &self.streams.settings().trusted_proxies);
+        let joined = self
+            .room
+            .join(token.as_deref(), name.as_deref(), ip)
+            .await?;
+        set_member_cookie(req, res, &joined.token);
 
         // The welcome holds this member's secret, so it is built for this stream alone
         // and never enters the shared history. It has no id: resuming is about the room.
@@ -421,9 +560,9 @@ impl JoinStream {
     }
 }
 
-/// A hoop that puts the member the request's `Authorization: Bearer <token>` names in
-/// the `Depot`, or answers `401`: what comes after it never sees a sender it did not
-/// authenticate.
+/// A hoop that puts the member the request's token (cookie or `Authorization: Bearer`)
+/// names in the `Depot`, or answers `401`: what comes after it never sees a sender it
+/// did not authenticate.
 struct MemberOnly {
     room: Arc<ChatRoom>,
 }
@@ -437,13 +576,13 @@ impl MemberOnly {
         res: &mut Response,
         ctrl: &mut FlowCtrl,
     ) {
-        let found = match bearer_token(req) {
-            Some(token) => self.room.member(token).await,
+        let found = match member_token(req) {
+            Some(token) => self.room.member(&token).await,
             None => Ok(None),
         };
         match found {
-            Ok(Some(user)) => {
-                depot.insert_typed(user);
+            Ok(Some(member)) => {
+                depot.insert_typed(member);
             }
             Ok(None) => {
                 res.render(unknown_token());
@@ -459,6 +598,7 @@ impl MemberOnly {
 
 /// `POST /chat/messages`: post as the member [`MemberOnly`] found.
 struct PostMessage {
+    streams: Streams,
     room: Arc<ChatRoom>,
 }
 
@@ -476,7 +616,7 @@ impl PostMessage {
         res: &mut Response,
     ) -> Result<(), ApiError> {
         let from = depot
-            .get_typed::<User>()
+            .get_typed::<Member>()
             .map_err(|_| unknown_token())?
             .clone();
         let text = body::text(req, MAX_MESSAGE_BYTES).await?;
@@ -486,7 +626,8 @@ impl PostMessage {
                 "The message is only white space.",
             ));
         }
-        let id = self.room.post(from, text).await?;
+        let ip = client_ip(req, &self.streams.settings().trusted_proxies);
+        let id = self.room.post(&from, text, ip).await?;
         res.status_code(StatusCode::ACCEPTED);
         res.render(Json(Accepted { id }));
         Ok(())

@@ -15,7 +15,7 @@ struct Cli {
     #[command(flatten)]
     history: HistoryArgs,
     #[command(flatten)]
-    posts: sse_chat::PostAllowance,
+    limits: sse_chat::RoomLimits,
 }
 
 #[tokio::main]
@@ -30,7 +30,7 @@ async fn run(cli: Cli) -> MainResult {
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log = EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
-    let room = sse_chat::ChatRoom::open(log, redis, cli.posts, streams.shutdown_token()).await?;
+    let room = sse_chat::ChatRoom::open(log, redis, cli.limits, streams.shutdown_token()).await?;
     let app = sse_chat::router(&streams, &room);
     Ok(server::run(&cli.server, streams, app).await)
 }

@@ -162,28 +162,32 @@ where
                 let (profile, joined, left) = (json(profile)?, json(&joined)?, json(&left)?);
                 self.script(redis, ENTER, member, &[&profile, &joined, &left])
                     .await
+                    .map(|_| ())
             }
         }
     }
 
-    /// One stream fewer for `member`; publishes `left` when it was their last anywhere.
-    pub async fn leave(&self, member: &str, left: E) -> Result<(), PublishFailed> {
+    /// One stream fewer for `member`; publishes `left` when it was their last anywhere,
+    /// and then answers `true`.
+    pub async fn leave(&self, member: &str, left: E) -> Result<bool, PublishFailed> {
         match &self.place {
             Place::Memory(counts) => {
                 let mut counts = counts.lock();
                 let Some(entry) = counts.get_mut(member) else {
-                    return Ok(());
+                    return Ok(false);
                 };
                 entry.0 -= 1;
                 if entry.0 == 0 {
                     counts.remove(member);
                     self.publish_now(left)?;
+                    return Ok(true);
                 }
-                Ok(())
+                Ok(false)
             }
             Place::Redis(redis) => {
                 let left = json(&left)?;
-                self.script(redis, LEAVE, member, &[&left]).await
+                let appended = self.script(redis, LEAVE, member, &[&left]).await?;
+                Ok(appended)
             }
         }
     }
@@ -229,7 +233,7 @@ where
         script: &str,
         member: &str,
         args: &[&str],
-    ) -> Result<(), PublishFailed> {
+    ) -> Result<bool, PublishFailed> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(script)
             .arg(5)
@@ -245,10 +249,13 @@ where
         cmd.arg(self.log.hub().limits().max_events);
         let result: redis::RedisResult<redis::Value> =
             cmd.query_async(&mut redis.conn.clone()).await;
-        result.map(|_| ()).map_err(|e| {
-            self.log.hub().metrics().backend_errors.inc();
-            PublishFailed::from(RedisLogError::from(e))
-        })
+        // The scripts answer the appended event's id, or nil (false) when none was.
+        result
+            .map(|v| !matches!(v, redis::Value::Nil))
+            .map_err(|e| {
+                self.log.hub().metrics().backend_errors.inc();
+                PublishFailed::from(RedisLogError::from(e))
+            })
     }
 
     async fn heartbeat(&self, shutdown: CancellationToken) {

@@ -2,56 +2,53 @@
 // The chat page: join with a name, then one EventSource for everything the room says.
 // Everything shown comes from the stream, our own messages too, so every member sees
 // one order. Text is always put in text nodes: nothing a member sends becomes markup.
+// Who we are is an HttpOnly cookie the server set when we joined: the browser sends it
+// with every reconnect and post, and no script (ours included) can read it. Names are
+// not unique, so every name is shown with the member's id ("alice #3").
 
 const $ = (id) => document.getElementById(id);
 const MAX_SHOWN = 500;
-const RECONNECT_MS = 3000;
 let source = null;
 let me = null;                                        // {id, name} from the welcome
 let name = sessionStorage.getItem("chat.name");
-let token = sessionStorage.getItem("chat.token");     // our secret: proves who we are
-let lastId = null;                                    // resume cursor for reconnects
 const online = new Map();                             // id -> name
+
+// "alice #3": the id tells two members called alice apart.
+function label(user) {
+  return `${user.name} #${user.id}`;
+}
 
 function showState(state) {
   $("connection").dataset.state = state;
   $("connection").textContent = state;
 }
 
-function eventsUrl() {
-  // The token keeps our identity; the name is only used if the server forgot the token.
-  const params = new URLSearchParams({ name });
-  if (token) params.set("token", token);
-  if (lastId) params.set("lastEventId", lastId);
-  return `/chat/events?${params}`;
-}
-
 function connect() {
   showState("connecting");
-  source = new EventSource(eventsUrl());
+  // The cookie keeps our identity; the name is only used if the server forgot us. The
+  // browser reconnects by itself (after the server's jittered `retry:`), with the same
+  // URL, the cookie and Last-Event-ID, so a reconnect gets exactly what it missed.
+  source = new EventSource(`/chat/events?${new URLSearchParams({ name })}`);
   source.onopen = () => showState("open");
 
   source.addEventListener("welcome", (event) => {
     const welcome = JSON.parse(event.data);
     me = welcome.user;
-    token = welcome.token;
-    sessionStorage.setItem("chat.token", token);
     online.clear();
     for (const user of welcome.online) online.set(user.id, user.name);
-    $("me").textContent = me.name;
+    $("me").textContent = label(me);
     $("join").hidden = true;
     $("room").hidden = false;
     showOnline();
   });
 
   source.addEventListener("message", (event) => {
-    lastId = event.lastEventId;
     const message = JSON.parse(event.data);
     const item = document.createElement("li");
     if (me && message.from.id === me.id) item.classList.add("mine");
     const from = document.createElement("span");
     from.className = "from";
-    from.textContent = message.from.name;
+    from.textContent = label(message.from);
     const at = document.createElement("time");
     at.className = "at";
     at.dateTime = message.at;
@@ -63,32 +60,26 @@ function connect() {
 
   for (const kind of ["join", "leave"]) {
     source.addEventListener(kind, (event) => {
-      lastId = event.lastEventId;
       const { user } = JSON.parse(event.data);
       if (kind === "join") online.set(user.id, user.name); else online.delete(user.id);
       const item = document.createElement("li");
       item.className = "presence";
-      item.textContent = `${user.name} ${kind === "join" ? "joined" : "left"}`;
+      item.textContent = `${label(user)} ${kind === "join" ? "joined" : "left"}`;
       append(item);
       showOnline();
     });
   }
 
-  // Missed too much (or the server restarted): start over from what it holds now.
-  source.addEventListener("reset", () => { lastId = null; });
-
-  // We reconnect ourselves rather than let the browser reuse the first URL: ours
-  // carries the token and the last id we saw.
   source.onerror = () => {
-    source.close();
-    if (me === null) {
-      // Never welcomed: the server refused the join (a bad name, or full). Ask again.
-      showState("closed");
-      $("join-error").textContent = "Could not join. Names are 1 to 32 characters, without control characters.";
+    if (source.readyState === EventSource.CONNECTING) {
+      showState("reconnecting");
       return;
     }
-    showState("reconnecting");
-    setTimeout(connect, RECONNECT_MS);
+    // Closed for good: the server refused the stream (a bad name, too many joins).
+    showState("closed");
+    if (me === null) {
+      $("join-error").textContent = "Could not join. Names are 1 to 32 characters, without control characters; or too many joins from here, wait a minute.";
+    }
   };
 }
 
@@ -105,7 +96,7 @@ function showOnline() {
   list.replaceChildren();
   for (const [id, who] of [...online].sort((a, b) => a[1].localeCompare(b[1]))) {
     const item = document.createElement("li");
-    item.textContent = who;
+    item.textContent = label({ id, name: who });
     if (me && id === me.id) item.className = "me";
     list.append(item);
   }
@@ -125,11 +116,8 @@ $("send-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("text");
   if (!input.value.trim()) return;
-  const response = await fetch("/chat/messages", {
-    method: "POST",
-    headers: { authorization: `Bearer ${token}` },
-    body: input.value,
-  });
+  // Same-origin fetch sends the member cookie: that is our credential.
+  const response = await fetch("/chat/messages", { method: "POST", body: input.value });
   if (response.ok) {
     input.value = "";   // the message itself arrives through the stream
     $("send-error").textContent = "";

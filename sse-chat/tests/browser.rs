@@ -1,5 +1,6 @@
-//! Two Chromium windows chat with each other; one reloads and keeps its history and
-//! its identity.
+//! Two Chromium browsers chat with each other; one reloads and keeps its history and
+//! its identity, and its member token never appears in a URL the page requested, nor
+//! where a script could read it.
 
 use std::time::Duration;
 
@@ -8,15 +9,19 @@ use sse_shared::testing::{AppProcess, Browser, TestResult};
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn join(browser: &Browser, url: &str, name: &str) -> TestResult {
+/// Joins as `name`; returns the page's label for us ("alice #1").
+async fn join(browser: &Browser, url: &str, name: &str) -> TestResult<String> {
     browser.client.goto(url).await?;
     browser.type_into("#name", name).await?;
     browser.click("#join-form button").await?;
-    browser.wait_for_text("#me", WAIT, |t| t == name).await?;
+    let prefix = format!("{name} #");
+    let me = browser
+        .wait_for_text("#me", WAIT, |t| t.starts_with(&prefix))
+        .await?;
     browser
         .wait_for_text("#connection", WAIT, |t| t == "open")
         .await?;
-    Ok(())
+    Ok(me)
 }
 
 async fn say(browser: &Browser, text: &str) -> TestResult {
@@ -25,51 +30,84 @@ async fn say(browser: &Browser, text: &str) -> TestResult {
     Ok(())
 }
 
+/// The member token (read through WebDriver, which sees HttpOnly cookies) appears in no
+/// URL the page loaded or streamed from, and `document.cookie` does not show it.
+async fn token_stays_out_of_urls_and_scripts(browser: &Browser) -> TestResult {
+    let cookie = browser.client.get_named_cookie("chat-member").await?;
+    let token = cookie.value().to_owned();
+    assert_eq!(token.len(), 32, "a member token: {token}");
+    assert_eq!(cookie.http_only(), Some(true));
+    let urls = browser
+        .eval(
+            // The open EventSource's URL (a stream in progress has no resource entry yet).
+            "return [location.href, source.url, ...performance.getEntriesByType('resource').map(e => e.name)]",
+        )
+        .await?;
+    let urls = urls.as_array().ok_or("no URL list")?;
+    assert!(
+        urls.iter()
+            .any(|u| u.as_str().is_some_and(|u| u.contains("/chat/events"))),
+        "the stream's URL is among them: {urls:?}"
+    );
+    for url in urls {
+        assert!(!url.to_string().contains(&token), "the token in {url}");
+    }
+    let visible = browser.eval("return document.cookie").await?;
+    assert!(
+        !visible.to_string().contains(&token),
+        "a script sees {visible}"
+    );
+    Ok(())
+}
+
 #[tokio::test]
-async fn two_windows_chat_and_a_reload_keeps_history_and_identity() -> TestResult {
+async fn two_browsers_chat_and_a_reload_keeps_history_and_identity() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &[]).await?;
-    let browser = Browser::launch().await?;
+    // Two browsers, not two windows: the member cookie makes one browser one member.
+    let alice = Browser::launch().await?;
+    let bob = match Browser::launch().await {
+        Ok(bob) => bob,
+        Err(e) => {
+            alice.close().await?;
+            return Err(e);
+        }
+    };
     let result = async {
-        let alice_window = browser.client.window().await?;
-        join(&browser, app.url(), "alice").await?;
-
-        let bob_window = browser.client.new_window(false).await?.handle;
-        browser.client.switch_to_window(bob_window.clone()).await?;
-        join(&browser, app.url(), "bob").await?;
-        browser
-            .wait_for_text("#online", WAIT, |t| {
-                t.contains("alice") && t.contains("bob")
-            })
-            .await?;
+        let alice_label = join(&alice, app.url(), "alice").await?;
+        let bob_label = join(&bob, app.url(), "bob").await?;
+        assert_ne!(alice_label, bob_label);
+        bob.wait_for_text("#online", WAIT, |t| {
+            t.contains(&alice_label) && t.contains(&bob_label)
+        })
+        .await?;
         let hello = "hello <b>alice</b>";
-        say(&browser, hello).await?;
-        browser
-            .wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
+        say(&bob, hello).await?;
+        bob.wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
             .await?;
 
-        browser.client.switch_to_window(alice_window).await?;
-        browser
+        let seen = alice
             .wait_for_text("#messages", WAIT, |t| t.contains(hello))
             .await?;
-        let markup = browser
+        assert!(
+            seen.contains(&bob_label),
+            "the sender with their id: {seen}"
+        );
+        let markup = alice
             .eval("return document.querySelectorAll('#messages b, #messages script').length")
             .await?;
         assert_eq!(markup.as_u64(), Some(0), "text stays text");
-        say(&browser, "hi bob").await?;
-        browser
+        say(&alice, "hi bob").await?;
+        alice
             .wait_for_text("#messages", WAIT, |t| t.contains("hi bob"))
             .await?;
 
-        browser.client.switch_to_window(bob_window).await?;
-        browser
-            .wait_for_text("#messages", WAIT, |t| t.contains("hi bob"))
+        bob.wait_for_text("#messages", WAIT, |t| t.contains("hi bob"))
             .await?;
-        let token_before = browser
-            .eval("return sessionStorage.getItem('chat.token')")
-            .await?;
-        browser.client.refresh().await?;
-        browser.wait_for_text("#me", WAIT, |t| t == "bob").await?;
-        let history = browser
+        token_stays_out_of_urls_and_scripts(&bob).await?;
+        bob.client.refresh().await?;
+        // The same member after the reload: the cookie kept the identity.
+        bob.wait_for_text("#me", WAIT, |t| t == bob_label).await?;
+        let history = bob
             .wait_for_text("#messages", WAIT, |t| {
                 t.contains(hello) && t.contains("hi bob")
             })
@@ -78,19 +116,16 @@ async fn two_windows_chat_and_a_reload_keeps_history_and_identity() -> TestResul
             history.find(hello) < history.find("hi bob"),
             "in order: {history}"
         );
-        browser
-            .wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
+        bob.wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
             .await?;
-        let token_after = browser
-            .eval("return sessionStorage.getItem('chat.token')")
-            .await?;
-        assert_eq!(token_before, token_after, "the same identity");
-        browser.save_screenshot("sse-chat").await?;
+        token_stays_out_of_urls_and_scripts(&bob).await?;
+        bob.save_screenshot("sse-chat").await?;
         app.terminate().await?;
         app.wait(Duration::from_secs(6)).await?;
         TestResult::Ok(())
     }
     .await;
-    browser.close().await?;
+    alice.close().await?;
+    bob.close().await?;
     result
 }

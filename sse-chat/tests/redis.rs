@@ -15,7 +15,11 @@ struct Member {
 }
 
 async fn join(base: &str, query: &str) -> TestResult<Member> {
-    let mut conn = SseConnection::open(&format!("{base}/chat/events?{query}"), &[]).await?;
+    join_with(base, query, &[]).await
+}
+
+async fn join_with(base: &str, query: &str, headers: &[(&str, &str)]) -> TestResult<Member> {
+    let mut conn = SseConnection::open(&format!("{base}/chat/events?{query}"), headers).await?;
     let welcome = conn.next_event().await?;
     assert_eq!(welcome.event.as_deref(), Some("welcome"));
     let data: Value = serde_json::from_str(welcome.data.as_deref().unwrap_or_default())?;
@@ -57,6 +61,14 @@ async fn next(conn: &mut SseConnection, limit: Duration) -> TestResult<String> {
     }
 }
 
+fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 async fn post(base: &str, token: &str, text: &str) -> TestResult<u16> {
     let response = http()
         .post(format!("{base}/chat/messages"))
@@ -95,8 +107,59 @@ async fn two_instances_share_messages_identities_and_presence() -> TestResult {
         assert_eq!(seen, ["alice: hi from A", "alice: hi via B"]);
     }
 
-    // A second tab of alice's, on B: still one member. Closing one tab is not leaving.
-    let second_tab = join(b.url(), &format!("token={}&name=alice", alice.token)).await?;
+    // Redis holds a hash of each token, never the token: a member who posted keeps a
+    // day-long TTL.
+    let mut redis_conn = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("sse-chat:members:token:*")
+        .query_async(&mut redis_conn)
+        .await?;
+    let alice_key = format!("sse-chat:members:token:{}", sha256_hex(&alice.token));
+    assert!(keys.contains(&alice_key), "{keys:?}");
+    for key in &keys {
+        assert!(
+            !key.contains(&alice.token) && !key.contains(&bob.token),
+            "{key}"
+        );
+        let value: String = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut redis_conn)
+            .await?;
+        assert!(
+            !value.contains(&alice.token) && !value.contains(&bob.token),
+            "{value}"
+        );
+    }
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&alice_key)
+        .query_async(&mut redis_conn)
+        .await?;
+    assert!(ttl > 86_000, "a poster's TTL: {ttl}");
+
+    // A member who never posted is forgotten a minute after their last stream closed.
+    let silent = join(a.url(), "name=silent").await?;
+    let silent_key = format!("sse-chat:members:token:{}", sha256_hex(&silent.token));
+    drop(silent);
+    sse_shared::testing::wait_until(wait, "the silent member's TTL to drop", || {
+        let mut conn = redis_conn.clone();
+        let key = silent_key.clone();
+        async move {
+            let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut conn).await?;
+            Ok((1..=60).contains(&ttl))
+        }
+    })
+    .await?;
+    for _ in 0..2 {
+        let event = next(&mut bob.conn, wait).await?;
+        assert!(event.ends_with(":silent"), "{event}");
+    }
+
+    // A second tab of alice's, on B, carrying her cookie: still one member. Closing one
+    // tab is not leaving.
+    let cookie = format!("chat-member={}", alice.token);
+    let second_tab = join_with(b.url(), "name=alice", &[("cookie", &cookie)]).await?;
     assert_eq!(second_tab.online, ["alice", "bob"]);
     drop(alice);
     assert_eq!(post(b.url(), &bob.token, "still here?").await?, 202);

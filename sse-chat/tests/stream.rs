@@ -5,16 +5,40 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use serde_json::Value;
-use sse_chat::{ChatRoom, PostAllowance};
+use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
 use sse_shared::{HistoryLimits, ServerArgs, Streams};
 
+/// Join and post limits high enough for the many members these tests make from one
+/// address; the tests of those limits use [`start_with`] and the defaults.
+fn roomy() -> RoomLimits {
+    RoomLimits {
+        join_burst: 1000,
+        ip_post_burst: 1000,
+        ..RoomLimits::default()
+    }
+}
+
 async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
+    start_with(args, roomy()).await
+}
+
+async fn start_with(args: ServerArgs, limits: RoomLimits) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let room =
-        ChatRoom::in_memory(&streams, HistoryLimits::default(), PostAllowance::default()).await?;
+    let room = ChatRoom::in_memory(&streams, HistoryLimits::default(), limits).await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
+}
+
+const COOKIE: &str = "chat-member";
+
+/// Opens a stream as the member `token` names, carrying it the way the page does: in
+/// the member cookie.
+async fn rejoin(app: &TestApp, token: &str, headers: &[(&str, &str)]) -> TestResult<Member> {
+    let cookie = format!("{COOKIE}={token}");
+    let mut all = vec![("cookie", cookie.as_str())];
+    all.extend_from_slice(headers);
+    open(&app.url("/chat/events"), &all).await
 }
 
 /// Names of the members online, in order.
@@ -161,9 +185,8 @@ async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> Tes
     let (_, joined) = next_of(&mut watcher.conn, "join").await?;
     assert_eq!(joined["user"]["id"], first_tab.id);
 
-    // A second tab with the same token: the same member, no second join.
-    let url = format!("{}?token={}", app.url("/chat/events"), first_tab.token);
-    let second_tab = open(&url, &[]).await?;
+    // A second tab with the same cookie: the same member, no second join.
+    let second_tab = rejoin(&app, &first_tab.token, &[]).await?;
     assert_eq!(second_tab.id, first_tab.id);
     assert_eq!(online(&room).await?, ["alice", "watcher"]);
 
@@ -297,11 +320,20 @@ async fn every_rejection_has_its_status_and_publishes_nothing() -> TestResult {
         }
     }
     // No name and no known token: who is this?
-    let anonymous = http()
-        .get(app.url("/chat/events?token=nope"))
-        .send()
-        .await?;
-    assert_eq!(anonymous.status(), 401);
+    for headers in [
+        vec![],
+        vec![("cookie", format!("{COOKIE}=nope"))],
+        vec![("authorization", "Bearer nope".to_owned())],
+    ] {
+        let mut request = http().get(app.url("/chat/events"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let anonymous = request.send().await?;
+        assert_eq!(anonymous.status(), 401);
+        let error: Value = anonymous.json().await?;
+        assert_eq!(error["error"], "unknown-token");
+    }
     Ok(())
 }
 
@@ -355,9 +387,8 @@ async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
     for text in ["one", "two", "three"] {
         assert_eq!(post(&app, &alice.token, text).await?.status(), 202);
     }
-    let url = format!("{}?token={bob_token}", app.url("/chat/events"));
-    let mut back = open(&url, &[("last-event-id", &last_seen)]).await?;
-    assert_eq!(back.id, bob_id, "the token keeps the identity");
+    let mut back = rejoin(&app, &bob_token, &[("last-event-id", &last_seen)]).await?;
+    assert_eq!(back.id, bob_id, "the cookie keeps the identity");
     let mut missed = Vec::new();
     for _ in 0..5 {
         let event = back.conn.next_event().await?;
@@ -399,5 +430,190 @@ async fn a_new_member_gets_the_last_50_messages() -> TestResult {
     }
     let expected: Vec<String> = (10..60).map(|i| format!("m{i}")).collect();
     assert_eq!(texts, expected);
+    Ok(())
+}
+
+/// A `POST /chat/messages` carrying the member cookie instead of a bearer header.
+async fn post_with_cookie(app: &TestApp, token: &str, text: &str) -> TestResult<reqwest::Response> {
+    Ok(http()
+        .post(app.url("/chat/messages"))
+        .header("cookie", format!("{COOKIE}={token}"))
+        .body(text.to_owned())
+        .send()
+        .await?)
+}
+
+#[tokio::test]
+async fn the_token_travels_in_an_httponly_cookie_and_never_in_a_url() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let url = format!("{}?name=alice", app.url("/chat/events"));
+    let mut alice = open(&url, &[]).await?;
+    let set_cookie = alice
+        .conn
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no set-cookie on the join")?
+        .to_owned();
+    assert!(
+        set_cookie.starts_with(&format!("{COOKIE}={};", alice.token)),
+        "{set_cookie}"
+    );
+    let lower = set_cookie.to_ascii_lowercase();
+    for attribute in ["httponly", "samesite=strict", "path=/", "max-age=86400"] {
+        assert!(
+            lower.contains(attribute),
+            "{attribute} missing: {set_cookie}"
+        );
+    }
+    assert!(!lower.contains("secure"), "plain HTTP: {set_cookie}");
+
+    // The cookie posts as alice, and so does the bearer header (for other clients).
+    assert_eq!(
+        post_with_cookie(&app, &alice.token, "by cookie")
+            .await?
+            .status(),
+        202
+    );
+    assert_eq!(post(&app, &alice.token, "by bearer").await?.status(), 202);
+    for text in ["by cookie", "by bearer"] {
+        let (_, message) = next_of(&mut alice.conn, "message").await?;
+        assert_eq!(message["text"], text);
+        assert_eq!(message["from"]["id"], alice.id);
+    }
+
+    // A token in the URL stands for nobody: a post is 401, a stream without a name is
+    // 401, and with a name it is a new member, not alice.
+    let in_url = http()
+        .post(app.url(&format!("/chat/messages?token={}", alice.token)))
+        .body("from the URL")
+        .send()
+        .await?;
+    assert_eq!(in_url.status(), 401);
+    let stream = http()
+        .get(app.url(&format!("/chat/events?token={}", alice.token)))
+        .send()
+        .await?;
+    assert_eq!(stream.status(), 401);
+    let url = format!(
+        "{}?name=alice&token={}",
+        app.url("/chat/events"),
+        alice.token
+    );
+    let other = open(&url, &[]).await?;
+    assert_ne!(other.id, alice.id, "a token in the URL kept the identity");
+    assert_ne!(other.token, alice.token);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_join_flood_from_one_address_gets_429_and_another_address_still_joins() -> TestResult {
+    // 127.0.0.1 is a trusted proxy here, so X-Forwarded-For names the client.
+    let args = ServerArgs {
+        trusted_proxies: vec!["127.0.0.1".parse()?],
+        ..ServerArgs::default()
+    };
+    let limits = RoomLimits::default();
+    let (app, room) = start_with(args, limits).await?;
+    let from = |ip: &'static str| ("x-forwarded-for", ip);
+    let mut joined = Vec::new();
+    let mut refused = 0;
+    for i in 0..50 {
+        let url = format!("{}?name=flood{i}", app.url("/chat/events"));
+        let conn = SseConnection::open(&url, &[from("203.0.113.7")]).await?;
+        if conn.status == 429 {
+            let wait = conn
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok());
+            assert!(
+                wait.is_some_and(|w| w.parse::<u64>().is_ok_and(|w| (1..=7).contains(&w))),
+                "{wait:?}"
+            );
+            refused += 1;
+        } else {
+            assert_eq!(conn.status, 200);
+            joined.push(conn);
+        }
+    }
+    let burst = usize::try_from(limits.join_burst)?;
+    assert_eq!(joined.len(), burst, "the burst, then nothing more");
+    assert_eq!(refused, 50 - burst);
+    let error: Value = http()
+        .get(format!("{}?name=late", app.url("/chat/events")))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(error["error"], "rate-limited");
+    // Another address is not held back, and a reconnect is not a join.
+    let other = open(
+        &format!("{}?name=neighbour", app.url("/chat/events")),
+        &[from("198.51.100.1")],
+    )
+    .await?;
+    let again = rejoin(&app, &other.token, &[from("203.0.113.7")]).await?;
+    assert_eq!(again.id, other.id);
+    assert_eq!(
+        room.members_remembered(),
+        Some(burst + 1),
+        "the member table stays bounded"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_silent_member_is_forgotten_soon_after_leaving_and_a_poster_is_not() -> TestResult {
+    let limits = RoomLimits {
+        forget_silent_after: Duration::from_millis(300),
+        ..roomy()
+    };
+    let (app, room) = start_with(ServerArgs::default(), limits).await?;
+    let silent = join(&app, "silent").await?;
+    let poster = join(&app, "poster").await?;
+    assert_eq!(post(&app, &poster.token, "hello").await?.status(), 202);
+    let (silent_token, poster_token) = (silent.token.clone(), poster.token.clone());
+    assert_eq!(room.members_remembered(), Some(2));
+    drop(silent);
+    drop(poster);
+    wait_until(WAIT, "the silent member to be forgotten", || async {
+        Ok(room.members_remembered() == Some(1))
+    })
+    .await?;
+    assert_eq!(post(&app, &silent_token, "still me?").await?.status(), 401);
+    assert_eq!(post(&app, &poster_token, "still me").await?.status(), 202);
+    Ok(())
+}
+
+#[tokio::test]
+async fn posts_are_limited_per_address_across_identities() -> TestResult {
+    let limits = RoomLimits {
+        ip_post_burst: 5,
+        ip_posts_per_second: 1,
+        ..roomy()
+    };
+    let (app, _room) = start_with(ServerArgs::default(), limits).await?;
+    // Three identities from one address, each well within its own allowance of 10.
+    let mut members = Vec::new();
+    for name in ["a", "b", "c"] {
+        members.push(join(&app, name).await?);
+    }
+    let mut statuses = Vec::new();
+    for member in &members {
+        for n in 0..2 {
+            statuses.push(
+                post(&app, &member.token, format!("{n}"))
+                    .await?
+                    .status()
+                    .as_u16(),
+            );
+        }
+    }
+    assert_eq!(
+        statuses,
+        [202, 202, 202, 202, 202, 429],
+        "five from the address, then 429"
+    );
     Ok(())
 }

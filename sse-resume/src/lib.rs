@@ -147,7 +147,7 @@ pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>, notes: NoteAllowan
                     log: log.clone(),
                     trusted_proxies: streams.settings().trusted_proxies.clone(),
                     notes,
-                    allowance: Arc::new(PerClient::new(notes.burst, notes.per_second)),
+                    allowance: Arc::new(PerClient::new(notes.burst, f64::from(notes.per_second))),
                 }),
         )
         .push(page::routes(

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sse_chat::{ChatRoom, PostAllowance};
+use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::testing::{TestApp, TestResult};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 
@@ -18,11 +18,19 @@ pub fn roomy() -> ServerArgs {
     }
 }
 
+/// Join and post limits high enough for thousands of members on one loopback address.
+pub fn roomy_chat() -> RoomLimits {
+    RoomLimits {
+        join_burst: 100_000,
+        ip_post_burst: 100_000,
+        ..RoomLimits::default()
+    }
+}
+
 /// sse-chat in memory.
 pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let room =
-        ChatRoom::in_memory(&streams, HistoryLimits::default(), PostAllowance::default()).await?;
+    let room = ChatRoom::in_memory(&streams, HistoryLimits::default(), roomy_chat()).await?;
     let router = sse_chat::router(&streams, &room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }
