@@ -46,8 +46,10 @@ use crate::resume::{ResetReason, reset_frame};
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
 
-/// An event id: `N` for the in-memory hub (1, 2, 3, ...), `MS-N` for a Redis stream
-/// entry. Ordered as the pair (MS, N); `N` alone means MS = 0.
+/// An event id, `MS-N`: for the in-memory hub `RUN-N`, where `RUN` is the millisecond the
+/// hub was made (so ids never collide across restarts) and `N` counts 1, 2, 3, ...; for a
+/// Redis stream, the entry's id. Ordered as the pair (MS, N); `N` alone means MS = 0, and
+/// `0` is before every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct EventId {
     /// Milliseconds part (Redis stream ids); 0 in memory.
@@ -206,6 +208,9 @@ struct Stored<E> {
 struct History<E> {
     events: VecDeque<Stored<E>>,
     bytes: usize,
+    /// The run an in-memory hub's ids name; `None` for a hub fed by a shared log, whose
+    /// ids are the log's.
+    run: Option<u64>,
     next_seq: u64,
     /// The newest id ever published.
     latest: Option<EventId>,
@@ -282,6 +287,14 @@ impl<E> Clone for Hub<E> {
 
 type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
 
+/// The millisecond a hub is made, naming its run (at least 1, so ids always show it).
+fn run_start() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(1, |d| {
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    })
+}
+
 impl<E: HubEvent> Hub<E> {
     /// An empty hub keeping at most `limits`, counting into `metrics`.
     pub fn new(limits: HistoryLimits, metrics: Metrics) -> Self {
@@ -291,6 +304,7 @@ impl<E: HubEvent> Hub<E> {
                 history: RwLock::new(History {
                     events: VecDeque::new(),
                     bytes: 0,
+                    run: Some(run_start()),
                     next_seq: 1,
                     latest: None,
                     evicted_up_to: None,
@@ -306,7 +320,11 @@ impl<E: HubEvent> Hub<E> {
     pub fn publish(&self, event: E) -> Result<EventId, PublishError> {
         let id = {
             let mut history = self.inner.history.write();
-            let stored = self.store(EventId::seq(history.next_seq), event)?;
+            let id = EventId {
+                ms: history.run.unwrap_or(0),
+                seq: history.next_seq,
+            };
+            let stored = self.store(id, event)?;
             history.next_seq += 1;
             let id = stored.id;
             self.append(&mut history, stored);
@@ -323,10 +341,10 @@ impl<E: HubEvent> Hub<E> {
     pub fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
         let ids = {
             let mut history = self.inner.history.write();
-            let next = history.next_seq;
+            let (next, ms) = (history.next_seq, history.run.unwrap_or(0));
             let stored = (next..)
                 .zip(events)
-                .map(|(seq, e)| self.store(EventId::seq(seq), e));
+                .map(|(seq, e)| self.store(EventId { ms, seq }, e));
             let stored = stored.collect::<Result<Vec<_>, _>>()?;
             history.next_seq += stored.len() as u64;
             let ids: Vec<EventId> = stored.iter().map(|s| s.id).collect();
@@ -346,6 +364,8 @@ impl<E: HubEvent> Hub<E> {
     pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
         {
             let mut history = self.inner.history.write();
+            // The log's ids, not a run of ours, from now on.
+            history.run = None;
             if history.latest.is_some_and(|latest| id <= latest) {
                 return Ok(false);
             }
@@ -386,6 +406,12 @@ impl<E: HubEvent> Hub<E> {
         let metrics = &self.inner.metrics;
         metrics.history_events.set(history.events.len() as i64);
         metrics.history_bytes.set(history.bytes as i64);
+    }
+
+    /// The run this hub's own ids name (the `RUN` of `RUN-N`); `None` once it is fed
+    /// by a shared log.
+    pub fn run(&self) -> Option<u64> {
+        self.inner.history.read().run
     }
 
     /// The bounds this hub keeps.
@@ -450,7 +476,12 @@ impl<E: HubEvent> Hub<E> {
         let wake = self.inner.wake.subscribe();
         let history = self.inner.history.read();
         let inspected = inspect(&mut history.events.iter().rev().map(|s| &s.event));
-        let live = history.latest.unwrap_or(EventId::ZERO);
+        // Before the first event: `RUN-0` for an in-memory hub.
+        let before_all = EventId {
+            ms: history.run.unwrap_or(0),
+            seq: 0,
+        };
+        let live = history.latest.unwrap_or(before_all);
         let (cursor, reset) = match start {
             Start::Live => (live, None),
             Start::Recent(n) => {
@@ -469,6 +500,11 @@ impl<E: HubEvent> Hub<E> {
             }
             Start::After(raw) => match raw.parse::<EventId>() {
                 Err(_) => (live, Some(ResetReason::InvalidId)),
+                // An id of another run (this process restarted): it says nothing about
+                // what this run published, so the client hears that, not a replay.
+                Ok(id) if id != EventId::ZERO && history.run.is_some_and(|run| id.ms != run) => {
+                    (live, Some(ResetReason::UnknownId))
+                }
                 Ok(id) if id > live => (live, Some(ResetReason::UnknownId)),
                 Ok(id) if history.evicted_up_to.is_some_and(|e| id < e) => {
                     (live, Some(ResetReason::HistoryGap))

@@ -31,14 +31,23 @@ fn hub(max_events: usize) -> Hub<Note> {
     )
 }
 
-/// What a subscriber saw: event ids, or `reset:<reason>`.
+/// The id of this hub's `seq`-th event: `RUN-seq`.
+fn at(hub: &Hub<Note>, seq: u64) -> EventId {
+    EventId {
+        ms: hub.run().unwrap_or(0),
+        seq,
+    }
+}
+
+/// What a subscriber saw: event sequence numbers, or `reset:<reason>`.
 fn blocks(batch: &Bytes) -> Vec<String> {
     let text = String::from_utf8_lossy(batch);
     text.split("\n\n")
         .filter(|block| !block.is_empty())
         .map(|block| {
             if let Some(id) = block.lines().find_map(|l| l.strip_prefix("id: ")) {
-                return id.to_owned();
+                // RUN-N: the sequence is what these tests follow.
+                return id.rsplit('-').next().unwrap_or(id).to_owned();
             }
             if block.starts_with("event: reset") {
                 let reason = block
@@ -123,12 +132,12 @@ proptest! {
                     for _ in 0..n {
                         let id = hub.publish(Note("x".into())).map_err(|e| TestCaseError::fail(e.to_string()))?;
                         model.published += 1;
-                        prop_assert_eq!(id, EventId::seq(model.published));
+                        prop_assert_eq!(id, at(&hub, model.published));
                         model.evicted_up_to = model.published.saturating_sub(max_events as u64);
                     }
                 }
                 Op::Subscribe(last) => {
-                    let start = last.map_or(Start::Live, |id| Start::After(id.to_string()));
+                    let start = last.map_or(Start::Live, |id| Start::After(at(&hub, id).to_string()));
                     let sub = hub.subscribe(start);
                     let mut expected = Vec::new();
                     let cursor = match last {
@@ -200,7 +209,9 @@ fn a_live_marker_follows_the_replay() {
     for _ in 0..3 {
         assert!(hub.publish(Note("n".into())).is_ok());
     }
-    let mut sub = hub.subscribe(Start::After("1".into())).with_live_marker();
+    let mut sub = hub
+        .subscribe(Start::After(at(&hub, 1).to_string()))
+        .with_live_marker();
     let first = sub
         .next_batch()
         .now_or_never()
@@ -208,7 +219,10 @@ fn a_live_marker_follows_the_replay() {
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&first);
     assert!(
-        text.ends_with("event: live\ndata: {\"after\":\"3\"}\n\n"),
+        text.ends_with(&format!(
+            "event: live\ndata: {{\"after\":\"{}\"}}\n\n",
+            at(&hub, 3)
+        )),
         "{text}"
     );
     assert_eq!(blocks(&first)[..2], ["2", "3"]);
@@ -249,7 +263,7 @@ async fn racing_publishers_and_resuming_subscribers_see_everything_once() {
                     if rng.random_range(0..10) == 0 {
                         // Disconnect, then resume from the last id seen.
                         let last = seen.last().copied().unwrap_or(0);
-                        sub = hub.subscribe(Start::After(last.to_string()));
+                        sub = hub.subscribe(Start::After(at(&hub, last).to_string()));
                     }
                 }
                 seen
@@ -308,4 +322,27 @@ fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
     assert_eq!(hub.metrics().streams_lagged.get(), 1);
     assert!(hub.publish(Note("after".into())).is_ok());
     assert_eq!(drain(&mut slow), ["1001"], "it goes on live");
+}
+
+#[test]
+fn an_id_from_another_run_is_unknown_not_a_position() {
+    // Two runs of one process: ids from the first mean nothing to the second.
+    let before = hub(100);
+    for _ in 0..5 {
+        assert!(before.publish(Note("old".into())).is_ok());
+    }
+    let old_id = at(&before, 5).to_string();
+    std::thread::sleep(std::time::Duration::from_millis(2)); // a later millisecond
+    let after = hub(100);
+    for _ in 0..10 {
+        assert!(after.publish(Note("new".into())).is_ok());
+    }
+    assert_ne!(before.run(), after.run());
+    let mut sub = after.subscribe(Start::After(old_id));
+    assert_eq!(drain(&mut sub), ["reset:unknown-id"], "no replay of 6..10");
+    // Its own ids, and 0 (before everything), still resume.
+    let mut own = after.subscribe(Start::After(at(&after, 8).to_string()));
+    assert_eq!(drain(&mut own), ["9", "10"]);
+    let mut all = after.subscribe(Start::After("0".into()));
+    assert_eq!(drain(&mut all).len(), 10);
 }

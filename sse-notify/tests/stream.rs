@@ -126,11 +126,13 @@ async fn titles(conn: &mut SseConnection, n: usize) -> TestResult<Vec<String>> {
 
 #[tokio::test]
 async fn publishing_returns_the_notification_with_ids_growing_by_one() -> TestResult {
-    let (app, _hub) = start().await?;
+    let (app, hub) = start().await?;
+    // RUN-N: the run this process's hub names, then 1, 2, ...
+    let run = hub.run().ok_or("no run")?;
     let first = publish(&app, json!({"title": "Hello", "message": "World"})).await?;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await?;
-    assert_eq!(first["id"], "1");
+    assert_eq!(first["id"], format!("{run}-1"));
     assert_eq!(first["level"], "info", "info by default");
     assert_eq!(first["user"], Value::Null);
     assert!(first["at"].as_str().is_some_and(|at| at.ends_with('Z')));
@@ -141,7 +143,7 @@ async fn publishing_returns_the_notification_with_ids_growing_by_one() -> TestRe
     .await?
     .json()
     .await?;
-    assert_eq!(second["id"], "2");
+    assert_eq!(second["id"], format!("{run}-2"));
     assert_eq!(second["level"], "error");
     assert_eq!(second["user"], "alice");
     Ok(())
@@ -278,7 +280,7 @@ async fn every_publish_rejection_and_nothing_published() -> TestResult {
 
 #[tokio::test]
 async fn broadcasts_reach_all_and_targeted_ones_only_their_user() -> TestResult {
-    let (app, _hub) = start().await?;
+    let (app, hub) = start().await?;
     let alice_cookie = sign_in(&app, "alice").await?;
     let bob_cookie = sign_in(&app, "bob").await?;
     let mut alice = listen(&app, Some(&alice_cookie), None).await?;
@@ -312,7 +314,8 @@ async fn broadcasts_reach_all_and_targeted_ones_only_their_user() -> TestResult 
         titles(&mut again, 3).await?,
         ["all 1", "for alice", "all 2"]
     );
-    let mut bob_again = listen(&app, Some(&bob_cookie), Some("1")).await?;
+    let first = format!("{}-1", hub.run().ok_or("no run")?);
+    let mut bob_again = listen(&app, Some(&bob_cookie), Some(&first)).await?;
     assert_eq!(titles(&mut bob_again, 2).await?, ["for bob", "all 2"]);
     Ok(())
 }

@@ -45,8 +45,18 @@ async fn replay(conn: &mut SseConnection) -> TestResult<Vec<String>> {
     }
 }
 
-fn ids(range: std::ops::RangeInclusive<u64>) -> Vec<String> {
-    range.map(|i| i.to_string()).collect()
+/// The id of the hub's `n`-th event: `RUN-n` (ids name the process's run).
+fn id(hub: &Hub<ResumeEvent>, n: u64) -> String {
+    format!("{}-{n}", hub.run().unwrap_or(0))
+}
+
+fn ids(hub: &Hub<ResumeEvent>, range: std::ops::RangeInclusive<u64>) -> Vec<String> {
+    range.map(|n| id(hub, n)).collect()
+}
+
+/// The sequence number of an id `RUN-N`.
+fn seq(id: &str) -> TestResult<u64> {
+    Ok(id.rsplit('-').next().unwrap_or(id).parse()?)
 }
 
 #[tokio::test]
@@ -55,10 +65,12 @@ async fn resume_by_header_and_by_query_then_live() -> TestResult {
     for i in 0..10 {
         note(&hub, &format!("n{i}"))?;
     }
-    let mut header = SseConnection::open(&app.url("/events"), &[("last-event-id", "3")]).await?;
-    assert_eq!(replay(&mut header).await?, ids(4..=10));
-    let mut query = SseConnection::open(&app.url("/events?lastEventId=8"), &[]).await?;
-    assert_eq!(replay(&mut query).await?, ids(9..=10));
+    let mut header =
+        SseConnection::open(&app.url("/events"), &[("last-event-id", &id(&hub, 3))]).await?;
+    assert_eq!(replay(&mut header).await?, ids(&hub, 4..=10));
+    let query = format!("/events?lastEventId={}", id(&hub, 8));
+    let mut query = SseConnection::open(&app.url(&query), &[]).await?;
+    assert_eq!(replay(&mut query).await?, ids(&hub, 9..=10));
     let mut fresh = SseConnection::open(&app.url("/events"), &[]).await?;
     assert_eq!(
         replay(&mut fresh).await?,
@@ -69,7 +81,7 @@ async fn resume_by_header_and_by_query_then_live() -> TestResult {
     note(&hub, "live one")?;
     for conn in [&mut header, &mut query, &mut fresh] {
         let event = conn.next_event().await?;
-        assert_eq!(event.id.as_deref(), Some("11"));
+        assert_eq!(event.id, Some(id(&hub, 11)));
         assert_eq!(event.data.as_deref(), Some("live one"));
     }
     Ok(())
@@ -82,45 +94,48 @@ async fn ids_that_cannot_be_honoured_get_their_reset_reason() -> TestResult {
         note(&hub, &format!("n{i}"))?;
     }
     let huge = "7".repeat(10_000);
-    for (id, reason) in [
-        ("2", "history-gap"),
-        ("999", "unknown-id"),
+    let (gap, unknown) = (id(&hub, 2), id(&hub, 999));
+    let (oldest, latest) = (id(&hub, 16), id(&hub, 20));
+    for (sent, reason) in [
+        (gap.as_str(), "history-gap"),
+        (unknown.as_str(), "unknown-id"),
+        ("17", "unknown-id"), // an id of another run (here, of none)
         ("abc", "invalid-id"),
         ("-1", "invalid-id"),
         ("+5", "invalid-id"),
         (huge.as_str(), "invalid-id"),
     ] {
-        let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", id)]).await?;
+        let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", sent)]).await?;
         assert_eq!(conn.status, 200, "never an error status");
         let reset = conn.next_event().await?;
         assert_eq!(reset.event.as_deref(), Some("reset"));
         let data: serde_json::Value =
             serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
-        assert_eq!(data["reason"], reason, "for {id:.20}");
-        assert_eq!(data["oldest"], "16");
-        assert_eq!(data["latest"], "20");
+        assert_eq!(data["reason"], reason, "for {sent:.20}");
+        assert_eq!(data["oldest"], oldest);
+        assert_eq!(data["latest"], latest);
         assert_eq!(replay(&mut conn).await?, Vec::<String>::new(), "then live");
     }
     // An id equal to the latest is fine: nothing to replay.
-    let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", "20")]).await?;
+    let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", &latest)]).await?;
     assert_eq!(replay(&mut conn).await?, Vec::<String>::new());
     Ok(())
 }
 
 #[tokio::test]
 async fn a_posted_note_arrives_verbatim_as_one_event() -> TestResult {
-    let (app, _hub) = start(limits(100), ServerArgs::default()).await?;
+    let (app, hub) = start(limits(100), ServerArgs::default()).await?;
     let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
     replay(&mut conn).await?;
     let text = "line\r\nevent: forged\n\nid: 99\rdata: x\n\n\nretry: 1\n: comment";
     let response = http().post(app.url("/events")).body(text).send().await?;
     assert_eq!(response.status(), 201);
     let created: serde_json::Value = response.json().await?;
-    assert_eq!(created["id"], "1");
+    assert_eq!(created["id"], id(&hub, 1));
 
     let event = conn.next_event().await?;
     assert_eq!(event.event.as_deref(), Some("note"));
-    assert_eq!(event.id.as_deref(), Some("1"));
+    assert_eq!(event.id, Some(id(&hub, 1)));
     // Line ends come back as LF, as the SSE grammar defines; nothing else changes.
     assert_eq!(
         event.data.as_deref(),
@@ -185,7 +200,7 @@ async fn reconnects_racing_publishes_lose_and_repeat_nothing() -> TestResult {
     let mut reconnects = 0;
     within(Duration::from_secs(60), "every event", async {
         while seen.last() != Some(&TOTAL) {
-            let last = seen.last().map_or("0".to_owned(), u64::to_string);
+            let last = seen.last().map_or("0".to_owned(), |&n| id(&hub, n));
             let mut conn =
                 SseConnection::open(&app.url("/events"), &[("last-event-id", &last)]).await?;
             reconnects += 1;
@@ -193,7 +208,7 @@ async fn reconnects_racing_publishes_lose_and_repeat_nothing() -> TestResult {
             for _ in 0..(37 + reconnects % 50) {
                 let event = conn.next_event().await?;
                 if let Some(id) = event.id {
-                    seen.push(id.parse()?);
+                    seen.push(seq(&id)?);
                     if seen.last() == Some(&TOTAL) {
                         break;
                     }
@@ -238,11 +253,10 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
             let mut expected = 1u64;
             while expected <= TOTAL {
                 let event = conn.next_event().await?;
-                let id: u64 = event
+                let id = seq(&event
                     .id
                     .clone()
-                    .ok_or_else(|| format!("not an event: {event:?}"))?
-                    .parse()?;
+                    .ok_or_else(|| format!("not an event: {event:?}"))?)?;
                 if id != expected {
                     return Err(format!("expected {expected}, got {id}").into());
                 }
