@@ -250,6 +250,8 @@ pub struct HubMetrics {
     pub backend_up: Gauge,
     /// Failed calls to the shared event log (Redis), for publishing or reading.
     pub backend_errors: Counter,
+    /// Entries of the shared log the reader could not turn into events, and skipped.
+    pub backend_skipped: Counter,
 }
 
 impl HubMetrics {
@@ -268,6 +270,10 @@ impl HubMetrics {
             streams_lagged: counter("streams_lagged", "Streams that fell behind the history"),
             backend_up,
             backend_errors: counter("backend_errors", "Failed calls to Redis"),
+            backend_skipped: counter(
+                "backend_skipped_entries",
+                "Redis entries the reader could not read and skipped",
+            ),
         }
     }
 }
@@ -375,6 +381,26 @@ impl<E: HubEvent> Hub<E> {
         self.inner.metrics.events_published.inc();
         self.inner.wake.send_replace(());
         Ok(true)
+    }
+
+    /// Whether `event` could be published: it frames, and fits the history (with the
+    /// longest id there can be). A shared log checks this before appending, so no
+    /// instance meets an entry it cannot carry.
+    pub fn check(&self, event: &E) -> Result<(), PublishError> {
+        let longest = EventId {
+            ms: u64::MAX,
+            seq: u64::MAX,
+        };
+        self.store_ref(longest, event)
+    }
+
+    fn store_ref(&self, id: EventId, event: &E) -> Result<(), PublishError> {
+        let size = event.frame(id)?.len();
+        let max = self.inner.limits.max_bytes;
+        if size > max {
+            return Err(PublishError::TooLarge { size, max });
+        }
+        Ok(())
     }
 
     /// `event` under `id`, framed once; refused when the frame alone is larger than

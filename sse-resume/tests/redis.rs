@@ -250,3 +250,86 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
     assert!(stderr.contains("cannot connect to Redis"), "{stderr}");
     Ok(())
 }
+
+/// `cmdstat_xread`'s call count from `INFO commandstats`.
+async fn xread_calls(conn: &mut redis::aio::MultiplexedConnection) -> TestResult<u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?;
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_xread:"))
+        .ok_or("no XREAD stats")?;
+    let calls = line.split(['=', ',']).nth(1).ok_or("no calls field")?;
+    Ok(calls.parse()?)
+}
+
+#[tokio::test]
+async fn an_entry_no_reader_can_read_is_skipped_once_and_the_reader_stays_idle() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (app, log) = instance(&redis).await?;
+    let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    // What a newer version (or a person) might append: an event this one cannot decode,
+    // and an entry without the event field.
+    for (field, value) in [("e", r#"{"SomeFutureEvent":{}}"#), ("other", "x")] {
+        let _: String = redis::cmd("XADD")
+            .arg(KEY)
+            .arg("*")
+            .arg(field)
+            .arg(value)
+            .query_async(&mut direct)
+            .await?;
+    }
+    // The reader moves past both: a note after them arrives.
+    let id = post(&app.url(""), "after the garbage").await?;
+    assert_eq!(
+        next_note(&mut conn).await?,
+        (id, "after the garbage".to_owned())
+    );
+    assert_eq!(app.metric("sse_backend_skipped_entries_total").await?, 2.0);
+    assert_eq!(log.hub().metrics().backend_errors.get(), 0);
+
+    // And it stays idle: a blocking XREAD every 2 s, not a spin on the same entry.
+    let before = xread_calls(&mut direct).await?;
+    let window = Duration::from_secs(3);
+    tokio::time::sleep(window).await; // a measuring window, not a synchronisation
+    let calls = xread_calls(&mut direct).await? - before;
+    assert!(calls <= 3, "{calls} XREADs in {window:?}: the reader spins");
+    assert_eq!(
+        app.metric("sse_backend_skipped_entries_total").await?,
+        2.0,
+        "skipped once"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_the_history_is_refused_before_it_reaches_redis() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let args = ServerArgs::default();
+    let streams = Streams::from_args(&args);
+    let limits = HistoryLimits {
+        max_events: 100,
+        max_bytes: 1024,
+    };
+    let hub = Hub::new(limits, streams.metrics().clone());
+    let log = EventLog::open(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let refused = log.publish(ResumeEvent::Note("x".repeat(2000))).await;
+    assert!(
+        matches!(
+            refused,
+            Err(sse_shared::backend::PublishFailed::Rejected(_))
+        ),
+        "{refused:?}"
+    );
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let len: u64 = redis::cmd("XLEN").arg(KEY).query_async(&mut direct).await?;
+    assert_eq!(len, 0, "nothing reached the stream");
+    Ok(())
+}

@@ -56,14 +56,16 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
             .await?;
         for row in rows.as_array().ok_or("no rows")? {
             let symbol = row[0].as_str().unwrap_or_default();
-            let id: u64 = row[1].as_str().unwrap_or_default().parse()?;
+            // Ids are RUN-N: resume just before N to ask for that very event.
+            let id = row[1].as_str().unwrap_or_default();
+            let (run, n) = id.split_once('-').ok_or("an id without its run")?;
+            let n: u64 = n.parse()?;
             let shown = row[2].as_str().unwrap_or_default();
-            // Ask the server for that very event: resume just before it.
             let url = format!("{}/prices?symbols={symbol}", app.url());
-            let before = (id - 1).to_string();
+            let before = format!("{run}-{}", n - 1);
             let mut conn = SseConnection::open(&url, &[("last-event-id", &before)]).await?;
             let event = conn.next_event().await?;
-            assert_eq!(event.id.as_deref(), Some(id.to_string().as_str()));
+            assert_eq!(event.id.as_deref(), Some(id));
             let data: serde_json::Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
             let price = data["price"].as_f64().ok_or("no price")?;
             assert_eq!(shown, format!("{price:.2}"), "{symbol} at id {id}");

@@ -165,7 +165,13 @@ async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResu
     let mut back = SseConnection::open(&app.url("/prices"), &[("last-event-id", &last_id)]).await?;
     let replayed = prices(&mut back, 4).await?;
     let ids: Vec<&str> = replayed.iter().map(|(id, _, _)| id.as_str()).collect();
-    assert_eq!(ids, ["3", "4", "5", "6"]);
+    // Ids are RUN-N; the run is the one of the id we left with.
+    let run = last_id
+        .split_once('-')
+        .map(|(run, _)| run)
+        .ok_or("no run")?;
+    let expected: Vec<String> = (3..=6).map(|n| format!("{run}-{n}")).collect();
+    assert_eq!(ids, expected);
 
     // Missed more than the history holds: reset, then a fresh snapshot, then live.
     for _ in 0..10 {
@@ -184,14 +190,18 @@ async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResu
     let newest = replayed_latest(&app, &market.market).await?;
     assert_eq!(snapshot, newest);
     market.tick().await?;
-    assert_eq!(prices(&mut stale, 2).await?[0].0, "27");
+    assert_eq!(prices(&mut stale, 2).await?[0].0, format!("{run}-27"));
     Ok(())
 }
 
 /// The newest price per symbol, read back from the history.
 async fn replayed_latest(app: &TestApp, market: &Market) -> TestResult<HashMap<String, f64>> {
-    let latest = market.log().hub().latest().ok_or("nothing published")?.seq;
-    let before = (latest - 2).to_string();
+    let latest = market.log().hub().latest().ok_or("nothing published")?;
+    let before = sse_shared::EventId {
+        seq: latest.seq - 2,
+        ..latest
+    }
+    .to_string();
     let mut conn = SseConnection::open(&app.url("/prices"), &[("last-event-id", &before)]).await?;
     Ok(prices(&mut conn, 2)
         .await?

@@ -115,7 +115,13 @@ where
     pub async fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
         match self {
             Self::Memory(hub) => Ok(hub.publish_batch(events)?),
-            Self::Redis(log) => Ok(log.publish_batch(&events).await?),
+            Self::Redis(log) => {
+                // Refused here, not skipped by every reader later.
+                for event in &events {
+                    log.hub().check(event)?;
+                }
+                Ok(log.publish_batch(&events).await?)
+            }
         }
     }
 
@@ -123,7 +129,10 @@ where
     pub async fn publish(&self, event: E) -> Result<EventId, PublishFailed> {
         match self {
             Self::Memory(hub) => Ok(hub.publish(event)?),
-            Self::Redis(log) => Ok(log.publish(&event).await?),
+            Self::Redis(log) => {
+                log.hub().check(&event)?;
+                Ok(log.publish(&event).await?)
+            }
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct RedisLog<E> {
     client: Client,
     publisher: ConnectionManager,
     hub: Hub<E>,
+    /// The last entry the reader has dealt with, delivered or skipped. Its own, not the
+    /// hub's newest id: an entry it skips moves it too, so the next `XREAD` never
+    /// returns that entry again.
+    cursor: parking_lot::Mutex<Option<EventId>>,
 }
 
 impl<E> RedisLog<E>
@@ -101,6 +105,7 @@ where
             client,
             publisher,
             hub,
+            cursor: parking_lot::Mutex::new(None),
         };
         log.load_recent().await.map_err(|e| match e {
             RedisLogError::Unavailable(source) => connect_error(source),
@@ -195,11 +200,11 @@ where
         }
     }
 
-    /// One `XREAD`: waits up to [`BLOCK`] for entries after the hub's newest id.
+    /// One `XREAD`: waits up to [`BLOCK`] for entries after the reader's cursor.
     async fn read_once(&self, conn: &mut MultiplexedConnection) -> Result<(), RedisLogError> {
         let after = self
-            .hub
-            .latest()
+            .cursor
+            .lock()
             .map_or_else(|| "0-0".to_owned(), stream_id);
         let reply: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("BLOCK")
@@ -235,27 +240,37 @@ where
         Ok(())
     }
 
-    /// Hands one entry to the hub; an entry this code cannot read is logged and
-    /// skipped rather than stopping the stream for everyone.
+    /// Hands one entry to the hub and moves the cursor past it; an entry this code
+    /// cannot read (another version wrote it, or someone by hand) is counted, logged
+    /// once and skipped rather than stopping the stream for everyone.
     fn deliver(&self, entry: &StreamId) {
         let Ok(id) = entry.id.parse::<EventId>() else {
-            tracing::error!(
-                id = entry.id,
-                "skipping an entry whose id is not a stream id"
-            );
+            // Redis never gives such an id; without one there is no cursor to move.
+            tracing::error!(id = entry.id, "an entry whose id is not a stream id");
             return;
         };
+        {
+            let mut cursor = self.cursor.lock();
+            if cursor.is_some_and(|c| id <= c) {
+                return; // seen before (a reconnect read it again)
+            }
+            *cursor = Some(id);
+        }
         let event = entry
             .get::<String>(FIELD)
             .ok_or_else(|| "no event field".to_owned())
             .and_then(|json| serde_json::from_str::<E>(&json).map_err(|e| e.to_string()));
-        match event {
-            Ok(event) => {
-                if let Err(e) = self.hub.append_with_id(id, event) {
-                    tracing::error!(%id, "skipping an entry: {e}");
-                }
-            }
-            Err(e) => tracing::error!(%id, "skipping an unreadable entry: {e}"),
+        let skipped = match event {
+            Ok(event) => self
+                .hub
+                .append_with_id(id, event)
+                .err()
+                .map(|e| e.to_string()),
+            Err(e) => Some(e),
+        };
+        if let Some(why) = skipped {
+            self.hub.metrics().backend_skipped.inc();
+            tracing::error!(%id, "skipping an entry this version cannot carry: {why}");
         }
     }
 }
