@@ -63,6 +63,21 @@ pub const MAX_SECS: u64 = 3600;
 /// The longest `--retry-ms` (ten minutes).
 pub const MAX_RETRY_MS: u64 = 600_000;
 
+/// An origin as browsers send it: `http(s)://host[:port]`, nothing after.
+fn origin(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("an origin starts with http:// or https://")?;
+    let printable = text.bytes().all(|b| b.is_ascii_graphic());
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || !printable {
+        return Err(format!(
+            "{text:?} is not an origin (scheme://host[:port], no path)"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// A PEM certificate chain and its private key.
 pub type PemPair = (Vec<u8>, Vec<u8>);
 
@@ -78,6 +93,14 @@ pub struct ServerArgs {
     /// Reconnect delay sent to clients as `retry:`, in milliseconds.
     #[arg(long, env = "RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     pub retry_ms: u64,
+    /// Spread each stream's `retry:` at random by up to this many percent either way,
+    /// so clients that dropped together do not reconnect together (0: exact).
+    #[arg(long, env = "RETRY_JITTER_PCT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(..=90))]
+    pub retry_jitter_pct: u8,
+    /// Origins (`https://app.example.com`, comma-separated) whose pages may open streams
+    /// with credentials and call the POST APIs; others get no CORS headers.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_origins: Vec<String>,
     /// Seconds without traffic before a keep-alive comment is sent.
     #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub keep_alive_secs: u64,
@@ -115,6 +138,8 @@ impl ServerArgs {
     pub fn stream_settings(&self) -> StreamSettings {
         StreamSettings {
             retry: Duration::from_millis(self.retry_ms),
+            retry_jitter_pct: self.retry_jitter_pct,
+            cors_origins: self.cors_origins.clone(),
             keep_alive: Duration::from_secs(self.keep_alive_secs),
             trusted_proxies: self.trusted_proxies.clone(),
             write_stall: (self.write_stall_secs > 0)
@@ -167,6 +192,8 @@ impl Default for ServerArgs {
             host: "127.0.0.1".into(),
             port: 0,
             retry_ms: 3000,
+            retry_jitter_pct: 25,
+            cors_origins: Vec::new(),
             keep_alive_secs: 15,
             shutdown_grace_secs: 5,
             max_streams: 10_000,
@@ -196,4 +223,28 @@ pub fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for ok in ["https://app.example.com", "http://127.0.0.1:5173"] {
+            assert_eq!(origin(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "app.example.com",
+            "https://",
+            "https://a.example/",
+            "https://a.example/x",
+            "ftp://a.example",
+            "https://a b",
+            "https://u@a.example",
+            "https://a.example?x",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
 }

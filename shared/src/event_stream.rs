@@ -55,7 +55,7 @@ where
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 
     let settings = streams.settings();
-    let retry_ms = u64::try_from(settings.retry.as_millis()).unwrap_or(u64::MAX);
+    let retry_ms = u64::try_from(settings.jittered_retry().as_millis()).unwrap_or(u64::MAX);
     res.stream(Body {
         unasked_since: None,
         write_stall: settings.write_stall,

@@ -3,7 +3,9 @@
 //! /healthz`, `GET /metrics`, and JSON errors for whatever salvo answers itself.
 
 use salvo::catcher::Catcher;
-use salvo::http::header::HeaderValue;
+use salvo::cors::{AllowCredentials, Cors, CorsHandler};
+use salvo::http::Method;
+use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
 use crate::error::json_errors;
@@ -24,7 +26,38 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);
     // A 404 or 405 never reached the router's hoops: the catcher adds the headers.
-    Service::new(router).catcher(Catcher::new(json_errors).hoop(security_headers))
+    let service = Service::new(router).catcher(Catcher::new(json_errors).hoop(security_headers));
+    match cors(&streams.settings().cors_origins) {
+        // On the service, not the router: a preflight `OPTIONS` matches no route.
+        Some(cors) => service.hoop(cors),
+        None => service,
+    }
+}
+
+/// Salvo's CORS handler for `origins` (none: no handler, and no CORS headers): they
+/// may open streams with credentials (`EventSource` with `withCredentials`) and call
+/// the POST APIs with a bearer token or a JSON body.
+fn cors(origins: &[String]) -> Option<CorsHandler> {
+    if origins.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = origins.to_vec();
+    // Credentials only for a listed origin: an unlisted one gets no CORS header at all.
+    let credentials = AllowCredentials::dynamic(move |origin, _, _| {
+        origin.is_some_and(|o| listed.iter().any(|l| l.as_bytes() == o.as_bytes()))
+    });
+    let handler = Cors::new()
+        .allow_origin(&origins.to_vec())
+        .allow_credentials(credentials)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("last-event-id"),
+        ])
+        .max_age(600)
+        .into_handler();
+    Some(handler)
 }
 
 #[handler]

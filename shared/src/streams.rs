@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
+use rand::RngExt;
 use salvo::Request;
 use salvo::http::StatusCode;
 use tokio_util::sync::CancellationToken;
@@ -26,8 +27,15 @@ use crate::metrics::{Metrics, Rejection};
 /// How streams behave (`ServerArgs::stream_settings` makes them from the options).
 #[derive(Debug, Clone)]
 pub struct StreamSettings {
-    /// Sent as `retry:` at the start of every stream: the client's reconnect delay.
+    /// Sent as `retry:` at the start of every stream: the client's reconnect delay,
+    /// spread per stream by [`StreamSettings::retry_jitter_pct`].
     pub retry: Duration,
+    /// How far each stream's `retry:` may be from `retry`, in percent either way, so
+    /// clients that dropped together (a deploy, a crash) do not return together.
+    pub retry_jitter_pct: u8,
+    /// Origins whose pages may open streams (`withCredentials` too) and call the APIs;
+    /// empty: none, and no CORS headers at all.
+    pub cors_origins: Vec<String>,
     /// A comment is written after this long without traffic, so proxies and
     /// browsers do not close an idle stream, and a dead client is noticed.
     pub keep_alive: Duration,
@@ -36,6 +44,19 @@ pub struct StreamSettings {
     /// How long a write to a client may stay blocked before the server closes the
     /// connection (a client that stopped reading); `None`: never.
     pub write_stall: Option<Duration>,
+}
+
+impl StreamSettings {
+    /// The `retry:` for a new stream: `retry`, spread at random by up to
+    /// `retry_jitter_pct` percent either way (uniformly, per stream).
+    pub fn jittered_retry(&self) -> Duration {
+        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
+        if spread == 0.0 {
+            return self.retry;
+        }
+        let factor = 1.0 + rand::rng().random_range(-spread..=spread);
+        self.retry.mul_f64(factor)
+    }
 }
 
 /// Settings, limits, metrics and the shutdown signal. Cheap to clone.

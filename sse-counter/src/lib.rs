@@ -75,7 +75,9 @@ impl CounterStream {
             Some(Err(_)) => (1, Some("invalid-id")),
         };
         let settings = self.streams.settings();
-        let (retry, keep_alive) = (settings.retry, settings.keep_alive);
+        // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
+        // do not all come back in the same instant.
+        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
         let shutdown = self.streams.shutdown().clone();
         let published = self.streams.metrics().events_published.clone();
         let mut ticks = interval(self.every);

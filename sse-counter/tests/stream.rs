@@ -58,6 +58,7 @@ async fn retry_first_then_numbered_events_from_one() -> TestResult {
     let app = counter(
         ServerArgs {
             retry_ms: 1234,
+            retry_jitter_pct: 0,
             ..ServerArgs::default()
         },
         Duration::from_millis(20),
@@ -420,4 +421,28 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
     }
+}
+
+#[tokio::test]
+async fn each_stream_gets_its_own_retry_within_the_jitter() -> TestResult {
+    // The default: 3000 ms, spread by up to 25% either way.
+    let app = fast_counter().await?;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+        let retry = conn.next().await?.retry.ok_or("no retry first")?;
+        assert!(
+            (2250..=3750).contains(&retry),
+            "{retry} ms is outside 3000 +- 25%"
+        );
+        seen.insert(retry);
+    }
+    // 40 draws from 1,500 values: a fixed value would give 1, a real spread ~40.
+    assert!(seen.len() >= 30, "too few distinct values: {seen:?}");
+    let (low, high) = (seen.first().copied(), seen.last().copied());
+    assert!(
+        high.zip(low).is_some_and(|(h, l)| h - l >= 500),
+        "{low:?}..{high:?}"
+    );
+    Ok(())
 }

@@ -371,3 +371,27 @@ async fn a_note_flood_from_one_address_gets_429_and_others_still_post() -> TestR
     assert_eq!(other.status(), 201, "another address has its own allowance");
     Ok(())
 }
+
+#[tokio::test]
+async fn each_stream_gets_its_own_retry_and_zero_jitter_is_exact() -> TestResult {
+    for (jitter, expect_spread) in [(25, true), (0, false)] {
+        let args = ServerArgs {
+            retry_jitter_pct: jitter,
+            ..ServerArgs::default()
+        };
+        let (app, _hub) = start(limits(10), args).await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..30 {
+            let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+            let retry = conn.next().await?.retry.ok_or("no retry first")?;
+            assert!((2250..=3750).contains(&retry), "{retry}");
+            seen.insert(retry);
+        }
+        if expect_spread {
+            assert!(seen.len() >= 20, "too few distinct values: {seen:?}");
+        } else {
+            assert_eq!(seen.into_iter().collect::<Vec<_>>(), [3000]);
+        }
+    }
+    Ok(())
+}
