@@ -121,3 +121,50 @@ async fn a_body_that_stops_arriving_gets_408() -> TestResult {
     assert!(answer.contains(r#""error":"body-timeout""#), "{answer}");
     Ok(())
 }
+
+#[tokio::test]
+async fn new_streams_past_the_admission_rate_get_503_with_a_jittered_retry_after() -> TestResult {
+    let args = ServerArgs {
+        max_new_streams_per_sec: 5,
+        ..common::roomy()
+    };
+    let (app, _hub) = resume(args, HistoryLimits::default()).await?;
+    let mut open = Vec::new();
+    let mut waits = Vec::new();
+    // Twenty at once: the burst of five gets in, the rest are told when to come back.
+    for _ in 0..20 {
+        let conn = SseConnection::open(&app.url("/events"), &[]).await?;
+        match conn.status.as_u16() {
+            200 => open.push(conn),
+            503 => {
+                let wait = conn
+                    .headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok());
+                waits.push(wait.ok_or("no Retry-After")?.parse::<u64>()?);
+            }
+            other => return Err(format!("unexpected status {other}").into()),
+        }
+    }
+    assert_eq!(open.len(), 5, "the burst");
+    assert_eq!(waits.len(), 15);
+    // A second's refill at most, plus up to two seconds of jitter, in whole seconds.
+    assert!(waits.iter().all(|w| (1..=3).contains(w)), "{waits:?}");
+    // Spread, not one instant for all (15 equal draws would be a ~1-in-30,000 chance).
+    assert!(
+        waits.iter().any(|w| *w != waits[0]),
+        "all the same: {waits:?}"
+    );
+    let rejected = app
+        .metric(r#"sse_rejected_streams_total{reason="admission-rate"}"#)
+        .await?;
+    assert_eq!(rejected, 15.0);
+    // The refill admits again: within a few seconds a new stream is accepted.
+    wait_until(
+        Duration::from_secs(5),
+        "a stream admitted after the refill",
+        || async { Ok(SseConnection::open(&app.url("/events"), &[]).await?.status == 200) },
+    )
+    .await?;
+    Ok(())
+}

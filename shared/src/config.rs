@@ -101,6 +101,10 @@ pub struct ServerArgs {
     /// with credentials and call the POST APIs; others get no CORS headers.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_origins: Vec<String>,
+    /// New streams admitted per second (and at once), server-wide; past it `503` with
+    /// a jittered `Retry-After` (0: no limit).
+    #[arg(long, env = "MAX_NEW_STREAMS_PER_SEC", default_value_t = 0)]
+    pub max_new_streams_per_sec: u32,
     /// Seconds without traffic before a keep-alive comment is sent.
     #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
     pub keep_alive_secs: u64,
@@ -140,6 +144,7 @@ impl ServerArgs {
             retry: Duration::from_millis(self.retry_ms),
             retry_jitter_pct: self.retry_jitter_pct,
             cors_origins: self.cors_origins.clone(),
+            max_new_streams_per_sec: self.max_new_streams_per_sec,
             keep_alive: Duration::from_secs(self.keep_alive_secs),
             trusted_proxies: self.trusted_proxies.clone(),
             write_stall: (self.write_stall_secs > 0)
@@ -194,6 +199,7 @@ impl Default for ServerArgs {
             retry_ms: 3000,
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
+            max_new_streams_per_sec: 0,
             keep_alive_secs: 15,
             shutdown_grace_secs: 5,
             max_streams: 10_000,

@@ -22,6 +22,8 @@ pub enum Rejection {
     ServerFull,
     /// This client address reached `--max-streams-per-ip`.
     PerIpLimit,
+    /// More new streams a second than `--max-new-streams-per-sec`.
+    AdmissionRate,
 }
 
 type ReasonLabel = [(&'static str, &'static str); 1];
@@ -67,7 +69,11 @@ impl Metrics {
         let help = "Streams refused before they started";
         m.register("rejected_streams", help, m.rejected.clone());
         // Both reasons show from the start (at 0), so dashboards see the series.
-        for why in [Rejection::ServerFull, Rejection::PerIpLimit] {
+        for why in [
+            Rejection::ServerFull,
+            Rejection::PerIpLimit,
+            Rejection::AdmissionRate,
+        ] {
             let _ = m.rejected.get_or_create(&[("reason", why.label())]);
         }
         m
@@ -100,6 +106,7 @@ impl Rejection {
         match self {
             Rejection::ServerFull => "server-full",
             Rejection::PerIpLimit => "per-ip-limit",
+            Rejection::AdmissionRate => "admission-rate",
         }
     }
 }

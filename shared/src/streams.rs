@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use rand::RngExt;
 use salvo::Request;
@@ -21,7 +22,7 @@ use salvo::http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
-use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit, client_ip};
+use crate::limits::{LimitExceeded, StreamLimiter, StreamPermit, TokenBucket, client_ip};
 use crate::metrics::{Metrics, Rejection};
 
 /// How streams behave (`ServerArgs::stream_settings` makes them from the options).
@@ -36,6 +37,9 @@ pub struct StreamSettings {
     /// Origins whose pages may open streams (`withCredentials` too) and call the APIs;
     /// empty: none, and no CORS headers at all.
     pub cors_origins: Vec<String>,
+    /// New streams admitted per second, with a burst of as many (0: no limit), so a
+    /// reconnect storm after a deploy is spread instead of all served at once.
+    pub max_new_streams_per_sec: u32,
     /// A comment is written after this long without traffic, so proxies and
     /// browsers do not close an idle stream, and a dead client is noticed.
     pub keep_alive: Duration,
@@ -64,6 +68,7 @@ impl StreamSettings {
 pub struct Streams {
     settings: StreamSettings,
     limiter: StreamLimiter,
+    admission: Option<Arc<Mutex<TokenBucket>>>,
     metrics: Metrics,
     shutdown: Shutdown,
 }
@@ -71,7 +76,11 @@ pub struct Streams {
 impl Streams {
     /// Streams with these settings, limits and metrics.
     pub fn new(settings: StreamSettings, limiter: StreamLimiter, metrics: Metrics) -> Self {
+        let rate = settings.max_new_streams_per_sec;
+        let admission =
+            (rate > 0).then(|| Arc::new(Mutex::new(TokenBucket::new(rate, f64::from(rate)))));
         Self {
+            admission,
             settings,
             limiter,
             metrics,
@@ -112,6 +121,17 @@ impl Streams {
         // No refusal during shutdown: a stream opened now gets `retry:` and ends at
         // once, so the client comes back after the delay. A 5xx would make a browser's
         // EventSource give up for good.
+        if let Some(Err(wait)) = self.admission.as_ref().map(|a| a.lock().try_take()) {
+            self.metrics.reject(Rejection::AdmissionRate);
+            // Jittered, so the streams refused together do not all return together.
+            let jitter = Duration::from_millis(rand::rng().random_range(0..=2000));
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too-many-new-streams",
+                "More new streams than this server admits a second; try again shortly.",
+            )
+            .retry_after(wait + jitter));
+        }
         let ip = client_ip(req, &self.settings.trusted_proxies);
         let refusal = match self.limiter.try_acquire(ip) {
             Ok(permit) => return Ok(OpenStream::new(permit, &self.metrics)),
