@@ -111,6 +111,11 @@ pub struct ServerArgs {
     /// Seconds to wait for streams to close on SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub shutdown_grace_secs: u64,
+    /// On SIGINT/SIGTERM each stream ends at a random moment within the first half of
+    /// the grace (at most this long) with a final `retry:` drawn up to this many
+    /// milliseconds, so its clients come back spread out (0: all at once).
+    #[arg(long, env = "DRAIN_SPREAD_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
+    pub drain_spread_ms: u64,
     /// Most streams open at once, server-wide; past it new streams get 503.
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
@@ -145,6 +150,9 @@ impl ServerArgs {
             retry_jitter_pct: self.retry_jitter_pct,
             cors_origins: self.cors_origins.clone(),
             max_new_streams_per_sec: self.max_new_streams_per_sec,
+            drain_spread: Duration::from_millis(self.drain_spread_ms),
+            drain_window: Duration::from_millis(self.drain_spread_ms)
+                .min(self.shutdown_grace() / 2),
             keep_alive: Duration::from_secs(self.keep_alive_secs),
             trusted_proxies: self.trusted_proxies.clone(),
             write_stall: (self.write_stall_secs > 0)
@@ -200,6 +208,7 @@ impl Default for ServerArgs {
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
             max_new_streams_per_sec: 0,
+            drain_spread_ms: 3000,
             keep_alive_secs: 15,
             shutdown_grace_secs: 5,
             max_streams: 10_000,

@@ -56,7 +56,11 @@ where
 
     let settings = streams.settings();
     let retry_ms = u64::try_from(settings.jittered_retry().as_millis()).unwrap_or(u64::MAX);
+    let (drain_after, drain_retry) = settings.drain();
     res.stream(Body {
+        drain_after,
+        drain_retry,
+        draining: None,
         unasked_since: None,
         write_stall: settings.write_stall,
         first: Some(Frame::new().retry(retry_ms).finish()),
@@ -85,8 +89,14 @@ where
 
 pin_project! {
     /// One response body: `retry:` first, then the frames, coalesced, with keep-alive
-    /// comments in the silences, until the frames end or the server shuts down.
+    /// comments in the silences, until the frames end or the server shuts down (then
+    /// after its drain: a last `retry:` and the end).
     struct Body<S> {
+        // This stream's drain (`StreamSettings::drain`), and once the shutdown has
+        // started, its end timer and the last frame still to send.
+        drain_after: Duration,
+        drain_retry: Duration,
+        draining: Option<(Pin<Box<tokio::time::Sleep>>, Option<Bytes>)>,
         // When the last frame was handed over, until hyper asks for the next: it asks
         // as soon as it has room, so a long wait means the client stopped reading.
         unasked_since: Option<tokio::time::Instant>,
@@ -133,7 +143,16 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
             Some(first) => first,
             None => {
                 if this.shut_down.poll(cx).is_ready() {
-                    return Poll::Ready(None);
+                    // Frames go on until this stream's moment to end comes.
+                    let (drain_after, drain_retry) = (*this.drain_after, *this.drain_retry);
+                    let (end, last) = this.draining.get_or_insert_with(|| {
+                        let retry_ms = u64::try_from(drain_retry.as_millis()).unwrap_or(0);
+                        let last = Frame::new().retry(retry_ms).finish();
+                        (Box::pin(tokio::time::sleep(drain_after)), Some(last))
+                    });
+                    if end.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(last.take().map(Ok));
+                    }
                 }
                 match this.frames.as_mut().poll_next(cx) {
                     Poll::Ready(Some(frame)) => coalesce(this.frames, frame),

@@ -37,6 +37,12 @@ pub struct StreamSettings {
     /// Origins whose pages may open streams (`withCredentials` too) and call the APIs;
     /// empty: none, and no CORS headers at all.
     pub cors_origins: Vec<String>,
+    /// On shutdown each stream ends at a random moment within `drain_window` and leaves
+    /// its client a random `retry:` of up to `drain_spread`, so the clients of a
+    /// stopping server come back spread out, not in one instant (see [`Self::drain`]).
+    pub drain_spread: Duration,
+    /// The part of the shutdown grace the ends are spread over.
+    pub drain_window: Duration,
     /// New streams admitted per second, with a burst of as many (0: no limit), so a
     /// reconnect storm after a deploy is spread instead of all served at once.
     pub max_new_streams_per_sec: u32,
@@ -60,6 +66,16 @@ impl StreamSettings {
         }
         let factor = 1.0 + rand::rng().random_range(-spread..=spread);
         self.retry.mul_f64(factor)
+    }
+
+    /// A stream's drain, drawn when it opens: how long after the shutdown starts it
+    /// ends (uniform within `drain_window`), and the final `retry:` it sends then
+    /// (uniform up to `drain_spread`).
+    pub fn drain(&self) -> (Duration, Duration) {
+        let mut rng = rand::rng();
+        let end_after = self.drain_window.mul_f64(rng.random_range(0.0..=1.0));
+        let retry = self.drain_spread.mul_f64(rng.random_range(0.0..=1.0));
+        (end_after, retry)
     }
 }
 

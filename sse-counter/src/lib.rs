@@ -78,6 +78,7 @@ impl CounterStream {
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
         // do not all come back in the same instant.
         let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
+        let (drain_after, drain_retry) = settings.drain();
         let shutdown = self.streams.shutdown().clone();
         let published = self.streams.metrics().events_published.clone();
         let mut ticks = interval(self.every);
@@ -99,7 +100,7 @@ impl CounterStream {
             }
             loop {
                 // A comment after `keep_alive` without a number keeps proxies from
-                // closing an idle stream; a shutdown ends every stream at once.
+                // closing an idle stream; a shutdown ends every stream.
                 let step = tokio::select! {
                     () = shutdown.wait() => Step::End,
                     _ = ticks.tick() => Step::Count,
@@ -118,7 +119,15 @@ impl CounterStream {
                         guard.frames_written.inc();
                         yield SseEvent::default().comment(" keep-alive");
                     }
-                    Step::End => break,
+                    Step::End => {
+                        // A drain, not a cliff: this stream's own moment to end and its
+                        // own last `retry:`, so the clients of a stopping server do not
+                        // all come back in the same instant.
+                        sleep(drain_after).await;
+                        guard.frames_written.inc();
+                        yield SseEvent::default().retry(drain_retry);
+                        break;
+                    }
                 }
             }
         };
