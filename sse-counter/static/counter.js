@@ -11,6 +11,7 @@ const view = {
 };
 let received = 0;
 let reconnects = 0;
+let failures = 0;      // refusals in a row, for the backoff
 let lastId = null;
 
 function showState(state) {
@@ -22,7 +23,7 @@ function connect(url) {
   const source = new EventSource(url);
   showState("connecting");
 
-  source.onopen = () => showState("open");
+  source.onopen = () => { failures = 0; showState("open"); };
 
   // Unnamed events arrive as "message"; data is the count, lastEventId its id.
   source.onmessage = (event) => {
@@ -47,11 +48,15 @@ function connect(url) {
       view.reconnects.textContent = String(reconnects);
       showState("reconnecting");
     } else {
-      // Closed for good (an HTTP error such as 503 when the server is full):
-      // try again ourselves after a pause, passing our id in the query string.
+      // Closed for good (an HTTP error such as 503 when the server is full): try
+      // again ourselves, passing our id in the query string, after a "full jitter"
+      // backoff: a random wait up to a cap that doubles per failure, so pages refused
+      // together do not all come back together.
       showState("closed");
       const resume = lastId === null ? "" : `?lastEventId=${encodeURIComponent(lastId)}`;
-      setTimeout(() => connect(`/events${resume}`), 5000);
+      failures += 1;
+      const cap = Math.min(30000, 1000 * 2 ** failures);
+      setTimeout(() => connect(`/events${resume}`), Math.random() * cap);
     }
   };
 }

@@ -9,6 +9,7 @@ let source = null;
 let lastId = null;   // the last event id seen: our resume cursor
 let lastSeq = null;  // the last tick's seq: ticks count 1, 2, 3, ... so a jump is a gap
 let replaying = false;
+let failures = 0;     // refusals in a row, for the backoff
 
 function showState(state) {
   $("connection").dataset.state = state;
@@ -45,7 +46,7 @@ function connect() {
   showState("connecting");
 
   // Every connection replays first, then sends `live`.
-  source.onopen = () => { replaying = true; showState("open"); };
+  source.onopen = () => { failures = 0; replaying = true; showState("open"); };
   source.addEventListener("live", () => { replaying = false; });
 
   source.addEventListener("tick", (event) => {
@@ -76,8 +77,12 @@ function connect() {
     if (source.readyState === EventSource.CONNECTING) {
       showState("reconnecting");
     } else {
+      // Closed for good (say, 503 while the server is busy): try again after a "full
+      // jitter" backoff, a random wait up to a cap that doubles per failure, so pages
+      // refused together do not all return together.
       showState("closed");
-      setTimeout(connect, 5000);
+      failures += 1;
+      setTimeout(connect, Math.random() * Math.min(30000, 1000 * 2 ** failures));
     }
   };
 }
