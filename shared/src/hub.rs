@@ -434,6 +434,20 @@ impl<E: HubEvent> Hub<E> {
         metrics.history_bytes.set(history.bytes as i64);
     }
 
+    /// Says that the shared log has lost everything up to `up_to` (trimmed while this
+    /// instance was not reading, or before it started): a subscriber whose cursor is
+    /// older is reset (`lagged`), and a `Last-Event-ID` older gets `history-gap`.
+    pub fn raise_floor(&self, up_to: EventId) {
+        {
+            let mut history = self.inner.history.write();
+            if history.evicted_up_to.is_some_and(|e| e >= up_to) {
+                return;
+            }
+            history.evicted_up_to = Some(up_to);
+        }
+        self.inner.wake.send_replace(());
+    }
+
     /// The run this hub's own ids name (the `RUN` of `RUN-N`); `None` once it is fed
     /// by a shared log.
     pub fn run(&self) -> Option<u64> {
@@ -653,10 +667,14 @@ impl<E: HubEvent> Subscription<E> {
     fn read(&mut self, batch: &mut Batch) {
         let history = self.hub.inner.history.read();
         if history.evicted_up_to.is_some_and(|e| self.cursor < e) {
-            // Fell off the history: say so, and go on from the newest event.
+            // Fell off the history: say so, and go on from the newest event (or from the
+            // floor, when a shared log lost entries past what this hub has seen).
             self.hub.inner.metrics.streams_lagged.inc();
             tracing::debug!(cursor = %self.cursor, "subscriber lagged");
-            self.cursor = history.latest.unwrap_or(self.cursor);
+            self.cursor = history
+                .latest
+                .max(history.evicted_up_to)
+                .unwrap_or(self.cursor);
             batch.push(&history.reset(ResetReason::Lagged));
             return;
         }

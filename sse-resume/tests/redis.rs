@@ -333,3 +333,119 @@ async fn an_event_too_large_for_the_history_is_refused_before_it_reaches_redis()
     assert_eq!(len, 0, "nothing reached the stream");
     Ok(())
 }
+
+/// The reset a stream opened with `last_id` starts with, if any: its reason.
+async fn reset_reason(app: &TestApp, last_id: &str) -> TestResult<Option<String>> {
+    let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", last_id)]).await?;
+    loop {
+        let event = conn.next_event().await?;
+        match event.event.as_deref() {
+            Some("reset") => {
+                let data: serde_json::Value =
+                    serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+                return Ok(data["reason"].as_str().map(str::to_owned));
+            }
+            Some("note") | Some("live") => return Ok(None),
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_new_instance_on_a_trimmed_stream_answers_history_gap() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (_a, log) = instance(&redis).await?;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            log.publish(ResumeEvent::Note(format!("n{i}")))
+                .await?
+                .to_string(),
+        );
+    }
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let _: u64 = redis::cmd("XTRIM")
+        .arg(KEY)
+        .arg("MAXLEN")
+        .arg(5)
+        .query_async(&mut direct)
+        .await?;
+    // A fresh instance loads what is left, and knows what is not.
+    let (b, _) = instance(&redis).await?;
+    assert_eq!(
+        reset_reason(&b, &ids[2]).await?.as_deref(),
+        Some("history-gap")
+    );
+    // The oldest id still there resumes as ever. (The newest trimmed one may be told
+    // `history-gap` too: Redis does not say which id it trimmed last.)
+    let mut conn = SseConnection::open(&b.url("/events"), &[("last-event-id", &ids[15])]).await?;
+    assert_eq!(next_note(&mut conn).await?.0, ids[16]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn entries_trimmed_during_a_reader_outage_end_in_a_reset() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let (a, _) = instance(&redis).await?;
+    let mut conn = SseConnection::open(&a.url("/events"), &[]).await?;
+    let first = post(&a.url(""), "before").await?;
+    assert_eq!(next_note(&mut conn).await?.0, first);
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    // Cut the reader's connection (the one blocked in XREAD) ...
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut direct)
+        .await?;
+    let reader = clients
+        .lines()
+        .find(|l| l.contains("cmd=xread"))
+        .and_then(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .ok_or("no reader connection")?
+        .to_owned();
+    // ... and, before its backoff (100 ms) is over, publish and trim in one transaction.
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(&reader)
+        .ignore();
+    for i in 0..10 {
+        pipe.cmd("XADD")
+            .arg(KEY)
+            .arg("*")
+            .arg("e")
+            .arg(format!(r#"{{"Note":"lost {i}"}}"#))
+            .ignore();
+    }
+    pipe.cmd("XTRIM").arg(KEY).arg("MAXLEN").arg(2).ignore();
+    let () = pipe.query_async(&mut direct).await?;
+    // The subscriber hears that it missed something, then goes on live.
+    let reset = loop {
+        let event = conn.next_event().await?;
+        match event.event.as_deref() {
+            Some("reset") => break event,
+            Some("note") if event.data.as_deref().is_some_and(|d| d.starts_with("lost")) => {
+                // The two left after the trim may come first; the eight trimmed never do.
+                continue;
+            }
+            other => return Err(format!("expected a reset, got {other:?}: {event:?}").into()),
+        }
+    };
+    let data: serde_json::Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+    assert_eq!(data["reason"], "lagged", "{data}");
+    let after = post(&a.url(""), "after").await?;
+    loop {
+        let (id, text) = next_note(&mut conn).await?;
+        if text == "after" {
+            assert_eq!(id, after);
+            break;
+        }
+        assert!(text.starts_with("lost"), "{text}");
+    }
+    Ok(())
+}

@@ -190,6 +190,20 @@ where
             Ok(conn) => conn,
             Err(e) => return e.into(),
         };
+        // Entries Redis trimmed while this reader was away are lost to our subscribers:
+        // say so (they get `reset`) rather than go on as if nothing had been missed.
+        match stream_info(&mut conn, &self.key).await {
+            Ok((_, Some(trimmed))) => {
+                let mut cursor = self.cursor.lock();
+                if cursor.is_some_and(|c| c < trimmed) {
+                    tracing::warn!(%trimmed, "Redis trimmed entries this reader had not read");
+                    *cursor = Some(trimmed);
+                    self.hub.raise_floor(trimmed);
+                }
+            }
+            Ok((_, None)) => {}
+            Err(e) => return e,
+        }
         loop {
             if let Err(e) = self.read_once(&mut conn).await {
                 return e;
@@ -237,6 +251,19 @@ where
         for entry in reply.ids.iter().rev() {
             self.deliver(entry);
         }
+        // What came before the oldest entry loaded is gone for this instance: trimmed
+        // from Redis, or older than the history it keeps.
+        let mut conn = self.publisher.clone();
+        let (length, trimmed) = stream_info(&mut conn, &self.key).await?;
+        let mut floor = trimmed;
+        if let Some(oldest) = reply.ids.last().and_then(|e| e.id.parse::<EventId>().ok())
+            && length > reply.ids.len()
+        {
+            floor = floor.max(Some(just_before(oldest)));
+        }
+        if let Some(floor) = floor {
+            self.hub.raise_floor(floor);
+        }
         Ok(())
     }
 
@@ -272,6 +299,65 @@ where
             self.hub.metrics().backend_skipped.inc();
             tracing::error!(%id, "skipping an entry this version cannot carry: {why}");
         }
+    }
+}
+
+/// The stream's length, and the newest id that is no longer in it (trimmed or
+/// deleted), if any: from `XINFO STREAM`'s `entries-added` (Redis 7) against its length
+/// and first entry. A stream that does not exist yet is empty and has lost nothing.
+async fn stream_info<C: redis::aio::ConnectionLike>(
+    conn: &mut C,
+    key: &str,
+) -> Result<(usize, Option<EventId>), RedisLogError> {
+    let reply: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
+        .arg("STREAM")
+        .arg(key)
+        .query_async(conn)
+        .await;
+    let fields = match reply {
+        Ok(redis::Value::Array(items)) => items,
+        Ok(redis::Value::Map(pairs)) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        Ok(_) => return Ok((0, None)),
+        Err(e) if e.to_string().contains("no such key") => return Ok((0, None)),
+        Err(e) => return Err(e.into()),
+    };
+    let text = |value: &redis::Value| match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        redis::Value::SimpleString(text) => Some(text.clone()),
+        redis::Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let (mut length, mut added) = (0u64, 0u64);
+    let (mut first, mut last) = (None, None);
+    for pair in fields.chunks(2) {
+        let [key, value] = pair else { break };
+        let number = || text(value).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let id = || text(value).and_then(|id| id.parse::<EventId>().ok());
+        match text(key).as_deref() {
+            Some("length") => length = number(),
+            Some("entries-added") => added = number(),
+            Some("recorded-first-entry-id") => first = id(),
+            Some("last-generated-id") => last = id(),
+            _ => {}
+        }
+    }
+    let lost = match (added > length, length, first) {
+        (false, _, _) => None,
+        (true, 0, _) => last,
+        (true, _, first) => first.map(just_before),
+    };
+    let length = usize::try_from(length).unwrap_or(usize::MAX);
+    Ok((length, lost.filter(|id| *id != EventId::ZERO)))
+}
+
+/// The largest id below `id` (a cursor there has seen everything before `id`).
+fn just_before(id: EventId) -> EventId {
+    match id.seq.checked_sub(1) {
+        Some(seq) => EventId { ms: id.ms, seq },
+        None => EventId {
+            ms: id.ms.saturating_sub(1),
+            seq: u64::MAX,
+        },
     }
 }
 
