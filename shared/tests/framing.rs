@@ -43,7 +43,7 @@ fn wire(id: &str, name: &str, data: &str) -> Vec<u8> {
 fn tricky_text() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
         "\r", "\n", "\r\n", "\n\r", "\0", "\u{feff}", " ", "  ", ":", "data:", "event: x", "id: 9",
-        "retry: 1", "\u{202e}", "é", "🦀", "<script>", "",
+        "retry: 1", "\u{202e}", "\u{2028}", "\u{2029}", "\u{85}", "é", "🦀", "<script>", "",
     ]);
     prop::collection::vec(
         prop_oneof![pieces.prop_map(String::from), any::<String>()],

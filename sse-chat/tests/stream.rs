@@ -229,9 +229,10 @@ async fn the_welcome_lists_who_is_online() -> TestResult {
         .collect();
     assert_eq!(online, ["alice", "bob"]);
     assert_eq!(welcome["user"]["name"], "bob");
+    let token = welcome["token"].as_str().unwrap_or_default();
     assert!(
-        welcome["token"].as_str().is_some_and(|t| t.len() >= 32),
-        "at least 128 bits"
+        token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "128 bits as 32 hex digits: {token:?}"
     );
     Ok(())
 }
