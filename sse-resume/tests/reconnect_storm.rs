@@ -4,12 +4,15 @@
 //! clients arriving at B in any 100 ms window, without the drain and jitter (before) and
 //! with them (after, the defaults), and events lost (must be 0).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::post;
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
-    AppProcess, RedisServer, SseConnection, TestResult, figure, http, metric, wait_until, within,
+    AppProcess, RedisServer, SseConnection, TestResult, figure, metric, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
@@ -58,16 +61,6 @@ async fn client(
         }
     }
     Ok((seen, at))
-}
-
-async fn post(base: &str, text: String) -> TestResult<String> {
-    let response = http()
-        .post(format!("{base}/events"))
-        .body(text)
-        .send()
-        .await?;
-    let body: serde_json::Value = response.json().await?;
-    Ok(body["id"].as_str().ok_or("no id")?.to_owned())
 }
 
 /// What a storm showed: the peak 100 ms share of all arrivals, and how long the middle

@@ -2,11 +2,14 @@
 //! grace period; the clients reconnect to the restarted process and, with the Redis
 //! backend, none of them loses a single event published meanwhile.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::post;
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
-    AppProcess, RedisServer, SseConnection, TestResult, figure, http, metric, wait_until, within,
+    AppProcess, RedisServer, SseConnection, TestResult, figure, metric, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
@@ -38,16 +41,6 @@ async fn client(url: String) -> TestResult<Vec<String>> {
         }
     }
     Ok(seen)
-}
-
-async fn post(base: &str, text: String) -> TestResult<String> {
-    let response = http()
-        .post(format!("{base}/events"))
-        .body(text)
-        .send()
-        .await?;
-    let body: serde_json::Value = response.json().await?;
-    Ok(body["id"].as_str().ok_or("no id")?.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
