@@ -168,3 +168,44 @@ async fn new_streams_past_the_admission_rate_get_503_with_a_jittered_retry_after
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn streams_end_after_their_spread_lifetime_so_clients_rebalance() -> TestResult {
+    let args = ServerArgs {
+        max_stream_lifetime_secs: 2,
+        retry_jitter_pct: 25,
+        ..common::roomy()
+    };
+    let (app, _hub) = resume(args, HistoryLimits::default()).await?;
+    let opened = std::time::Instant::now();
+    let mut readers = Vec::new();
+    for _ in 0..40 {
+        let mut conn = SseConnection::open(&app.url("/events"), &[]).await?;
+        readers.push(tokio::spawn(async move {
+            let mut last_retry = None;
+            while let Ok(block) = conn.next_within(Duration::from_secs(10)).await {
+                last_retry = block.retry.or(last_retry);
+            }
+            (opened.elapsed(), last_retry)
+        }));
+    }
+    let mut ends = Vec::new();
+    for reader in readers {
+        let (at, retry) = within(Duration::from_secs(10), "a stream to end", reader).await??;
+        assert!(retry.is_some_and(|r| r <= 3000), "a last retry: {retry:?}");
+        ends.push(at);
+    }
+    ends.sort();
+    let (first, last) = (ends[0], ends[ends.len() - 1]);
+    // 2 s spread by +-25%: between 1.5 s and 2.5 s (plus the time to open them all).
+    assert!(
+        first >= Duration::from_millis(1500),
+        "ended early: {first:?}"
+    );
+    assert!(last <= Duration::from_millis(3500), "ended late: {last:?}");
+    assert!(
+        last - first >= Duration::from_millis(300),
+        "not spread: {first:?}..{last:?}"
+    );
+    Ok(())
+}

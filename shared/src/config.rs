@@ -101,6 +101,10 @@ pub struct ServerArgs {
     /// with credentials and call the POST APIs; others get no CORS headers.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_origins: Vec<String>,
+    /// End each stream after about this many seconds (spread like `retry:`), so
+    /// long-lived clients rebalance across instances behind a load balancer (0: never).
+    #[arg(long, env = "MAX_STREAM_LIFETIME_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=86_400))]
+    pub max_stream_lifetime_secs: u64,
     /// New streams admitted per second (and at once), server-wide; past it `503` with
     /// a jittered `Retry-After` (0: no limit).
     #[arg(long, env = "MAX_NEW_STREAMS_PER_SEC", default_value_t = 0)]
@@ -150,6 +154,8 @@ impl ServerArgs {
             retry_jitter_pct: self.retry_jitter_pct,
             cors_origins: self.cors_origins.clone(),
             max_new_streams_per_sec: self.max_new_streams_per_sec,
+            max_lifetime: (self.max_stream_lifetime_secs > 0)
+                .then(|| Duration::from_secs(self.max_stream_lifetime_secs)),
             drain_spread: Duration::from_millis(self.drain_spread_ms),
             drain_window: Duration::from_millis(self.drain_spread_ms)
                 .min(self.shutdown_grace() / 2),
@@ -209,6 +215,7 @@ impl Default for ServerArgs {
             cors_origins: Vec::new(),
             max_new_streams_per_sec: 0,
             drain_spread_ms: 3000,
+            max_stream_lifetime_secs: 0,
             keep_alive_secs: 15,
             shutdown_grace_secs: 5,
             max_streams: 10_000,

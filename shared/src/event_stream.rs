@@ -57,7 +57,9 @@ where
     let settings = streams.settings();
     let retry_ms = u64::try_from(settings.jittered_retry().as_millis()).unwrap_or(u64::MAX);
     let (drain_after, drain_retry) = settings.drain();
+    let lifetime = settings.lifetime();
     res.stream(Body {
+        lifetime: lifetime.map(|l| Box::pin(tokio::time::sleep(l))),
         drain_after,
         drain_retry,
         draining: None,
@@ -96,6 +98,8 @@ pin_project! {
         // started, its end timer and the last frame still to send.
         drain_after: Duration,
         drain_retry: Duration,
+        // When this stream ends anyway (`--max-stream-lifetime-secs`), if it does.
+        lifetime: Option<Pin<Box<tokio::time::Sleep>>>,
         draining: Option<(Pin<Box<tokio::time::Sleep>>, Option<Bytes>)>,
         // When the last frame was handed over, until hyper asks for the next: it asks
         // as soon as it has room, so a long wait means the client stopped reading.
@@ -142,9 +146,17 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
         let frame = match this.first.take() {
             Some(first) => first,
             None => {
-                if this.shut_down.poll(cx).is_ready() {
-                    // Frames go on until this stream's moment to end comes.
-                    let (drain_after, drain_retry) = (*this.drain_after, *this.drain_retry);
+                let aged =
+                    (this.lifetime.as_mut()).is_some_and(|end| end.as_mut().poll(cx).is_ready());
+                if aged || this.shut_down.poll(cx).is_ready() {
+                    // Frames go on until this stream's moment to end comes (at once for
+                    // a stream that reached its lifetime, which was spread already).
+                    let drain_after = if aged {
+                        Duration::ZERO
+                    } else {
+                        *this.drain_after
+                    };
+                    let drain_retry = *this.drain_retry;
                     let (end, last) = this.draining.get_or_insert_with(|| {
                         let retry_ms = u64::try_from(drain_retry.as_millis()).unwrap_or(0);
                         let last = Frame::new().retry(retry_ms).finish();

@@ -43,6 +43,9 @@ pub struct StreamSettings {
     pub drain_spread: Duration,
     /// The part of the shutdown grace the ends are spread over.
     pub drain_window: Duration,
+    /// How long a stream may stay open before it ends (with a last `retry:`) so that
+    /// long-lived clients rebalance across instances; spread per stream like `retry:`.
+    pub max_lifetime: Option<Duration>,
     /// New streams admitted per second, with a burst of as many (0: no limit), so a
     /// reconnect storm after a deploy is spread instead of all served at once.
     pub max_new_streams_per_sec: u32,
@@ -66,6 +69,14 @@ impl StreamSettings {
         }
         let factor = 1.0 + rand::rng().random_range(-spread..=spread);
         self.retry.mul_f64(factor)
+    }
+
+    /// This stream's lifetime, if limited: `max_lifetime` spread at random like
+    /// `retry:`, so streams opened together do not end together.
+    pub fn lifetime(&self) -> Option<Duration> {
+        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
+        let factor = 1.0 + rand::rng().random_range(-spread..=spread);
+        self.max_lifetime.map(|lifetime| lifetime.mul_f64(factor))
     }
 
     /// A stream's drain, drawn when it opens: how long after the shutdown starts it

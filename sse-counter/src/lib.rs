@@ -79,6 +79,8 @@ impl CounterStream {
         // do not all come back in the same instant.
         let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
         let (drain_after, drain_retry) = settings.drain();
+        // `--max-stream-lifetime-secs`: a stream ends after its (spread) lifetime too.
+        let lifetime = settings.lifetime().unwrap_or(Duration::MAX);
         let shutdown = self.streams.shutdown().clone();
         let published = self.streams.metrics().events_published.clone();
         let mut ticks = interval(self.every);
@@ -98,11 +100,14 @@ impl CounterStream {
                     yield event;
                 }
             }
+            let aged = sleep(lifetime);
+            tokio::pin!(aged);
             loop {
                 // A comment after `keep_alive` without a number keeps proxies from
                 // closing an idle stream; a shutdown ends every stream.
                 let step = tokio::select! {
                     () = shutdown.wait() => Step::End,
+                    () = &mut aged => Step::End,
                     _ = ticks.tick() => Step::Count,
                     () = sleep(keep_alive) => Step::KeepAlive,
                 };
