@@ -56,6 +56,9 @@ async fn sigterm_with_5000_streams_then_a_restart_loses_nothing() -> TestResult 
         "19000",
         "--max-streams-per-ip",
         "19000",
+        // The test posts 30 notes from one address in a few seconds.
+        "--note-burst",
+        "1000",
     ];
     let mut a = AppProcess::spawn(BIN, &common).await?;
     let port = a.port()?.to_string();

@@ -9,6 +9,10 @@ pub async fn post(base: &str, text: String) -> TestResult<String> {
         .body(text)
         .send()
         .await?;
+    let status = response.status();
     let body: serde_json::Value = response.json().await?;
-    Ok(body["id"].as_str().ok_or("no id")?.to_owned())
+    match body["id"].as_str() {
+        Some(id) if status == 201 => Ok(id.to_owned()),
+        _ => Err(format!("POST /events answered {status}: {body}").into()),
+    }
 }
