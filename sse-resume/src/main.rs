@@ -40,12 +40,16 @@ async fn run(cli: Cli) -> MainResult {
         .await
         .map_err(|e| format!("cannot reach Redis for the producer lease: {e}"))?;
     let every = Duration::from_millis(cli.interval_ms);
-    tokio::spawn(sse_resume::produce_ticks(
+    let producer = tokio::spawn(sse_resume::produce_ticks(
         log.clone(),
         lease,
         every,
         streams.shutdown_token(),
     ));
     let app = sse_resume::router(&streams, &log, cli.notes);
-    Ok(server::run(&cli.server, streams, app).await)
+    let code = server::run(&cli.server, streams, app).await;
+    // The producer stopped when the shutdown began; let it finish giving the lease back,
+    // so another instance takes over now rather than when the lease runs out.
+    let _ = tokio::time::timeout(Duration::from_millis(500), producer).await;
+    Ok(code)
 }

@@ -449,3 +449,43 @@ async fn entries_trimmed_during_a_reader_outage_end_in_a_reset() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_sigterm_gives_the_producer_lease_back_before_the_process_exits() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    // No drain: the exit follows the signal at once, so a release left to a task
+    // nobody waits for would be cut off.
+    let args = [
+        "--redis",
+        url.as_str(),
+        "--interval-ms",
+        "50",
+        "--drain-spread-ms",
+        "0",
+    ];
+    let mut a =
+        sse_shared::testing::AppProcess::spawn(env!("CARGO_BIN_EXE_sse-resume"), &args).await?;
+    let mut direct = redis::Client::open(url.as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut conn = SseConnection::open(&format!("{}/events", a.url()), &[]).await?;
+    // Ticking: it holds the lease.
+    while conn.next_event().await?.event.as_deref() != Some("tick") {}
+    let held: u64 = redis::cmd("EXISTS")
+        .arg("sse-resume:producer")
+        .query_async(&mut direct)
+        .await?;
+    assert_eq!(held, 1, "the lease is held");
+    a.terminate().await?;
+    a.wait(Duration::from_secs(10)).await?;
+    let held: u64 = redis::cmd("EXISTS")
+        .arg("sse-resume:producer")
+        .query_async(&mut direct)
+        .await?;
+    assert_eq!(
+        held, 0,
+        "the lease outlived its holder (another instance waits out its TTL)"
+    );
+    Ok(())
+}

@@ -50,7 +50,11 @@ async fn run(cli: Cli) -> MainResult {
         .map_err(|e| format!("cannot reach Redis for the simulator lease: {e}"))?;
     let market = sse_stock_feed::Market::new(cli.symbols.0, log);
     let every = Duration::from_millis(cli.interval_ms);
-    tokio::spawn(market.clone().run(lease, every, streams.shutdown_token()));
+    let simulator = tokio::spawn(market.clone().run(lease, every, streams.shutdown_token()));
     let app = sse_stock_feed::router(&streams, &market);
-    Ok(server::run(&cli.server, streams, app).await)
+    let code = server::run(&cli.server, streams, app).await;
+    // The simulator stopped when the shutdown began; let it finish giving the lease
+    // back, so another instance takes over now rather than when the lease runs out.
+    let _ = tokio::time::timeout(Duration::from_millis(500), simulator).await;
+    Ok(code)
 }
