@@ -63,20 +63,22 @@ impl StreamSettings {
     /// The `retry:` for a new stream: `retry`, spread at random by up to
     /// `retry_jitter_pct` percent either way (uniformly, per stream).
     pub fn jittered_retry(&self) -> Duration {
+        self.jittered(self.retry)
+    }
+
+    /// `duration` spread at random by up to `retry_jitter_pct` percent either way.
+    fn jittered(&self, duration: Duration) -> Duration {
         let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
         if spread == 0.0 {
-            return self.retry;
+            return duration;
         }
-        let factor = 1.0 + rand::rng().random_range(-spread..=spread);
-        self.retry.mul_f64(factor)
+        duration.mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
     }
 
     /// This stream's lifetime, if limited: `max_lifetime` spread at random like
     /// `retry:`, so streams opened together do not end together.
     pub fn lifetime(&self) -> Option<Duration> {
-        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
-        let factor = 1.0 + rand::rng().random_range(-spread..=spread);
-        self.max_lifetime.map(|lifetime| lifetime.mul_f64(factor))
+        self.max_lifetime.map(|lifetime| self.jittered(lifetime))
     }
 
     /// A stream's drain, drawn when it opens: how long after the shutdown starts it

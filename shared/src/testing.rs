@@ -473,6 +473,19 @@ impl Browser {
         })
     }
 
+    /// Two browsers, for two users (cookies are per browser); if the second cannot
+    /// start, the first is closed.
+    pub async fn launch_two() -> TestResult<(Self, Self)> {
+        let first = Self::launch().await?;
+        match Self::launch().await {
+            Ok(second) => Ok((first, second)),
+            Err(e) => {
+                first.close().await?;
+                Err(e)
+            }
+        }
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn eval(&self, script: &str) -> TestResult<serde_json::Value> {
         Ok(self.client.execute(script, Vec::new()).await?)

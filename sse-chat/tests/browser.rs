@@ -64,14 +64,7 @@ async fn token_stays_out_of_urls_and_scripts(browser: &Browser) -> TestResult {
 async fn two_browsers_chat_and_a_reload_keeps_history_and_identity() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &[]).await?;
     // Two browsers, not two windows: the member cookie makes one browser one member.
-    let alice = Browser::launch().await?;
-    let bob = match Browser::launch().await {
-        Ok(bob) => bob,
-        Err(e) => {
-            alice.close().await?;
-            return Err(e);
-        }
-    };
+    let (alice, bob) = Browser::launch_two().await?;
     let result = async {
         let alice_label = join(&alice, app.url(), "alice").await?;
         let bob_label = join(&bob, app.url(), "bob").await?;

@@ -100,28 +100,23 @@ impl Sessions {
 
     /// Sets the session cookie holding `token`; the browser drops it when it expires.
     pub fn set_cookie(&self, res: &mut Response, token: String) {
-        let cookie = Cookie::build((self.cookie_name(), token))
-            .http_only(true)
-            .same_site(SameSite::Strict)
-            .secure(self.tls)
-            .path("/")
-            .max_age(salvo::http::cookie::time::Duration::seconds(
-                i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX),
-            ))
-            .build();
-        res.add_cookie(cookie);
+        let seconds = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        res.add_cookie(self.cookie(token, seconds));
     }
 
     /// Removes the session cookie (signing out).
     pub fn clear_cookie(&self, res: &mut Response) {
-        let cookie = Cookie::build((self.cookie_name(), ""))
+        res.add_cookie(self.cookie(String::new(), 0));
+    }
+
+    fn cookie(&self, value: String, max_age_secs: i64) -> Cookie<'static> {
+        Cookie::build((self.cookie_name(), value))
             .http_only(true)
             .same_site(SameSite::Strict)
             .secure(self.tls)
             .path("/")
-            .max_age(salvo::http::cookie::time::Duration::ZERO)
-            .build();
-        res.add_cookie(cookie);
+            .max_age(salvo::http::cookie::time::Duration::seconds(max_age_secs))
+            .build()
     }
 }
 

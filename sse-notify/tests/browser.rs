@@ -53,14 +53,7 @@ fn fantoccini_css(css: &str) -> sse_shared::testing::Locator<'_> {
 #[tokio::test]
 async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
-    let alice = Browser::launch().await?;
-    let bob = match Browser::launch().await {
-        Ok(bob) => bob,
-        Err(e) => {
-            alice.close().await?;
-            return Err(e);
-        }
-    };
+    let (alice, bob) = Browser::launch_two().await?;
     let result = async {
         sign_in(&alice, app.url(), "alice").await?;
         sign_in(&bob, app.url(), "bob").await?;
