@@ -1,23 +1,24 @@
-//! The command-line options every example shares, each with an environment fallback,
-//! what they describe (stream settings, limits, TLS), and logging.
+//! The command-line options every example shares (each with an environment fallback),
+//! what they mean for a stream, the connection limits of the server, TLS, and logging.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use rand::RngExt;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
-use crate::limits::StreamLimiter;
-use crate::metrics::Metrics;
-use crate::streams::{StreamSettings, Streams};
-
-/// The most bytes hyper buffers per HTTP/1 connection (~400 KB by default): for a
-/// client that stopped reading, that is what it costs until the write-stall limit.
+/// The most bytes hyper buffers per HTTP/1 connection and per HTTP/2 stream (~400 KB
+/// by default): what a client that stopped reading costs until the write-stall limit.
 pub const HTTP1_BUFFER: usize = 64 * 1024;
 
-/// Bounds what hyper buffers: [`HTTP1_BUFFER`] per HTTP/1 connection (~400 KB by
-/// default) and per HTTP/2 stream, at most 100 streams on one HTTP/2 connection, and a
-/// ping every 30 s that closes an HTTP/2 connection whose peer stopped answering (20 s).
+/// How long a request body may go without a byte before the request fails with `408`
+/// (salvo's fuse, `request_body_timeout`).
+pub const BODY_STALL: Duration = Duration::from_secs(10);
+
+/// Bounds what hyper buffers ([`HTTP1_BUFFER`]), allows 100 streams per HTTP/2
+/// connection, and pings HTTP/2 peers every 30 s (closing one silent for 20 s).
 pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(server: &mut salvo::Server<A>) {
     server.http1_mut().max_buf_size(HTTP1_BUFFER);
     let http2 = server
@@ -30,16 +31,10 @@ pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(server: &mut salvo::Server
     http2.keep_alive_timeout(Duration::from_secs(20));
 }
 
-/// How long a request body may go without a byte before the request fails with `408`
-/// (salvo's fuse, `request_body_timeout`): a client that stops sending is not waited on.
-pub const BODY_STALL: Duration = Duration::from_secs(10);
-
 /// Makes the kernel notice a peer that vanished without a FIN (a phone that lost its
-/// network, a crashed host): TCP keepalive probes after 30 s of silence, every 10 s,
-/// three times, and (Linux) at most 60 s for sent data to stay unacknowledged, which is
-/// what catches a stream that keeps writing keep-alive comments to nobody. Set on the
-/// listening socket, the accepted sockets inherit them; without them a dead peer holds
-/// its stream slot, and its chat presence, for ~15 minutes.
+/// network): keepalive probes after 30 s of silence, and (Linux) at most 60 s for sent
+/// data to stay unacknowledged. Set on the listening socket, accepted sockets inherit
+/// them; without them a dead peer holds its stream slot for ~15 minutes.
 pub fn probe_dead_peers(listener: &tokio::net::TcpListener) -> std::io::Result<()> {
     let socket = socket2::SockRef::from(listener);
     let probes = socket2::TcpKeepalive::new()
@@ -57,25 +52,24 @@ pub fn probe_dead_peers(listener: &tokio::net::TcpListener) -> std::io::Result<(
 #[error("TLS: {0}")]
 pub struct TlsError(pub String);
 
-/// The longest any duration option may be, in seconds (an hour): past it a value is a
-/// mistake, and a huge one would overflow the clock arithmetic of a timer.
+/// The longest duration option, in seconds (an hour): past it a value is a mistake,
+/// and a huge one would overflow a timer's arithmetic.
 pub const MAX_SECS: u64 = 3600;
-/// The longest `--retry-ms` (ten minutes).
+/// The longest `--retry-ms` and `--drain-spread-ms` (ten minutes).
 pub const MAX_RETRY_MS: u64 = 600_000;
 
 /// An origin as browsers send it: `http(s)://host[:port]`, nothing after.
 fn origin(text: &str) -> Result<String, String> {
     let rest = text
         .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"))
-        .ok_or("an origin starts with http:// or https://")?;
+        .or_else(|| text.strip_prefix("http://"));
     let printable = text.bytes().all(|b| b.is_ascii_graphic());
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) || !printable {
-        return Err(format!(
-            "{text:?} is not an origin (scheme://host[:port], no path)"
-        ));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(['/', '?', '#', '@']) && printable => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!("{text:?} is not an origin (http(s)://host[:port])")),
     }
-    Ok(text.to_owned())
 }
 
 /// A PEM certificate chain and its private key.
@@ -133,7 +127,7 @@ pub struct ServerArgs {
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub trusted_proxies: Vec<IpAddr>,
     /// PEM certificate chain: serve HTTPS, with HTTP/2 (needs --tls-key).
     #[arg(long, env = "TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -147,32 +141,56 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The stream settings these options describe.
-    pub fn stream_settings(&self) -> StreamSettings {
-        StreamSettings {
-            retry: Duration::from_millis(self.retry_ms),
-            retry_jitter_pct: self.retry_jitter_pct,
-            cors_origins: self.cors_origins.clone(),
-            max_new_streams_per_sec: self.max_new_streams_per_sec,
-            max_lifetime: (self.max_stream_lifetime_secs > 0)
-                .then(|| Duration::from_secs(self.max_stream_lifetime_secs)),
-            drain_spread: Duration::from_millis(self.drain_spread_ms),
-            drain_window: Duration::from_millis(self.drain_spread_ms)
-                .min(self.shutdown_grace() / 2),
-            keep_alive: Duration::from_secs(self.keep_alive_secs),
-            trusted_proxies: self.trusted_proxies.clone(),
-            write_stall: (self.write_stall_secs > 0)
-                .then(|| Duration::from_secs(self.write_stall_secs)),
+    /// The `retry:` for a new stream: `--retry-ms`, spread by `--retry-jitter-pct`.
+    pub fn jittered_retry(&self) -> Duration {
+        self.jittered(Duration::from_millis(self.retry_ms))
+    }
+
+    /// `duration` spread at random (uniformly) by up to `--retry-jitter-pct` either way.
+    fn jittered(&self, duration: Duration) -> Duration {
+        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
+        if spread == 0.0 {
+            return duration;
         }
+        duration.mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
     }
 
-    /// The stream limiter these options describe.
-    pub fn limiter(&self) -> StreamLimiter {
-        StreamLimiter::new(self.max_streams, self.max_streams_per_ip)
+    /// This stream's lifetime, if limited: `--max-stream-lifetime-secs`, spread like
+    /// `retry:` so that streams opened together do not end together.
+    pub fn lifetime(&self) -> Option<Duration> {
+        let secs = self.max_stream_lifetime_secs;
+        (secs > 0).then(|| self.jittered(Duration::from_secs(secs)))
     }
 
-    /// The TLS configuration the options ask for, if any. Salvo's `RustlsConfig`
-    /// offers HTTP/2 and HTTP/1.1 by ALPN.
+    /// A stream's drain, drawn when it opens: how long after the shutdown starts it
+    /// ends (uniform up to `--drain-spread-ms`, at most half the grace), and the final
+    /// `retry:` it sends then (uniform up to `--drain-spread-ms`).
+    pub fn drain(&self) -> (Duration, Duration) {
+        let spread = Duration::from_millis(self.drain_spread_ms);
+        let window = spread.min(self.shutdown_grace() / 2);
+        let mut rng = rand::rng();
+        let end_after = window.mul_f64(rng.random_range(0.0..=1.0));
+        (end_after, spread.mul_f64(rng.random_range(0.0..=1.0)))
+    }
+
+    /// A comment goes out after this long without traffic, so proxies do not close an
+    /// idle stream, and a dead client is noticed.
+    pub fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_secs)
+    }
+
+    /// How long a write may stay blocked before the connection is closed; `None`: never.
+    pub fn write_stall(&self) -> Option<Duration> {
+        let secs = self.write_stall_secs;
+        (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
+    /// How long shutdown may take.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The TLS configuration the options ask for, if any (HTTP/2 and HTTP/1.1 by ALPN).
     pub fn rustls(&self) -> Result<Option<RustlsConfig>, TlsError> {
         let pem = self.tls_pem()?;
         Ok(pem.map(|(cert, key)| RustlsConfig::new(Keycert::new().cert(cert).key(key))))
@@ -197,46 +215,9 @@ impl ServerArgs {
         let key = made.signing_key.serialize_pem().into_bytes();
         Ok(Some((made.cert.pem().into_bytes(), key)))
     }
-
-    /// How long shutdown may take.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
-    }
 }
 
-impl Default for ServerArgs {
-    /// The options' defaults (as `--help` shows them), on port 0 (a free port), as tests want.
-    fn default() -> Self {
-        Self {
-            host: "127.0.0.1".into(),
-            port: 0,
-            retry_ms: 3000,
-            retry_jitter_pct: 25,
-            cors_origins: Vec::new(),
-            max_new_streams_per_sec: 0,
-            drain_spread_ms: 3000,
-            max_stream_lifetime_secs: 0,
-            keep_alive_secs: 15,
-            shutdown_grace_secs: 5,
-            max_streams: 10_000,
-            max_streams_per_ip: 100,
-            write_stall_secs: 30,
-            trusted_proxies: Vec::new(),
-            tls_cert: None,
-            tls_key: None,
-            tls_self_signed: false,
-        }
-    }
-}
-
-impl Streams {
-    /// Streams configured from the shared options, with fresh metrics.
-    pub fn from_args(args: &ServerArgs) -> Self {
-        Self::new(args.stream_settings(), args.limiter(), Metrics::new())
-    }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Stdout is kept for the
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`); stdout is kept for the
 /// `listening on` line. Safe to call more than once.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -46,4 +46,4 @@ pub use config::ServerArgs;
 pub use error::ApiError;
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Start};
-pub use streams::{StreamSettings, Streams};
+pub use streams::Streams;

@@ -1,9 +1,10 @@
-//! Connection limits for long-lived streams: one server-wide cap and one per client IP.
+//! Connection limits for long-lived streams: one server-wide cap and one per client
+//! address, and the [`TokenBucket`] behind rate limits.
 //!
 //! A stream holds its [`StreamPermit`] for as long as it is open; dropping the permit
-//! (the client went away, the stream ended, the server shut down) gives the slot back.
-//! This is why salvo's `max_concurrency` hoop is not enough here: it releases its slot
-//! when the handler returns, which for a stream is right away.
+//! (the client went away, the stream ended) gives the slot back. This is why salvo's
+//! `max_concurrency` hoop is not enough: it frees its slot when the handler returns,
+//! which for a stream is right away.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
@@ -12,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use salvo::Request;
+use salvo::http::StatusCode;
 
-/// The client's address for per-IP limits: the peer's, or, when the peer is one of
-/// `trusted_proxies`, the rightmost `X-Forwarded-For` entry that is not a trusted proxy
-/// (entries further left can be made up by the client). IPv4-mapped IPv6 addresses
-/// (`::ffff:127.0.0.1`, how a dual-stack `::` listener sees IPv4 peers) are compared
-/// as the IPv4 addresses they are.
+use crate::error::ApiError;
+
+/// The client's address: the peer's, or, when the peer is one of `trusted_proxies`,
+/// the rightmost `X-Forwarded-For` entry that is not a trusted proxy (entries further
+/// left can be made up by the client). IPv4-mapped IPv6 addresses (how a dual-stack
+/// `::` listener sees IPv4 peers) are compared as the IPv4 addresses they are.
 pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.remote_addr().ip()?.to_canonical();
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|p| p.to_canonical() == *ip);
@@ -26,18 +29,17 @@ pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     }
     let headers = req.headers().get_all("x-forwarded-for");
     let entries = headers.iter().filter_map(|v| v.to_str().ok());
-    let forwarded: Vec<IpAddr> = entries
-        .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
-        .collect();
-    let client = forwarded.into_iter().rev().find(|ip| !trusted(ip));
-    Some(client.unwrap_or(peer))
+    let forwarded = entries.flat_map(|v| v.split(',')).rev();
+    let ips = forwarded.filter_map(|entry| entry.trim().parse::<IpAddr>().ok());
+    Some(
+        ips.map(|ip| ip.to_canonical())
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
-/// What a client's streams are counted under: its IPv4 address, or the /64 network of
-/// its IPv6 address (one host is usually given a whole /64, so counting per address
-/// would let it take every slot).
+/// What a client is counted under: its IPv4 address, or the /64 of its IPv6 address
+/// (one host usually has a whole /64, so counting per address would give it them all).
 pub fn limit_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
@@ -49,11 +51,31 @@ pub fn limit_key(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LimitExceeded {
     /// Every one of the server's stream slots is taken.
-    #[error("the server has reached its limit of {0} open streams")]
+    #[error("The server has reached its limit of {0} open streams; try again later.")]
     ServerFull(usize),
     /// This address holds as many streams as it may.
-    #[error("this address has reached its limit of {0} open streams")]
+    #[error("This address has reached its limit of {0} open streams; close one first.")]
     PerIp(usize),
+}
+
+impl LimitExceeded {
+    /// The `reason` label of `sse_rejected_streams_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ServerFull(_) => "server-full",
+            Self::PerIp(_) => "per-ip-limit",
+        }
+    }
+}
+
+impl From<LimitExceeded> for ApiError {
+    fn from(refusal: LimitExceeded) -> Self {
+        let (status, code) = match refusal {
+            LimitExceeded::ServerFull(_) => (StatusCode::SERVICE_UNAVAILABLE, "server-full"),
+            LimitExceeded::PerIp(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many-streams"),
+        };
+        ApiError::new(status, code, refusal.to_string())
+    }
 }
 
 /// Counts open streams, in all and per client address.
@@ -80,8 +102,8 @@ impl StreamLimiter {
         }
     }
 
-    /// Takes a slot for a stream from `ip` (counted by [`limit_key`]; `None` for a peer
-    /// without an IP, such as a Unix socket: only the global limit applies).
+    /// Takes a slot for a stream from `ip` (counted by [`limit_key`]; `None`, a peer
+    /// without an IP: only the global limit applies).
     pub fn try_acquire(&self, ip: Option<IpAddr>) -> Result<StreamPermit, LimitExceeded> {
         let mut open = self.open.lock();
         if open.total >= self.max_total {
@@ -131,33 +153,34 @@ impl Drop for StreamPermit {
     }
 }
 
-/// An allowance: at most `burst` actions at once, refilled at `per_second` (a client's
-/// posts, or the server's new streams).
+/// An allowance: at most `burst` actions at once, refilled at `per_second`. Kept as the
+/// moment the bucket will be full again (the "theoretical arrival time" of GCRA).
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
-    burst: f64,
-    per_second: f64,
-    tokens: f64,
-    refilled_at: Instant,
+    /// The time one token takes to come back.
+    every: Duration,
+    /// How far ahead of now `full_at` may be and still leave a token: `burst - 1` tokens.
+    slack: Duration,
+    /// `None` for a bucket that has never been taken from.
+    full_at: Option<Instant>,
 }
 
 impl TokenBucket {
     /// A full bucket of `burst` tokens (at least 1), refilled at `per_second` (at least
-    /// one an hour).
+    /// one an hour; a fraction for slow rates: `10.0 / 60.0` is ten a minute).
     pub fn new(burst: u32, per_second: f64) -> Self {
-        let burst = f64::from(burst.max(1));
+        let every = Duration::from_secs_f64(1.0 / per_second.max(1.0 / 3600.0));
+        let slack = every * burst.max(1).saturating_sub(1);
         Self {
-            burst,
-            per_second: per_second.max(1.0 / 3600.0),
-            tokens: burst,
-            refilled_at: Instant::now(),
+            every,
+            slack,
+            full_at: None,
         }
     }
 
     /// Whether the bucket has refilled completely (nothing to remember about it).
     pub fn is_full(&self) -> bool {
-        let elapsed = self.refilled_at.elapsed().as_secs_f64();
-        self.tokens + elapsed * self.per_second >= self.burst
+        self.full_at.is_none_or(|at| at <= Instant::now())
     }
 
     /// Takes one token, or says how long until one is there.
@@ -167,19 +190,14 @@ impl TokenBucket {
 
     /// [`TokenBucket::try_take`] at a given time (for tests).
     pub fn try_take_at(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now
-            .saturating_duration_since(self.refilled_at)
-            .as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        self.refilled_at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
+        let ahead = self
+            .full_at
+            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+        if ahead > self.slack {
+            return Err(ahead - self.slack);
         }
+        self.full_at = Some(now + ahead + self.every);
+        Ok(())
     }
 }
 

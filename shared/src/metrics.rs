@@ -1,9 +1,8 @@
 //! Prometheus metrics for SSE servers, served as text on `GET /metrics`.
 //!
 //! One [`Metrics`] per server (not a global), so several servers in one process (as in
-//! the tests) keep separate counts. Handles are cheap clones of shared atomics. The
-//! hub registers its own (history size, lagging streams, the backend) through
-//! [`Metrics::register`].
+//! the tests) keep separate counts. Handles are cheap clones of shared atomics; the hub
+//! adds its own (history size, lagging streams, the backend) with [`Metrics::register`].
 
 use std::sync::Arc;
 
@@ -14,19 +13,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 use salvo::prelude::*;
-
-/// Why a stream was refused before it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    /// The server-wide `--max-streams` was reached.
-    ServerFull,
-    /// This client address reached `--max-streams-per-ip`.
-    PerIpLimit,
-    /// More new streams a second than `--max-new-streams-per-sec`.
-    AdmissionRate,
-}
-
-type ReasonLabel = [(&'static str, &'static str); 1];
 
 /// What every stream counts, under the `sse_` prefix.
 #[derive(Clone)]
@@ -41,7 +27,8 @@ pub struct Metrics {
     pub keep_alives: Counter,
     /// Streams closed because their client stopped reading (a write stayed blocked).
     pub slow_closed: Counter,
-    rejected: Family<ReasonLabel, Counter>,
+    /// Streams refused before they started, by `reason`.
+    rejected: Family<[(&'static str, &'static str); 1], Counter>,
     registry: Arc<Mutex<Registry>>,
 }
 
@@ -68,13 +55,9 @@ impl Metrics {
         m.register("streams_closed_slow", help, m.slow_closed.clone());
         let help = "Streams refused before they started";
         m.register("rejected_streams", help, m.rejected.clone());
-        // Both reasons show from the start (at 0), so dashboards see the series.
-        for why in [
-            Rejection::ServerFull,
-            Rejection::PerIpLimit,
-            Rejection::AdmissionRate,
-        ] {
-            let _ = m.rejected.get_or_create(&[("reason", why.label())]);
+        // Every reason shows from the start (at 0), so dashboards see the series.
+        for reason in ["server-full", "per-ip-limit", "admission-rate"] {
+            let _ = m.rejected.get_or_create(&[("reason", reason)]);
         }
         m
     }
@@ -85,11 +68,10 @@ impl Metrics {
         metric
     }
 
-    /// Counts a refused stream.
-    pub fn reject(&self, why: Rejection) {
-        self.rejected
-            .get_or_create(&[("reason", why.label())])
-            .inc();
+    /// Counts a refused stream: `reason` is `server-full`, `per-ip-limit` or
+    /// `admission-rate`.
+    pub fn reject(&self, reason: &'static str) {
+        self.rejected.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// The metrics in the Prometheus text exposition format (OpenMetrics flavour).
@@ -98,16 +80,6 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry.lock());
         text
-    }
-}
-
-impl Rejection {
-    fn label(self) -> &'static str {
-        match self {
-            Rejection::ServerFull => "server-full",
-            Rejection::PerIpLimit => "per-ip-limit",
-            Rejection::AdmissionRate => "admission-rate",
-        }
     }
 }
 

@@ -167,6 +167,31 @@ impl RunningServer {
     }
 }
 
+impl Default for ServerArgs {
+    /// The options' defaults (as `--help` shows them), on port 0 (a free port), as tests want.
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            retry_ms: 3000,
+            retry_jitter_pct: 25,
+            cors_origins: Vec::new(),
+            max_new_streams_per_sec: 0,
+            drain_spread_ms: 3000,
+            max_stream_lifetime_secs: 0,
+            keep_alive_secs: 15,
+            shutdown_grace_secs: 5,
+            max_streams: 10_000,
+            max_streams_per_ip: 100,
+            write_stall_secs: 30,
+            trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+        }
+    }
+}
+
 /// An app started in this process on `127.0.0.1:0`.
 pub struct TestApp {
     /// The running server.

@@ -16,6 +16,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
 use salvo::sse::{self, SseEvent};
@@ -76,31 +77,29 @@ impl CounterStream {
         };
         let settings = self.streams.settings();
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
-        // do not all come back in the same instant.
-        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
+        // do not all come back in the same instant; and its own moment to end on a
+        // shutdown (`drain_after`), with its own last `retry:`.
+        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive());
         let (drain_after, drain_retry) = settings.drain();
-        // `--max-stream-lifetime-secs`: a stream ends after its (spread) lifetime too.
         let lifetime = settings.lifetime().unwrap_or(Duration::MAX);
         let shutdown = self.streams.shutdown().clone();
         let published = self.streams.metrics().events_published.clone();
+        let keep_alives = guard.keep_alives.clone();
         let mut ticks = interval(self.every);
         // A client that reads slowly gets the next number late, not a burst of them.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
         let events = async_stream::stream! {
-            let guard = guard; // lives, and holds the slot, as long as the stream
-            guard.frames_written.inc();
             yield SseEvent::default().retry(retry);
             if let Some(reason) = reset {
                 // No history here, so no oldest or latest id to name; no `id:`, so
                 // the client's cursor stays as it was until the next number.
                 let data = json!({ "reason": reason, "oldest": null, "latest": null });
                 if let Ok(event) = SseEvent::default().name("reset").json(data) {
-                    guard.frames_written.inc();
                     yield event;
                 }
             }
-            let aged = sleep(lifetime);
+            let aged = sleep(lifetime); // `--max-stream-lifetime-secs`
             tokio::pin!(aged);
             loop {
                 // A comment after `keep_alive` without a number keeps proxies from
@@ -114,35 +113,31 @@ impl CounterStream {
                 match step {
                     Step::Count => {
                         published.inc();
-                        guard.frames_written.inc();
                         yield SseEvent::default().id(n.to_string()).text(n.to_string());
                         let Some(next) = n.checked_add(1) else { break };
                         n = next;
                     }
                     Step::KeepAlive => {
-                        guard.keep_alives.inc();
-                        guard.frames_written.inc();
+                        keep_alives.inc();
                         yield SseEvent::default().comment(" keep-alive");
                     }
                     Step::End => {
-                        // A drain, not a cliff: this stream's own moment to end and its
-                        // own last `retry:`, so the clients of a stopping server do not
-                        // all come back in the same instant.
                         sleep(drain_after).await;
-                        guard.frames_written.inc();
                         yield SseEvent::default().retry(drain_retry);
                         break;
                     }
                 }
             }
         };
+        // The guard lives, and holds the slot, as long as the stream; it counts frames.
+        let events = events.map(move |event| {
+            guard.frames_written.inc();
+            Ok::<_, Infallible>(event)
+        });
         // nginx buffers proxied responses unless told not to.
-        res.headers_mut()
-            .insert("x-accel-buffering", HeaderValue::from_static("no"));
-        sse::stream(
-            res,
-            futures_util::StreamExt::map(events, Ok::<_, Infallible>),
-        );
+        let no_buffering = HeaderValue::from_static("no");
+        res.headers_mut().insert("x-accel-buffering", no_buffering);
+        sse::stream(res, events);
         Ok(())
     }
 }

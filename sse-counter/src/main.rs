@@ -1,7 +1,7 @@
 //! The counter's server, wired the way a Salvo app is served: `salvo::Server` on a
-//! `TcpListener` (HTTPS with salvo's `RustlsConfig` when asked), the fuse's write-stall
-//! limit, and a shutdown that ends the streams before the graceful stop. The other
-//! examples call the shared core's `server::run`, which is this same code.
+//! `TcpListener` (HTTPS with salvo's `RustlsConfig` when asked), the fuse's limits, and
+//! on SIGINT/SIGTERM: end the streams, then the graceful stop. The other examples call
+//! the shared core's `server::run`, which is this same code.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,9 +11,8 @@ use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use sse_shared::config::{self, BODY_STALL};
-use sse_shared::routes;
 use sse_shared::streams::shutdown_signal;
-use sse_shared::{ServerArgs, Streams};
+use sse_shared::{ServerArgs, Streams, routes};
 
 /// The smallest SSE stream: a counter with ids, so a reconnect goes on counting.
 #[derive(Parser)]
@@ -38,35 +37,33 @@ async fn main() -> ExitCode {
     let app = sse_counter::router(&streams, Duration::from_millis(cli.interval_ms));
     // The panic net, security headers, /healthz, /metrics and JSON errors.
     let service = routes::service(&streams, app);
-
     let addr = format!("{}:{}", cli.server.host, cli.server.port);
     let listener = TcpListener::new(addr.clone());
-    // TCP keepalive and a send timeout on the listening socket, so that accepted sockets
-    // notice a peer that vanished without a FIN.
+    // TLS or not, the listening socket probes for peers that vanished without a FIN.
     let served = match cli.server.rustls() {
         Ok(Some(tls)) => match listener.rustls(tls).try_bind().await {
             Ok(acceptor) => match config::probe_dead_peers(acceptor.inner().inner()) {
                 Ok(()) => serve(acceptor, "https", &cli.server, streams, service).await,
-                Err(e) => Err(format!("cannot set TCP keepalive: {e}")),
+                Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(format!("cannot listen on {addr}: {e}")),
         },
         Ok(None) => match listener.try_bind().await {
             Ok(acceptor) => match config::probe_dead_peers(acceptor.inner()) {
                 Ok(()) => serve(acceptor, "http", &cli.server, streams, service).await,
-                Err(e) => Err(format!("cannot set TCP keepalive: {e}")),
+                Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(format!("cannot listen on {addr}: {e}")),
         },
         Err(e) => Err(e.to_string()),
     };
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    served.map_or_else(
+        |e| {
             eprintln!("error: {e}");
             ExitCode::FAILURE
-        }
-    }
+        },
+        |()| ExitCode::SUCCESS,
+    )
 }
 
 async fn serve(
@@ -76,24 +73,19 @@ async fn serve(
     streams: Streams,
     service: Service,
 ) -> Result<(), String> {
-    if let Some(addr) = acceptor
-        .holdings()
-        .first()
-        .and_then(|h| h.local_addr.clone().into_std())
-    {
+    let local = acceptor.holdings().first().map(|h| h.local_addr.clone());
+    if let Some(addr) = local.and_then(|a| a.into_std()) {
         println!("listening on {scheme}://{addr}");
     }
-    // The default fuse (10 s TLS handshake, 30 s request head), a limit on how long a
-    // write may stay blocked (a client that stopped reading is closed, not kept), and on
-    // a request body that stops arriving.
+    // The fuse's defaults (10 s TLS handshake, 30 s request head), and limits on how long
+    // a write may stay blocked (a client that stopped reading is closed, not kept) and
+    // on a request body that stops arriving.
     let fuse = FuseConfig::default()
-        .with_write_stall_timeout(streams.settings().write_stall)
+        .with_write_stall_timeout(args.write_stall())
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    // What hyper may buffer per connection and per HTTP/2 stream, and HTTP/2 pings.
     config::bound_buffers(&mut server);
-    let handle = server.handle();
-    let grace = args.shutdown_grace();
+    let (handle, grace) = (server.handle(), args.shutdown_grace());
     tokio::spawn(async move {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down");
