@@ -96,7 +96,9 @@ impl HubEvent for ResumeEvent {
 }
 
 /// Publishes a tick every `every` until `shutdown`, while this instance holds `lease`
-/// (always, without Redis). A new holder goes on from the last tick in the history.
+/// (always, without Redis). A new holder first lets its hub catch up with Redis, then
+/// goes on from the last tick there; each tick is appended only while the lease is
+/// still ours (Redis checks it in the same step), so two producers never both tick.
 pub async fn produce_ticks(
     log: EventLog<ResumeEvent>,
     mut lease: Lease,
@@ -115,15 +117,31 @@ pub async fn produce_ticks(
             next_seq = None;
             continue;
         }
-        let seq = *next_seq.get_or_insert_with(|| last_tick(log.hub()) + 1);
+        if next_seq.is_none() {
+            if let Err(e) = log.caught_up(CATCH_UP).await {
+                tracing::warn!("not ticking yet: {e}");
+                continue;
+            }
+            next_seq = Some(last_tick(log.hub()) + 1);
+        }
+        let seq = next_seq.unwrap_or(1);
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        match log.publish(ResumeEvent::Tick { seq, at }).await {
+        match log
+            .publish_held(&mut lease, vec![ResumeEvent::Tick { seq, at }])
+            .await
+        {
             Ok(_) => next_seq = Some(seq + 1),
-            Err(e) => tracing::warn!("cannot publish a tick: {e}"),
+            Err(e) => {
+                tracing::warn!("cannot publish a tick: {e}");
+                next_seq = None; // the lease may have moved: start over from Redis
+            }
         }
     }
     lease.release().await;
 }
+
+/// How long a new producer waits for its hub to catch up with Redis.
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The newest tick's `seq` in the history (0 when there is none).
 fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {

@@ -489,3 +489,127 @@ async fn a_sigterm_gives_the_producer_lease_back_before_the_process_exits() -> T
     );
     Ok(())
 }
+
+/// The `seq` of every tick in the stream, oldest first.
+async fn ticks_in_redis(conn: &mut redis::aio::MultiplexedConnection) -> TestResult<Vec<u64>> {
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(KEY)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await?;
+    let mut seqs = Vec::new();
+    for entry in reply.ids {
+        let json: String = entry.get("e").ok_or("no event field")?;
+        if let ResumeEvent::Tick { seq, .. } = serde_json::from_str(&json)? {
+            seqs.push(seq);
+        }
+    }
+    Ok(seqs)
+}
+
+const LEASE_KEY: &str = "sse-resume:producer";
+
+#[tokio::test]
+async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_holder() -> TestResult
+{
+    let redis = RedisServer::start().await?;
+    let (_a, log) = instance(&redis).await?;
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut lease = Lease::redis(&redis.url(), LEASE_KEY, Duration::from_secs(30)).await?;
+    assert!(lease.holds().await);
+    let tick = |seq| ResumeEvent::Tick {
+        seq,
+        at: "2026-12-02T00:00:00.000Z".into(),
+    };
+    log.publish_held(&mut lease, vec![tick(1)]).await?;
+    // A stall longer than the lease: it expired and another instance took it. This
+    // holder renewed moments ago, so it still believes the lease is its own.
+    let () = redis::cmd("SET")
+        .arg(LEASE_KEY)
+        .arg("the-new-holder")
+        .query_async(&mut direct)
+        .await?;
+    assert!(
+        lease.holds().await,
+        "within a third of the ttl it does not ask"
+    );
+    let refused = log.publish_held(&mut lease, vec![tick(2)]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(
+        ticks_in_redis(&mut direct).await?,
+        vec![1],
+        "nothing appended"
+    );
+    assert!(!lease.holds().await, "it stepped back and asked Redis");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_hub() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let streams = Streams::from_args(&ServerArgs::default());
+    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    // The previous holder's last ticks are in Redis, and this instance's reader has not
+    // read them: it is not running yet.
+    for seq in 1..=5 {
+        let json = serde_json::to_string(&ResumeEvent::Tick {
+            seq,
+            at: "2026-12-02T00:00:00.000Z".into(),
+        })?;
+        let _: String = redis::cmd("XADD")
+            .arg(KEY)
+            .arg("*")
+            .arg("e")
+            .arg(json)
+            .query_async(&mut direct)
+            .await?;
+    }
+    let log = sse_shared::backend::redis_log::RedisLog::connect(&redis.url(), KEY, hub).await?;
+    // Loaded at connect: the hub has 1..=5. Now the previous holder appends 6, and no
+    // reader is there to deliver it: the new producer must not tick 6 again.
+    let json = serde_json::to_string(&ResumeEvent::Tick {
+        seq: 6,
+        at: "2026-12-02T00:00:00.000Z".into(),
+    })?;
+    let _: String = redis::cmd("XADD")
+        .arg(KEY)
+        .arg("*")
+        .arg("e")
+        .arg(json)
+        .query_async(&mut direct)
+        .await?;
+    let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
+    let lease = Lease::redis(&redis.url(), LEASE_KEY, Duration::from_secs(30)).await?;
+    let producer = tokio::spawn(sse_resume::produce_ticks(
+        EventLog::Redis(log.clone()),
+        lease,
+        every,
+        shutdown.clone(),
+    ));
+    // Give the producer time to tick if it would (on the old code it appended 6 here).
+    wait_until(WAIT, "the lease to be taken", || async {
+        let holder: Option<String> = redis::cmd("GET")
+            .arg(LEASE_KEY)
+            .query_async(&mut direct.clone())
+            .await?;
+        Ok(holder.is_some())
+    })
+    .await?;
+    let _reader = log.spawn_reader(shutdown.clone());
+    wait_until(WAIT, "the producer to tick three times", || async {
+        Ok(ticks_in_redis(&mut direct.clone()).await?.len() >= 9)
+    })
+    .await?;
+    shutdown.cancel();
+    within(WAIT, "the producer to stop", producer).await??;
+    let seqs = ticks_in_redis(&mut direct).await?;
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "every seq once, in order");
+    Ok(())
+}

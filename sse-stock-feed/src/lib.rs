@@ -112,7 +112,8 @@ impl Market {
     }
 
     /// Moves every price one step and publishes the tick as one batch.
-    pub async fn tick(&self, walks: &mut Walks) -> Result<(), PublishFailed> {
+    /// Only appended while `lease` is this instance's (see [`EventLog::publish_held`]).
+    pub async fn tick(&self, walks: &mut Walks, lease: &mut Lease) -> Result<(), PublishFailed> {
         let at: Arc<str> = Utc::now()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into();
@@ -139,11 +140,12 @@ impl Market {
                 })
                 .collect()
         };
-        self.log.publish_batch(quotes).await.map(|_| ())
+        self.log.publish_held(lease, quotes).await.map(|_| ())
     }
 
     /// Ticks every `every` until `shutdown`, while this instance holds `lease` (always,
-    /// without Redis). A new holder goes on from the last published prices.
+    /// without Redis). A new holder first lets its hub catch up with Redis, then goes on
+    /// from the last published prices; a tick is appended only while the lease is ours.
     pub async fn run(
         self: Arc<Self>,
         mut lease: Lease,
@@ -162,9 +164,17 @@ impl Market {
                 walks = None;
                 continue;
             }
+            if walks.is_none() {
+                // A new holder: first let the hub catch up with every tick in Redis.
+                if let Err(e) = self.log.caught_up(Duration::from_secs(2)).await {
+                    tracing::warn!("not ticking yet: {e}");
+                    continue;
+                }
+            }
             let state = walks.get_or_insert_with(|| self.walks());
-            if let Err(e) = self.tick(state).await {
+            if let Err(e) = self.tick(state, &mut lease).await {
                 tracing::warn!("cannot publish a tick: {e}");
+                walks = None; // the lease may have moved: start over from Redis
             }
         }
         lease.release().await;

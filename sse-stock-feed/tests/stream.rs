@@ -17,7 +17,8 @@ struct Sim {
 
 impl Sim {
     async fn tick(&mut self) -> TestResult {
-        Ok(self.market.tick(&mut self.walks).await?)
+        let mut lease = sse_shared::backend::lease::Lease::local();
+        Ok(self.market.tick(&mut self.walks, &mut lease).await?)
     }
 }
 

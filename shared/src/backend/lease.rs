@@ -3,8 +3,10 @@
 //! A job that must run once across instances (a market simulator, a ticker) asks
 //! [`Lease::holds`] before each step. The holder's key expires `ttl` after its last
 //! renewal, so when the holder dies another instance takes over within `ttl`. Renewal
-//! happens every `ttl / 3`, and a holder that cannot reach Redis stops at once, so two
-//! instances never both believe they hold it. Without Redis the lease is always held.
+//! happens every `ttl / 3`, and a holder that cannot reach Redis stops at once. A holder
+//! that stalls longer than `ttl` may still believe it holds the lease, so producers
+//! append through [`Lease::fence`]: Redis appends only while the lease is theirs.
+//! Without Redis the lease is always held.
 
 use std::time::Duration;
 
@@ -115,6 +117,23 @@ impl Lease {
                 self.held_until = None;
                 false
             }
+        }
+    }
+
+    /// The lease's key and this holder's token, for an append that must happen only
+    /// while the lease is ours ([`RedisLog::publish_fenced`](super::redis_log::RedisLog::publish_fenced));
+    /// `None` without Redis.
+    pub fn fence(&self) -> Option<(&str, &str)> {
+        self.redis
+            .as_ref()
+            .map(|(_, key)| (key.as_str(), self.me.as_str()))
+    }
+
+    /// Forgets that the lease was held (a fenced append found it taken): the next
+    /// [`Lease::holds`] asks Redis.
+    pub fn lost(&mut self) {
+        if self.held_until.take().is_some() {
+            tracing::warn!("the producer lease was taken over; stepping back");
         }
     }
 

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::hub::{EventId, Hub, HubEvent, PublishError};
+use lease::Lease;
 use redis_log::{RedisLog, RedisLogError};
 
 /// The option that switches an example to the shared Redis backend.
@@ -122,6 +123,38 @@ where
                 }
                 Ok(log.publish_batch(&events).await?)
             }
+        }
+    }
+
+    /// Publishes `events` as one unit for the holder of `lease` (a producer): with
+    /// Redis, appended only while the lease is still this instance's, checked by Redis
+    /// in the same step (else `lease` is marked lost and nothing is appended).
+    pub async fn publish_held(
+        &self,
+        lease: &mut Lease,
+        events: Vec<E>,
+    ) -> Result<Vec<EventId>, PublishFailed> {
+        match self {
+            Self::Memory(hub) => Ok(hub.publish_batch(events)?),
+            Self::Redis(log) => {
+                for event in &events {
+                    log.hub().check(event)?;
+                }
+                let appended = log.publish_fenced(&events, lease.fence()).await;
+                if let Err(RedisLogError::NotHolder) = appended {
+                    lease.lost();
+                }
+                Ok(appended?)
+            }
+        }
+    }
+
+    /// Waits (at most `within`) until the hub holds everything the shared log holds
+    /// now: what a new producer does before it goes on from the hub's last event.
+    pub async fn caught_up(&self, within: Duration) -> Result<(), PublishFailed> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::Redis(log) => Ok(log.catch_up(within).await?),
         }
     }
 

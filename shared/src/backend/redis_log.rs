@@ -64,7 +64,23 @@ pub enum RedisLogError {
     /// Redis answered with an id that is not a stream id.
     #[error("Redis returned {0:?}, which is not a stream id")]
     BadId(String),
+    /// A fenced append found the producer lease held by someone else: nothing appended.
+    #[error("the producer lease is no longer this instance's; nothing was appended")]
+    NotHolder,
+    /// The local hub did not catch up with the stream in time.
+    #[error("the reader did not catch up with Redis within {0:?}")]
+    Behind(Duration),
 }
+
+/// Appends the entries in ARGV[3..] only while the lease KEYS[2] holds ARGV[1], in one
+/// step: a producer that stalled past its lease can never append beside the new holder.
+const FENCED_XADD: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+local ids = {}
+for i = 3, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[i])
+end
+return ids";
 
 /// The shared log: publishes go to Redis, and a reader feeds the local hub.
 pub struct RedisLog<E> {
@@ -126,6 +142,67 @@ where
         ids.into_iter()
             .next()
             .ok_or_else(|| RedisLogError::BadId(String::new()))
+    }
+
+    /// Appends `events` in one step, all or none, in order, and only while the lease
+    /// `fence` names (`(key, holder)`, see [`Lease::fence`](super::lease::Lease::fence))
+    /// is held by that holder; `None` appends unconditionally.
+    pub async fn publish_fenced(
+        &self,
+        events: &[E],
+        fence: Option<(&str, &str)>,
+    ) -> Result<Vec<EventId>, RedisLogError> {
+        let Some((lease_key, holder)) = fence else {
+            return self.publish_batch(events).await;
+        };
+        let mut script = redis::cmd("EVAL");
+        script.arg(FENCED_XADD).arg(2).arg(&self.key).arg(lease_key);
+        script.arg(holder).arg(self.max_len);
+        for event in events {
+            script.arg(serde_json::to_string(event)?);
+        }
+        let result: Result<Option<Vec<String>>, _> =
+            script.query_async(&mut self.publisher.clone()).await;
+        let ids = result.inspect_err(|_| {
+            self.hub.metrics().backend_errors.inc();
+        })?;
+        let ids = ids.ok_or(RedisLogError::NotHolder)?;
+        ids.into_iter()
+            .map(|id| id.parse().map_err(|_| RedisLogError::BadId(id)))
+            .collect()
+    }
+
+    /// Waits (at most `within`) until the local hub holds every entry the stream holds
+    /// now, so a new producer goes on from the last entry in Redis, not from a hub
+    /// whose reader is still behind.
+    pub async fn catch_up(&self, within: Duration) -> Result<(), RedisLogError> {
+        // Subscribed first: whatever the reader delivers after the check wakes us.
+        let mut delivered = self.hub.subscribe(crate::hub::Start::Live);
+        let newest: StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(&self.key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.publisher.clone())
+            .await?;
+        let Some(newest) = newest
+            .ids
+            .first()
+            .and_then(|e| e.id.parse::<EventId>().ok())
+        else {
+            return Ok(());
+        };
+        let caught_up = async {
+            while self.cursor.lock().is_none_or(|cursor| cursor < newest) {
+                if delivered.next_batch().await.is_none() {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(within, caught_up)
+            .await
+            .map_err(|_| RedisLogError::Behind(within))
     }
 
     /// Appends `events` in one transaction (`MULTI`/`EXEC`): all or none, in order.
