@@ -510,6 +510,22 @@ async fn ticks_in_redis(conn: &mut redis::aio::MultiplexedConnection) -> TestRes
 
 const LEASE_KEY: &str = "sse-resume:producer";
 
+/// Appends a tick to the stream as another instance's producer would.
+async fn add_tick(conn: &mut redis::aio::MultiplexedConnection, seq: u64) -> TestResult {
+    let tick = ResumeEvent::Tick {
+        seq,
+        at: "2026-12-02T00:00:00.000Z".into(),
+    };
+    let _: String = redis::cmd("XADD")
+        .arg(KEY)
+        .arg("*")
+        .arg("e")
+        .arg(serde_json::to_string(&tick)?)
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_holder() -> TestResult
 {
@@ -558,32 +574,12 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     // The previous holder's last ticks are in Redis, and this instance's reader has not
     // read them: it is not running yet.
     for seq in 1..=5 {
-        let json = serde_json::to_string(&ResumeEvent::Tick {
-            seq,
-            at: "2026-12-02T00:00:00.000Z".into(),
-        })?;
-        let _: String = redis::cmd("XADD")
-            .arg(KEY)
-            .arg("*")
-            .arg("e")
-            .arg(json)
-            .query_async(&mut direct)
-            .await?;
+        add_tick(&mut direct, seq).await?;
     }
     let log = sse_shared::backend::redis_log::RedisLog::connect(&redis.url(), KEY, hub).await?;
     // Loaded at connect: the hub has 1..=5. Now the previous holder appends 6, and no
     // reader is there to deliver it: the new producer must not tick 6 again.
-    let json = serde_json::to_string(&ResumeEvent::Tick {
-        seq: 6,
-        at: "2026-12-02T00:00:00.000Z".into(),
-    })?;
-    let _: String = redis::cmd("XADD")
-        .arg(KEY)
-        .arg("*")
-        .arg("e")
-        .arg(json)
-        .query_async(&mut direct)
-        .await?;
+    add_tick(&mut direct, 6).await?;
     let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
     let lease = Lease::redis(&redis.url(), LEASE_KEY, Duration::from_secs(30)).await?;
     let producer = tokio::spawn(sse_resume::produce_ticks(
@@ -592,7 +588,7 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
         every,
         shutdown.clone(),
     ));
-    // Give the producer time to tick if it would (on the old code it appended 6 here).
+    // Once it holds the lease the old code ticked 6 at once; this one waits for its reader.
     wait_until(WAIT, "the lease to be taken", || async {
         let holder: Option<String> = redis::cmd("GET")
             .arg(LEASE_KEY)
