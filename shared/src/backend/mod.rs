@@ -137,6 +137,7 @@ where
         match self {
             Self::Memory(hub) => Ok(hub.publish_batch(events)?),
             Self::Redis(log) => {
+                // Refused here, not skipped by every reader later.
                 for event in &events {
                     log.hub().check(event)?;
                 }

@@ -166,10 +166,7 @@ where
         let ids = result.inspect_err(|_| {
             self.hub.metrics().backend_errors.inc();
         })?;
-        let ids = ids.ok_or(RedisLogError::NotHolder)?;
-        ids.into_iter()
-            .map(|id| id.parse().map_err(|_| RedisLogError::BadId(id)))
-            .collect()
+        parse_ids(ids.ok_or(RedisLogError::NotHolder)?)
     }
 
     /// Waits (at most `within`) until the local hub holds every entry the stream holds
@@ -223,9 +220,7 @@ where
         let ids = result.inspect_err(|_| {
             self.hub.metrics().backend_errors.inc();
         })?;
-        ids.into_iter()
-            .map(|id| id.parse().map_err(|_| RedisLogError::BadId(id)))
-            .collect()
+        parse_ids(ids)
     }
 
     /// Starts the reader: it feeds the hub until `shutdown`, reconnecting with backoff
@@ -436,6 +431,13 @@ fn just_before(id: EventId) -> EventId {
             seq: u64::MAX,
         },
     }
+}
+
+/// The ids `XADD` answered.
+fn parse_ids(ids: Vec<String>) -> Result<Vec<EventId>, RedisLogError> {
+    ids.into_iter()
+        .map(|id| id.parse().map_err(|_| RedisLogError::BadId(id)))
+        .collect()
 }
 
 /// A stream id as Redis writes it (always `MS-SEQ`).
