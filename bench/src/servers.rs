@@ -129,7 +129,7 @@ async fn ours(
     lean_server: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
-    let log = EventLog::Memory(Hub::new(limits, streams.metrics().clone()));
+    let log = EventLog::in_memory(Hub::new(limits, streams.metrics().clone()));
     // The load generator posts every event from one address: no per-address limit.
     let unlimited = sse_resume::NoteAllowance {
         burst: u32::MAX,

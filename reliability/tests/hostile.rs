@@ -25,7 +25,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let (resume, _) = resume(args(), HistoryLimits::default()).await?;
     let (chat, _) = chat(args()).await?;
     let stock = TestApp::start(args(), |s: &Streams| {
-        let log = EventLog::Memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let market = sse_stock_feed::Market::new(vec!["AAPL".into()], log);
         sse_stock_feed::router(s, &market)
     })
@@ -33,7 +33,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, std::time::Duration::from_secs(60))?;
     let notify = TestApp::start(args(), |s: &Streams| {
-        let log = EventLog::Memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let notifier: Arc<sse_notify::Notifier> =
             sse_notify::Notifier::new(log, ADMIN.into(), sessions);
         sse_notify::router(s, &notifier)

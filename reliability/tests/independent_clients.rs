@@ -23,7 +23,7 @@ async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, EventL
     };
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = EventLog::open(
+    let log = sse_redis::event_log(
         Some(&redis.url()),
         "sse-resume:events",
         hub,

@@ -364,9 +364,9 @@ impl<E: HubEvent> Hub<E> {
         Ok(ids)
     }
 
-    /// Appends an event that already has its id, from a log other processes share
-    /// (see [`crate::backend::redis_log`]). Ids must grow: one at or below the newest is
-    /// a repeat and is skipped (a reader that reconnects may see it again).
+    /// Appends an event that already has its id, read from a log other processes share
+    /// (the `sse-redis` reader). Ids must grow: one at or below the newest is a repeat
+    /// and is skipped (a reader that reconnects may see it again).
     pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
         {
             let mut history = self.inner.history.write();

@@ -8,8 +8,8 @@
 //!   keep-alive, the end on shutdown, the drop guard.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
 //!   [`resume`]: `Last-Event-ID` and the `reset` event.
-//! - [`backend`]: publish in memory or through a Redis stream, and a lease for one
-//!   producer across instances (everything Redis is there).
+//! - [`event_log`]: publish into the hub, or through a log several instances share
+//!   (the `sse-redis` crate), with one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
@@ -19,10 +19,10 @@
 //!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
 
-pub mod backend;
 pub mod body;
 pub mod config;
 pub mod error;
+pub mod event_log;
 pub mod event_stream;
 pub mod frame;
 pub mod hub;
@@ -41,9 +41,9 @@ pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{EventLog, RedisArgs};
 pub use config::ServerArgs;
 pub use error::ApiError;
+pub use event_log::{EventLog, Held, Producer, PublishFailed};
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Start};
 pub use streams::Streams;

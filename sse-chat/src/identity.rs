@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use sse_shared::backend::redis_log::RedisLogError;
+use sse_shared::event_log::SharedLogError;
 use sse_shared::secret::random_token;
 
 /// How long a member's token stays valid after its last use.
@@ -72,12 +72,12 @@ pub enum IdentityError {
     Full,
     /// Redis could not answer.
     #[error(transparent)]
-    Unavailable(#[from] RedisLogError),
+    Unavailable(#[from] SharedLogError),
 }
 
 impl From<redis::RedisError> for IdentityError {
     fn from(e: redis::RedisError) -> Self {
-        Self::Unavailable(e.into())
+        Self::Unavailable(SharedLogError(e.into()))
     }
 }
 
@@ -101,33 +101,27 @@ impl<U> Identities<U>
 where
     U: Serialize + DeserializeOwned + Clone,
 {
-    /// In memory (at most `max` at once), or in Redis under `prefix` when there is a URL;
-    /// a silent member is forgotten `forget_silent_after` their last stream closed.
-    pub async fn open(
-        redis_url: Option<&str>,
+    /// In memory (at most `max` at once), or in Redis under `prefix` when there is a
+    /// connection; a silent member is forgotten `forget_silent_after` their last stream
+    /// closed.
+    pub fn open(
+        redis: Option<ConnectionManager>,
         prefix: &str,
         max: usize,
         forget_silent_after: Duration,
-    ) -> Result<Self, RedisLogError> {
-        let place = match redis_url {
+    ) -> Self {
+        let place = match redis {
             None => Place::Memory(Mutex::new(Known {
                 by_hash: HashMap::new(),
                 next_id: 0,
                 max,
             })),
-            Some(url) => {
-                let conn = sse_shared::backend::redis_log::connect(
-                    &redis::Client::open(url)?,
-                    Duration::from_secs(2),
-                )
-                .await?;
-                Place::Redis(conn, prefix.to_owned())
-            }
+            Some(conn) => Place::Redis(conn, prefix.to_owned()),
         };
-        Ok(Self {
+        Self {
             place,
             forget_silent_after,
-        })
+        }
     }
 
     /// A new identity: `make` builds it from the next id; returns its token and it.
@@ -165,7 +159,7 @@ where
                     posted: false,
                     forget_at: None,
                 };
-                let json = serde_json::to_string(&entry).map_err(RedisLogError::from)?;
+                let json = serde_json::to_string(&entry).map_err(|e| SharedLogError(e.into()))?;
                 let () = redis::cmd("SET")
                     .arg(format!("{prefix}:token:{}", hash(&token)))
                     .arg(json)
@@ -222,7 +216,7 @@ where
                     posted: true,
                     forget_at: None,
                 };
-                let json = serde_json::to_string(&entry).map_err(RedisLogError::from)?;
+                let json = serde_json::to_string(&entry).map_err(|e| SharedLogError(e.into()))?;
                 // XX: never brings back a token that was forgotten meanwhile.
                 let _: Option<String> = redis::cmd("SET")
                     .arg(format!("{prefix}:token:{}", hash(token)))

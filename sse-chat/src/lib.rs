@@ -35,11 +35,9 @@ use salvo::http::cookie::{Cookie, SameSite};
 use salvo::http::uri::Scheme;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_shared::backend::EventLog;
-use sse_shared::backend::PublishFailed;
-use sse_shared::backend::redis_log::RedisLogError;
 use sse_shared::body;
 use sse_shared::error::ApiError;
+use sse_shared::event_log::{EventLog, PublishFailed};
 use sse_shared::event_stream::{self, holding};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
@@ -215,18 +213,21 @@ impl ChatRoom {
         redis_url: Option<&str>,
         limits: RoomLimits,
         shutdown: CancellationToken,
-    ) -> Result<Arc<Self>, RedisLogError> {
+    ) -> Result<Arc<Self>, redis::RedisError> {
+        let redis = match redis_url {
+            Some(url) => Some(connect(url).await?),
+            None => None,
+        };
         let prefix = "sse-chat:members";
         let silent = limits.forget_silent_after;
-        let identities = Identities::open(redis_url, prefix, MAX_MEMBERS, silent).await?;
+        let identities = Identities::open(redis.clone(), prefix, MAX_MEMBERS, silent);
         let presence = Presence::open(
             log.clone(),
-            redis_url,
+            redis,
             "sse-chat:presence",
             "sse-chat:events",
             shutdown,
-        )
-        .await?;
+        );
         Ok(Arc::new(Self {
             log,
             identities,
@@ -250,8 +251,8 @@ impl ChatRoom {
         streams: &Streams,
         history: HistoryLimits,
         limits: RoomLimits,
-    ) -> Result<Arc<Self>, RedisLogError> {
-        let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+    ) -> Result<Arc<Self>, redis::RedisError> {
+        let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
         Self::open(log, None, limits, streams.shutdown_token()).await
     }
 
@@ -412,6 +413,18 @@ impl ChatRoom {
         }
         Ok(id)
     }
+}
+
+/// A connection to Redis that reconnects by itself; while Redis is away, each command
+/// fails within two seconds (the caller answers 503) rather than hang a request.
+async fn connect(url: &str) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let timeout = Some(std::time::Duration::from_secs(2));
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(timeout)
+        .set_response_timeout(timeout);
+    let client = redis::Client::open(url)?;
+    client.get_connection_manager_with_config(config).await
 }
 
 fn identity_error(e: IdentityError) -> ApiError {

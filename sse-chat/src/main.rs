@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// A chat room over SSE: join, presence, messages to everyone, no impersonation.
 #[derive(Parser)]
@@ -29,7 +30,7 @@ async fn run(cli: Cli) -> MainResult {
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = EventLog::open(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
+    let log = sse_redis::event_log(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
     let room = sse_chat::ChatRoom::open(log, redis, cli.limits, streams.shutdown_token()).await?;
     let app = sse_chat::router(&streams, &room);
     Ok(server::run(&cli.server, streams, app).await)

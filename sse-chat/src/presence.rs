@@ -20,8 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use sse_shared::backend::redis_log::RedisLogError;
-use sse_shared::backend::{EventLog, PublishFailed};
+use sse_shared::event_log::{EventLog, PublishFailed, SharedLogError};
 use sse_shared::hub::HubEvent;
 use sse_shared::secret::random_token;
 
@@ -105,35 +104,28 @@ where
     /// Presence kept next to `log`: in memory for a memory log; in Redis, under keys
     /// starting with `prefix`, for a Redis log on the stream `stream_key` (its
     /// heartbeat runs until `shutdown`).
-    pub async fn open(
+    pub fn open(
         log: EventLog<E>,
-        redis_url: Option<&str>,
+        redis: Option<ConnectionManager>,
         prefix: &str,
         stream_key: &str,
         shutdown: CancellationToken,
-    ) -> Result<Arc<Self>, RedisLogError> {
-        let place = match redis_url {
+    ) -> Arc<Self> {
+        let place = match redis {
             None => Place::Memory(Mutex::new(HashMap::new())),
-            Some(url) => {
-                let conn = sse_shared::backend::redis_log::connect(
-                    &redis::Client::open(url)?,
-                    Duration::from_secs(2),
-                )
-                .await?;
-                Place::Redis(RedisPresence {
-                    conn,
-                    prefix: prefix.to_owned(),
-                    instance: random_token(),
-                    stream: stream_key.to_owned(),
-                })
-            }
+            Some(conn) => Place::Redis(RedisPresence {
+                conn,
+                prefix: prefix.to_owned(),
+                instance: random_token(),
+                stream: stream_key.to_owned(),
+            }),
         };
         let presence = Arc::new(Self { log, place });
         if let Place::Redis(_) = presence.place {
             let beating = Arc::clone(&presence);
             tokio::spawn(async move { beating.heartbeat(shutdown).await });
         }
-        Ok(presence)
+        presence
     }
 
     /// One more open stream for `member` (shown as `profile`); publishes `joined` when
@@ -193,7 +185,7 @@ where
     }
 
     /// The profiles of the members online now.
-    pub async fn online(&self) -> Result<Vec<P>, RedisLogError> {
+    pub async fn online(&self) -> Result<Vec<P>, SharedLogError> {
         match &self.place {
             Place::Memory(counts) => Ok(counts.lock().values().map(|(_, p)| p.clone()).collect()),
             Place::Redis(redis) => {
@@ -201,7 +193,8 @@ where
                 let members: Vec<String> = redis::cmd("HKEYS")
                     .arg(redis.key("online"))
                     .query_async(&mut conn)
-                    .await?;
+                    .await
+                    .map_err(|e| SharedLogError(e.into()))?;
                 if members.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -209,7 +202,8 @@ where
                     .arg(redis.key("profiles"))
                     .arg(&members)
                     .query_async(&mut conn)
-                    .await?;
+                    .await
+                    .map_err(|e| SharedLogError(e.into()))?;
                 Ok(profiles
                     .into_iter()
                     .flatten()
@@ -220,11 +214,15 @@ where
     }
 
     fn publish_now(&self, event: E) -> Result<(), PublishFailed> {
-        match &self.log {
-            EventLog::Memory(hub) => hub.publish(event).map(|_| ()).map_err(PublishFailed::from),
-            // A Redis log always comes with Redis presence.
-            EventLog::Redis(_) => Ok(()),
+        // A Redis log always comes with Redis presence, whose scripts append the event.
+        if self.log.is_shared() {
+            return Ok(());
         }
+        self.log
+            .hub()
+            .publish(event)
+            .map(|_| ())
+            .map_err(PublishFailed::from)
     }
 
     async fn script(
@@ -254,7 +252,7 @@ where
             .map(|v| !matches!(v, redis::Value::Nil))
             .map_err(|e| {
                 self.log.hub().metrics().backend_errors.inc();
-                PublishFailed::from(RedisLogError::from(e))
+                PublishFailed::from(SharedLogError(e.into()))
             })
     }
 
@@ -291,6 +289,6 @@ where
     }
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String, RedisLogError> {
-    Ok(serde_json::to_string(value)?)
+fn json<T: Serialize>(value: &T) -> Result<String, SharedLogError> {
+    serde_json::to_string(value).map_err(|e| SharedLogError(e.into()))
 }

@@ -28,13 +28,14 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sse_shared::backend::PublishFailed;
 use sse_shared::event_stream;
 use sse_shared::names::display_name;
 use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
-use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams, body};
+use sse_shared::{
+    ApiError, EventId, EventLog, Frame, FrameError, HubEvent, PublishFailed, Start, Streams, body,
+};
 
 /// The largest publish request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -3,9 +3,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use sse_notify::session::Sessions;
+use sse_redis::RedisArgs;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// A notification service over SSE: an authenticated publish API, broadcast and
 /// per-user delivery.
@@ -66,13 +67,8 @@ async fn run(cli: Cli) -> MainResult {
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = EventLog::open(
-        redis,
-        "sse-notify:notifications",
-        hub,
-        streams.shutdown_token(),
-    )
-    .await?;
+    let token = streams.shutdown_token();
+    let log = sse_redis::event_log(redis, "sse-notify:notifications", hub, token).await?;
     let notifier = sse_notify::Notifier::new(log, admin_token, sessions);
     let app = sse_notify::router(&streams, &notifier);
     Ok(server::run(&cli.server, streams, app).await)

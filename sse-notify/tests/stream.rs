@@ -23,7 +23,7 @@ async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
         let created = Hub::new(HistoryLimits::default(), streams.metrics().clone());
         hub = Some(created.clone());
         let notifier: Arc<Notifier> =
-            Notifier::new(EventLog::Memory(created), ADMIN.into(), sessions);
+            Notifier::new(EventLog::in_memory(created), ADMIN.into(), sessions);
         sse_notify::router(streams, &notifier)
     })
     .await?;

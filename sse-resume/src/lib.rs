@@ -5,9 +5,9 @@
 //! after the client's `Last-Event-ID`, then goes on live: each event exactly once, in
 //! order, with no gap, also when the reconnect races a publish.
 //!
-//! With `--redis`, the history is a Redis stream that every instance reads
-//! ([`sse_shared::backend::redis_log`]): ids are the stream's ids, so a client resumes on any
-//! instance, and one instance at a time (the holder of a [`Lease`]) produces the ticks.
+//! With `--redis` (the `sse-redis` crate, wired in `main.rs`), the history is a Redis
+//! stream that every instance reads: ids are the stream's ids, so a client resumes on
+//! any instance, and one instance at a time (the [`Producer`]) produces the ticks.
 //!
 //! The tutorial's version kept one global counter and no history: a reconnecting client
 //! skipped ahead to whatever the counter said, and everything published while it was
@@ -24,14 +24,14 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde::Serialize;
-use sse_shared::backend::lease::Lease;
 use sse_shared::event_stream;
 use sse_shared::limits::client_ip;
 use sse_shared::page;
 use sse_shared::rate::PerClient;
 use sse_shared::resume::last_event_id;
 use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, Hub, HubEvent, Start, Streams, body,
+    ApiError, EventId, EventLog, Frame, FrameError, Held, Hub, HubEvent, Producer, Start, Streams,
+    body,
 };
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
@@ -95,53 +95,37 @@ impl HubEvent for ResumeEvent {
     }
 }
 
-/// Publishes a tick every `every` until `shutdown`, while this instance holds `lease`
-/// (always, without Redis). A new holder first lets its hub catch up with Redis, then
-/// goes on from the last tick there; each tick is appended only while the lease is
-/// still ours (Redis checks it in the same step), so two producers never both tick.
+/// Publishes a tick every `every` until `shutdown`, while this instance is the
+/// producer (always, without Redis). With Redis, one instance at a time holds the
+/// producer's lease; a new holder goes on from the last tick in Redis, and its ticks
+/// are appended only while the lease is still its own, so two producers never both tick.
 pub async fn produce_ticks(
-    log: EventLog<ResumeEvent>,
-    mut lease: Lease,
+    mut producer: Producer<ResumeEvent>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
     let mut ticks = interval(every);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut next_seq = None;
+    let mut next_seq = 1;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        if !lease.holds().await {
-            next_seq = None;
-            continue;
+        match producer.holds().await {
+            Held::No => continue,
+            Held::Taken => next_seq = last_tick(producer.hub()) + 1,
+            Held::Still => {}
         }
-        if next_seq.is_none() {
-            if let Err(e) = log.caught_up(CATCH_UP).await {
-                tracing::warn!("not ticking yet: {e}");
-                continue;
-            }
-            next_seq = Some(last_tick(log.hub()) + 1);
-        }
-        let seq = next_seq.unwrap_or(1);
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        match log
-            .publish_held(&mut lease, vec![ResumeEvent::Tick { seq, at }])
-            .await
-        {
-            Ok(_) => next_seq = Some(seq + 1),
-            Err(e) => {
-                tracing::warn!("cannot publish a tick: {e}");
-                next_seq = None; // the lease may have moved: start over from Redis
-            }
+        let tick = ResumeEvent::Tick { seq: next_seq, at };
+        match producer.publish(vec![tick]).await {
+            Ok(_) => next_seq += 1,
+            Err(e) => tracing::warn!("cannot publish a tick: {e}"),
         }
     }
-    lease.release().await;
+    producer.release().await;
 }
-
-/// How long a new producer waits for its hub to catch up with Redis.
-const CATCH_UP: Duration = Duration::from_secs(2);
 
 /// The newest tick's `seq` in the history (0 when there is none).
 fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {

@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::backend::lease::Lease;
+use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -34,15 +34,16 @@ async fn run(cli: Cli) -> MainResult {
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = EventLog::open(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
-    // One producer across instances: the lease's holder.
-    let lease = Lease::open(redis, "sse-resume:producer", Duration::from_secs(3))
+    let log =
+        sse_redis::event_log(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
+    // One producer across instances: the holder of this lease.
+    let producer = log
+        .producer("sse-resume:producer", Duration::from_secs(3))
         .await
         .map_err(|e| format!("cannot reach Redis for the producer lease: {e}"))?;
     let every = Duration::from_millis(cli.interval_ms);
     let producer = tokio::spawn(sse_resume::produce_ticks(
-        log.clone(),
-        lease,
+        producer,
         every,
         streams.shutdown_token(),
     ));

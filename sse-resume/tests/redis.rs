@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use sse_resume::ResumeEvent;
-use sse_shared::backend::lease::Lease;
 use sse_shared::testing::{
     AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, wait_until, within,
 };
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{EventLog, Held, HistoryLimits, Hub, PublishFailed, ServerArgs, Streams};
 
 const KEY: &str = "sse-resume:events";
 
@@ -17,7 +16,7 @@ async fn instance(redis: &RedisServer) -> TestResult<(TestApp, EventLog<ResumeEv
     let args = ServerArgs::default();
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = EventLog::open(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let log = sse_redis::event_log(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
     let router = sse_resume::router(&streams, &log, Default::default());
     Ok((TestApp::serve(args, streams, router).await?, log))
 }
@@ -152,8 +151,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
     let every = Duration::from_millis(50);
     let ttl = Duration::from_secs(1);
     let producer_a = tokio::spawn(sse_resume::produce_ticks(
-        log_a.clone(),
-        Lease::redis(&redis.url(), "sse-resume:producer", ttl).await?,
+        log_a.producer(LEASE_KEY, ttl).await?,
         every,
         a.streams.shutdown_token(),
     ));
@@ -175,8 +173,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
     // B's producer starts while A holds the lease: it must not tick.
     let b_token = tokio_util::sync::CancellationToken::new();
     let producer_b = tokio::spawn(sse_resume::produce_ticks(
-        log_b.clone(),
-        Lease::redis(&redis.url(), "sse-resume:producer", ttl).await?,
+        log_b.producer(LEASE_KEY, ttl).await?,
         every,
         b_token.clone(),
     ));
@@ -317,13 +314,10 @@ async fn an_event_too_large_for_the_history_is_refused_before_it_reaches_redis()
         max_bytes: 1024,
     };
     let hub = Hub::new(limits, streams.metrics().clone());
-    let log = EventLog::open(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let log = sse_redis::event_log(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
     let refused = log.publish(ResumeEvent::Note("x".repeat(2000))).await;
     assert!(
-        matches!(
-            refused,
-            Err(sse_shared::backend::PublishFailed::Rejected(_))
-        ),
+        matches!(refused, Err(PublishFailed::Rejected(_))),
         "{refused:?}"
     );
     let mut direct = redis::Client::open(redis.url().as_str())?
@@ -534,13 +528,13 @@ async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_hol
     let mut direct = redis::Client::open(redis.url().as_str())?
         .get_multiplexed_async_connection()
         .await?;
-    let mut lease = Lease::redis(&redis.url(), LEASE_KEY, Duration::from_secs(30)).await?;
-    assert!(lease.holds().await);
+    let mut producer = log.producer(LEASE_KEY, Duration::from_secs(30)).await?;
+    assert_eq!(producer.holds().await, Held::Taken);
     let tick = |seq| ResumeEvent::Tick {
         seq,
         at: "2026-12-02T00:00:00.000Z".into(),
     };
-    log.publish_held(&mut lease, vec![tick(1)]).await?;
+    producer.publish(vec![tick(1)]).await?;
     // A stall longer than the lease: it expired and another instance took it. This
     // holder renewed moments ago, so it still believes the lease is its own.
     let () = redis::cmd("SET")
@@ -548,18 +542,23 @@ async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_hol
         .arg("the-new-holder")
         .query_async(&mut direct)
         .await?;
-    assert!(
-        lease.holds().await,
+    assert_eq!(
+        producer.holds().await,
+        Held::Still,
         "within a third of the ttl it does not ask"
     );
-    let refused = log.publish_held(&mut lease, vec![tick(2)]).await;
+    let refused = producer.publish(vec![tick(2)]).await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(
         ticks_in_redis(&mut direct).await?,
         vec![1],
         "nothing appended"
     );
-    assert!(!lease.holds().await, "it stepped back and asked Redis");
+    assert_eq!(
+        producer.holds().await,
+        Held::No,
+        "it stepped back and asked Redis"
+    );
     Ok(())
 }
 
@@ -576,18 +575,15 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     for seq in 1..=5 {
         add_tick(&mut direct, seq).await?;
     }
-    let log = sse_shared::backend::redis_log::RedisLog::connect(&redis.url(), KEY, hub).await?;
+    let log = sse_redis::RedisLog::connect(&redis.url(), KEY, hub.clone()).await?;
     // Loaded at connect: the hub has 1..=5. Now the previous holder appends 6, and no
     // reader is there to deliver it: the new producer must not tick 6 again.
     add_tick(&mut direct, 6).await?;
     let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
-    let lease = Lease::redis(&redis.url(), LEASE_KEY, Duration::from_secs(30)).await?;
-    let producer = tokio::spawn(sse_resume::produce_ticks(
-        EventLog::Redis(log.clone()),
-        lease,
-        every,
-        shutdown.clone(),
-    ));
+    let producer = EventLog::shared(hub, log.clone())
+        .producer(LEASE_KEY, Duration::from_secs(30))
+        .await?;
+    let producer = tokio::spawn(sse_resume::produce_ticks(producer, every, shutdown.clone()));
     // Once it holds the lease the old code ticked 6 at once; this one waits for its reader.
     wait_until(WAIT, "the lease to be taken", || async {
         let holder: Option<String> = redis::cmd("GET")

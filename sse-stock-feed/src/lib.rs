@@ -7,9 +7,10 @@
 //! each with an id: a reconnect replays the ticks it missed, or, when its id is too old,
 //! gets `reset` and a fresh snapshot.
 //!
-//! With `--redis`, the history is a Redis stream that every instance reads, and one
-//! instance at a time (the holder of a [`Lease`]) runs the simulator; when it dies,
-//! another takes over within seconds and goes on from the last prices.
+//! With `--redis` (the `sse-redis` crate, wired in `main.rs`), the history is a Redis
+//! stream that every instance reads, and one instance at a time (the [`Producer`])
+//! runs the simulator; when it dies, another takes over within seconds and goes on
+//! from the last prices.
 //!
 //! The tutorial ran a separate random walk inside every connection: each viewer saw its
 //! own made-up market, and a reconnect started a new one.
@@ -23,12 +24,13 @@ use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_shared::backend::PublishFailed;
-use sse_shared::backend::lease::Lease;
 use sse_shared::event_stream;
 use sse_shared::page;
 use sse_shared::resume::last_event_id;
-use sse_shared::{ApiError, EventId, EventLog, Frame, FrameError, HubEvent, Start, Streams};
+use sse_shared::{
+    ApiError, EventId, EventLog, Frame, FrameError, Held, HubEvent, Producer, PublishFailed, Start,
+    Streams,
+};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
@@ -111,9 +113,13 @@ impl Market {
         Walks(cents)
     }
 
-    /// Moves every price one step and publishes the tick as one batch.
-    /// Only appended while `lease` is this instance's (see [`EventLog::publish_held`]).
-    pub async fn tick(&self, walks: &mut Walks, lease: &mut Lease) -> Result<(), PublishFailed> {
+    /// Moves every price one step and publishes the tick as one batch (only while
+    /// this instance is the `producer`).
+    pub async fn tick(
+        &self,
+        walks: &mut Walks,
+        producer: &mut Producer<PriceEvent>,
+    ) -> Result<(), PublishFailed> {
         let at: Arc<str> = Utc::now()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into();
@@ -140,44 +146,36 @@ impl Market {
                 })
                 .collect()
         };
-        self.log.publish_held(lease, quotes).await.map(|_| ())
+        producer.publish(quotes).await.map(|_| ())
     }
 
-    /// Ticks every `every` until `shutdown`, while this instance holds `lease` (always,
-    /// without Redis). A new holder first lets its hub catch up with Redis, then goes on
-    /// from the last published prices; a tick is appended only while the lease is ours.
+    /// Ticks every `every` until `shutdown`, while this instance is the `producer`
+    /// (always, without Redis). A new producer goes on from the last published prices;
+    /// with Redis, a tick is appended only while the producer's lease is its own.
     pub async fn run(
         self: Arc<Self>,
-        mut lease: Lease,
+        mut producer: Producer<PriceEvent>,
         every: Duration,
         shutdown: CancellationToken,
     ) {
         let mut ticks = interval(every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let mut walks = None;
+        let mut walks = self.walks();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if !lease.holds().await {
-                walks = None;
-                continue;
+            match producer.holds().await {
+                Held::No => continue,
+                Held::Taken => walks = self.walks(),
+                Held::Still => {}
             }
-            if walks.is_none() {
-                // A new holder: first let the hub catch up with every tick in Redis.
-                if let Err(e) = self.log.caught_up(Duration::from_secs(2)).await {
-                    tracing::warn!("not ticking yet: {e}");
-                    continue;
-                }
-            }
-            let state = walks.get_or_insert_with(|| self.walks());
-            if let Err(e) = self.tick(state, &mut lease).await {
+            if let Err(e) = self.tick(&mut walks, &mut producer).await {
                 tracing::warn!("cannot publish a tick: {e}");
-                walks = None; // the lease may have moved: start over from Redis
             }
         }
-        lease.release().await;
+        producer.release().await;
     }
 
     /// The frames for a client watching `wanted` from `start`: a snapshot first when it

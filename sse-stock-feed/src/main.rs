@@ -2,9 +2,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sse_shared::backend::lease::Lease;
+use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{EventLog, HistoryArgs, Hub, RedisArgs, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -37,20 +37,20 @@ async fn run(cli: Cli) -> MainResult {
     limits.max_events = limits.max_events.max(2 * cli.symbols.0.len());
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log = EventLog::open(
-        redis,
-        "sse-stock-feed:prices",
-        hub,
-        streams.shutdown_token(),
-    )
-    .await?;
-    // One simulator across instances: the lease's holder.
-    let lease = Lease::open(redis, "sse-stock-feed:simulator", Duration::from_secs(3))
+    let token = streams.shutdown_token();
+    let log = sse_redis::event_log(redis, "sse-stock-feed:prices", hub, token).await?;
+    // One simulator across instances: the holder of this lease.
+    let producer = log
+        .producer("sse-stock-feed:simulator", Duration::from_secs(3))
         .await
         .map_err(|e| format!("cannot reach Redis for the simulator lease: {e}"))?;
     let market = sse_stock_feed::Market::new(cli.symbols.0, log);
     let every = Duration::from_millis(cli.interval_ms);
-    let simulator = tokio::spawn(market.clone().run(lease, every, streams.shutdown_token()));
+    let simulator = tokio::spawn(
+        market
+            .clone()
+            .run(producer, every, streams.shutdown_token()),
+    );
     let app = sse_stock_feed::router(&streams, &market);
     let code = server::run(&cli.server, streams, app).await;
     // The simulator stopped when the shutdown began; let it finish giving the lease

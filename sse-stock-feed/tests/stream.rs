@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
@@ -17,8 +18,8 @@ struct Sim {
 
 impl Sim {
     async fn tick(&mut self) -> TestResult {
-        let mut lease = sse_shared::backend::lease::Lease::local();
-        Ok(self.market.tick(&mut self.walks, &mut lease).await?)
+        let mut producer = self.market.log().producer("test", Duration::MAX).await?;
+        Ok(self.market.tick(&mut self.walks, &mut producer).await?)
     }
 }
 
@@ -29,7 +30,7 @@ async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)
             max_events,
             ..HistoryLimits::default()
         };
-        let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+        let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
         let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
         sse_stock_feed::router(streams, &created)
@@ -218,7 +219,7 @@ async fn prices_stay_positive_and_in_whole_cents() -> TestResult {
         max_events: 10_000,
         ..HistoryLimits::default()
     };
-    let log = EventLog::Memory(Hub::new(history, streams.metrics().clone()));
+    let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
     let market = Market::new(vec!["PENNY".into()], log);
     let mut sim = Sim {
         walks: market.walks(),

@@ -42,7 +42,11 @@ pub async fn resume(
 ) -> TestResult<(TestApp, Hub<sse_resume::ResumeEvent>)> {
     let streams = Streams::from_args(&args);
     let hub = Hub::new(history, streams.metrics().clone());
-    let router = sse_resume::router(&streams, &EventLog::Memory(hub.clone()), Default::default());
+    let router = sse_resume::router(
+        &streams,
+        &EventLog::in_memory(hub.clone()),
+        Default::default(),
+    );
     Ok((TestApp::serve(args, streams, router).await?, hub))
 }
 

@@ -17,15 +17,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sse_shared::event_log::{SharedLease, SharedLog, SharedLogError};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::hub::{EventId, Hub, HubEvent};
+use crate::lease::RedisLease;
+use crate::{RedisLogError, connect, redact};
 
 /// How long one `XREAD` waits for new entries before asking again.
 const BLOCK: Duration = Duration::from_secs(2);
@@ -33,44 +37,6 @@ const BLOCK: Duration = Duration::from_secs(2);
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(2));
 /// The field each entry keeps its event in, as JSON.
 const FIELD: &str = "e";
-
-/// A connection to Redis for commands, reconnecting by itself when Redis comes back;
-/// each command fails within `timeout` while Redis is away (the caller answers 503).
-pub async fn connect(client: &Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
-    let config = ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
-    client.get_connection_manager_with_config(config).await
-}
-
-/// What went wrong with Redis.
-#[derive(Debug, thiserror::Error)]
-pub enum RedisLogError {
-    /// Redis could not be reached at start.
-    #[error("cannot connect to Redis at {url}: {source}")]
-    Connect {
-        /// The URL, without any password.
-        url: String,
-        /// What the client said.
-        source: redis::RedisError,
-    },
-    /// A command failed (Redis is down, or answered with an error).
-    #[error("Redis is unavailable: {0}")]
-    Unavailable(#[from] redis::RedisError),
-    /// The event could not be encoded.
-    #[error("cannot encode the event: {0}")]
-    Encode(#[from] serde_json::Error),
-    /// Redis answered with an id that is not a stream id.
-    #[error("Redis returned {0:?}, which is not a stream id")]
-    BadId(String),
-    /// A fenced append found the producer lease held by someone else: nothing appended.
-    #[error("the producer lease is no longer this instance's; nothing was appended")]
-    NotHolder,
-    /// The local hub did not catch up with the stream in time.
-    #[error("the reader did not catch up with Redis within {0:?}")]
-    Behind(Duration),
-}
 
 /// Appends the entries in ARGV[3..] only while the lease KEYS[2] holds ARGV[1], in one
 /// step: a producer that stalled past its lease can never append beside the new holder.
@@ -86,7 +52,7 @@ return ids";
 pub struct RedisLog<E> {
     key: String,
     max_len: usize,
-    client: Client,
+    pub(crate) client: Client,
     publisher: ConnectionManager,
     hub: Hub<E>,
     /// The last entry the reader has dealt with, delivered or skipped. Its own, not the
@@ -135,17 +101,8 @@ where
         &self.hub
     }
 
-    /// Appends `event` to the stream; every instance's reader (this one's too) then
-    /// hands it to its subscribers. Returns the id Redis gave it.
-    pub async fn publish(&self, event: &E) -> Result<EventId, RedisLogError> {
-        let ids = self.publish_batch(std::slice::from_ref(event)).await?;
-        ids.into_iter()
-            .next()
-            .ok_or_else(|| RedisLogError::BadId(String::new()))
-    }
-
     /// Appends `events` in one step, all or none, in order, and only while the lease
-    /// `fence` names (`(key, holder)`, see [`Lease::fence`](super::lease::Lease::fence))
+    /// `fence` names (`(key, holder)`, see [`RedisLease`])
     /// is held by that holder; `None` appends unconditionally.
     pub async fn publish_fenced(
         &self,
@@ -174,7 +131,7 @@ where
     /// whose reader is still behind.
     pub async fn catch_up(&self, within: Duration) -> Result<(), RedisLogError> {
         // Subscribed first: whatever the reader delivers after the check wakes us.
-        let mut delivered = self.hub.subscribe(crate::hub::Start::Live);
+        let mut delivered = self.hub.subscribe(Start::Live);
         let newest: StreamRangeReply = redis::cmd("XREVRANGE")
             .arg(&self.key)
             .arg("+")
@@ -202,7 +159,8 @@ where
             .map_err(|_| RedisLogError::Behind(within))
     }
 
-    /// Appends `events` in one transaction (`MULTI`/`EXEC`): all or none, in order.
+    /// Appends `events` in one transaction (`MULTI`/`EXEC`): all or none, in order;
+    /// every instance's reader (this one's too) then hands them to its subscribers.
     pub async fn publish_batch(&self, events: &[E]) -> Result<Vec<EventId>, RedisLogError> {
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -445,12 +403,22 @@ fn stream_id(id: EventId) -> String {
     format!("{}-{}", id.ms, id.seq)
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
+impl<E> SharedLog<E> for RedisLog<E>
+where
+    E: HubEvent + Serialize + DeserializeOwned,
+{
+    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>> {
+        Box::pin(async move { Ok(self.publish_batch(&events).await?) })
+    }
+
+    fn lease(
+        self: Arc<Self>,
+        name: String,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, SharedLogError>> {
+        Box::pin(async move {
+            let lease = RedisLease::open(self, name, ttl).await?;
+            Ok(Box::new(lease) as Box<dyn SharedLease<E>>)
+        })
     }
 }

@@ -1,0 +1,113 @@
+//! The Redis Streams backend of the examples, so several instances serve one audience.
+//! Everything Redis is in this crate: an example that runs in memory never needs it.
+//!
+//! - [`log`]: [`RedisLog`], a Redis stream behind an instance's [`Hub`]: publishes
+//!   are `XADD`s, and one reader per process feeds the local hub; event ids are the
+//!   stream's ids, so a client resumes on any instance.
+//! - [`lease`]: one producer across instances, its appends fenced in Redis.
+//!
+//! An example's `main.rs` calls [`event_log`] with the `--redis` option: with a URL the
+//! hub is fed by Redis, without one it stays in memory.
+
+pub mod lease;
+pub mod log;
+
+use std::time::Duration;
+
+use redis::Client;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sse_shared::event_log::SharedLogError;
+use sse_shared::{EventLog, Hub, HubEvent, PublishFailed};
+use tokio_util::sync::CancellationToken;
+
+pub use log::RedisLog;
+
+/// The option that switches an example to the Redis backend.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RedisArgs {
+    /// Redis URL (e.g. redis://127.0.0.1:6379): publish through a Redis stream so
+    /// several instances serve one audience. In memory when unset.
+    #[arg(long = "redis", env = "REDIS_URL")]
+    pub url: Option<String>,
+}
+
+/// In memory without `redis_url`; otherwise fed by the Redis stream `key`, whose
+/// reader runs until `shutdown`. Fails when Redis cannot be reached.
+pub async fn event_log<E>(
+    redis_url: Option<&str>,
+    key: &str,
+    hub: Hub<E>,
+    shutdown: CancellationToken,
+) -> Result<EventLog<E>, RedisLogError>
+where
+    E: HubEvent + Serialize + DeserializeOwned,
+{
+    let Some(url) = redis_url else {
+        return Ok(EventLog::in_memory(hub));
+    };
+    let log = RedisLog::connect(url, key, hub.clone()).await?;
+    log.spawn_reader(shutdown);
+    Ok(EventLog::shared(hub, log))
+}
+
+/// A connection to Redis for commands, reconnecting by itself when Redis comes back;
+/// each command fails within `timeout` while Redis is away (the caller answers 503).
+pub async fn connect(client: &Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    client.get_connection_manager_with_config(config).await
+}
+
+/// What went wrong with Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisLogError {
+    /// Redis could not be reached at start.
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Connect {
+        /// The URL, without any password.
+        url: String,
+        /// What the client said.
+        source: redis::RedisError,
+    },
+    /// A command failed (Redis is down, or answered with an error).
+    #[error("Redis is unavailable: {0}")]
+    Unavailable(#[from] redis::RedisError),
+    /// The event could not be encoded.
+    #[error("cannot encode the event: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// Redis answered with an id that is not a stream id.
+    #[error("Redis returned {0:?}, which is not a stream id")]
+    BadId(String),
+    /// A fenced append found the producer lease held by someone else: nothing appended.
+    #[error("the producer lease is no longer this instance's; nothing was appended")]
+    NotHolder,
+    /// The local hub did not catch up with the stream in time.
+    #[error("the reader did not catch up with Redis within {0:?}")]
+    Behind(Duration),
+}
+
+impl From<RedisLogError> for SharedLogError {
+    fn from(e: RedisLogError) -> Self {
+        SharedLogError(Box::new(e))
+    }
+}
+
+impl From<RedisLogError> for PublishFailed {
+    fn from(e: RedisLogError) -> Self {
+        PublishFailed::Unavailable(e.into())
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

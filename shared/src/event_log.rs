@@ -1,0 +1,225 @@
+//! Where events are published: straight into this process's [`Hub`], or into a log
+//! that several instances share (the `sse-redis` crate keeps one in a Redis stream),
+//! whose reader feeds every instance's hub, this one's too. Subscribers always read the
+//! hub; only publishing differs, so an example is written once for both.
+//!
+//! A job that must run on one instance at a time (a ticker, a market simulator)
+//! publishes through a [`Producer`]: in memory it always runs; on a shared log it runs
+//! while it holds a lease, and the log refuses its appends once the lease is another's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use salvo::http::StatusCode;
+
+use crate::error::ApiError;
+use crate::hub::{EventId, Hub, HubEvent, PublishError};
+
+/// A log several instances share (`sse_redis::RedisLog`). Its reader hands every
+/// entry, this instance's own too, to the local hub.
+pub trait SharedLog<E>: Send + Sync + 'static {
+    /// Appends `events` in order, all or none; returns the ids the log gave them.
+    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>>;
+
+    /// A lease on the job `name`, lost `ttl` after its holder's last renewal.
+    fn lease(
+        self: Arc<Self>,
+        name: String,
+        ttl: Duration,
+    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, SharedLogError>>;
+}
+
+/// One instance's claim to run a job on a shared log.
+pub trait SharedLease<E>: Send {
+    /// Whether this instance holds the lease now, taking or renewing it. When it has
+    /// just taken it, or `catch_up` asks, it first waits until its hub holds everything
+    /// the log holds (and answers [`Held::Taken`]), so the job goes on from the log's
+    /// last event, not from a hub whose reader is behind.
+    fn holds(&mut self, catch_up: bool) -> BoxFuture<'_, Held>;
+
+    /// Appends `events` only while the lease is this instance's, checked by the log in
+    /// the same step: a holder that stalled past its lease never appends beside the
+    /// new one.
+    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>>;
+
+    /// Gives the lease up (on shutdown), so another instance takes over at once.
+    fn release(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// Whether this instance runs the job now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Another instance does (or the log is unreachable).
+    No,
+    /// This one, since its last step.
+    Still,
+    /// This one, from now: what the job kept from before may be stale, so rebuild it
+    /// from the hub, which holds everything the log does.
+    Taken,
+}
+
+/// The shared log could not take an append (it is unreachable, or the lease is gone).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SharedLogError(pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailed {
+    /// The event itself was refused (too large, or not framable).
+    #[error(transparent)]
+    Rejected(#[from] PublishError),
+    /// The shared log could not take it.
+    #[error(transparent)]
+    Unavailable(#[from] SharedLogError),
+}
+
+impl From<PublishFailed> for ApiError {
+    fn from(failure: PublishFailed) -> Self {
+        match failure {
+            PublishFailed::Rejected(PublishError::TooLarge { size, max }) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("The event is {size} bytes; the history holds at most {max}."),
+            ),
+            PublishFailed::Rejected(PublishError::Frame(e)) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+            PublishFailed::Unavailable(e) => {
+                tracing::warn!("publish failed: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend-unavailable",
+                    "The shared event store (Redis) is unreachable; nothing was published. Try again shortly.",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+/// The publishing side of a hub: the hub itself, or a shared log that feeds it.
+pub struct EventLog<E> {
+    hub: Hub<E>,
+    shared: Option<Arc<dyn SharedLog<E>>>,
+}
+
+impl<E> Clone for EventLog<E> {
+    fn clone(&self) -> Self {
+        Self {
+            hub: self.hub.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E: HubEvent> EventLog<E> {
+    /// One process: publishing goes straight into `hub`.
+    pub fn in_memory(hub: Hub<E>) -> Self {
+        Self { hub, shared: None }
+    }
+
+    /// Several processes: publishing goes to `log`, whose reader feeds `hub`.
+    pub fn shared(hub: Hub<E>, log: Arc<dyn SharedLog<E>>) -> Self {
+        Self {
+            hub,
+            shared: Some(log),
+        }
+    }
+
+    /// The hub subscribers read.
+    pub fn hub(&self) -> &Hub<E> {
+        &self.hub
+    }
+
+    /// Whether events go through a shared log (and reach the hub through its reader).
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Publishes `event`; returns its id.
+    pub async fn publish(&self, event: E) -> Result<EventId, PublishFailed> {
+        let ids = self.publish_batch(vec![event]).await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| SharedLogError("the log gave no id".into()).into())
+    }
+
+    /// Publishes `events` as one unit, in order; returns their ids.
+    pub async fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
+        match &self.shared {
+            None => Ok(self.hub.publish_batch(events)?),
+            Some(log) => {
+                check(&self.hub, &events)?;
+                Ok(log.append(events).await?)
+            }
+        }
+    }
+
+    /// The publisher for a job that runs on one instance at a time, `name` across
+    /// instances (its lease is lost `ttl` after its holder's last renewal).
+    pub async fn producer(&self, name: &str, ttl: Duration) -> Result<Producer<E>, PublishFailed> {
+        let lease = match &self.shared {
+            None => None,
+            Some(log) => Some(Arc::clone(log).lease(name.to_owned(), ttl).await?),
+        };
+        Ok(Producer {
+            hub: self.hub.clone(),
+            lease,
+            stale: true,
+        })
+    }
+}
+
+/// Refused here, not skipped later by the reader of every instance.
+fn check<E: HubEvent>(hub: &Hub<E>, events: &[E]) -> Result<(), PublishError> {
+    events.iter().try_for_each(|event| hub.check(event))
+}
+
+/// Publishes for a job that runs on one instance at a time (see [`SharedLease`]).
+pub struct Producer<E> {
+    hub: Hub<E>,
+    lease: Option<Box<dyn SharedLease<E>>>,
+    /// The next [`Producer::holds`] answers `Taken`: at the start, and after a failed
+    /// publish (it may have been appended all the same, or the lease may have moved).
+    stale: bool,
+}
+
+impl<E: HubEvent> Producer<E> {
+    /// The hub this producer's events reach.
+    pub fn hub(&self) -> &Hub<E> {
+        &self.hub
+    }
+
+    /// Whether this instance runs the job now (always, in memory).
+    pub async fn holds(&mut self) -> Held {
+        let held = match &mut self.lease {
+            None if self.stale => Held::Taken,
+            None => Held::Still,
+            Some(lease) => lease.holds(self.stale).await,
+        };
+        self.stale = held == Held::No;
+        held
+    }
+
+    /// Publishes `events` as one unit, only while this instance holds the lease.
+    pub async fn publish(&mut self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
+        let published = match &mut self.lease {
+            None => self.hub.publish_batch(events).map_err(PublishFailed::from),
+            Some(lease) => match check(&self.hub, &events) {
+                Ok(()) => lease.append(events).await.map_err(PublishFailed::from),
+                Err(e) => Err(e.into()),
+            },
+        };
+        self.stale |= published.is_err();
+        published
+    }
+
+    /// Gives the lease up, so another instance takes over at once.
+    pub async fn release(mut self) {
+        if let Some(lease) = &mut self.lease {
+            lease.release().await;
+        }
+    }
+}
