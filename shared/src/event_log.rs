@@ -4,8 +4,7 @@
 //! hub; only publishing differs, so an example is written once for both.
 //!
 //! A job that must run on one instance at a time (a ticker, a market simulator)
-//! publishes through a [`Producer`]: in memory it always runs; on a shared log it runs
-//! while it holds a lease, and the log refuses its appends once the lease is another's.
+//! publishes through a `producer::Producer`, which holds a [`SharedLease`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -157,69 +156,13 @@ impl<E: HubEvent> EventLog<E> {
         }
     }
 
-    /// The publisher for a job that runs on one instance at a time, `name` across
-    /// instances (its lease is lost `ttl` after its holder's last renewal).
-    pub async fn producer(&self, name: &str, ttl: Duration) -> Result<Producer<E>, PublishFailed> {
-        let lease = match &self.shared {
-            None => None,
-            Some(log) => Some(Arc::clone(log).lease(name.to_owned(), ttl).await?),
-        };
-        Ok(Producer {
-            hub: self.hub.clone(),
-            lease,
-            stale: true,
-        })
+    /// The shared log events go through, if any.
+    pub fn shared_log(&self) -> Option<&Arc<dyn SharedLog<E>>> {
+        self.shared.as_ref()
     }
 }
 
 /// Refused here, not skipped later by the reader of every instance.
-fn check<E: HubEvent>(hub: &Hub<E>, events: &[E]) -> Result<(), PublishError> {
+pub(crate) fn check<E: HubEvent>(hub: &Hub<E>, events: &[E]) -> Result<(), PublishError> {
     events.iter().try_for_each(|event| hub.check(event))
-}
-
-/// Publishes for a job that runs on one instance at a time (see [`SharedLease`]).
-pub struct Producer<E> {
-    hub: Hub<E>,
-    lease: Option<Box<dyn SharedLease<E>>>,
-    /// The next [`Producer::holds`] answers `Taken`: at the start, and after a failed
-    /// publish (it may have been appended all the same, or the lease may have moved).
-    stale: bool,
-}
-
-impl<E: HubEvent> Producer<E> {
-    /// The hub this producer's events reach.
-    pub fn hub(&self) -> &Hub<E> {
-        &self.hub
-    }
-
-    /// Whether this instance runs the job now (always, in memory).
-    pub async fn holds(&mut self) -> Held {
-        let held = match &mut self.lease {
-            None if self.stale => Held::Taken,
-            None => Held::Still,
-            Some(lease) => lease.holds(self.stale).await,
-        };
-        self.stale = held == Held::No;
-        held
-    }
-
-    /// Publishes `events` as one unit, only while this instance holds the lease.
-    pub async fn publish(&mut self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
-        let published = match &mut self.lease {
-            None => self.hub.publish_batch(events).map_err(PublishFailed::from),
-            Some(lease) => match check(&self.hub, &events) {
-                Ok(()) => lease.append(events).await.map_err(PublishFailed::from),
-                Err(e) => Err(e.into()),
-            },
-        };
-        self.stale |= published.is_err();
-        published
-    }
-
-    /// Gives the lease up, so another instance takes over at once.
-    pub async fn release(mut self) {
-        if let Some(lease) = &mut self.lease {
-            lease.release().await;
-        }
-    }
 }

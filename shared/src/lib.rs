@@ -9,7 +9,7 @@
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
 //!   [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`event_log`]: publish into the hub, or through a log several instances share
-//!   (the `sse-redis` crate), with one producer across instances.
+//!   (the `sse-redis` crate); [`producer`]: one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
@@ -32,6 +32,7 @@ pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod page;
+pub mod producer;
 pub mod rate;
 pub mod resume;
 pub mod routes;
@@ -43,7 +44,8 @@ pub mod testing;
 
 pub use config::ServerArgs;
 pub use error::ApiError;
-pub use event_log::{EventLog, Held, Producer, PublishFailed};
+pub use event_log::{EventLog, Held, PublishFailed};
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Start};
+pub use producer::Producer;
 pub use streams::Streams;

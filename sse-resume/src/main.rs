@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, Producer, ServerArgs, Streams};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -37,8 +37,7 @@ async fn run(cli: Cli) -> MainResult {
     let log =
         sse_redis::event_log(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
     // One producer across instances: the holder of this lease.
-    let producer = log
-        .producer("sse-resume:producer", Duration::from_secs(3))
+    let producer = Producer::open(&log, "sse-resume:producer", Duration::from_secs(3))
         .await
         .map_err(|e| format!("cannot reach Redis for the producer lease: {e}"))?;
     let every = Duration::from_millis(cli.interval_ms);

@@ -7,7 +7,9 @@ use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, wait_until, within,
 };
-use sse_shared::{EventLog, Held, HistoryLimits, Hub, PublishFailed, ServerArgs, Streams};
+use sse_shared::{
+    EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
+};
 
 const KEY: &str = "sse-resume:events";
 
@@ -151,7 +153,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
     let every = Duration::from_millis(50);
     let ttl = Duration::from_secs(1);
     let producer_a = tokio::spawn(sse_resume::produce_ticks(
-        log_a.producer(LEASE_KEY, ttl).await?,
+        Producer::open(&log_a, LEASE_KEY, ttl).await?,
         every,
         a.streams.shutdown_token(),
     ));
@@ -173,7 +175,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
     // B's producer starts while A holds the lease: it must not tick.
     let b_token = tokio_util::sync::CancellationToken::new();
     let producer_b = tokio::spawn(sse_resume::produce_ticks(
-        log_b.producer(LEASE_KEY, ttl).await?,
+        Producer::open(&log_b, LEASE_KEY, ttl).await?,
         every,
         b_token.clone(),
     ));
@@ -528,7 +530,7 @@ async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_hol
     let mut direct = redis::Client::open(redis.url().as_str())?
         .get_multiplexed_async_connection()
         .await?;
-    let mut producer = log.producer(LEASE_KEY, Duration::from_secs(30)).await?;
+    let mut producer = Producer::open(&log, LEASE_KEY, Duration::from_secs(30)).await?;
     assert_eq!(producer.holds().await, Held::Taken);
     let tick = |seq| ResumeEvent::Tick {
         seq,
@@ -580,9 +582,8 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     // reader is there to deliver it: the new producer must not tick 6 again.
     add_tick(&mut direct, 6).await?;
     let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
-    let producer = EventLog::shared(hub, log.clone())
-        .producer(LEASE_KEY, Duration::from_secs(30))
-        .await?;
+    let shared = EventLog::shared(hub, log.clone());
+    let producer = Producer::open(&shared, LEASE_KEY, Duration::from_secs(30)).await?;
     let producer = tokio::spawn(sse_resume::produce_ticks(producer, every, shutdown.clone()));
     // Once it holds the lease the old code ticked 6 at once; this one waits for its reader.
     wait_until(WAIT, "the lease to be taken", || async {

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, Producer, ServerArgs, Streams};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -40,8 +40,7 @@ async fn run(cli: Cli) -> MainResult {
     let token = streams.shutdown_token();
     let log = sse_redis::event_log(redis, "sse-stock-feed:prices", hub, token).await?;
     // One simulator across instances: the holder of this lease.
-    let producer = log
-        .producer("sse-stock-feed:simulator", Duration::from_secs(3))
+    let producer = Producer::open(&log, "sse-stock-feed:simulator", Duration::from_secs(3))
         .await
         .map_err(|e| format!("cannot reach Redis for the simulator lease: {e}"))?;
     let market = sse_stock_feed::Market::new(cli.symbols.0, log);

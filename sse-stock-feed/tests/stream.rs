@@ -18,7 +18,8 @@ struct Sim {
 
 impl Sim {
     async fn tick(&mut self) -> TestResult {
-        let mut producer = self.market.log().producer("test", Duration::MAX).await?;
+        let mut producer =
+            sse_shared::Producer::open(self.market.log(), "test", Duration::MAX).await?;
         Ok(self.market.tick(&mut self.walks, &mut producer).await?)
     }
 }
