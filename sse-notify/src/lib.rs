@@ -28,14 +28,17 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sse_shared::body;
+use sse_shared::error::ApiError;
+use sse_shared::event_log::{EventLog, PublishFailed};
 use sse_shared::event_stream;
+use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
 use sse_shared::page;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
-use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, HubEvent, PublishFailed, Start, Streams, body,
-};
+use sse_shared::streams::Streams;
 
 /// The largest publish request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

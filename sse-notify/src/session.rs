@@ -16,10 +16,10 @@ use salvo::http::cookie::{Cookie, SameSite};
 use salvo::jwt_auth::{ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDepotExt};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_shared::Frame;
+use sse_shared::frame::Frame;
 use sse_shared::names::display_name;
 
-use crate::MAX_USER_CHARS;
+use super::MAX_USER_CHARS;
 
 /// The shortest secret accepted: HS256 is only as strong as its key (RFC 7518 §3.2).
 pub const MIN_SECRET_BYTES: usize = 32;

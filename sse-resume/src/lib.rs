@@ -24,15 +24,18 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde::Serialize;
+use sse_shared::body;
+use sse_shared::error::ApiError;
+use sse_shared::event_log::{EventLog, Held};
 use sse_shared::event_stream;
+use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::limits::client_ip;
 use sse_shared::page;
+use sse_shared::producer::Producer;
 use sse_shared::rate::PerClient;
 use sse_shared::resume::last_event_id;
-use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, Held, Hub, HubEvent, Producer, Start, Streams,
-    body,
-};
+use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 

@@ -24,13 +24,15 @@ use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
+use sse_shared::error::ApiError;
+use sse_shared::event_log::{EventLog, Held, PublishFailed};
 use sse_shared::event_stream;
+use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::page;
+use sse_shared::producer::Producer;
 use sse_shared::resume::last_event_id;
-use sse_shared::{
-    ApiError, EventId, EventLog, Frame, FrameError, Held, HubEvent, Producer, PublishFailed, Start,
-    Streams,
-};
+use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
