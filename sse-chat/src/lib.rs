@@ -46,7 +46,7 @@ use sse_shared::names::display_name;
 use sse_shared::page;
 use sse_shared::rate::{PerClient, TokenBucket};
 use sse_shared::resume::last_event_id;
-use sse_shared::secret::bearer_token;
+use sse_shared::secret::{bearer_token, random_token};
 use sse_shared::streams::Streams;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -171,20 +171,25 @@ pub struct ChatRoom {
     limits: RoomLimits,
 }
 
-/// A member's stream is open; dropping this (the client went away) may make them leave.
+/// A member's stream, from before it enters the room's presence: dropping this (the
+/// client went away, or the join failed or was cancelled half-way) leaves, which counts
+/// only if the enter did.
 struct OpenStream {
     room: Arc<ChatRoom>,
     user: User,
     token: String,
+    /// This stream's own id in the presence.
+    id: String,
 }
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
         let room = Arc::clone(&self.room);
         let (user, token) = (self.user.clone(), std::mem::take(&mut self.token));
+        let id = std::mem::take(&mut self.id);
         // Drop cannot wait; the leave (a Redis call, with a backend) runs on its own.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { room.left(user, &token).await });
+            runtime.spawn(async move { room.left(&id, user, &token).await });
         }
     }
 }
@@ -316,21 +321,22 @@ impl ChatRoom {
                     .map_err(identity_error)?
             }
         };
-        let key = user.id.to_string();
-        self.presence
-            .enter(
-                &key,
-                &user,
-                ChatEvent::Join(user.clone()),
-                ChatEvent::Leave(user.clone()),
-            )
-            .await?;
-        // From here on the guard owns the presence: dropping it leaves.
+        // The guard first: if the enter fails, or this request is cancelled while it is
+        // on its way (the client went away), dropping the guard takes it back.
         let stream = OpenStream {
             room: Arc::clone(self),
             user: user.clone(),
             token: token.clone(),
+            id: random_token(),
         };
+        let (join, leave) = (
+            ChatEvent::Join(user.clone()),
+            ChatEvent::Leave(user.clone()),
+        );
+        let member = user.id.to_string();
+        self.presence
+            .enter(&stream.id, &member, &user, join, leave)
+            .await?;
         Ok(Joined {
             online: self.online().await?,
             stream,
@@ -339,9 +345,13 @@ impl ChatRoom {
         })
     }
 
-    async fn left(&self, user: User, token: &str) {
-        let key = user.id.to_string();
-        match self.presence.leave(&key, ChatEvent::Leave(user)).await {
+    async fn left(&self, stream: &str, user: User, token: &str) {
+        let member = user.id.to_string();
+        match self
+            .presence
+            .leave(stream, &member, ChatEvent::Leave(user))
+            .await
+        {
             // Their last stream anywhere: one who never posted is forgotten soon.
             Ok(true) => {
                 if let Err(e) = self.identities.release(token).await {

@@ -1,10 +1,20 @@
 //! sse-chat across two instances on one Redis: messages, identities and presence are
 //! shared; a killed instance's members leave within seconds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde_json::Value;
-use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult, http};
+use sse_chat::{ChatRoom, RoomLimits};
+use sse_shared::config::ServerArgs;
+use sse_shared::hub::{HistoryLimits, Hub};
+use sse_shared::streams::Streams;
+use sse_shared::testing::{
+    AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, within,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 
@@ -192,5 +202,200 @@ async fn a_killed_instance_members_leave_within_seconds() -> TestResult {
     }
     let again = join(b.url(), "name=erin").await?;
     assert_eq!(again.online, ["dave", "erin"]);
+    Ok(())
+}
+
+/// What [`FaultyProxy`] does, once, to the command that carries its marker.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Holds it (and whatever follows on its connection) this long.
+    Stall(Duration),
+    /// Closes its connection instead of passing it on.
+    Cut,
+}
+
+type Armed = Arc<Mutex<Option<(&'static [u8], Fault)>>>;
+
+/// A TCP proxy in front of Redis that, when armed, stalls or cuts the connection the
+/// next time a command carrying the marker passes: a Redis that is slow or lost at the
+/// worst moment, for one command.
+struct FaultyProxy {
+    url: String,
+    armed: Armed,
+}
+
+impl FaultyProxy {
+    async fn start(redis: &RedisServer) -> TestResult<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("redis://{}", listener.local_addr()?);
+        let upstream = redis.url().trim_start_matches("redis://").to_owned();
+        let armed = Armed::default();
+        let relays = Arc::clone(&armed);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, upstream.clone(), Arc::clone(&relays)));
+            }
+        });
+        Ok(Self { url, armed })
+    }
+
+    fn arm(&self, marker: &'static [u8], fault: Fault) {
+        *self.armed.lock() = Some((marker, fault));
+    }
+}
+
+async fn relay(client: TcpStream, upstream: String, armed: Armed) {
+    let Ok(server) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match from_client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let fault = {
+            let mut armed = armed.lock();
+            match *armed {
+                Some((marker, _)) if chunk.windows(marker.len()).any(|w| w == marker) => {
+                    armed.take().map(|(_, fault)| fault)
+                }
+                _ => None,
+            }
+        };
+        match fault {
+            Some(Fault::Cut) => return,
+            Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
+            None => {}
+        }
+        if to_server.write_all(chunk).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The presence script's operations, as they travel in a command.
+const ENTER: &[u8] = b"$5\r\nenter\r\n";
+const LEAVE: &[u8] = b"$5\r\nleave\r\n";
+
+/// sse-chat in this process: its event log on `redis`, members and presence on
+/// `presence_url` (the proxy, to fail them), joins per address not limited.
+async fn chat_on(redis: &RedisServer, presence_url: &str) -> TestResult<TestApp> {
+    let args = ServerArgs {
+        max_streams_per_ip: 1000,
+        ..ServerArgs::default()
+    };
+    let streams = Streams::from_args(&args);
+    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let token = streams.shutdown_token();
+    let log = sse_redis::event_log(Some(&redis.url()), "sse-chat:events", hub, token).await?;
+    let limits = RoomLimits {
+        join_burst: 1000,
+        ..RoomLimits::default()
+    };
+    let room = ChatRoom::open(log, Some(presence_url), limits, streams.shutdown_token()).await?;
+    let router = sse_chat::router(&streams, &room);
+    TestApp::serve(args, streams, router).await
+}
+
+/// The members Redis counts as online.
+async fn online_in_redis(redis: &RedisServer) -> TestResult<Vec<String>> {
+    let mut conn = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    Ok(redis::cmd("HKEYS")
+        .arg("sse-chat:presence:online")
+        .query_async(&mut conn)
+        .await?)
+}
+
+#[tokio::test]
+async fn two_hundred_joins_cut_while_redis_stalls_leave_no_one_online() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let proxy = FaultyProxy::start(&redis).await?;
+    let app = chat_on(&redis, &proxy.url).await?;
+    // The first enter stalls the presence connection for longer than a command may
+    // take (2 s): the enters behind it time out, though Redis runs them afterwards, and
+    // their clients have gone by then.
+    proxy.arm(ENTER, Fault::Stall(Duration::from_secs(3)));
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let joins = (0..200).map(|n| {
+        let addr = addr.clone();
+        tokio::spawn(async move {
+            let mut conn = TcpStream::connect(&addr).await?;
+            let request = format!(
+                "GET /chat/events?name=cut{n} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n"
+            );
+            conn.write_all(request.as_bytes()).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            drop(conn); // cut mid-request: the join is still waiting on Redis
+            TestResult::Ok(())
+        })
+    });
+    for join in joins.collect::<Vec<_>>() {
+        within(WAIT, "a join to be sent and cut", join).await???;
+    }
+    assert!(proxy.armed.lock().is_none(), "the enters met the stall");
+    // A join now queues behind every enter and leave of the cut joins: its welcome
+    // shows what Redis holds once they have all run.
+    let later = join(&app.url(""), "name=later").await?;
+    assert_eq!(later.online, ["later"]);
+    assert_eq!(online_in_redis(&redis).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_leave_that_redis_did_not_take_is_sent_again() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let proxy = FaultyProxy::start(&redis).await?;
+    let app = chat_on(&redis, &proxy.url).await?;
+    let mut watcher = join(&app.url(""), "name=watcher").await?;
+    let leaving = join(&app.url(""), "name=leaving").await?;
+    assert_eq!(next(&mut watcher.conn, WAIT).await?, "join:watcher");
+    assert_eq!(next(&mut watcher.conn, WAIT).await?, "join:leaving");
+    // The leave's connection is lost before the command reaches Redis.
+    proxy.arm(LEAVE, Fault::Cut);
+    drop(leaving);
+    assert_eq!(next(&mut watcher.conn, WAIT).await?, "leave:leaving");
+    assert!(proxy.armed.lock().is_none(), "the leave met the cut");
+    assert_eq!(online_in_redis(&redis).await?.len(), 1, "only the watcher");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_instance_swept_while_alive_registers_its_members_again() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let app = chat_on(&redis, &redis.url()).await?;
+    let mut frank = join(&app.url(""), "name=frank").await?;
+    assert_eq!(next(&mut frank.conn, WAIT).await?, "join:frank");
+    // Another instance sweeps this one as dead, as it would after a 5 s Redis blip here.
+    let mut conn = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys = ["online", "profiles", "leaves"].map(|k| format!("sse-chat:presence:{k}"));
+    let (swept_flag, swept): (i64, i64) = redis::cmd("EVAL")
+        .arg(sse_chat::presence::SCRIPT)
+        .arg(5)
+        .arg(&keys)
+        .arg("sse-chat:events")
+        .arg("sse-chat:presence:instances")
+        .arg("beat")
+        .arg("")
+        .arg(1000)
+        .arg("the-sweeper")
+        .arg(0) // everyone who beat before now is dead
+        .arg("sse-chat:presence")
+        .query_async(&mut conn)
+        .await?;
+    // Swept: this instance, and the sweeper itself (it beat "before now" too).
+    assert_eq!((swept_flag, swept), (1, 2));
+    assert_eq!(next(&mut frank.conn, WAIT).await?, "leave:frank");
+    // Its next heartbeat finds it was swept: frank, still connected, is back.
+    assert_eq!(next(&mut frank.conn, WAIT).await?, "join:frank");
+    assert_eq!(online_in_redis(&redis).await?.len(), 1);
     Ok(())
 }
