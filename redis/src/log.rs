@@ -81,6 +81,7 @@ where
         let publisher = connect(&client, Duration::from_secs(2))
             .await
             .map_err(connect_error)?;
+        hub.take_ids_from_shared_log();
         let log = Self {
             key: key.into(),
             max_len: hub.limits().max_events,

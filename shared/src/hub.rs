@@ -31,11 +31,13 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use parking_lot::RwLock;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::frame::{Frame, FrameError};
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
@@ -45,6 +47,11 @@ use crate::resume::{ResetReason, reset_frame};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
+
+/// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
+/// yet (another instance published it, and this one's reader is behind) before it
+/// gets `reset` with `unknown-id`.
+pub const WAIT_FOR_NEWER: Duration = Duration::from_secs(2);
 
 /// An event id, `MS-N`: for the in-memory hub `RUN-N`, where `RUN` is the millisecond the
 /// hub was made (so ids never collide across restarts) and `N` counts 1, 2, 3, ...; for a
@@ -188,7 +195,8 @@ pub enum Start {
     Recent(usize),
     /// After the id the client sent (`Last-Event-ID`), replaying what it missed. An id
     /// that is not an id, was never issued, or is older than the history earns a
-    /// `reset` and a live start.
+    /// `reset` and a live start. On a hub fed by a shared log, an id newer than any
+    /// this hub has seen is waited for, at most [`WAIT_FOR_NEWER`], before that reset.
     After(String),
 }
 
@@ -434,6 +442,13 @@ impl<E: HubEvent> Hub<E> {
         metrics.history_bytes.set(history.bytes as i64);
     }
 
+    /// From now on this hub's ids are a shared log's, not a run of its own: called by
+    /// the log's reader before it delivers anything, so that a client's id is judged
+    /// as the log's even while the hub is still empty.
+    pub fn take_ids_from_shared_log(&self) {
+        self.inner.history.write().run = None;
+    }
+
     /// Says that the shared log has lost everything up to `up_to` (trimmed while this
     /// instance was not reading, or before it started): a subscriber whose cursor is
     /// older is reset (`lagged`), and a `Last-Event-ID` older gets `history-gap`.
@@ -522,6 +537,7 @@ impl<E: HubEvent> Hub<E> {
             seq: 0,
         };
         let live = history.latest.unwrap_or(before_all);
+        let mut ahead_until = None;
         let (cursor, reset) = match start {
             Start::Live => (live, None),
             Start::Recent(n) => {
@@ -545,6 +561,12 @@ impl<E: HubEvent> Hub<E> {
                 Ok(id) if id != EventId::ZERO && history.run.is_some_and(|run| id.ms != run) => {
                     (live, Some(ResetReason::UnknownId))
                 }
+                // Fed by a shared log: another instance may have published it, and
+                // our reader is behind. Wait for it (bounded) from there.
+                Ok(id) if id > live && history.run.is_none() => {
+                    ahead_until = Some(Instant::now() + WAIT_FOR_NEWER);
+                    (id, None)
+                }
                 Ok(id) if id > live => (live, Some(ResetReason::UnknownId)),
                 Ok(id) if history.evicted_up_to.is_some_and(|e| id < e) => {
                     (live, Some(ResetReason::HistoryGap))
@@ -565,6 +587,7 @@ impl<E: HubEvent> Hub<E> {
             wake,
             pending,
             live_marker: false,
+            ahead_until,
         };
         (subscription, inspected)
     }
@@ -581,6 +604,8 @@ pub struct Subscription<E> {
     pending: Vec<Bytes>,
     was_reset: bool,
     live_marker: bool,
+    /// The cursor is an id this hub has not seen yet; until when to wait for it.
+    ahead_until: Option<Instant>,
 }
 
 /// What one read found.
@@ -659,8 +684,25 @@ impl<E: HubEvent> Subscription<E> {
             if let Some(frames) = batch.finish() {
                 return Some(frames);
             }
-            self.wake.changed().await.ok()?;
+            match self.ahead_until {
+                None => self.wake.changed().await.ok()?,
+                Some(until) => match tokio::time::timeout_at(until, self.wake.changed()).await {
+                    Ok(changed) => changed.ok()?,
+                    Err(_) => self.give_up_waiting(),
+                },
+            }
         }
+    }
+
+    /// The id this subscriber resumed after never came: say so, and go on live.
+    fn give_up_waiting(&mut self) {
+        let history = self.hub.inner.history.read();
+        if history.latest.is_none_or(|latest| latest < self.cursor) {
+            self.cursor = history.latest.unwrap_or(EventId::ZERO);
+            self.pending.push(history.reset(ResetReason::UnknownId));
+            self.was_reset = true;
+        }
+        self.ahead_until = None;
     }
 
     /// Adds everything after the cursor (at most [`MAX_BATCH`] bytes) to `batch`.
@@ -677,6 +719,9 @@ impl<E: HubEvent> Subscription<E> {
                 .unwrap_or(self.cursor);
             batch.push(&history.reset(ResetReason::Lagged));
             return;
+        }
+        if history.latest.is_some_and(|latest| latest >= self.cursor) {
+            self.ahead_until = None; // the id it waited for has arrived
         }
         let start = history.events.partition_point(|s| s.id <= self.cursor);
         let mut bytes = 0;

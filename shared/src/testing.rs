@@ -781,3 +781,91 @@ impl Drop for Nginx {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// What [`FaultyProxy`] does, once, to the command that carries its marker.
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// Holds it (and whatever follows on its connection) this long.
+    Stall(Duration),
+    /// Closes its connection instead of passing it on.
+    Cut,
+}
+
+type Armed = std::sync::Arc<parking_lot::Mutex<Option<(&'static [u8], Fault)>>>;
+
+/// A TCP proxy in front of Redis that, when armed, stalls or cuts the connection the
+/// next time a command carrying the marker passes: a Redis that is slow or lost at the
+/// worst moment, for one command.
+pub struct FaultyProxy {
+    /// `redis://` URL of the proxy.
+    pub url: String,
+    armed: Armed,
+}
+
+impl FaultyProxy {
+    /// A proxy in front of `redis`, passing everything until armed.
+    pub async fn start(redis: &RedisServer) -> TestResult<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("redis://{}", listener.local_addr()?);
+        let upstream = redis.url().trim_start_matches("redis://").to_owned();
+        let armed = Armed::default();
+        let relays = std::sync::Arc::clone(&armed);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(
+                    client,
+                    upstream.clone(),
+                    std::sync::Arc::clone(&relays),
+                ));
+            }
+        });
+        Ok(Self { url, armed })
+    }
+
+    /// The next command carrying `marker` meets `fault`.
+    pub fn arm(&self, marker: &'static [u8], fault: Fault) {
+        *self.armed.lock() = Some((marker, fault));
+    }
+
+    /// Whether the armed fault has struck.
+    pub fn has_struck(&self) -> bool {
+        self.armed.lock().is_none()
+    }
+}
+
+async fn relay(client: tokio::net::TcpStream, upstream: String, armed: Armed) {
+    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = match tokio::io::AsyncReadExt::read(&mut from_client, &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let fault = {
+            let mut armed = armed.lock();
+            match *armed {
+                Some((marker, _)) if chunk.windows(marker.len()).any(|w| w == marker) => {
+                    armed.take().map(|(_, fault)| fault)
+                }
+                _ => None,
+            }
+        };
+        match fault {
+            Some(Fault::Cut) => return,
+            Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
+            None => {}
+        }
+        if tokio::io::AsyncWriteExt::write_all(&mut to_server, chunk)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}

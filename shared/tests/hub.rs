@@ -346,3 +346,47 @@ fn an_id_from_another_run_is_unknown_not_a_position() {
     let mut all = after.subscribe(Start::After("0".into()));
     assert_eq!(drain(&mut all).len(), 10);
 }
+
+/// A hub fed by a shared log, holding its entries `1000-1` ..= `1000-n`.
+fn shared_hub(n: u64) -> Hub<Note> {
+    let hub = hub(100);
+    for seq in 1..=n {
+        append(&hub, seq);
+    }
+    hub
+}
+
+/// The shared log's entry `1000-seq` reaches the hub (its reader delivers it).
+fn append(hub: &Hub<Note>, seq: u64) {
+    let id = EventId { ms: 1000, seq };
+    assert_eq!(hub.append_with_id(id, Note("x".into())).ok(), Some(true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_shared_log_an_id_this_hub_has_not_read_yet_is_waited_for() {
+    // Another instance published 4 and 5; a client that read them there resumes here,
+    // where the reader has delivered only up to 3.
+    let hub = shared_hub(3);
+    let mut sub = hub.subscribe(Start::After("1000-5".into()));
+    assert_eq!(
+        drain(&mut sub),
+        Vec::<String>::new(),
+        "no reset, nothing yet"
+    );
+    for seq in 4..=6 {
+        append(&hub, seq);
+    }
+    assert_eq!(drain(&mut sub), ["6"], "what came after its id, once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_id_that_never_arrives_is_unknown_after_the_wait() {
+    let hub = shared_hub(3);
+    let mut sub = hub.subscribe(Start::After("1000-9".into()));
+    let started = tokio::time::Instant::now();
+    let batch = sub.next_batch().await.map(|b| blocks(&b));
+    assert_eq!(batch, Some(vec!["reset:unknown-id".to_owned()]));
+    assert_eq!(started.elapsed(), sse_shared::hub::WAIT_FOR_NEWER);
+    append(&hub, 4);
+    assert_eq!(drain(&mut sub), ["4"], "then live");
+}

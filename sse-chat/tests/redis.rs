@@ -1,20 +1,19 @@
 //! sse-chat across two instances on one Redis: messages, identities and presence are
 //! shared; a killed instance's members leave within seconds.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::Value;
 use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::config::ServerArgs;
 use sse_shared::hub::{HistoryLimits, Hub};
 use sse_shared::streams::Streams;
 use sse_shared::testing::{
-    AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, within,
+    AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT, http,
+    within,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 
@@ -205,79 +204,6 @@ async fn a_killed_instance_members_leave_within_seconds() -> TestResult {
     Ok(())
 }
 
-/// What [`FaultyProxy`] does, once, to the command that carries its marker.
-#[derive(Clone, Copy)]
-enum Fault {
-    /// Holds it (and whatever follows on its connection) this long.
-    Stall(Duration),
-    /// Closes its connection instead of passing it on.
-    Cut,
-}
-
-type Armed = Arc<Mutex<Option<(&'static [u8], Fault)>>>;
-
-/// A TCP proxy in front of Redis that, when armed, stalls or cuts the connection the
-/// next time a command carrying the marker passes: a Redis that is slow or lost at the
-/// worst moment, for one command.
-struct FaultyProxy {
-    url: String,
-    armed: Armed,
-}
-
-impl FaultyProxy {
-    async fn start(redis: &RedisServer) -> TestResult<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("redis://{}", listener.local_addr()?);
-        let upstream = redis.url().trim_start_matches("redis://").to_owned();
-        let armed = Armed::default();
-        let relays = Arc::clone(&armed);
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream.clone(), Arc::clone(&relays)));
-            }
-        });
-        Ok(Self { url, armed })
-    }
-
-    fn arm(&self, marker: &'static [u8], fault: Fault) {
-        *self.armed.lock() = Some((marker, fault));
-    }
-}
-
-async fn relay(client: TcpStream, upstream: String, armed: Armed) {
-    let Ok(server) = TcpStream::connect(&upstream).await else {
-        return;
-    };
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_server, mut to_server) = server.into_split();
-    tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = match from_client.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let chunk = &buf[..n];
-        let fault = {
-            let mut armed = armed.lock();
-            match *armed {
-                Some((marker, _)) if chunk.windows(marker.len()).any(|w| w == marker) => {
-                    armed.take().map(|(_, fault)| fault)
-                }
-                _ => None,
-            }
-        };
-        match fault {
-            Some(Fault::Cut) => return,
-            Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
-            None => {}
-        }
-        if to_server.write_all(chunk).await.is_err() {
-            return;
-        }
-    }
-}
-
 /// The presence script's operations, as they travel in a command.
 const ENTER: &[u8] = b"$5\r\nenter\r\n";
 const LEAVE: &[u8] = b"$5\r\nleave\r\n";
@@ -339,7 +265,7 @@ async fn two_hundred_joins_cut_while_redis_stalls_leave_no_one_online() -> TestR
     for join in joins.collect::<Vec<_>>() {
         within(WAIT, "a join to be sent and cut", join).await???;
     }
-    assert!(proxy.armed.lock().is_none(), "the enters met the stall");
+    assert!(proxy.has_struck(), "the enters met the stall");
     // A join now queues behind every enter and leave of the cut joins: its welcome
     // shows what Redis holds once they have all run.
     let later = join(&app.url(""), "name=later").await?;
@@ -361,7 +287,7 @@ async fn a_leave_that_redis_did_not_take_is_sent_again() -> TestResult {
     proxy.arm(LEAVE, Fault::Cut);
     drop(leaving);
     assert_eq!(next(&mut watcher.conn, WAIT).await?, "leave:leaving");
-    assert!(proxy.armed.lock().is_none(), "the leave met the cut");
+    assert!(proxy.has_struck(), "the leave met the cut");
     assert_eq!(online_in_redis(&redis).await?.len(), 1, "only the watcher");
     Ok(())
 }

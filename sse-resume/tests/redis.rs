@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
-    AppProcess, RedisServer, SseConnection, TestApp, TestResult, WAIT, http, wait_until, within,
+    AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT, http,
+    wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -15,10 +16,15 @@ const KEY: &str = "sse-resume:events";
 
 /// An instance in this process, on the shared Redis.
 async fn instance(redis: &RedisServer) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
+    instance_on(&redis.url()).await
+}
+
+/// An instance in this process, on the Redis at `url` (the shared one, or a proxy to it).
+async fn instance_on(url: &str) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
     let args = ServerArgs::default();
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = sse_redis::event_log(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let log = sse_redis::event_log(Some(url), KEY, hub, streams.shutdown_token()).await?;
     let router = sse_resume::router(&streams, &log, Default::default());
     Ok((TestApp::serve(args, streams, router).await?, log))
 }
@@ -604,5 +610,27 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     let seqs = ticks_in_redis(&mut direct).await?;
     let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
     assert_eq!(seqs, expected, "every seq once, in order");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_id_a_lagging_instance_has_not_read_yet_is_waited_for_not_unknown() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let proxy = FaultyProxy::start(&redis).await?;
+    let (a, _) = instance(&redis).await?;
+    let (b, _) = instance_on(&proxy.url).await?;
+    // B's reader is held up for a second: its next XREAD waits in the proxy.
+    proxy.arm(b"XREAD", Fault::Stall(Duration::from_secs(1)));
+    wait_until(WAIT, "B's reader to stall", || async {
+        Ok(proxy.has_struck())
+    })
+    .await?;
+    // A note published on A, read there by a client that then fails over to B, which
+    // has not read it yet.
+    let seen = post(&a.url(""), "seen on A").await?;
+    let mut on_b = SseConnection::open(&b.url("/events"), &[("last-event-id", &seen)]).await?;
+    let after = post(&a.url(""), "after").await?;
+    let (id, text) = next_note(&mut on_b).await?;
+    assert_eq!((id, text.as_str()), (after, "after"), "no reset, no repeat");
     Ok(())
 }
