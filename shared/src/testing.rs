@@ -787,19 +787,28 @@ impl Drop for Nginx {
 pub enum Fault {
     /// Holds it (and whatever follows on its connection) this long.
     Stall(Duration),
+    /// Holds it and every command on every connection, until this long from then: the
+    /// client's Redis goes quiet (a partition, or the client's process stalled).
+    Silence(Duration),
     /// Closes its connection instead of passing it on.
     Cut,
 }
 
-type Armed = std::sync::Arc<parking_lot::Mutex<Option<(&'static [u8], Fault)>>>;
+#[derive(Default)]
+struct Faults {
+    armed: Option<(&'static [u8], Fault)>,
+    silent_until: Option<tokio::time::Instant>,
+}
 
-/// A TCP proxy in front of Redis that, when armed, stalls or cuts the connection the
-/// next time a command carrying the marker passes: a Redis that is slow or lost at the
-/// worst moment, for one command.
+type Shared = std::sync::Arc<parking_lot::Mutex<Faults>>;
+
+/// A TCP proxy in front of Redis that, when armed, stalls, silences or cuts the
+/// connection the next time a command carrying the marker passes: a Redis that is slow
+/// or lost at the worst moment.
 pub struct FaultyProxy {
     /// `redis://` URL of the proxy.
     pub url: String,
-    armed: Armed,
+    faults: Shared,
 }
 
 impl FaultyProxy {
@@ -808,32 +817,29 @@ impl FaultyProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("redis://{}", listener.local_addr()?);
         let upstream = redis.url().trim_start_matches("redis://").to_owned();
-        let armed = Armed::default();
-        let relays = std::sync::Arc::clone(&armed);
+        let faults = Shared::default();
+        let relays = std::sync::Arc::clone(&faults);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(
-                    client,
-                    upstream.clone(),
-                    std::sync::Arc::clone(&relays),
-                ));
+                let faults = std::sync::Arc::clone(&relays);
+                tokio::spawn(relay(client, upstream.clone(), faults));
             }
         });
-        Ok(Self { url, armed })
+        Ok(Self { url, faults })
     }
 
-    /// The next command carrying `marker` meets `fault`.
+    /// The next command carrying `marker` (`b"*"`: any command) meets `fault`.
     pub fn arm(&self, marker: &'static [u8], fault: Fault) {
-        *self.armed.lock() = Some((marker, fault));
+        self.faults.lock().armed = Some((marker, fault));
     }
 
     /// Whether the armed fault has struck.
     pub fn has_struck(&self) -> bool {
-        self.armed.lock().is_none()
+        self.faults.lock().armed.is_none()
     }
 }
 
-async fn relay(client: tokio::net::TcpStream, upstream: String, armed: Armed) {
+async fn relay(client: tokio::net::TcpStream, upstream: String, faults: Shared) {
     let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
         return;
     };
@@ -847,19 +853,26 @@ async fn relay(client: tokio::net::TcpStream, upstream: String, armed: Armed) {
             Ok(n) => n,
         };
         let chunk = &buf[..n];
-        let fault = {
-            let mut armed = armed.lock();
-            match *armed {
+        let (fault, silent_until) = {
+            let mut faults = faults.lock();
+            let fault = match faults.armed {
                 Some((marker, _)) if chunk.windows(marker.len()).any(|w| w == marker) => {
-                    armed.take().map(|(_, fault)| fault)
+                    faults.armed.take().map(|(_, fault)| fault)
                 }
                 _ => None,
+            };
+            if let Some(Fault::Silence(wait)) = fault {
+                faults.silent_until = Some(tokio::time::Instant::now() + wait);
             }
+            (fault, faults.silent_until)
         };
         match fault {
             Some(Fault::Cut) => return,
             Some(Fault::Stall(wait)) => tokio::time::sleep(wait).await,
-            None => {}
+            _ => {}
+        }
+        if let Some(until) = silent_until {
+            tokio::time::sleep_until(until).await;
         }
         if tokio::io::AsyncWriteExt::write_all(&mut to_server, chunk)
             .await

@@ -634,3 +634,42 @@ async fn an_id_a_lagging_instance_has_not_read_yet_is_waited_for_not_unknown() -
     assert_eq!((id, text.as_str()), (after, "after"), "no reset, no repeat");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_producer_whose_redis_goes_quiet_past_its_lease_never_ticks_beside_the_next() -> TestResult
+{
+    let redis = RedisServer::start().await?;
+    let proxy = FaultyProxy::start(&redis).await?;
+    let tick_fast = ["--interval-ms", "50"];
+    let through_proxy = [&["--redis", proxy.url.as_str()][..], &tick_fast].concat();
+    let _a = AppProcess::spawn(env!("CARGO_BIN_EXE_sse-resume"), &through_proxy).await?;
+    let mut direct = redis::Client::open(redis.url().as_str())?
+        .get_multiplexed_async_connection()
+        .await?;
+    wait_until(WAIT, "A to tick", || async {
+        Ok(ticks_in_redis(&mut direct.clone()).await?.len() >= 10)
+    })
+    .await?;
+    let url = redis.url();
+    let direct_args = [&["--redis", url.as_str()][..], &tick_fast].concat();
+    let _b = AppProcess::spawn(env!("CARGO_BIN_EXE_sse-resume"), &direct_args).await?;
+    // A, the holder, hears nothing from Redis for 4 s, longer than the lease's 3 s: its
+    // next tick is on its way, held; B finds the lease expired and goes on ticking.
+    proxy.arm(b"*", Fault::Silence(Duration::from_secs(4)));
+    wait_until(WAIT, "A's Redis to go quiet", || async {
+        Ok(proxy.has_struck())
+    })
+    .await?;
+    let before = ticks_in_redis(&mut direct).await?.len();
+    wait_until(Duration::from_secs(20), "60 ticks after", || async {
+        Ok(ticks_in_redis(&mut direct.clone()).await?.len() >= before + 60)
+    })
+    .await?;
+    let seqs = ticks_in_redis(&mut direct).await?;
+    let expected: Vec<u64> = (seqs[0]..seqs[0] + seqs.len() as u64).collect();
+    assert_eq!(
+        seqs, expected,
+        "one producer at a time: no seq twice, none skipped"
+    );
+    Ok(())
+}
