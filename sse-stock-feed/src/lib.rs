@@ -134,9 +134,7 @@ impl Market {
                         .0
                         .entry(Arc::clone(symbol))
                         .or_insert_with(|| opening_cents(symbol));
-                    // A step of up to 0.5% either way, at least a cent; never below one cent.
-                    let max_step = (*cents / 200).max(1);
-                    let next = (*cents + rng.random_range(-max_step..=max_step)).max(1);
+                    let next = step(*cents, &mut rng);
                     let change = next - *cents;
                     *cents = next;
                     PriceEvent(Quote {
@@ -253,6 +251,12 @@ impl Market {
 }
 
 /// A stable opening price from the symbol's name (the tutorial's three as it had them).
+/// One move of a price: up to 0.5% either way, at least a cent; never below one cent.
+fn step(cents: i64, rng: &mut impl rand::Rng) -> i64 {
+    let max_step = (cents / 200).max(1);
+    (cents + rng.random_range(-max_step..=max_step)).max(1)
+}
+
 fn opening_cents(symbol: &str) -> i64 {
     match symbol {
         "AAPL" => 15_000,
@@ -341,5 +345,23 @@ impl Prices {
             .watch(wanted, Start::resume_or(last_event_id(req), Start::Live))?;
         event_stream::respond(res, &self.streams, guard, frames);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_price_walks_down_to_one_cent_and_no_further() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut cents = 5;
+        let mut floor_hits = 0;
+        for _ in 0..10_000 {
+            cents = super::step(cents, &mut rng);
+            assert!(cents >= 1, "{cents}");
+            floor_hits += usize::from(cents == 1);
+        }
+        assert!(floor_hits > 0, "the walk never reached the floor");
     }
 }
