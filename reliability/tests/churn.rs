@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{alive_tasks, chat, figure, roomy, rss_kib};
 use futures_util::future::try_join_all;
-use sse_shared::testing::{SseConnection, TestResult, wait_until};
+use sse_shared::testing::{SseConnection, TestResult, json_data, wait_until};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 #[global_allocator]
@@ -71,8 +71,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
             let mut conn = SseConnection::open(url, &headers).await?;
             // The welcome: the member is in.
             let welcome = conn.next_event().await?;
-            let data: serde_json::Value =
-                serde_json::from_str(welcome.data.as_deref().unwrap_or_default())?;
+            let data: serde_json::Value = json_data(&welcome)?;
             let token = data["token"].as_str().ok_or("no token")?.to_owned();
             TestResult::Ok((conn, token))
         }))

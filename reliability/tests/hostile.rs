@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{chat, resume};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http, reqwest};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data, reqwest};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -170,7 +170,7 @@ async fn a_10_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
                 }
             };
             assert_eq!(reset.event.as_deref(), Some("reset"), "{name}");
-            let data: Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+            let data: Value = json_data(&reset)?;
             let reason = data["reason"].as_str().unwrap_or_default().to_owned();
             assert!(
                 reason == "invalid-id" || reason == "unknown-id",

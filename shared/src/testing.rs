@@ -272,6 +272,11 @@ pub fn http() -> reqwest::Client {
         })
         .clone()
 }
+/// An event's data, parsed as JSON; an event without data is an error.
+pub fn json_data(event: &Sse) -> TestResult<serde_json::Value> {
+    let data = event.data.as_deref().ok_or("an event without data")?;
+    Ok(serde_json::from_str(data)?)
+}
 
 type Events = Pin<Box<dyn Stream<Item = Result<Sse, sse_stream::Error>> + Send>>;
 

@@ -10,7 +10,7 @@ use sse_shared::hub::{HistoryLimits, Hub};
 use sse_shared::streams::Streams;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT, http,
-    within,
+    json_data, within,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -31,7 +31,7 @@ async fn join_with(base: &str, query: &str, headers: &[(&str, &str)]) -> TestRes
     let mut conn = SseConnection::open(&format!("{base}/chat/events?{query}"), headers).await?;
     let welcome = conn.next_event().await?;
     assert_eq!(welcome.event.as_deref(), Some("welcome"));
-    let data: Value = serde_json::from_str(welcome.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&welcome)?;
     let online = data["online"]
         .as_array()
         .ok_or("no online list")?

@@ -6,7 +6,9 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::{ChatRoom, RoomLimits};
-use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, reqwest, wait_until};
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, WAIT, http, json_data, reqwest, wait_until,
+};
 use sse_shared::{HistoryLimits, ServerArgs, Streams};
 
 /// Join and post limits high enough for the many members these tests make from one
@@ -64,7 +66,7 @@ async fn open(url: &str, headers: &[(&str, &str)]) -> TestResult<Member> {
     let welcome = conn.next_event().await?;
     assert_eq!(welcome.event.as_deref(), Some("welcome"));
     assert_eq!(welcome.id, None, "the welcome is not part of the history");
-    let data: Value = serde_json::from_str(welcome.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&welcome)?;
     Ok(Member {
         conn,
         id: data["user"]["id"].as_u64().ok_or("no user id")?,
@@ -99,7 +101,7 @@ async fn next_of(conn: &mut SseConnection, kind: &str) -> TestResult<(String, Va
     loop {
         let event = conn.next_event().await?;
         if event.event.as_deref() == Some(kind) {
-            let data = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+            let data = json_data(&event)?;
             return Ok((event.id.unwrap_or_default(), data));
         }
     }
@@ -207,7 +209,7 @@ async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> Tes
     // The server notices a closed idle stream at its next keep-alive write at the latest.
     let leave = watcher.conn.next_within(Duration::from_secs(5)).await?;
     assert_eq!(leave.event.as_deref(), Some("leave"));
-    let data: Value = serde_json::from_str(leave.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&leave)?;
     assert_eq!(data["user"]["name"], "alice");
     assert_eq!(online(&room).await?, ["watcher"]);
     Ok(())
@@ -219,8 +221,7 @@ async fn the_welcome_lists_who_is_online() -> TestResult {
     let _alice = join(&app, "alice").await?;
     let mut conn =
         SseConnection::open(&format!("{}?name=bob", app.url("/chat/events")), &[]).await?;
-    let welcome: Value =
-        serde_json::from_str(conn.next_event().await?.data.as_deref().unwrap_or_default())?;
+    let welcome: Value = json_data(&conn.next_event().await?)?;
     let online: Vec<&str> = welcome["online"]
         .as_array()
         .ok_or("no online list")?
@@ -393,7 +394,7 @@ async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
     let mut missed = Vec::new();
     for _ in 0..5 {
         let event = back.conn.next_event().await?;
-        let data: Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+        let data: Value = json_data(&event)?;
         let what = match event.event.as_deref() {
             Some("message") => data["text"].as_str().unwrap_or_default().to_owned(),
             Some(kind) => format!(

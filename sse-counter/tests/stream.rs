@@ -5,7 +5,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use salvo::prelude::*;
 use sse_shared::ServerArgs;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, WAIT, http, wait_until, within};
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, WAIT, http, json_data, wait_until, within,
+};
 
 async fn counter(args: ServerArgs, every: Duration) -> TestResult<TestApp> {
     TestApp::start(args, |streams| sse_counter::router(streams, every)).await
@@ -112,8 +114,7 @@ async fn a_bad_id_gets_reset_then_counts_from_one() -> TestResult {
         let reset = conn.next_event().await?;
         assert_eq!(reset.event.as_deref(), Some("reset"), "for id {id:?}");
         assert_eq!(reset.id, None, "a reset carries no id");
-        let data: serde_json::Value =
-            serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+        let data: serde_json::Value = json_data(&reset)?;
         assert_eq!(data["reason"], reason, "for id {id:?}");
         assert!(data.get("oldest").is_some() && data.get("latest").is_some());
         assert_eq!(take(&mut conn, 2).await?, numbered(1, 2));

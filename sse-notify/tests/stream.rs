@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -117,7 +117,7 @@ async fn titles(conn: &mut SseConnection, n: usize) -> TestResult<Vec<String>> {
     for _ in 0..n {
         let event = conn.next_event().await?;
         assert_eq!(event.event.as_deref(), Some("notification"));
-        let data: Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+        let data: Value = json_data(&event)?;
         assert_eq!(
             event.id.as_deref(),
             data["id"].as_str(),
@@ -454,7 +454,7 @@ async fn a_stream_ends_at_its_tokens_exp_and_a_fresh_token_resumes() -> TestResu
     let expired = conn.next_event().await?;
     assert!(unix_now() >= exp, "ended before exp");
     assert_eq!(expired.event.as_deref(), Some("session-expired"));
-    let data: Value = serde_json::from_str(expired.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&expired)?;
     assert_eq!(data, json!({"user": "alice", "exp": exp}));
     assert_eq!(expired.id, None, "not an event to resume from");
     conn.expect_end(Duration::from_secs(5)).await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT, http,
-    wait_until, within,
+    json_data, wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -169,8 +169,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
         loop {
             let event = conn.next_event().await?;
             if event.event.as_deref() == Some("tick") {
-                let data: serde_json::Value =
-                    serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+                let data: serde_json::Value = json_data(&event)?;
                 return data["seq"].as_u64().ok_or_else(|| "no seq".into());
             }
         }
@@ -343,8 +342,7 @@ async fn reset_reason(app: &TestApp, last_id: &str) -> TestResult<Option<String>
         let event = conn.next_event().await?;
         match event.event.as_deref() {
             Some("reset") => {
-                let data: serde_json::Value =
-                    serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+                let data: serde_json::Value = json_data(&event)?;
                 return Ok(data["reason"].as_str().map(str::to_owned));
             }
             Some("note") | Some("live") => return Ok(None),
@@ -438,7 +436,7 @@ async fn entries_trimmed_during_a_reader_outage_end_in_a_reset() -> TestResult {
             other => return Err(format!("expected a reset, got {other:?}: {event:?}").into()),
         }
     };
-    let data: serde_json::Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+    let data: serde_json::Value = json_data(&reset)?;
     assert_eq!(data["reason"], "lagged", "{data}");
     let after = post(&a.url(""), "after").await?;
     loop {

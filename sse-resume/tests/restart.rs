@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sse_shared::testing::{AppProcess, SseConnection, TestResult, http};
+use sse_shared::testing::{AppProcess, SseConnection, TestResult, http, json_data};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
 
@@ -47,7 +47,7 @@ async fn an_id_from_before_a_restart_gets_a_reset_not_a_silent_skip() -> TestRes
     let mut conn = SseConnection::open(&url, &[("last-event-id", &old_ids[4])]).await?;
     let reset = conn.next_event().await?;
     assert_eq!(reset.event.as_deref(), Some("reset"), "{reset:?}");
-    let data: Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&reset)?;
     assert_eq!(data["reason"], "unknown-id");
     assert_eq!(data["latest"].as_str(), new_ids.last().map(String::as_str));
     // Then live: the next event is the next note, not a replay of the new run.

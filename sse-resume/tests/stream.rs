@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sse_resume::ResumeEvent;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http, wait_until, within};
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, http, json_data, wait_until, within,
+};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -109,8 +111,7 @@ async fn ids_that_cannot_be_honoured_get_their_reset_reason() -> TestResult {
         assert_eq!(conn.status, 200, "never an error status");
         let reset = conn.next_event().await?;
         assert_eq!(reset.event.as_deref(), Some("reset"));
-        let data: serde_json::Value =
-            serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+        let data: serde_json::Value = json_data(&reset)?;
         assert_eq!(data["reason"], reason, "for {sent:.20}");
         assert_eq!(data["oldest"], oldest);
         assert_eq!(data["latest"], latest);

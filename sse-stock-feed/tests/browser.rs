@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult};
+use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult, json_data};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-stock-feed");
 const SYMBOLS: &str = "AAPL,GOOGL,MSFT,AMZN,NVDA,META,TSLA,AMD,INTC,ORCL,IBM,SAP,ADBE,CRM,NFLX,PYPL,UBER,SHOP,SQ,ABNB";
@@ -66,7 +66,7 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
             let mut conn = SseConnection::open(&url, &[("last-event-id", &before)]).await?;
             let event = conn.next_event().await?;
             assert_eq!(event.id.as_deref(), Some(id));
-            let data: serde_json::Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+            let data: serde_json::Value = json_data(&event)?;
             let price = data["price"].as_f64().ok_or("no price")?;
             assert_eq!(shown, format!("{price:.2}"), "{symbol} at id {id}");
         }

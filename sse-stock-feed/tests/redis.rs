@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult};
+use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult, json_data};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-stock-feed");
 
@@ -17,7 +17,7 @@ async fn next_price(
     loop {
         let event = conn.next_within(limit).await?;
         if event.event.as_deref() == Some("price") {
-            let data: Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+            let data: Value = json_data(&event)?;
             return Ok((
                 event.id.ok_or("no id")?,
                 data["symbol"].as_str().unwrap_or_default().to_owned(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use sse_stock_feed::{Market, Walks};
 
@@ -78,7 +78,7 @@ async fn prices(conn: &mut SseConnection, n: usize) -> TestResult<Vec<(String, S
     while out.len() < n {
         let event = conn.next_event().await?;
         assert_eq!(event.event.as_deref(), Some("price"), "{event:?}");
-        let data: Value = serde_json::from_str(event.data.as_deref().unwrap_or_default())?;
+        let data: Value = json_data(&event)?;
         out.push((
             event.id.ok_or("no id")?,
             data["symbol"].as_str().ok_or("no symbol")?.to_owned(),
@@ -184,7 +184,7 @@ async fn a_reconnect_replays_missed_ticks_or_gets_a_fresh_snapshot() -> TestResu
         SseConnection::open(&app.url("/prices"), &[("last-event-id", &last_id)]).await?;
     let reset = stale.next_event().await?;
     assert_eq!(reset.event.as_deref(), Some("reset"));
-    let data: Value = serde_json::from_str(reset.data.as_deref().unwrap_or_default())?;
+    let data: Value = json_data(&reset)?;
     assert_eq!(data["reason"], "history-gap");
     let snapshot = stale.next_event().await?;
     assert_eq!(snapshot.event.as_deref(), Some("snapshot"));
