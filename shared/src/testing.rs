@@ -272,6 +272,27 @@ pub fn http() -> reqwest::Client {
         })
         .clone()
 }
+/// Checks an error response as every example sends it: `status`, a JSON body with
+/// exactly `error` (= `code`) and a non-empty `message`. Returns the body.
+pub async fn expect_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> TestResult<serde_json::Value> {
+    let got = response.status().as_u16();
+    let json = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let body: serde_json::Value = response.json().await?;
+    let fields = body.as_object().map(|o| o.len());
+    let message = body["message"].as_str().is_some_and(|m| !m.is_empty());
+    if got != status || !json || body["error"] != code || !message || fields != Some(2) {
+        return Err(format!("expected {status} {code}, got {got} (JSON: {json}) {body}").into());
+    }
+    Ok(body)
+}
+
 /// An event's data, parsed as JSON; an event without data is an error.
 pub fn json_data(event: &Sse) -> TestResult<serde_json::Value> {
     let data = event.data.as_deref().ok_or("an event without data")?;

@@ -7,7 +7,7 @@ use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::testing::{
-    SseConnection, TestApp, TestResult, WAIT, http, json_data, reqwest, wait_until,
+    SseConnection, TestApp, TestResult, WAIT, expect_error, http, json_data, reqwest, wait_until,
 };
 use sse_shared::{HistoryLimits, ServerArgs, Streams};
 
@@ -288,10 +288,7 @@ async fn every_rejection_has_its_status_and_publishes_nothing() -> TestResult {
         ),
     ];
     for (response, status, code) in cases {
-        assert_eq!(response.status(), status, "{code}");
-        let error: Value = response.json().await?;
-        assert_eq!(error["error"], code);
-        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+        expect_error(response, status, code).await?;
     }
     assert_eq!(room.hub().latest(), latest, "nothing was published");
     assert_eq!(
@@ -316,9 +313,7 @@ async fn every_rejection_has_its_status_and_publishes_nothing() -> TestResult {
         if ok {
             assert_eq!(response.status(), 200, "{name:?}");
         } else {
-            assert_eq!(response.status(), 400, "{name:?}");
-            let error: Value = response.json().await?;
-            assert_eq!(error["error"], "invalid-name");
+            expect_error(response, 400, "invalid-name").await?;
         }
     }
     // No name and no known token: who is this?
@@ -332,9 +327,7 @@ async fn every_rejection_has_its_status_and_publishes_nothing() -> TestResult {
             request = request.header(name, value);
         }
         let anonymous = request.send().await?;
-        assert_eq!(anonymous.status(), 401);
-        let error: Value = anonymous.json().await?;
-        assert_eq!(error["error"], "unknown-token");
+        expect_error(anonymous, 401, "unknown-token").await?;
     }
     Ok(())
 }

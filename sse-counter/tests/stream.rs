@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use salvo::prelude::*;
 use sse_shared::ServerArgs;
 use sse_shared::testing::{
-    SseConnection, TestApp, TestResult, WAIT, http, json_data, wait_until, within,
+    SseConnection, TestApp, TestResult, WAIT, expect_error, http, json_data, wait_until, within,
 };
 
 async fn counter(args: ServerArgs, every: Duration) -> TestResult<TestApp> {
@@ -312,10 +312,7 @@ async fn common_routes_and_json_errors() -> TestResult {
             .request(method.parse()?, app.url(path))
             .send()
             .await?;
-        assert_eq!(response.status(), status, "{method} {path}");
-        let body: serde_json::Value = response.json().await?;
-        assert_eq!(body["error"], code, "{method} {path}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        expect_error(response, status, code).await?;
     }
     // The server survived the panic, and said so in its log.
     assert_eq!(http().get(app.url("/healthz")).send().await?.status(), 200);

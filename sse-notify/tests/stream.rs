@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, expect_error, http, json_data};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -270,9 +270,7 @@ async fn every_publish_rejection_and_nothing_published() -> TestResult {
     ];
     for (request, status, code, names) in cases {
         let response = request.send().await?;
-        assert_eq!(response.status(), status, "{code} {names}");
-        let error: Value = response.json().await?;
-        assert_eq!(error["error"], code, "{error}");
+        let error = expect_error(response, status, code).await?;
         assert!(
             error["message"].as_str().is_some_and(|m| m.contains(names)),
             "{error}"
@@ -357,13 +355,11 @@ async fn a_session_for_alice_needs_the_admin_token() -> TestResult {
     let mut streams = Vec::new();
     for attempt in attempts {
         let response = attempt.send().await?;
-        assert_eq!(response.status(), 401);
         assert!(
             response.headers().get("set-cookie").is_none(),
             "a cookie was set"
         );
-        let error: Value = response.json().await?;
-        assert_eq!(error["error"], "unauthorized");
+        expect_error(response, 401, "unauthorized").await?;
         streams.push(listen(&app, None, Some("0")).await?);
     }
     only_the_broadcast_reaches(&app, &mut streams).await
@@ -497,9 +493,7 @@ async fn session_rejections_and_who_am_i() -> TestResult {
         json!({"user": "alice", "admin": true}),
     ] {
         let response = admin().json(&body).send().await?;
-        assert_eq!(response.status(), 400, "{body}");
-        let error: Value = response.json().await?;
-        assert_eq!(error["error"], "invalid-field");
+        expect_error(response, 400, "invalid-field").await?;
     }
     let cookie = sign_in(&app, "alice").await?;
     let me: Value = http()

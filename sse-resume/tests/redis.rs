@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
-    AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT, http,
-    json_data, wait_until, within,
+    AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
+    expect_error, http, json_data, wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -112,10 +112,8 @@ async fn publishing_fails_with_503_while_redis_is_down_and_nothing_is_lost_after
         .body("while down")
         .send()
         .await?;
-    assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    let error: serde_json::Value = response.json().await?;
-    assert_eq!(error["error"], "backend-unavailable");
+    expect_error(response, 503, "backend-unavailable").await?;
     wait_until(WAIT, "the backend_up gauge to drop", || async {
         Ok(a.metric("sse_backend_up").await? == 0.0)
     })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
-    SseConnection, TestApp, TestResult, http, json_data, wait_until, within,
+    SseConnection, TestApp, TestResult, expect_error, http, json_data, wait_until, within,
 };
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,9 +159,7 @@ async fn bad_notes_are_refused_and_publish_nothing() -> TestResult {
     ];
     for (body, status, code) in cases {
         let response = http().post(app.url("/events")).body(body).send().await?;
-        assert_eq!(response.status(), status);
-        let error: serde_json::Value = response.json().await?;
-        assert_eq!(error["error"], code);
+        expect_error(response, status, code).await?;
     }
     assert_eq!(hub.latest(), None, "nothing was published");
     // The longest allowed note is accepted.

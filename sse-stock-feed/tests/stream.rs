@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, expect_error, http, json_data};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use sse_stock_feed::{Market, Walks};
 
@@ -142,9 +142,7 @@ async fn unknown_symbols_are_400_naming_the_valid_ones() -> TestResult {
             .get(app.url(&format!("/prices{query}")))
             .send()
             .await?;
-        assert_eq!(response.status(), 400, "{query}");
-        let error: Value = response.json().await?;
-        assert_eq!(error["error"], "unknown-symbol");
+        let error = expect_error(response, 400, "unknown-symbol").await?;
         let message = error["message"].as_str().unwrap_or_default();
         assert!(message.contains("AAPL, MSFT"), "{message}");
     }
