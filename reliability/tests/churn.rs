@@ -125,11 +125,11 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
         format!("{tasks_before} -> {}", alive_tasks()),
     );
     // What the first wave left in place (pools, the room's history) stays; a leak grows
-    // with every wave instead: 1,000 streams a wave, so even 256 bytes a stream left
-    // behind would add 1,000 KiB by the last wave.
+    // with every wave instead. 4,000 streams come and go after the first wave, so 32
+    // bytes a stream left behind would add 125 KiB; the growth measured is 0-5 KiB.
     let first = heap_after_wave.first().copied().unwrap_or(heap_before);
     assert!(
-        heap_after <= first + 1000,
+        heap_after <= first + 100,
         "heap in use grows with every wave: {heap_after_wave:?} KiB, {heap_after} KiB at the end"
     );
     Ok(())
