@@ -46,6 +46,9 @@ pub struct Target {
 pub struct Tally {
     pub connected: AtomicUsize,
     pub delivered: AtomicU64,
+    /// Socket reads that brought at least one event (delivered / reads is the most
+    /// events a server write can have carried on average).
+    pub reads: AtomicU64,
     pub gaps: AtomicU64,
     /// Latencies are recorded while this is set.
     pub recording: AtomicBool,
@@ -231,6 +234,7 @@ async fn client(
         }
         buf.clear();
         if events > 0 {
+            tally.reads.fetch_add(1, Ordering::Relaxed);
             let total = tally.delivered.fetch_add(events, Ordering::Relaxed) + events;
             if total >= tally.wanted.load(Ordering::Relaxed) {
                 tally.reached.notify_waiters();
@@ -448,6 +452,21 @@ pub async fn wait_delivered(tally: &Tally, wanted: u64, limit: Duration) -> bool
             return tally.delivered.load(Ordering::Relaxed) >= wanted;
         }
     }
+}
+
+/// Events published to every client but not delivered: waits (10 s at most) for the last
+/// ones to land first. A client that saw a sequence gap counts it too, in case a
+/// duplicate elsewhere made up the total; more deliveries than events is an error.
+pub async fn lost(tally: &Tally, published: u64, clients: usize) -> BenchResult<u64> {
+    let expected = published * clients as u64;
+    wait_delivered(tally, expected, Duration::from_secs(10)).await;
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    if delivered > expected {
+        return Err(
+            format!("{delivered} deliveries of {published} events to {clients} clients").into(),
+        );
+    }
+    Ok((expected - delivered).max(tally.gaps.load(Ordering::Relaxed)))
 }
 
 /// Closes every client.

@@ -3,6 +3,7 @@
 //! `bench/results/<date>.md` and `<date>.svg`.
 
 mod load;
+mod per_event;
 mod report;
 mod servers;
 
@@ -14,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use load::{
-    BenchResult, Publisher, Tally, Target, close_clients, join_chat, open_clients, wait_delivered,
+    BenchResult, Publisher, Tally, Target, close_clients, join_chat, lost, open_clients,
+    wait_delivered,
 };
 use servers::Server;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -43,6 +45,34 @@ enum Cmd {
         /// Where the results go.
         #[arg(long, default_value = "bench/results")]
         out: String,
+    },
+    /// Server CPU per delivered event, in both regimes, at 1,000, 5,000 and 19,000
+    /// clients: ours on both serving paths, axum and the ceiling, in alternating rounds;
+    /// writes `<out>/<date>-per-event.md`.
+    PerEvent {
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// 100 and 500 clients, one run: checks the harness.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// One per-event CPU measurement: gated on delivery (`--window`), or at `--rate`.
+    Cpu {
+        server: Server,
+        #[arg(long)]
+        clients: usize,
+        /// Events a second to every client; without it, the publisher is gated.
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Gated: the most events the publisher runs ahead of the average client.
+        #[arg(long, default_value_t = 4)]
+        window: u64,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// Serves one server (the suite runs each in its own process).
     Serve {
@@ -118,6 +148,26 @@ fn main() -> ExitCode {
                 println!("{result:?}");
                 Ok(())
             }
+            Cmd::PerEvent {
+                runs,
+                seconds,
+                quick,
+                out,
+            } => per_event::suite(runs, seconds, quick, &out).await,
+            Cmd::Cpu {
+                server,
+                clients,
+                rate,
+                window,
+                seconds,
+            } => {
+                let regime = rate.map_or(per_event::Regime::Gated(window), per_event::Regime::Rate);
+                let result =
+                    per_event::measure(server, clients, regime, Duration::from_secs(seconds))
+                        .await?;
+                println!("{result:?}");
+                Ok(())
+            }
             Cmd::All {
                 runs,
                 seconds,
@@ -189,6 +239,11 @@ impl ServerProcess {
         })
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> BenchResult<u32> {
+        Ok(self.child.id().ok_or("the server has exited")?)
+    }
+
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
         let Some(pid) = self.child.id() else { return 0 };
@@ -208,7 +263,7 @@ impl ServerProcess {
 pub struct ClosedLoop {
     /// Events delivered a second, summed over clients.
     pub delivered_per_sec: f64,
-    /// Events lost (sequence gaps seen by clients).
+    /// Events lost: published x clients - delivered (see [`load::lost`]).
     pub lost: u64,
     /// Server memory per idle connection, KiB.
     pub kib_per_idle_connection: f64,
@@ -255,9 +310,10 @@ pub async fn closed_loop(
             && at.elapsed() >= measure
         {
             let delivered = tally.delivered.load(Ordering::Relaxed) - from;
+            let delivered_per_sec = delivered as f64 / at.elapsed().as_secs_f64();
             let result = ClosedLoop {
-                delivered_per_sec: delivered as f64 / at.elapsed().as_secs_f64(),
-                lost: tally.gaps.load(Ordering::Relaxed),
+                delivered_per_sec,
+                lost: lost(&tally, seq, clients).await?,
                 kib_per_idle_connection: idle.saturating_sub(baseline) as f64 / clients as f64,
             };
             close_clients(&tally, set).await;
@@ -298,8 +354,8 @@ pub async fn fixed_rate(
         seq += 1;
         publisher.publish(seq).await?;
     }
-    // Let the last events land, then stop recording.
-    let _ = wait_delivered(&tally, seq * clients as u64, Duration::from_secs(10)).await;
+    // Let the last events land (counting those that never do), then stop recording.
+    let lost = lost(&tally, seq, clients).await?;
     tally.recording.store(false, Ordering::Relaxed);
     close_clients(&tally, set).await;
     let histogram = tally.latencies()?;
@@ -307,6 +363,6 @@ pub async fn fixed_rate(
         p50: histogram.value_at_quantile(0.5),
         p99: histogram.value_at_quantile(0.99),
         p999: histogram.value_at_quantile(0.999),
-        lost: tally.gaps.load(Ordering::Relaxed),
+        lost,
     })
 }

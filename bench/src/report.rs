@@ -266,7 +266,7 @@ fn markdown(
         + fixed.values().flatten().map(|r| r.lost).sum::<u64>();
     let _ = writeln!(
         md,
-        "\n## Loss\n\nEvents missing by sequence number, all runs, all servers: {lost}."
+        "\n## Loss\n\nEvents published but not delivered (published x clients - delivered, after waiting up to 10 s for the last), all runs, all servers: {lost}."
     );
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed measurements\n");
