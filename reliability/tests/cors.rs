@@ -113,8 +113,7 @@ async fn a_page_on_a_listed_origin_streams_and_an_unlisted_one_is_refused() -> T
     };
     let (app, hub) = common::resume(args, HistoryLimits::default()).await?;
     let stream_url = app.url("/events");
-    let browser = Browser::launch().await?;
-    let result = async {
+    Browser::run(async |browser| {
         let open = format!(
             "window.got = []; window.failed = false;
              const s = new EventSource({stream_url:?}, {{ withCredentials: true }});
@@ -147,9 +146,7 @@ async fn a_page_on_a_listed_origin_streams_and_an_unlisted_one_is_refused() -> T
                 assert_eq!(got, serde_json::json!([]), "an unlisted origin read {got}");
             }
         }
-        TestResult::Ok(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        Ok(())
+    })
+    .await
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::TcpListener as StdTcpListener;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::process::{ExitStatus, Stdio};
+use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
@@ -95,6 +95,13 @@ where
         }
     })
     .await?
+}
+
+/// Runs `command` to its end and collects its output, failing after `limit` (the
+/// process is killed then).
+pub async fn command_output(command: &mut Command, limit: Duration) -> TestResult<Output> {
+    let run = command.kill_on_drop(true).output();
+    Ok(within(limit, "a command to finish", run).await??)
 }
 
 /// A server started in this process by [`server::serve`], the code every example's
@@ -364,6 +371,44 @@ impl SseConnection {
     }
 }
 
+/// What sse-chat's `welcome` says: the first event of a member's stream.
+pub struct ChatWelcome {
+    /// The member's id.
+    pub user_id: u64,
+    /// The member's token (it posts with it).
+    pub token: String,
+    /// The names of the members online, this one included.
+    pub online: Vec<String>,
+    /// The whole event data.
+    pub data: serde_json::Value,
+}
+
+impl SseConnection {
+    /// Reads sse-chat's welcome, which must come first, carry no id (it is not part of
+    /// the history) and hold a 128-bit token as 32 hex digits.
+    pub async fn chat_welcome(&mut self) -> TestResult<ChatWelcome> {
+        let welcome = self.next_event().await?;
+        if welcome.event.as_deref() != Some("welcome") || welcome.id.is_some() {
+            return Err(format!("not a welcome first: {welcome:?}").into());
+        }
+        let data = json_data(&welcome)?;
+        let token = data["token"].as_str().unwrap_or_default().to_owned();
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("not 128 bits as 32 hex digits: {token:?}").into());
+        }
+        let online = data["online"].as_array().ok_or("no online list")?;
+        Ok(ChatWelcome {
+            user_id: data["user"]["id"].as_u64().ok_or("no user id")?,
+            token,
+            online: online
+                .iter()
+                .filter_map(|u| u["name"].as_str().map(str::to_owned))
+                .collect(),
+            data,
+        })
+    }
+}
+
 /// An example's binary running as a real process.
 pub struct AppProcess {
     child: Child,
@@ -423,15 +468,32 @@ impl AppProcess {
 
     /// Sends SIGTERM, as a service manager would.
     pub async fn terminate(&self) -> TestResult {
+        self.signal("TERM").await
+    }
+
+    /// Sends the signal `name` (`TERM`, `INT`, ...).
+    pub async fn signal(&self, name: &str) -> TestResult {
         let pid = self.child.id().ok_or("the process has already exited")?;
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await?;
+        let kill = Command::new("kill")
+            .args([format!("-{name}"), pid.to_string()])
+            .output();
+        let status = within(WAIT, "kill", kill).await??.status;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("kill -TERM {pid} failed: {status}").into())
+            Err(format!("kill -{name} {pid} failed: {status}").into())
+        }
+    }
+
+    /// Stops the process as a service manager would (SIGTERM) and fails unless it exits
+    /// cleanly within 10 s (the default 5 s grace, with room on a loaded machine).
+    pub async fn stop(&mut self) -> TestResult {
+        self.terminate().await?;
+        let status = self.wait(Duration::from_secs(10)).await?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("stopped with {status}").into())
         }
     }
 
@@ -524,6 +586,23 @@ impl Browser {
         })
     }
 
+    /// Runs `test` with a fresh browser, which is closed afterwards however the test
+    /// ended.
+    pub async fn run(test: impl AsyncFnOnce(&Browser) -> TestResult) -> TestResult {
+        let browser = Self::launch().await?;
+        let result = test(&browser).await;
+        let closed = browser.close().await;
+        result.and(closed)
+    }
+
+    /// [`Browser::run`] with two browsers, for two users (cookies are per browser).
+    pub async fn run_two(test: impl AsyncFnOnce(&Browser, &Browser) -> TestResult) -> TestResult {
+        let (first, second) = Self::launch_two().await?;
+        let result = test(&first, &second).await;
+        let closed = (first.close().await, second.close().await);
+        result.and(closed.0).and(closed.1)
+    }
+
     /// Two browsers, for two users (cookies are per browser); if the second cannot
     /// start, the first is closed.
     pub async fn launch_two() -> TestResult<(Self, Self)> {
@@ -610,10 +689,10 @@ impl Browser {
 
     /// Ends the session and chromedriver, and removes the profile.
     pub async fn close(mut self) -> TestResult {
-        let closed = self.client.clone().close().await;
+        let closed = within(WAIT, "the browser to close", self.client.clone().close()).await;
         let _ = self.driver.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
-        Ok(closed?)
+        Ok(closed??)
     }
 }
 

@@ -64,17 +64,16 @@ async fn token_stays_out_of_urls_and_scripts(browser: &Browser) -> TestResult {
 async fn two_browsers_chat_and_a_reload_keeps_history_and_identity() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &[]).await?;
     // Two browsers, not two windows: the member cookie makes one browser one member.
-    let (alice, bob) = Browser::launch_two().await?;
-    let result = async {
-        let alice_label = join(&alice, app.url(), "alice").await?;
-        let bob_label = join(&bob, app.url(), "bob").await?;
+    Browser::run_two(async |alice, bob| {
+        let alice_label = join(alice, app.url(), "alice").await?;
+        let bob_label = join(bob, app.url(), "bob").await?;
         assert_ne!(alice_label, bob_label);
         bob.wait_for_text("#online", WAIT, |t| {
             t.contains(&alice_label) && t.contains(&bob_label)
         })
         .await?;
         let hello = "hello <b>alice</b>";
-        say(&bob, hello).await?;
+        say(bob, hello).await?;
         bob.wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
             .await?;
 
@@ -89,14 +88,14 @@ async fn two_browsers_chat_and_a_reload_keeps_history_and_identity() -> TestResu
             .eval("return document.querySelectorAll('#messages b, #messages script').length")
             .await?;
         assert_eq!(markup.as_u64(), Some(0), "text stays text");
-        say(&alice, "hi bob").await?;
+        say(alice, "hi bob").await?;
         alice
             .wait_for_text("#messages", WAIT, |t| t.contains("hi bob"))
             .await?;
 
         bob.wait_for_text("#messages", WAIT, |t| t.contains("hi bob"))
             .await?;
-        token_stays_out_of_urls_and_scripts(&bob).await?;
+        token_stays_out_of_urls_and_scripts(bob).await?;
         bob.client.refresh().await?;
         // The same member after the reload: the cookie kept the identity.
         bob.wait_for_text("#me", WAIT, |t| t == bob_label).await?;
@@ -111,14 +110,10 @@ async fn two_browsers_chat_and_a_reload_keeps_history_and_identity() -> TestResu
         );
         bob.wait_for_text("#messages li.mine", WAIT, |t| t.contains(hello))
             .await?;
-        token_stays_out_of_urls_and_scripts(&bob).await?;
+        token_stays_out_of_urls_and_scripts(bob).await?;
         bob.save_screenshot("sse-chat").await?;
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    alice.close().await?;
-    bob.close().await?;
-    result
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }

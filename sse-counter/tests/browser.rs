@@ -16,15 +16,13 @@ fn number(text: &str) -> u64 {
 async fn the_page_counts_and_goes_on_after_a_server_restart() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &ARGS).await?;
     let port = app.port()?.to_string();
-    let browser = Browser::launch().await?;
-    let result = async {
+    Browser::run(async |browser| {
         browser.client.goto(app.url()).await?;
         let wait = Duration::from_secs(10);
         browser.wait_for_text("#connection", wait, |t| t == "open").await?;
         browser.wait_for_text("#count", wait, |t| number(t) >= 3).await?;
 
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
+        app.stop().await?;
         browser.wait_for_text("#connection", wait, |t| t == "reconnecting").await?;
         let stopped_at = number(&browser.text("#count").await?);
 
@@ -48,11 +46,8 @@ async fn the_page_counts_and_goes_on_after_a_server_restart() -> TestResult {
         browser
             .save_screenshot("sse-counter")
             .await?;
-        restarted.terminate().await?;
-        restarted.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        restarted.stop().await?;
+        Ok(())
+    })
+    .await
 }

@@ -11,8 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
 async fn ten_streams_from_one_page_are_all_live_over_http2() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &["--tls-self-signed", "--interval-ms", "200"]).await?;
     assert!(app.url().starts_with("https://"), "{}", app.url());
-    let browser = Browser::launch().await?;
-    let result = async {
+    Browser::run(async |browser| {
         browser.client.goto(app.url()).await?;
         browser
             .wait_for_text("#connection", Duration::from_secs(10), |t| t == "open")
@@ -42,11 +41,8 @@ async fn ten_streams_from_one_page_are_all_live_over_http2() -> TestResult {
             },
         )
         .await?;
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }

@@ -53,10 +53,9 @@ fn fantoccini_css(css: &str) -> sse_shared::testing::Locator<'_> {
 #[tokio::test]
 async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
-    let (alice, bob) = Browser::launch_two().await?;
-    let result = async {
-        sign_in(&alice, app.url(), "alice").await?;
-        sign_in(&bob, app.url(), "bob").await?;
+    Browser::run_two(async |alice, bob| {
+        sign_in(alice, app.url(), "alice").await?;
+        sign_in(bob, app.url(), "bob").await?;
 
         // The session cookie is HttpOnly: the page's scripts cannot read the JWT.
         let cookies = alice.eval("return document.cookie").await?;
@@ -65,14 +64,14 @@ async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult 
             serde_json::json!(""),
             "a script could read {cookies}"
         );
-        send(&alice, "For bob only", "bob").await?;
+        send(alice, "For bob only", "bob").await?;
         bob.wait_for_text("#toasts", WAIT, |t| t.contains("For bob only"))
             .await?;
         bob.wait_for_text("#received", WAIT, |t| t.contains("just for you"))
             .await?;
 
         // A broadcast after it: once alice has it, she would have had bob's before it.
-        send(&alice, "For everyone", "").await?;
+        send(alice, "For everyone", "").await?;
         let seen = alice
             .wait_for_text("#received", WAIT, |t| t.contains("For everyone"))
             .await?;
@@ -85,12 +84,8 @@ async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult 
         bob.wait_for_text("#received", WAIT, |t| t.contains("For everyone"))
             .await?;
         bob.save_screenshot("sse-notify").await?;
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    alice.close().await?;
-    bob.close().await?;
-    result
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }

@@ -9,7 +9,9 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
-use sse_shared::testing::{SseConnection, TestApp, TestResult, expect_error, http, json_data};
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, WAIT, command_output, expect_error, http, json_data,
+};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
@@ -528,10 +530,11 @@ async fn session_rejections_and_who_am_i() -> TestResult {
 
 #[tokio::test]
 async fn the_keep_alive_defaults_to_30_seconds_here() -> TestResult {
-    let help = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
-        .arg("--help")
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(10), help).await??;
+    let output = command_output(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify")).arg("--help"),
+        WAIT,
+    )
+    .await?;
     let help = String::from_utf8_lossy(&output.stdout);
     let line = help
         .lines()
@@ -554,12 +557,13 @@ async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
             "at least 16 characters",
         ),
     ] {
-        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
-            .args(args)
-            .args(["--port", "0"])
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(10), run).await??;
+        let output = command_output(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
+                .args(args)
+                .args(["--port", "0"]),
+            WAIT,
+        )
+        .await?;
         assert!(!output.status.success(), "{args:?} started");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(says), "{args:?}: {stderr}");

@@ -14,8 +14,7 @@ fn number(text: &str) -> u64 {
 #[tokio::test]
 async fn dropping_the_connection_replays_what_was_missed_with_no_gaps() -> TestResult {
     let mut app = AppProcess::spawn(BIN, &["--interval-ms", "100"]).await?;
-    let browser = Browser::launch().await?;
-    let result = async {
+    Browser::run(async |browser| {
         let wait = Duration::from_secs(10);
         browser.client.goto(app.url()).await?;
         browser
@@ -52,11 +51,8 @@ async fn dropping_the_connection_replays_what_was_missed_with_no_gaps() -> TestR
             "replayed rows are marked"
         );
         browser.save_screenshot("sse-resume").await?;
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
-    expect_error, http, json_data, wait_until, within,
+    command_output, expect_error, http, json_data, wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -238,15 +238,16 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-resume"))
-        .args([
+    let output = command_output(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-resume")).args([
             "--port",
             "0",
             "--redis",
             &format!("redis://127.0.0.1:{port}"),
-        ])
-        .output()
-        .await?;
+        ]),
+        WAIT,
+    )
+    .await?;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot connect to Redis"), "{stderr}");
@@ -475,8 +476,7 @@ async fn a_sigterm_gives_the_producer_lease_back_before_the_process_exits() -> T
         .query_async(&mut direct)
         .await?;
     assert_eq!(held, 1, "the lease is held");
-    a.terminate().await?;
-    a.wait(Duration::from_secs(10)).await?;
+    a.stop().await?;
     let held: u64 = redis::cmd("EXISTS")
         .arg("sse-resume:producer")
         .query_async(&mut direct)

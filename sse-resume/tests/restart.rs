@@ -1,8 +1,6 @@
 //! In memory, a restart starts a new run: an id from the old run is answered with
 //! `reset` (`unknown-id`), never read as a position among the new run's events.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use sse_shared::testing::{AppProcess, SseConnection, TestResult, http, json_data};
 
@@ -29,8 +27,7 @@ async fn an_id_from_before_a_restart_gets_a_reset_not_a_silent_skip() -> TestRes
         old_ids.push(note(&first, &format!("old {i}")).await?);
     }
     let port = first.port()?.to_string();
-    first.terminate().await?;
-    first.wait(Duration::from_secs(10)).await?;
+    first.stop().await?;
 
     let restarted = [&args[..], &["--port", port.as_str()]].concat();
     let second = AppProcess::spawn(BIN, &restarted).await?;

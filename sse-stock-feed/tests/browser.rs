@@ -23,8 +23,7 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
         ],
     )
     .await?;
-    let browser = Browser::launch().await?;
-    let result = async {
+    Browser::run(async |browser| {
         let wait = Duration::from_secs(10);
         browser.client.goto(app.url()).await?;
         browser.wait_for_text("#connection", wait, |t| t == "open").await?;
@@ -54,7 +53,9 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
                    [r.dataset.symbol, r.dataset.id, r.querySelector('.price').textContent])",
             )
             .await?;
-        for row in rows.as_array().ok_or("no rows")? {
+        let rows = rows.as_array().ok_or("no rows")?;
+        assert_eq!(rows.len(), 20, "a row per symbol");
+        for row in rows {
             let symbol = row[0].as_str().unwrap_or_default();
             // Ids are RUN-N: resume just before N to ask for that very event.
             let id = row[1].as_str().unwrap_or_default();
@@ -73,11 +74,8 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
         browser
             .save_screenshot("sse-stock-feed")
             .await?;
-        app.terminate().await?;
-        app.wait(Duration::from_secs(6)).await?;
-        TestResult::Ok(())
-    }
-    .await;
-    browser.close().await?;
-    result
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }
