@@ -1,31 +1,16 @@
 //! Churn: 5,000 chat streams opened and dropped abruptly, in waves. Afterwards nothing
 //! is left behind: no open streams, no one online, no leaked tasks, no leaked memory.
 //!
-//! Memory is counted by a counting allocator (bytes allocated minus bytes freed), not
-//! by RSS: glibc keeps freed memory in per-thread arenas, and RSS after a wave moved by
-//! up to ~35 MB between runs of the same build, as much as a real leak would add.
+//! Memory is counted by a counting allocator (bytes allocated minus bytes freed, see
+//! `common`), not by RSS.
 
 mod common;
 
-use std::alloc::System;
 use std::time::Duration;
 
-use common::{alive_tasks, chat, figure, roomy, rss_kib};
+use common::{alive_tasks, chat, figure, heap_in_use_kib, roomy, rss_kib};
 use futures_util::future::try_join_all;
-use sse_shared::testing::{SseConnection, TestResult, json_data, wait_until};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// KiB allocated and not yet freed, by anything in this process (client and server).
-fn heap_in_use_kib() -> usize {
-    let stats = ALLOCATOR.stats();
-    stats
-        .bytes_allocated
-        .saturating_sub(stats.bytes_deallocated)
-        / 1024
-}
+use sse_shared::testing::{SseConnection, TestResult, wait_until};
 
 const WAVES: usize = 5;
 const PER_WAVE: usize = 1_000;
@@ -70,9 +55,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
                 .collect();
             let mut conn = SseConnection::open(url, &headers).await?;
             // The welcome: the member is in.
-            let welcome = conn.next_event().await?;
-            let data: serde_json::Value = json_data(&welcome)?;
-            let token = data["token"].as_str().ok_or("no token")?.to_owned();
+            let token = conn.chat_welcome().await?.token;
             TestResult::Ok((conn, token))
         }))
         .await?;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+use std::alloc::System;
 use std::sync::Arc;
 
 use sse_chat::{ChatRoom, RoomLimits};
@@ -48,6 +49,21 @@ pub async fn resume(
         Default::default(),
     );
     Ok((TestApp::serve(args, streams, router).await?, hub))
+}
+
+// Every test binary of the suite counts its allocations, so memory bounds are checked
+// on the heap in use, not on RSS: glibc keeps freed memory in per-thread arenas, and
+// RSS moved by up to ~35 MB between runs of one build, as much as a real leak would add.
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// KiB allocated and not yet freed, by anything in this process (client and server).
+pub fn heap_in_use_kib() -> usize {
+    let stats = ALLOCATOR.stats();
+    stats
+        .bytes_allocated
+        .saturating_sub(stats.bytes_deallocated)
+        / 1024
 }
 
 /// This process's resident memory, in KiB.
