@@ -1,41 +1,46 @@
-//! The sse-counter binary as a real process: shutdown on SIGTERM under load.
+//! The sse-counter binary as a real process: shutdown on SIGTERM or SIGINT under load.
 
 use std::time::Duration;
 
 use futures_util::future::try_join_all;
-use sse_shared::testing::{AppProcess, SseConnection, TestResult, metric};
+use sse_shared::testing::{
+    AppProcess, SseConnection, TestResult, WAIT, command_output, figure, metric, wait_until, within,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
 
 #[tokio::test]
-async fn sigterm_with_200_open_streams_exits_within_the_grace() -> TestResult {
-    let mut app = AppProcess::spawn(
-        BIN,
-        &[
-            "--interval-ms",
-            "100",
-            "--max-streams-per-ip",
-            "1000",
-            "--shutdown-grace-secs",
-            "5",
-        ],
-    )
-    .await?;
-    let url = format!("{}/events", app.url());
-    let mut conns = try_join_all((0..200).map(|_| async {
-        let mut conn = SseConnection::open(&url, &[]).await?;
-        conn.next_event().await?;
-        TestResult::Ok(conn)
-    }))
-    .await?;
-    assert_eq!(metric(app.url(), "sse_open_streams").await?, 200.0);
+async fn sigterm_or_sigint_with_200_open_streams_exits_within_the_grace() -> TestResult {
+    // A service manager sends SIGTERM; Ctrl-C in a terminal sends SIGINT.
+    for signal in ["TERM", "INT"] {
+        let mut app = AppProcess::spawn(
+            BIN,
+            &[
+                "--interval-ms",
+                "100",
+                "--max-streams-per-ip",
+                "1000",
+                "--shutdown-grace-secs",
+                "5",
+            ],
+        )
+        .await?;
+        let url = format!("{}/events", app.url());
+        let mut conns = try_join_all((0..200).map(|_| async {
+            let mut conn = SseConnection::open(&url, &[]).await?;
+            conn.next_event().await?;
+            TestResult::Ok(conn)
+        }))
+        .await?;
+        assert_eq!(metric(app.url(), "sse_open_streams").await?, 200.0);
 
-    app.terminate().await?;
-    // The grace period, plus a little for the process to be reaped.
-    let status = app.wait(Duration::from_secs(6)).await?;
-    assert!(status.success(), "exit status {status}");
-    for conn in &mut conns {
-        conn.expect_end(Duration::from_secs(1)).await?;
+        app.signal(signal).await?;
+        // The grace period, plus a little for the process to be reaped.
+        let status = app.wait(Duration::from_secs(6)).await?;
+        assert!(status.success(), "SIG{signal}: exit status {status}");
+        for conn in &mut conns {
+            conn.expect_end(Duration::from_secs(1)).await?;
+        }
     }
     Ok(())
 }
@@ -44,10 +49,11 @@ async fn sigterm_with_200_open_streams_exits_within_the_grace() -> TestResult {
 async fn a_port_in_use_is_a_clear_error_and_a_failing_exit() -> TestResult {
     let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = holder.local_addr()?.port().to_string();
-    let output = tokio::process::Command::new(BIN)
-        .args(["--port", &port])
-        .output()
-        .await?;
+    let output = command_output(
+        tokio::process::Command::new(BIN).args(["--port", &port]),
+        WAIT,
+    )
+    .await?;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot listen on"), "{stderr}");
@@ -67,27 +73,36 @@ async fn tls_from_certificate_files_serves_http2_and_a_bad_path_is_a_clear_error
     let mut app = AppProcess::spawn(BIN, &["--tls-cert", &cert, "--tls-key", &key]).await?;
     assert!(app.url().starts_with("https://"), "{}", app.url());
     // curl (in the base image) as an independent TLS and HTTP/2 client.
-    let output = tokio::process::Command::new("curl")
-        .args([
-            "-sk",
-            "--http2",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_version} %{http_code}",
-        ])
-        .arg(format!("{}/healthz", app.url()))
-        .output()
-        .await?;
+    let output = command_output(
+        tokio::process::Command::new("curl")
+            .args([
+                "-sk",
+                "--http2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+            ])
+            .arg(format!("{}/healthz", app.url())),
+        WAIT,
+    )
+    .await?;
     assert_eq!(String::from_utf8_lossy(&output.stdout), "2 200");
-    app.terminate().await?;
-    app.wait(Duration::from_secs(6)).await?;
+    app.stop().await?;
 
     let missing = dir.join("missing.pem").display().to_string();
-    let output = tokio::process::Command::new(BIN)
-        .args(["--port", "0", "--tls-cert", &missing, "--tls-key", &key])
-        .output()
-        .await?;
+    let output = command_output(
+        tokio::process::Command::new(BIN).args([
+            "--port",
+            "0",
+            "--tls-cert",
+            &missing,
+            "--tls-key",
+            &key,
+        ]),
+        WAIT,
+    )
+    .await?;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("TLS: cannot read"), "{stderr}");
@@ -107,14 +122,85 @@ async fn a_duration_option_past_its_bound_is_refused_at_start() -> TestResult {
         ("--retry-ms", "600001"),
         ("--interval-ms", "18446744073709551615"),
     ] {
-        let run = tokio::process::Command::new(BIN)
-            .args([option, value, "--port", "0"])
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(Duration::from_secs(10), run).await??;
+        let output = command_output(
+            tokio::process::Command::new(BIN).args([option, value, "--port", "0"]),
+            WAIT,
+        )
+        .await?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
         assert!(stderr.contains(option), "{option} {value}: {stderr}");
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tls_client_that_never_says_hello_is_dropped_after_the_10_s_handshake_limit() -> TestResult
+{
+    use tokio::io::AsyncReadExt;
+    let mut app = AppProcess::spawn(BIN, &["--tls-self-signed"]).await?;
+    let addr = app.url().trim_start_matches("https://").to_owned();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await?;
+    let opened = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // Closed (or reset) by the server; a server without the limit keeps it open.
+    let read = within(
+        Duration::from_secs(20),
+        "the server to drop the silent client",
+        silent.read(&mut buf),
+    )
+    .await?;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let after = opened.elapsed();
+    assert!(
+        after >= Duration::from_secs(9),
+        "dropped after {after:?}, before the limit"
+    );
+    app.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn clients_that_never_finish_a_request_or_never_read_cannot_hold_the_exit() -> TestResult {
+    use tokio::io::AsyncWriteExt;
+    let mut app = AppProcess::spawn(
+        BIN,
+        &["--max-streams-per-ip", "1000", "--shutdown-grace-secs", "2"],
+    )
+    .await?;
+    let addr = app.url().trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    // Half a request head, then nothing: the server allows 30 s for a head, so only the
+    // end of the grace can close these.
+    for _ in 0..50 {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await?;
+        socket
+            .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n")
+            .await?;
+        held.push(socket);
+    }
+    // Streams whose client never reads a byte.
+    for _ in 0..50 {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await?;
+        socket
+            .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await?;
+        held.push(socket);
+    }
+    wait_until(WAIT, "the 50 streams to open", || async {
+        Ok(metric(app.url(), "sse_open_streams").await? == 50.0)
+    })
+    .await?;
+    let asked = std::time::Instant::now();
+    app.terminate().await?;
+    // Well past the 2 s grace, well short of the 30 s a waited-for head would take.
+    let status = app.wait(Duration::from_secs(10)).await?;
+    assert!(status.success(), "exit status {status}");
+    figure(
+        "shutdown",
+        "exit with 100 stuck clients, 2 s grace (s)",
+        format!("{:.2}", asked.elapsed().as_secs_f64()),
+    );
+    drop(held);
     Ok(())
 }
