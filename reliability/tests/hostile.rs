@@ -9,7 +9,10 @@ use std::time::Duration;
 use common::{chat, resume};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, http, json_data, reqwest};
+use sse_shared::routes::CONTENT_SECURITY_POLICY;
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, expect_error, http, json_data, reqwest,
+};
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -63,22 +66,93 @@ async fn raw(app: &TestApp, request: &[u8]) -> TestResult<u16> {
         .unwrap_or(0))
 }
 
-async fn expect_error(
-    response: reqwest::Response,
-    status: u16,
-    code: &str,
-    what: &str,
-) -> TestResult {
-    assert_eq!(response.status(), status, "{what}");
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|e| format!("{what}: not JSON: {e}"))?;
-    assert_eq!(body["error"], code, "{what}: {body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{what}: {body}"
-    );
+/// [`expect_error`], naming what was refused when it fails.
+async fn refused(response: reqwest::Response, status: u16, code: &str, what: &str) -> TestResult {
+    match expect_error(response, status, code).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{what}: {e}").into()),
+    }
+}
+
+/// The page, a JSON answer and an error answer all carry the security headers; a stream
+/// carries the SSE headers instead (and none of the page's: hyper keeps a response's
+/// header map for as long as the connection lives).
+#[tokio::test]
+async fn every_example_sends_its_security_headers_and_no_inline_script() -> TestResult {
+    for (name, app) in every_example().await? {
+        let page = http().get(app.url("/")).send().await?;
+        assert_eq!(page.status(), 200, "{name}");
+        let header = |response: &reqwest::Response, header: &str| {
+            let value = response.headers().get(header);
+            value
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for response in [
+            page,
+            http().get(app.url("/healthz")).send().await?,
+            http().get(app.url("/no-such-route")).send().await?,
+        ] {
+            let what = format!("{name} {}", response.url().path());
+            assert_eq!(
+                header(&response, "content-security-policy"),
+                CONTENT_SECURITY_POLICY,
+                "{what}"
+            );
+            assert_eq!(
+                header(&response, "x-content-type-options"),
+                "nosniff",
+                "{what}"
+            );
+            assert_eq!(
+                header(&response, "referrer-policy"),
+                "no-referrer",
+                "{what}"
+            );
+            if response.url().path() == "/" {
+                let html = response.text().await?;
+                assert!(!html.contains("<script>"), "{what}: an inline script");
+                let linked: Vec<&str> = html
+                    .split(['"', '\''])
+                    .filter(|part| part.starts_with("/static/"))
+                    .collect();
+                assert!(
+                    linked.len() >= 3,
+                    "{what}: the page links its files: {linked:?}"
+                );
+                for file in linked {
+                    let status = http().get(app.url(file)).send().await?.status();
+                    assert_eq!(status, 200, "{what} links {file}");
+                }
+            }
+        }
+        let path = match name {
+            "counter" | "resume" => "/events",
+            "chat" => "/chat/events?name=zed",
+            "stock-feed" => "/prices",
+            _ => "/notifications/stream",
+        };
+        let stream = SseConnection::open(&app.url(path), &[]).await?;
+        let sse_header = |name: &str| stream.headers.get(name).map(|v| v.as_bytes().to_vec());
+        assert_eq!(stream.status, 200, "{name} {path}");
+        assert_eq!(
+            sse_header("content-type").as_deref(),
+            Some(&b"text/event-stream"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            sse_header("cache-control").as_deref(),
+            Some(&b"no-cache"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            sse_header("x-accel-buffering").as_deref(),
+            Some(&b"no"[..]),
+            "{name}"
+        );
+        assert_eq!(sse_header("content-security-policy"), None, "{name}");
+    }
     Ok(())
 }
 
@@ -201,7 +275,7 @@ async fn every_route_refuses_the_wrong_method_with_json() -> TestResult {
             .unwrap_or_default();
         for path in paths.iter().chain(["/healthz", "/metrics", "/"].iter()) {
             let response = http().put(app.url(path)).send().await?;
-            expect_error(
+            refused(
                 response,
                 405,
                 "method-not-allowed",
@@ -227,7 +301,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     // sse-resume: POST /events
     let resume = app("resume")?;
     let url = resume.url("/events");
-    expect_error(
+    refused(
         http()
             .post(&url)
             .body(vec![b'a'; 16 * 1024 + 1])
@@ -238,14 +312,14 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "resume big",
     )
     .await?;
-    expect_error(
+    refused(
         http().post(&url).body(vec![0xc0, 0x80]).send().await?,
         400,
         "invalid-utf8",
         "resume utf8",
     )
     .await?;
-    expect_error(
+    refused(
         http().post(&url).send().await?,
         400,
         "empty-body",
@@ -256,7 +330,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     // sse-chat: POST /chat/messages, and names
     let chat = app("chat")?;
     let url = chat.url("/chat/messages");
-    expect_error(
+    refused(
         http().post(&url).body("hi").send().await?,
         401,
         "unauthorized",
@@ -285,7 +359,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
             .get(chat.url(&format!("/chat/events?name={name}")))
             .send()
             .await?;
-        expect_error(response, 400, "invalid-name", &format!("chat name {name}")).await?;
+        refused(response, 400, "invalid-name", &format!("chat name {name}")).await?;
     }
 
     // sse-notify: POST /notifications and POST /session
@@ -293,7 +367,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     let url = notify.url("/notifications");
     let admin = format!("Bearer {ADMIN}");
     let post = || http().post(&url).header("authorization", &admin);
-    expect_error(
+    refused(
         post()
             .header("content-type", "text/plain")
             .body("{}")
@@ -304,7 +378,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "notify type",
     )
     .await?;
-    expect_error(
+    refused(
         post()
             .header("content-type", "application/json")
             .body("{\"title\": ")
@@ -315,7 +389,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "notify json",
     )
     .await?;
-    expect_error(
+    refused(
         post()
             .header("content-type", "application/json")
             .body(vec![0xff; 10])
@@ -327,7 +401,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "notify utf8",
     )
     .await?;
-    expect_error(
+    refused(
         post()
             .json(&json!({"title": "t", "message": "x".repeat(20_000)}))
             .send()
@@ -337,7 +411,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "notify big",
     )
     .await?;
-    expect_error(
+    refused(
         post()
             .json(&json!({"title": "t", "message": "m", "user": "x\u{202e}y"}))
             .send()
@@ -348,7 +422,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     )
     .await?;
     let session = notify.url("/session");
-    expect_error(
+    refused(
         http()
             .post(&session)
             .header("authorization", &admin)
@@ -360,7 +434,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "session user",
     )
     .await?;
-    expect_error(
+    refused(
         http()
             .post(&session)
             .header("authorization", &admin)
@@ -372,7 +446,7 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "session big",
     )
     .await?;
-    expect_error(
+    refused(
         http()
             .post(&session)
             .header("authorization", &admin)

@@ -324,6 +324,43 @@ fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
     assert_eq!(drain(&mut slow), ["1001"], "it goes on live");
 }
 
+/// sse-notify's streams are filtered (each user sees broadcasts and their own): a
+/// filtered subscriber that falls off the history is reset too, and then sees only what
+/// its filter lets through.
+#[test]
+fn a_filtered_subscriber_that_falls_off_the_history_is_reset_and_goes_on_filtered() {
+    let hub = hub(100);
+    let mine = |n: &Note| n.0.starts_with("bob");
+    let mut slow = hub.subscribe_filtered(Start::Live, mine);
+    let mut idle = hub.subscribe_filtered(Start::Live, mine);
+    for i in 0..1_000 {
+        let who = if i % 10 == 0 { "bob" } else { "alice" };
+        assert!(hub.publish(Note(format!("{who} {i}"))).is_ok());
+        // An idle subscriber that keeps reading moves its cursor past what it does not
+        // see: it never lags, however little passes its filter.
+        // (Bob's are events 1, 11, 21, ...)
+        let seen = drain(&mut idle);
+        assert!(
+            seen.iter()
+                .all(|seq| seq.parse::<u64>().is_ok_and(|n| n % 10 == 1)),
+            "{seen:?}"
+        );
+    }
+    assert_eq!(drain(&mut slow), ["reset:lagged"]);
+    assert_eq!(
+        hub.metrics().streams_lagged.get(),
+        1,
+        "the idle one never lagged"
+    );
+    assert!(hub.publish(Note("alice after".into())).is_ok());
+    assert!(hub.publish(Note("bob after".into())).is_ok());
+    assert_eq!(
+        drain(&mut slow),
+        ["1002"],
+        "it goes on live, filtered: bob's, not alice's 1001"
+    );
+}
+
 #[test]
 fn an_id_from_another_run_is_unknown_not_a_position() {
     // Two runs of one process: ids from the first mean nothing to the second.

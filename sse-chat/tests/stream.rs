@@ -63,14 +63,11 @@ async fn join(app: &TestApp, name: &str) -> TestResult<Member> {
 async fn open(url: &str, headers: &[(&str, &str)]) -> TestResult<Member> {
     let mut conn = SseConnection::open(url, headers).await?;
     assert_eq!(conn.status, 200);
-    let welcome = conn.next_event().await?;
-    assert_eq!(welcome.event.as_deref(), Some("welcome"));
-    assert_eq!(welcome.id, None, "the welcome is not part of the history");
-    let data: Value = json_data(&welcome)?;
+    let welcome = conn.chat_welcome().await?;
     Ok(Member {
         conn,
-        id: data["user"]["id"].as_u64().ok_or("no user id")?,
-        token: data["token"].as_str().ok_or("no token")?.to_owned(),
+        id: welcome.user_id,
+        token: welcome.token,
     })
 }
 
@@ -221,20 +218,10 @@ async fn the_welcome_lists_who_is_online() -> TestResult {
     let _alice = join(&app, "alice").await?;
     let mut conn =
         SseConnection::open(&format!("{}?name=bob", app.url("/chat/events")), &[]).await?;
-    let welcome: Value = json_data(&conn.next_event().await?)?;
-    let online: Vec<&str> = welcome["online"]
-        .as_array()
-        .ok_or("no online list")?
-        .iter()
-        .filter_map(|u| u["name"].as_str())
-        .collect();
-    assert_eq!(online, ["alice", "bob"]);
-    assert_eq!(welcome["user"]["name"], "bob");
-    let token = welcome["token"].as_str().unwrap_or_default();
-    assert!(
-        token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
-        "128 bits as 32 hex digits: {token:?}"
-    );
+    // (`chat_welcome` checks the token: 128 bits as 32 hex digits.)
+    let welcome = conn.chat_welcome().await?;
+    assert_eq!(welcome.online, ["alice", "bob"]);
+    assert_eq!(welcome.data["user"]["name"], "bob");
     Ok(())
 }
 
@@ -610,5 +597,35 @@ async fn posts_are_limited_per_address_across_identities() -> TestResult {
         [202, 202, 202, 202, 202, 429],
         "five from the address, then 429"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_members_token_never_reaches_another_members_stream() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let mut bob = join(&app, "bob").await?;
+    let alice = join(&app, "alice").await?;
+    // A second tab of alice's (her cookie) and a message: more events about her.
+    let mut tab = rejoin(&app, &alice.token, &[]).await?;
+    assert_eq!(post(&app, &alice.token, "hello").await?.status(), 202);
+    next_of(&mut tab.conn, "message").await?;
+    // Every byte bob's stream carried up to alice's message: her join and the message.
+    let mut seen = Vec::new();
+    loop {
+        let event = bob.conn.next().await?;
+        let done = event.event.as_deref() == Some("message");
+        seen.push(format!("{event:?}"));
+        if done {
+            break;
+        }
+    }
+    let seen = seen.join("\n");
+    assert!(seen.contains("alice"), "bob saw alice: {seen}");
+    assert!(
+        !seen.contains(&alice.token),
+        "alice's token in bob's stream: {seen}"
+    );
+    // Her own tab was welcomed with it: the token is in the room, just not in bob's bytes.
+    assert_eq!(tab.token, alice.token);
     Ok(())
 }

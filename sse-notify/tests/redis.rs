@@ -1,8 +1,14 @@
 //! sse-notify with the Redis backend: a session made on one instance is valid on the
-//! other, and a notification published on one reaches its user's stream on the other.
+//! other, and a notification published on one reaches its user's stream on the other;
+//! while Redis is down a publish gets 503, and publishing recovers when it is back.
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult, http};
+use sse_shared::testing::{
+    AppProcess, RedisServer, SseConnection, TestResult, WAIT, expect_error, http, json_data,
+    metric, wait_until, within,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
 const ADMIN: &str = "shared-admin-token-0123456789";
@@ -62,12 +68,62 @@ async fn sessions_and_notifications_work_across_instances() -> TestResult {
             "a stream id: {published}"
         );
     }
-    let titles = |data: Option<String>| -> TestResult<String> {
-        let data: Value = serde_json::from_str(&data.unwrap_or_default())?;
-        Ok(data["title"].as_str().unwrap_or_default().to_owned())
+    assert_eq!(json_data(&on_b.next_event().await?)?["title"], "for alice");
+    assert_eq!(json_data(&on_b.next_event().await?)?["title"], "for all");
+    assert_eq!(
+        json_data(&anonymous_on_b.next_event().await?)?["title"],
+        "for all"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn while_redis_is_down_a_publish_gets_503_and_publishing_recovers() -> TestResult {
+    let mut redis = RedisServer::start().await?;
+    let url = redis.url();
+    let secret = "a shared JWT secret, 32 bytes or more";
+    let args = [
+        "--redis",
+        url.as_str(),
+        "--admin-token",
+        ADMIN,
+        "--jwt-secret",
+        secret,
+    ];
+    let a = AppProcess::spawn(BIN, &args).await?;
+    let mut listener =
+        SseConnection::open(&format!("{}/notifications/stream", a.url()), &[]).await?;
+    let publish = |title: &'static str| {
+        http()
+            .post(format!("{}/notifications", a.url()))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .json(&json!({"title": title, "message": "m"}))
+            .send()
     };
-    assert_eq!(titles(on_b.next_event().await?.data)?, "for alice");
-    assert_eq!(titles(on_b.next_event().await?.data)?, "for all");
-    assert_eq!(titles(anonymous_on_b.next_event().await?.data)?, "for all");
+
+    redis.stop().await?;
+    let response = publish("while down").await?;
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 503, "backend-unavailable").await?;
+    wait_until(WAIT, "sse_backend_errors_total to count", || async {
+        Ok(metric(a.url(), "sse_backend_errors_total").await? >= 1.0)
+    })
+    .await?;
+
+    redis.restart().await?;
+    within(
+        Duration::from_secs(15),
+        "a publish to succeed again",
+        async {
+            while publish("after").await?.status() != 201 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            TestResult::Ok(())
+        },
+    )
+    .await??;
+    // The refused one never arrives; the first that was taken does.
+    let event = listener.next_event().await?;
+    assert_eq!(json_data(&event)?["title"], "after");
     Ok(())
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use sse_shared::testing::{
-    AppProcess, Nginx, RedisServer, SseConnection, TestResult, http, metric,
+    AppProcess, Nginx, RedisServer, SseConnection, TestResult, WAIT, http, metric, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
@@ -78,11 +78,20 @@ async fn through_nginx_events_arrive_one_by_one_and_resume_works_across_instance
             assert_eq!(&next_note(&mut client, Duration::from_secs(5)).await?.0, id);
         }
         last = missed[1].clone();
-        for (i, instance) in [&a, &b].iter().enumerate() {
-            if metric(instance.url(), "sse_open_streams").await? > 0.0 {
-                served_by[i] += 1;
+        // Exactly one instance holds the stream, once the dropped one has closed (until
+        // then both can show one open, which would count an instance that served nothing).
+        let serving = within(WAIT, "exactly one instance to hold the stream", async {
+            loop {
+                let a_open = metric(a.url(), "sse_open_streams").await?;
+                let b_open = metric(b.url(), "sse_open_streams").await?;
+                if a_open + b_open == 1.0 {
+                    return TestResult::Ok(usize::from(b_open == 1.0));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        }
+        })
+        .await??;
+        served_by[serving] += 1;
     }
     assert!(
         served_by.iter().all(|&n| n > 0),

@@ -247,3 +247,40 @@ async fn prices_stay_positive_and_in_whole_cents() -> TestResult {
     assert_eq!(checked, 5_000);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_and_the_first_ticks_after_it_join_up_while_the_market_ticks() -> TestResult {
+    // Room for 30,000 ticks: a client reads its first ticks long before they are evicted.
+    let (app, mut market) = start(&["AAPL", "GOOGL", "MSFT"], 100_000).await?;
+    market.tick().await?;
+    // The market ticks ~10,000 times a second while 200 clients join one after another.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_micros(100));
+        while !*stopped.borrow() {
+            every.tick().await;
+            market.tick().await?;
+        }
+        TestResult::Ok(())
+    });
+    for _ in 0..200 {
+        let (mut conn, snapshot) = watch(&app, "", &[]).await?;
+        // The first tick after the snapshot moves each price from the snapshot's: a tick
+        // between the two would be missed (a jump), one in both would be seen twice.
+        for _ in 0..3 {
+            let event = conn.next_event().await?;
+            let data = json_data(&event)?;
+            let symbol = data["symbol"].as_str().ok_or("no symbol")?;
+            let (price, change) = (data["price"].as_f64(), data["change"].as_f64());
+            let before = price.zip(change).map(|(p, c)| p - c).ok_or("no price")?;
+            let shown = snapshot.get(symbol).ok_or("not in the snapshot")?;
+            assert!(
+                (before - shown).abs() < 0.005,
+                "{symbol}: snapshot {shown}, then {data}"
+            );
+        }
+    }
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(10), ticker).await???;
+    Ok(())
+}
