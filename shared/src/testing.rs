@@ -104,6 +104,19 @@ pub async fn command_output(command: &mut Command, limit: Duration) -> TestResul
     Ok(within(limit, "a command to finish", run).await??)
 }
 
+/// Starts the binary `bin` with `args` (and `--port 0`), which must refuse to start:
+/// returns its exit code and what it wrote to stderr.
+pub async fn refused_at_start(bin: &str, args: &[&str]) -> TestResult<(Option<i32>, String)> {
+    let mut command = Command::new(bin);
+    command.args(args).args(["--port", "0"]);
+    let output = command_output(&mut command, WAIT).await?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if output.status.success() {
+        return Err(format!("{args:?} started and exited cleanly: {stderr}").into());
+    }
+    Ok((output.status.code(), stderr))
+}
+
 /// A server started in this process by [`server::serve`], the code every example's
 /// `main` runs, with a channel in place of the signal.
 pub struct RunningServer {
@@ -298,6 +311,12 @@ pub async fn expect_error(
         return Err(format!("expected {status} {code}, got {got} (JSON: {json}) {body}").into());
     }
     Ok(body)
+}
+
+/// The `set-cookie` header's whole value (the cookie and its attributes).
+pub fn set_cookie(headers: &reqwest::header::HeaderMap) -> TestResult<String> {
+    let value = headers.get("set-cookie").ok_or("no set-cookie")?;
+    Ok(value.to_str()?.to_owned())
 }
 
 /// An event's data, parsed as JSON; an event without data is an error.

@@ -7,7 +7,8 @@ use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::testing::{
-    SseConnection, TestApp, TestResult, WAIT, expect_error, http, json_data, reqwest, wait_until,
+    SseConnection, TestApp, TestResult, WAIT, expect_error, http, json_data, reqwest, set_cookie,
+    wait_until,
 };
 use sse_shared::{HistoryLimits, ServerArgs, Streams};
 
@@ -430,13 +431,7 @@ async fn the_token_travels_in_an_httponly_cookie_and_never_in_a_url() -> TestRes
     let (app, _room) = start(ServerArgs::default()).await?;
     let url = format!("{}?name=alice", app.url("/chat/events"));
     let mut alice = open(&url, &[]).await?;
-    let set_cookie = alice
-        .conn
-        .headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no set-cookie on the join")?
-        .to_owned();
+    let set_cookie = set_cookie(&alice.conn.headers)?;
     assert!(
         set_cookie.starts_with(&format!("{COOKIE}={};", alice.token)),
         "{set_cookie}"

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
-    AppProcess, SseConnection, TestResult, WAIT, command_output, figure, metric, wait_until, within,
+    AppProcess, SseConnection, TestResult, WAIT, command_output, figure, metric, refused_at_start,
+    wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
@@ -122,13 +123,8 @@ async fn a_duration_option_past_its_bound_is_refused_at_start() -> TestResult {
         ("--retry-ms", "600001"),
         ("--interval-ms", "18446744073709551615"),
     ] {
-        let output = command_output(
-            tokio::process::Command::new(BIN).args([option, value, "--port", "0"]),
-            WAIT,
-        )
-        .await?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{option} {value}: {stderr}");
+        let (code, stderr) = refused_at_start(BIN, &[option, value]).await?;
+        assert_eq!(code, Some(2), "{option} {value}: {stderr}");
         assert!(stderr.contains(option), "{option} {value}: {stderr}");
     }
     Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sse_shared::testing::{
     AppProcess, RedisServer, SseConnection, TestResult, WAIT, expect_error, http, json_data,
-    metric, wait_until, within,
+    metric, set_cookie, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
@@ -35,17 +35,12 @@ async fn sessions_and_notifications_work_across_instances() -> TestResult {
         .json(&json!({"user": "alice"}))
         .send()
         .await?;
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or("no cookie")?
-        .to_owned();
+    let set_cookie = set_cookie(response.headers())?;
+    let cookie = set_cookie.split(';').next().unwrap_or_default();
     // ...listening on B.
     let mut on_b = SseConnection::open(
         &format!("{}/notifications/stream", b.url()),
-        &[("cookie", &cookie)],
+        &[("cookie", cookie)],
     )
     .await?;
     let mut anonymous_on_b =

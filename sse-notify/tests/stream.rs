@@ -11,6 +11,7 @@ use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, command_output, expect_error, http, json_data,
+    refused_at_start, set_cookie,
 };
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
 
@@ -70,12 +71,7 @@ async fn sign_in(app: &TestApp, user: &str) -> TestResult<String> {
         .send()
         .await?;
     assert_eq!(response.status(), 200);
-    let set_cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no set-cookie")?
-        .to_owned();
+    let set_cookie = set_cookie(response.headers())?;
     let lower = set_cookie.to_ascii_lowercase();
     assert!(
         set_cookie.starts_with(&format!("{COOKIE}=")),
@@ -517,12 +513,7 @@ async fn session_rejections_and_who_am_i() -> TestResult {
     // Signing out removes the cookie.
     let out = http().delete(&url).header("cookie", &cookie).send().await?;
     assert_eq!(out.status(), 204);
-    let cleared = out
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("no set-cookie")?
-        .to_ascii_lowercase();
+    let cleared = set_cookie(out.headers())?.to_ascii_lowercase();
     assert!(cleared.starts_with(&format!("{COOKIE}=;")), "{cleared}");
     assert!(cleared.contains("max-age=0"), "{cleared}");
     Ok(())
@@ -557,15 +548,7 @@ async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
             "at least 16 characters",
         ),
     ] {
-        let output = command_output(
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-notify"))
-                .args(args)
-                .args(["--port", "0"]),
-            WAIT,
-        )
-        .await?;
-        assert!(!output.status.success(), "{args:?} started");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let (_, stderr) = refused_at_start(env!("CARGO_BIN_EXE_sse-notify"), &args).await?;
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
-    command_output, expect_error, http, json_data, wait_until, within,
+    expect_error, http, json_data, refused_at_start, wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -238,18 +238,9 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let output = command_output(
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-resume")).args([
-            "--port",
-            "0",
-            "--redis",
-            &format!("redis://127.0.0.1:{port}"),
-        ]),
-        WAIT,
-    )
-    .await?;
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let redis = format!("redis://127.0.0.1:{port}");
+    let (_, stderr) =
+        refused_at_start(env!("CARGO_BIN_EXE_sse-resume"), &["--redis", &redis]).await?;
     assert!(stderr.contains("cannot connect to Redis"), "{stderr}");
     Ok(())
 }
