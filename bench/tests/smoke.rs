@@ -60,14 +60,13 @@ async fn a_fixed_rate_run_measures_latency() -> TestResult {
 #[tokio::test]
 async fn a_per_event_run_measures_server_cpu_in_both_regimes() -> TestResult {
     for regime in [&["--window", "4"], &["--rate", "50"]] {
-        let mut args = vec!["cpu", "axum", "--clients", "20", "--seconds", "1"];
+        let mut args = vec!["cpu", "axum", "--clients", "200", "--seconds", "1"];
         args.extend(regime);
         let out = run(&args).await?;
         assert_eq!(field(&out, "lost"), 0.0, "{out}");
         assert!(field(&out, "delivered_per_sec") > 0.0, "{out}");
-        // Server CPU is read in 10 ms ticks: a second of 20 streams can show none, but
-        // never a negative or missing figure.
-        assert!(field(&out, "cpu_us") >= 0.0, "{out}");
+        // Server CPU is read in 10 ms ticks: a second of 200 streams takes tens of them.
+        assert!(field(&out, "cpu_us") > 0.0, "{out}");
     }
     Ok(())
 }

@@ -314,7 +314,8 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
         TestResult::Ok(())
     })
     .await??;
-    assert!(app.metric("sse_streams_lagged_total").await? >= 1.0);
+    // Only the slow client fell behind, once: after its reset it reads from the newest.
+    assert_eq!(app.metric("sse_streams_lagged_total").await?, 1.0);
     Ok(())
 }
 
