@@ -437,6 +437,16 @@ impl Publisher {
     }
 }
 
+/// The gate of a publisher kept a few events ahead of its clients: waits up to 20 s for
+/// them to have received `wanted` events in all, and fails naming `server` if they stall.
+pub async fn gate(tally: &Tally, wanted: u64, server: &str) -> BenchResult<()> {
+    if wait_delivered(tally, wanted, Duration::from_secs(20)).await {
+        return Ok(());
+    }
+    let delivered = tally.delivered.load(Ordering::Relaxed);
+    Err(format!("{server}: deliveries stalled at {delivered} of {wanted}").into())
+}
+
 /// Waits until the clients have received `wanted` events in all, or `limit` passes.
 pub async fn wait_delivered(tally: &Tally, wanted: u64, limit: Duration) -> bool {
     tally.wanted.store(wanted, Ordering::Relaxed);

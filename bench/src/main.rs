@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use load::{
-    BenchResult, Publisher, Tally, Target, close_clients, join_chat, lost, open_clients,
-    wait_delivered,
+    BenchResult, Publisher, Tally, Target, close_clients, gate, join_chat, lost, open_clients,
 };
 use servers::Server;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -294,14 +293,7 @@ pub async fn closed_loop(
         seq += 1;
         publisher.publish(seq).await?;
         let wanted = seq.saturating_sub(IN_FLIGHT) * n;
-        if !wait_delivered(&tally, wanted, Duration::from_secs(20)).await {
-            return Err(format!(
-                "{}: deliveries stalled at {} of {wanted}",
-                server.name(),
-                tally.delivered.load(Ordering::Relaxed)
-            )
-            .into());
-        }
+        gate(&tally, wanted, server.name()).await?;
         let elapsed = started.elapsed();
         if window_start.is_none() && elapsed >= warm_up {
             window_start = Some((Instant::now(), tally.delivered.load(Ordering::Relaxed)));

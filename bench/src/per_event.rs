@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::ServerProcess;
-use crate::load::wait_delivered;
+use crate::load::gate;
 use crate::load::{BenchResult, EVENT_BYTES, Publisher, Tally, close_clients, lost, open_clients};
 use crate::servers::Server;
 
@@ -111,14 +111,7 @@ pub async fn measure(
         match regime {
             Regime::Gated(window) => {
                 let wanted = seq.saturating_sub(window) * n;
-                if !wait_delivered(&tally, wanted, Duration::from_secs(20)).await {
-                    return Err(format!(
-                        "{}: deliveries stalled at {} of {wanted}",
-                        server.name(),
-                        tally.delivered.load(Ordering::Relaxed)
-                    )
-                    .into());
-                }
+                gate(&tally, wanted, server.name()).await?;
             }
             Regime::Rate(_) => {
                 ticks.tick().await;

@@ -313,6 +313,19 @@ pub async fn expect_error(
     Ok(body)
 }
 
+/// Checks the answer to a write while the backend is down: `503` with `retry-after` and
+/// the `backend-unavailable` error, and `sse_backend_up` at 0 on `base` soon after.
+pub async fn expect_backend_down(response: reqwest::Response, base: &str) -> TestResult {
+    if !response.headers().contains_key("retry-after") {
+        return Err("a 503 without retry-after".into());
+    }
+    expect_error(response, 503, "backend-unavailable").await?;
+    wait_until(WAIT, "the sse_backend_up gauge to drop", || async {
+        Ok(metric(base, "sse_backend_up").await? == 0.0)
+    })
+    .await
+}
+
 /// The `set-cookie` header's whole value (the cookie and its attributes).
 pub fn set_cookie(headers: &reqwest::header::HeaderMap) -> TestResult<String> {
     let value = headers.get("set-cookie").ok_or("no set-cookie")?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
-    expect_error, http, json_data, refused_at_start, wait_until, within,
+    expect_backend_down, http, json_data, refused_at_start, wait_until, within,
 };
 use sse_shared::{
     EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
@@ -112,12 +112,7 @@ async fn publishing_fails_with_503_while_redis_is_down_and_nothing_is_lost_after
         .body("while down")
         .send()
         .await?;
-    assert!(response.headers().contains_key("retry-after"));
-    expect_error(response, 503, "backend-unavailable").await?;
-    wait_until(WAIT, "the backend_up gauge to drop", || async {
-        Ok(a.metric("sse_backend_up").await? == 0.0)
-    })
-    .await?;
+    expect_backend_down(response, &a.server.url()).await?;
 
     redis.restart().await?;
     // The publisher reconnects on its own; retry until Redis takes writes again.
