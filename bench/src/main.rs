@@ -268,6 +268,36 @@ pub struct ClosedLoop {
     pub kib_per_idle_connection: f64,
 }
 
+/// A server in its own process with its streams open and a publisher connected.
+pub struct Loaded {
+    pub process: ServerProcess,
+    pub tally: Arc<Tally>,
+    pub clients: tokio::task::JoinSet<()>,
+    pub publisher: Publisher,
+    /// Server memory per idle connection, KiB (RSS growth over the open streams).
+    pub kib_per_idle_connection: f64,
+}
+
+impl Loaded {
+    pub async fn start(server: Server, clients: usize) -> BenchResult<Self> {
+        let process = ServerProcess::spawn(server).await?;
+        let baseline = process.rss_kib();
+        let tally = Tally::new();
+        let set = open_clients(&process.target, clients, Arc::clone(&tally)).await?;
+        // Let the connections settle before reading what they hold.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let grown = process.rss_kib().saturating_sub(baseline);
+        let publisher = Publisher::connect(&process.target).await?;
+        Ok(Self {
+            process,
+            tally,
+            clients: set,
+            publisher,
+            kib_per_idle_connection: grown as f64 / clients as f64,
+        })
+    }
+}
+
 /// Events kept in flight (published but not yet delivered to every client).
 const IN_FLIGHT: u64 = 16;
 
@@ -276,13 +306,13 @@ pub async fn closed_loop(
     clients: usize,
     measure: Duration,
 ) -> BenchResult<ClosedLoop> {
-    let process = ServerProcess::spawn(server).await?;
-    let baseline = process.rss_kib();
-    let tally = Tally::new();
-    let set = open_clients(&process.target, clients, Arc::clone(&tally)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = process.rss_kib();
-    let mut publisher = Publisher::connect(&process.target).await?;
+    let Loaded {
+        process: _process,
+        tally,
+        clients: set,
+        mut publisher,
+        kib_per_idle_connection,
+    } = Loaded::start(server, clients).await?;
     let n = clients as u64;
 
     let warm_up = Duration::from_secs(1);
@@ -306,7 +336,7 @@ pub async fn closed_loop(
             let result = ClosedLoop {
                 delivered_per_sec,
                 lost: lost(&tally, seq, clients).await?,
-                kib_per_idle_connection: idle.saturating_sub(baseline) as f64 / clients as f64,
+                kib_per_idle_connection,
             };
             close_clients(&tally, set).await;
             return Ok(result);

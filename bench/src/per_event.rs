@@ -11,13 +11,12 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::ServerProcess;
+use crate::Loaded;
 use crate::load::gate;
-use crate::load::{BenchResult, EVENT_BYTES, Publisher, Tally, close_clients, lost, open_clients};
+use crate::load::{BenchResult, EVENT_BYTES, close_clients, lost};
 use crate::servers::Server;
 
 /// How the publisher paces itself.
@@ -80,14 +79,14 @@ pub async fn measure(
     regime: Regime,
     measure: Duration,
 ) -> BenchResult<PerEvent> {
-    let process = ServerProcess::spawn(server).await?;
+    let Loaded {
+        process,
+        tally,
+        clients: set,
+        mut publisher,
+        kib_per_idle_connection,
+    } = Loaded::start(server, clients).await?;
     let pid = process.pid()?;
-    let baseline = process.rss_kib();
-    let tally = Tally::new();
-    let set = open_clients(&process.target, clients, Arc::clone(&tally)).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = process.rss_kib();
-    let mut publisher = Publisher::connect(&process.target).await?;
     let n = clients as u64;
     let mut ticks = tokio::time::interval(match regime {
         Regime::Rate(rate) => Duration::from_secs_f64(1.0 / rate.max(1) as f64),
@@ -140,7 +139,7 @@ pub async fn measure(
         delivered_per_sec: delivered as f64 / seconds,
         events_per_read: delivered as f64 / reads.max(1) as f64,
         lost,
-        kib_per_idle_connection: idle.saturating_sub(baseline) as f64 / clients as f64,
+        kib_per_idle_connection,
     })
 }
 

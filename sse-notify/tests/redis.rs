@@ -13,18 +13,23 @@ use sse_shared::testing::{
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
 const ADMIN: &str = "shared-admin-token-0123456789";
 
-#[tokio::test]
-async fn sessions_and_notifications_work_across_instances() -> TestResult {
-    let redis = RedisServer::start().await?;
-    let url = redis.url();
-    let args = [
+/// What every instance of one service shares: its Redis, admin token and JWT secret.
+fn shared_options(redis: &str) -> [&str; 6] {
+    [
         "--redis",
-        url.as_str(),
+        redis,
         "--admin-token",
         ADMIN,
         "--jwt-secret",
         "a shared JWT secret, 32 bytes or more",
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn sessions_and_notifications_work_across_instances() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    let args = shared_options(&url);
     let a = AppProcess::spawn(BIN, &args).await?;
     let b = AppProcess::spawn(BIN, &args).await?;
 
@@ -76,15 +81,7 @@ async fn sessions_and_notifications_work_across_instances() -> TestResult {
 async fn while_redis_is_down_a_publish_gets_503_and_publishing_recovers() -> TestResult {
     let mut redis = RedisServer::start().await?;
     let url = redis.url();
-    let secret = "a shared JWT secret, 32 bytes or more";
-    let args = [
-        "--redis",
-        url.as_str(),
-        "--admin-token",
-        ADMIN,
-        "--jwt-secret",
-        secret,
-    ];
+    let args = shared_options(&url);
     let a = AppProcess::spawn(BIN, &args).await?;
     let mut listener =
         SseConnection::open(&format!("{}/notifications/stream", a.url()), &[]).await?;
