@@ -204,18 +204,15 @@ async fn run(with_slow: bool) -> TestResult<Run> {
     );
     if with_slow {
         // Each slow stream is closed once its writes have been stuck for 5 s.
-        let _ = wait_until(
+        wait_until(
             Duration::from_secs(30),
             "the slow streams to be closed",
             || async { Ok(app.metric("sse_streams_closed_slow_total").await? >= SLOW as f64) },
         )
-        .await;
+        .await?;
         let closed = app.metric("sse_streams_closed_slow_total").await?;
         figure("slow consumers", "slow streams closed as too slow", closed);
-        assert_eq!(
-            closed, SLOW as f64,
-            "every slow client was closed, and no fast one"
-        );
+        assert_eq!(closed, SLOW as f64, "no fast client was closed");
     }
     drop(slow);
     Ok(Run {
