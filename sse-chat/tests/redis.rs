@@ -11,7 +11,7 @@ use sse_shared::hub::{HistoryLimits, Hub};
 use sse_shared::streams::Streams;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
-    expect_backend_down, http, metric, within,
+    expect_backend_down, http, metric, wait_until, within,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -242,27 +242,37 @@ async fn two_hundred_joins_cut_while_redis_stalls_leave_no_one_online() -> TestR
     // their clients have gone by then.
     proxy.arm(ENTER, Fault::Stall(Duration::from_secs(3)));
     let addr = app.url("").trim_start_matches("http://").to_owned();
-    let joins = (0..200).map(|n| {
-        let addr = addr.clone();
-        tokio::spawn(async move {
-            let mut conn = TcpStream::connect(&addr).await?;
-            let request = format!(
-                "GET /chat/events?name=cut{n} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n"
-            );
-            conn.write_all(request.as_bytes()).await?;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            drop(conn); // cut mid-request: the join is still waiting on Redis
-            TestResult::Ok(())
-        })
-    });
-    for join in joins.collect::<Vec<_>>() {
-        within(WAIT, "a join to be sent and cut", join).await???;
+    let mut cut = Vec::new();
+    for n in 0..200 {
+        let mut conn = TcpStream::connect(&addr).await?;
+        let request = format!(
+            "GET /chat/events?name=cut{n} HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n\r\n"
+        );
+        conn.write_all(request.as_bytes()).await?;
+        cut.push(conn);
     }
+    // Each join holds its stream's guard while it waits on the stalled Redis.
+    wait_until(WAIT, "the 200 joins to wait on Redis", || async {
+        Ok(app.metric("sse_open_streams").await? == 200.0)
+    })
+    .await?;
+    drop(cut); // cut mid-request
     assert!(proxy.has_struck(), "the enters met the stall");
-    // A join now queues behind every enter and leave of the cut joins: its welcome
+    // A join while the stall lasts is refused with 503 once its command times out (2 s);
+    // one after it queues behind every enter and leave of the cut joins, so its welcome
     // shows what Redis holds once they have all run.
-    let later = join(&app.url(""), "name=later").await?;
-    assert_eq!(later.online, ["later"]);
+    let url = app.url("/chat/events?name=later");
+    let later = within(WAIT, "a join once the stall is over", async {
+        loop {
+            let mut conn = SseConnection::open(&url, &[]).await?;
+            if conn.status != 503 {
+                let welcome = conn.chat_welcome().await?;
+                return TestResult::Ok((conn, welcome));
+            }
+        }
+    })
+    .await??;
+    assert_eq!(later.1.online, ["later"]);
     assert_eq!(online_in_redis(&redis).await?.len(), 1);
     Ok(())
 }
