@@ -18,9 +18,8 @@ use common::{figure, heap_in_use_kib, resume, roomy, rss_kib};
 use futures_util::future::try_join_all;
 use hdrhistogram::Histogram;
 use sse_resume::ResumeEvent;
-use sse_shared::testing::{SseConnection, TestResult, WAIT, wait_until, within};
+use sse_shared::testing::{SseConnection, TestResult, WAIT, send_raw, wait_until, within};
 use sse_shared::{HistoryLimits, Hub, ServerArgs};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 const RATE: u64 = 1_000;
@@ -35,6 +34,8 @@ const PACE: u64 = 400;
 /// The most heap one slow client may cost: one batch (64 KiB) waiting in its response,
 /// hyper's buffer for its connection (64 KiB), and 32 KiB for the connection's state.
 const SLOW_CLIENT_KIB: usize = 160;
+/// What a client that never reads sends.
+const STREAM_REQUEST: &[u8] = b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n";
 
 /// Publishes RATE notes a second for SECONDS (slower if a fast client falls `PACE`
 /// behind); each note says when it was published (microseconds since `epoch`) and is
@@ -129,11 +130,7 @@ async fn run(with_slow: bool) -> TestResult<Run> {
     let mut slow = Vec::new();
     if with_slow {
         for _ in 0..SLOW {
-            let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
-            socket
-                .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
-                .await?;
-            slow.push(socket);
+            slow.push(send_raw(app.server.local_addr(), STREAM_REQUEST).await?);
         }
     }
     let total = RATE * SECONDS;
@@ -264,10 +261,7 @@ async fn a_write_stall_limit_of_0_never_closes_a_client_that_stopped_reading() -
         };
         let (app, hub) = resume(args, limits).await?;
         // Asks for the stream and never reads a byte.
-        let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
-        socket
-            .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await?;
+        let socket = send_raw(app.server.local_addr(), STREAM_REQUEST).await?;
         wait_until(WAIT, "the stream to open", || async {
             Ok(app.metric("sse_open_streams").await? == 1.0)
         })

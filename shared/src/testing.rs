@@ -104,6 +104,18 @@ pub async fn command_output(command: &mut Command, limit: Duration) -> TestResul
     Ok(within(limit, "a command to finish", run).await??)
 }
 
+/// Connects to `addr` and writes `request` (often a request that is never finished, or a
+/// stream that is never read): a client that then does nothing.
+pub async fn send_raw(
+    addr: impl tokio::net::ToSocketAddrs,
+    request: &[u8],
+) -> TestResult<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(addr).await?;
+    socket.write_all(request).await?;
+    Ok(socket)
+}
+
 /// Starts the binary `bin` with `args` (and `--port 0`), which must refuse to start:
 /// returns its exit code and what it wrote to stderr.
 pub async fn refused_at_start(bin: &str, args: &[&str]) -> TestResult<(Option<i32>, String)> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
     AppProcess, SseConnection, TestResult, WAIT, command_output, figure, metric, refused_at_start,
-    wait_until, within,
+    send_raw, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
@@ -196,7 +196,6 @@ async fn a_tls_client_that_never_says_hello_is_dropped_after_the_10_s_handshake_
 
 #[tokio::test]
 async fn clients_that_never_finish_a_request_or_never_read_cannot_hold_the_exit() -> TestResult {
-    use tokio::io::AsyncWriteExt;
     let mut app = AppProcess::spawn(
         BIN,
         &["--max-streams-per-ip", "1000", "--shutdown-grace-secs", "2"],
@@ -204,22 +203,14 @@ async fn clients_that_never_finish_a_request_or_never_read_cannot_hold_the_exit(
     .await?;
     let addr = app.url().trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
-    // Half a request head, then nothing: the server allows 30 s for a head, so only the
-    // end of the grace can close these.
-    for _ in 0..50 {
-        let mut socket = tokio::net::TcpStream::connect(&addr).await?;
-        socket
-            .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n")
-            .await?;
-        held.push(socket);
-    }
-    // Streams whose client never reads a byte.
-    for _ in 0..50 {
-        let mut socket = tokio::net::TcpStream::connect(&addr).await?;
-        socket
-            .write_all(b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await?;
-        held.push(socket);
+    // 50 send half a request head, then nothing: the server allows 30 s for a head, so
+    // only the end of the grace can close these. 50 open a stream and never read a byte.
+    let half_head = b"GET /events HTTP/1.1\r\nhost: x\r\n";
+    let whole_head = b"GET /events HTTP/1.1\r\nhost: x\r\n\r\n";
+    for request in [&half_head[..], &whole_head[..]] {
+        for _ in 0..50 {
+            held.push(send_raw(addr.as_str(), request).await?);
+        }
     }
     wait_until(WAIT, "the 50 streams to open", || async {
         Ok(metric(app.url(), "sse_open_streams").await? == 50.0)

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{
-    SseConnection, TestApp, TestResult, expect_error, http, json_data, wait_until, within,
+    SseConnection, TestApp, TestResult, expect_error, http, json_data, send_raw, wait_until, within,
 };
 use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// The app with a hub the test can publish into directly (no producer task: the test
 /// decides what is published).
@@ -236,9 +236,11 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
     let (app, hub) = start(limits(HISTORY), ServerArgs::default()).await?;
 
     // The slow client: asks for the stream, then reads nothing.
-    let mut slow = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
-    slow.write_all(b"GET /events HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n")
-        .await?;
+    let mut slow = send_raw(
+        app.server.local_addr(),
+        b"GET /events HTTP/1.1\r\nhost: test\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await?;
 
     // Two fast clients, each reporting how far it has read.
     let mut fast = Vec::new();
