@@ -518,10 +518,9 @@ impl AppProcess {
     /// Sends the signal `name` (`TERM`, `INT`, ...).
     pub async fn signal(&self, name: &str) -> TestResult {
         let pid = self.child.id().ok_or("the process has already exited")?;
-        let kill = Command::new("kill")
-            .args([format!("-{name}"), pid.to_string()])
-            .output();
-        let status = within(WAIT, "kill", kill).await??.status;
+        let mut kill = Command::new("kill");
+        kill.args([format!("-{name}"), pid.to_string()]);
+        let status = command_output(&mut kill, WAIT).await?.status;
         if status.success() {
             Ok(())
         } else {
