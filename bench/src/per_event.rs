@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::Loaded;
-use crate::load::gate;
-use crate::load::{BenchResult, EVENT_BYTES, close_clients, lost};
+
+use crate::load::{BenchResult, EVENT_BYTES, close_clients, gate, lost};
 use crate::servers::Server;
 
 /// How the publisher paces itself.
