@@ -15,7 +15,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::Loaded;
-
 use crate::load::{BenchResult, EVENT_BYTES, close_clients, gate, lost};
 use crate::servers::Server;
 
