@@ -40,6 +40,40 @@ async fn a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> TestResult {
     Ok(())
 }
 
+/// A client behind a trusted proxy cannot choose the address it is counted under: the
+/// proxy's own entry is read however the proxy wrote it (`IP:port`, `[IPv6]`,
+/// `[IPv6]:port`), and an entry that does not parse (`unknown`) counts as the proxy,
+/// never as the made-up entry to its left. With `--max-streams-per-ip 1`, three streams
+/// whose forged entries differ get one slot between them.
+#[tokio::test]
+async fn a_forged_forwarded_entry_cannot_buy_more_streams_for_one_client() -> TestResult {
+    let args = ServerArgs {
+        max_streams_per_ip: 1,
+        trusted_proxies: vec!["127.0.0.1".parse()?],
+        ..ServerArgs::default()
+    };
+    let app = TestApp::start(args, |s| sse_counter::router(s, Duration::from_secs(3600))).await?;
+    let url = app.url("/events");
+    for proxy_wrote in ["5.5.5.5:40001", "unknown", "[2001:db8::1]:40001", "[2001:db8::2]"] {
+        let mut statuses = Vec::new();
+        let mut open = Vec::new();
+        for n in 1..=3 {
+            let forwarded = format!("6.6.6.{n}, {proxy_wrote}");
+            let conn = SseConnection::open(&url, &[("x-forwarded-for", &forwarded)]).await?;
+            statuses.push(conn.status);
+            open.push(conn);
+        }
+        assert_eq!(statuses, [200, 429, 429], "behind {proxy_wrote:?}");
+        drop(open);
+        // The slot comes back before the next form is tried.
+        wait_until(Duration::from_secs(10), "the streams to close", || async {
+            Ok(app.metric("sse_open_streams").await? == 0.0)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 /// The server's side of each accepted connection runs TCP keepalive (the kernel's
 /// keepalive timer is armed on an idle stream), so a peer that vanished is noticed.
 #[tokio::test]
