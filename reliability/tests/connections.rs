@@ -54,7 +54,12 @@ async fn a_forged_forwarded_entry_cannot_buy_more_streams_for_one_client() -> Te
     };
     let app = TestApp::start(args, |s| sse_counter::router(s, Duration::from_secs(3600))).await?;
     let url = app.url("/events");
-    for proxy_wrote in ["5.5.5.5:40001", "unknown", "[2001:db8::1]:40001", "[2001:db8::2]"] {
+    for proxy_wrote in [
+        "5.5.5.5:40001",
+        "unknown",
+        "[2001:db8::1]:40001",
+        "[2001:db8::2]",
+    ] {
         let mut statuses = Vec::new();
         let mut open = Vec::new();
         for n in 1..=3 {

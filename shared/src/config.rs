@@ -57,19 +57,94 @@ pub struct TlsError(pub String);
 pub const MAX_SECS: u64 = 3600;
 /// The longest `--retry-ms` and `--drain-spread-ms` (ten minutes).
 pub const MAX_RETRY_MS: u64 = 600_000;
+/// The shortest `--retry-ms`: under it, clients that lost their stream reconnect in a
+/// tight loop.
+pub const MIN_RETRY_MS: u64 = 100;
 
-/// An origin as browsers send it: `http(s)://host[:port]`, nothing after.
+/// An origin as browsers send it, `http(s)://host[:port]` and nothing after, in the
+/// form they send it: scheme and host in lower case, no default port (`:80`, `:443`).
+/// Written any other way it could never match a browser's `Origin`.
 fn origin(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
-    let printable = text.bytes().all(|b| b.is_ascii_graphic());
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.contains(['/', '?', '#', '@']) && printable => {
-            Ok(text.to_owned())
-        }
-        _ => Err(format!("{text:?} is not an origin (http(s)://host[:port])")),
+    let refuse = |why: &str| {
+        Err(format!(
+            "{text:?} is not an origin (http(s)://host[:port]): {why}"
+        ))
+    };
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return refuse("no scheme");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return refuse("the scheme is not http or https"),
+    };
+    if rest.is_empty()
+        || rest.contains(['/', '?', '#', '@'])
+        || !rest.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return refuse("nothing may follow the host and port");
     }
+    let rest = rest.to_ascii_lowercase();
+    // `[v6]:port`, `[v6]`, `host:port` or `host`.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            // Written as browsers write it: the address's shortest form.
+            Some((ip, after)) if after.is_empty() || after.starts_with(':') => {
+                match ip.parse::<std::net::Ipv6Addr>() {
+                    Ok(ip) => (
+                        format!("[{ip}]"),
+                        after.strip_prefix(':').map(str::to_owned),
+                    ),
+                    Err(_) => return refuse("not an IPv6 address in brackets"),
+                }
+            }
+            _ => return refuse("not an IPv6 address in brackets"),
+        },
+        None => match rest.split_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port.to_owned())),
+            None => (rest.clone(), None),
+        },
+    };
+    let name_ok = |host: &str| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !host.starts_with('[') && !name_ok(&host) {
+        return refuse("not a host name");
+    }
+    let port = match port.as_deref() {
+        None => String::new(),
+        Some(port) => match port.parse::<u16>() {
+            Ok(0) | Err(_) => return refuse("the port is not 1 to 65535"),
+            Ok(_) if !port.bytes().all(|b| b.is_ascii_digit()) => {
+                return refuse("the port is not 1 to 65535");
+            }
+            Ok(_) if port == default_port => String::new(),
+            Ok(n) => format!(":{n}"),
+        },
+    };
+    Ok(format!("{scheme}://{host}{port}"))
+}
+
+/// A count that must be at least 1 (0 would refuse every stream).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 would refuse every stream; the least is 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A trusted proxy: an address a peer can have (not `0.0.0.0`, `::` or multicast).
+fn proxy_address(text: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = text.trim().parse().map_err(|e| format!("{e}"))?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!("{ip} is never a peer's address"));
+    }
+    Ok(ip)
 }
 
 /// A PEM certificate chain and its private key.
@@ -85,7 +160,7 @@ pub struct ServerArgs {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
     /// Reconnect delay sent to clients as `retry:`, in milliseconds.
-    #[arg(long, env = "RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
+    #[arg(long, env = "RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(MIN_RETRY_MS..=MAX_RETRY_MS))]
     pub retry_ms: u64,
     /// Spread each stream's `retry:` at random by up to this many percent either way,
     /// so clients that dropped together do not reconnect together (0: exact).
@@ -115,10 +190,10 @@ pub struct ServerArgs {
     #[arg(long, env = "DRAIN_SPREAD_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
     pub drain_spread_ms: u64,
     /// Most streams open at once, server-wide; past it new streams get 503.
-    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000)]
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_streams: usize,
     /// Most streams open at once from one client address; past it new streams get 429.
-    #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100)]
+    #[arg(long, env = "MAX_STREAMS_PER_IP", default_value_t = 100, value_parser = at_least_one)]
     pub max_streams_per_ip: usize,
     /// Seconds a write to a client may stay blocked before its connection is closed as
     /// too slow (0: never). Idle streams are not affected: only unread data counts.
@@ -126,7 +201,7 @@ pub struct ServerArgs {
     pub write_stall_secs: u64,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_address)]
     pub trusted_proxies: Vec<IpAddr>,
     /// PEM certificate chain: serve HTTPS, with HTTP/2 (needs --tls-key).
     #[arg(long, env = "TLS_CERT", requires = "tls_key")]
@@ -234,8 +309,22 @@ mod tests {
 
     #[test]
     fn origins_are_scheme_host_and_port_only() {
-        for ok in ["https://app.example.com", "http://127.0.0.1:5173"] {
+        for ok in [
+            "https://app.example.com",
+            "http://127.0.0.1:5173",
+            "http://[::1]:8080",
+        ] {
             assert_eq!(origin(ok).as_deref(), Ok(ok));
+        }
+        // Written as a browser sends it: lower case, no default port.
+        for (written, sent) in [
+            ("https://A.EXAMPLE", "https://a.example"),
+            ("HTTPS://App.Example.com:443", "https://app.example.com"),
+            ("http://a.example:80", "http://a.example"),
+            ("http://a.example:443", "http://a.example:443"),
+            ("http://[2001:DB8:0::1]:80", "http://[2001:db8::1]"),
+        ] {
+            assert_eq!(origin(written).as_deref(), Ok(sent), "{written}");
         }
         for bad in [
             "app.example.com",
@@ -246,6 +335,13 @@ mod tests {
             "https://a b",
             "https://u@a.example",
             "https://a.example?x",
+            "https://a.example:65536",
+            "https://a.example:0",
+            "https://a.example:+80",
+            "https://a.example:",
+            "https://a_b.example",
+            "https://[not-v6]",
+            "https://[::1]x",
         ] {
             assert!(origin(bad).is_err(), "{bad}");
         }

@@ -151,11 +151,12 @@ impl Default for HistoryLimits {
 /// How much history an example keeps for replay (`--history`, `--history-bytes`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct HistoryArgs {
-    /// Events kept for replay.
-    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Events kept for replay (at most ten million: Redis caps a stream by a signed
+    /// 64-bit count, and the bytes bound below binds long before).
+    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub events: u64,
-    /// Bytes of events kept for replay.
-    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..))]
+    /// Bytes of events kept for replay (64 KiB to 64 GiB).
+    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..=64 << 30))]
     pub bytes: u64,
 }
 

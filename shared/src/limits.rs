@@ -62,7 +62,10 @@ fn forwarded_ip(entry: &str) -> Option<IpAddr> {
         return Some(addr.ip().to_canonical());
     }
     let inner = entry.strip_prefix('[')?.strip_suffix(']')?;
-    inner.parse::<Ipv6Addr>().ok().map(|ip| IpAddr::V6(ip).to_canonical())
+    inner
+        .parse::<Ipv6Addr>()
+        .ok()
+        .map(|ip| IpAddr::V6(ip).to_canonical())
 }
 
 /// What a client is counted under: its IPv4 address, or the /64 of its IPv6 address
@@ -332,16 +335,31 @@ mod tests {
         ] {
             // A made-up entry to the left never wins over the proxy's own entry.
             let header = format!("6.6.6.6, {forwarded}");
-            assert_eq!(client_behind("127.0.0.1", &[&header]), ip(client), "{header}");
+            assert_eq!(
+                client_behind("127.0.0.1", &[&header]),
+                ip(client),
+                "{header}"
+            );
         }
     }
 
     #[test]
     fn an_entry_that_does_not_parse_ends_the_walk_at_the_proxy_that_wrote_it() {
         let ip = |text: &str| text.parse::<IpAddr>().ok();
-        for forwarded in ["unknown", "", "host.example", "5.5.5.5:port", "[2001:db8::1", "_hidden"] {
+        for forwarded in [
+            "unknown",
+            "",
+            "host.example",
+            "5.5.5.5:port",
+            "[2001:db8::1",
+            "_hidden",
+        ] {
             let header = format!("6.6.6.6, {forwarded}");
-            assert_eq!(client_behind("127.0.0.1", &[&header]), ip("127.0.0.1"), "{header}");
+            assert_eq!(
+                client_behind("127.0.0.1", &[&header]),
+                ip("127.0.0.1"),
+                "{header}"
+            );
         }
         // Behind two trusted hops, the hop that wrote the bad entry is the client's key.
         let two_hops = ["6.6.6.6, unknown, 10.0.0.9"];

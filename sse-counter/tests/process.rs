@@ -168,6 +168,28 @@ async fn a_duration_option_past_its_bound_is_refused_at_start() -> TestResult {
     Ok(())
 }
 
+/// Options whose value would make the server useless, or could never work, are
+/// refused at start with a message naming the option (clap's exit status 2).
+#[tokio::test]
+async fn options_that_would_make_the_server_useless_are_refused_at_start() -> TestResult {
+    for (option, value) in [
+        ("--max-streams", "0"),
+        ("--max-streams-per-ip", "0"),
+        ("--retry-ms", "0"),
+        ("--retry-ms", "99"),
+        ("--cors-origins", "https://a.example:65536"),
+        ("--cors-origins", "https://a.example:0"),
+        ("--cors-origins", "https://a.example/path"),
+        ("--trusted-proxies", "0.0.0.0"),
+        ("--trusted-proxies", "::"),
+    ] {
+        let (code, stderr) = refused_at_start(BIN, &[option, value]).await?;
+        assert_eq!(code, Some(2), "{option} {value}: {stderr}");
+        assert!(stderr.contains(option), "{option} {value}: {stderr}");
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_tls_client_that_never_says_hello_is_dropped_after_the_10_s_handshake_limit() -> TestResult
 {

@@ -240,6 +240,21 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
     Ok(())
 }
 
+/// A history Redis could not cap a stream at is refused at start, naming `--history`,
+/// not reported as a Redis connection failure.
+#[tokio::test]
+async fn a_history_past_its_bound_is_refused_before_redis_is_tried() -> TestResult {
+    let redis = "redis://127.0.0.1:1";
+    for value in ["9223372036854775808", "10000001", "0"] {
+        let args = ["--redis", redis, "--history", value];
+        let (code, stderr) = refused_at_start(env!("CARGO_BIN_EXE_sse-resume"), &args).await?;
+        assert_eq!(code, Some(2), "--history {value}: {stderr}");
+        assert!(stderr.contains("--history"), "--history {value}: {stderr}");
+        assert!(!stderr.contains("Redis"), "--history {value}: {stderr}");
+    }
+    Ok(())
+}
+
 /// `cmdstat_xread`'s call count from `INFO commandstats`.
 async fn xread_calls(conn: &mut redis::aio::MultiplexedConnection) -> TestResult<u64> {
     let info: String = redis::cmd("INFO")
