@@ -6,32 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use sse_shared::testing::{Browser, SseConnection, TestResult, http, wait_until};
+use sse_shared::testing::{Browser, SseConnection, TestResult, another_origin, http, wait_until};
 use sse_shared::{HistoryLimits, ServerArgs};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// A bare page on its own port (another origin), with no CSP of ours in the way:
-/// what a front-end dev server or another app would serve.
-async fn other_origin() -> TestResult<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = socket.read(&mut buf).await;
-                let page = "<!doctype html><title>another origin</title><p>hi</p>";
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-                    page.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    Ok(url)
-}
 
 #[tokio::test]
 async fn listed_origins_get_cors_headers_and_others_none() -> TestResult {
@@ -106,7 +82,7 @@ async fn listed_origins_get_cors_headers_and_others_none() -> TestResult {
 
 #[tokio::test]
 async fn a_page_on_a_listed_origin_streams_and_an_unlisted_one_is_refused() -> TestResult {
-    let (page_ok, page_other) = (other_origin().await?, other_origin().await?);
+    let (page_ok, page_other) = (another_origin().await?, another_origin().await?);
     let args = ServerArgs {
         cors_origins: vec![page_ok.clone()],
         ..ServerArgs::default()

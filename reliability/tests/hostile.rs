@@ -465,3 +465,166 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
     }
     Ok(())
 }
+
+/// Every POST and DELETE of every example, with valid credentials, from another
+/// origin's page: `403 cross-origin` and nothing published, however the browser says
+/// where it comes from (Fetch Metadata, `Origin`, both, or `Origin: null`); the same
+/// request from the server's own page, from a listed origin or from a client that is
+/// not a browser gets through.
+#[tokio::test]
+async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
+    let listed = "https://app.example";
+    let args = ServerArgs {
+        cors_origins: vec![listed.to_owned()],
+        ..ServerArgs::default()
+    };
+    let (chat, _) = chat(args.clone()).await?;
+    let mut member = SseConnection::open(&chat.url("/chat/events?name=victim"), &[]).await?;
+    let member = format!("Bearer {}", member.chat_welcome().await?.token);
+    let (resume, _) = resume(args.clone(), HistoryLimits::default()).await?;
+    let secret = b"hostile JWT secret, 32 bytes or more";
+    let sessions = Sessions::new(secret, false, Duration::from_secs(60))?;
+    let notify = TestApp::start(args, |s: &Streams| {
+        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        sse_notify::router(s, &sse_notify::Notifier::new(log, ADMIN.into(), sessions))
+    })
+    .await?;
+    let admin = format!("Bearer {ADMIN}");
+    let json = "application/json";
+    let notification = r#"{"title": "t", "message": "m"}"#;
+    // (app, method, path, authorization, content type, body, the success status)
+    let routes = [
+        (
+            &chat,
+            "POST",
+            "/chat/messages",
+            member.as_str(),
+            "text/plain",
+            "hi",
+            202,
+        ),
+        (&resume, "POST", "/events", "", "text/plain", "hi", 201),
+        (
+            &notify,
+            "POST",
+            "/notifications",
+            admin.as_str(),
+            json,
+            notification,
+            201,
+        ),
+        (
+            &notify,
+            "POST",
+            "/session",
+            admin.as_str(),
+            json,
+            r#"{"user": "u"}"#,
+            200,
+        ),
+        (&notify, "DELETE", "/session", "", "text/plain", "", 204),
+    ];
+    for (app, method, path, authorization, content_type, body, ok) in routes {
+        let own = app.url("").trim_end_matches('/').to_owned();
+        let other_port = own.replace(&format!(":{}", app.server.local_addr().port()), ":1");
+        let send = |headers: Vec<(&'static str, String)>| {
+            let mut request = http()
+                .request(method.parse().unwrap_or_default(), app.url(path))
+                .header("content-type", content_type)
+                .body(body.to_owned());
+            if !authorization.is_empty() {
+                request = request.header("authorization", authorization);
+            }
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+        let published = || app.metric("sse_events_published_total");
+        let before = published().await?;
+        for headers in [
+            vec![
+                ("sec-fetch-site", "cross-site".into()),
+                ("origin", "https://evil.example".into()),
+            ],
+            vec![
+                ("sec-fetch-site", "same-site".into()),
+                ("origin", other_port.clone()),
+            ],
+            vec![("sec-fetch-site", "cross-site".into())],
+            vec![("origin", "https://evil.example".into())],
+            vec![("origin", other_port.clone())],
+            vec![("origin", "null".into())],
+        ] {
+            let what = format!("{method} {path} with {headers:?}");
+            expect_error(send(headers).await?, 403, "cross-origin")
+                .await
+                .map_err(|e| format!("{what}: {e}"))?;
+        }
+        assert_eq!(
+            published().await?,
+            before,
+            "{method} {path}: published from another origin"
+        );
+        for headers in [
+            vec![
+                ("sec-fetch-site", "same-origin".into()),
+                ("origin", own.clone()),
+            ],
+            vec![("origin", own.clone())],
+            vec![
+                ("sec-fetch-site", "cross-site".into()),
+                ("origin", listed.into()),
+            ],
+            vec![],
+        ] {
+            let status = send(headers.clone()).await?.status();
+            assert_eq!(status, ok, "{method} {path} with {headers:?}");
+        }
+    }
+    Ok(())
+}
+
+/// A join from another site's page (a navigation or a request it makes) is refused
+/// before any member or cookie is made; the server's own page joins.
+#[tokio::test]
+async fn a_join_from_another_site_issues_no_member_and_no_cookie() -> TestResult {
+    let (app, room) = chat(ServerArgs::default()).await?;
+    let url = app.url("/chat/events?name=PWNED");
+    for headers in [
+        [("sec-fetch-site", "cross-site"), ("accept", "text/html")],
+        [
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://127.0.0.1:1"),
+        ],
+        // No Fetch Metadata (plain HTTP to a remote host): a navigation may be anyone's.
+        [
+            ("accept", "text/html,application/xhtml+xml"),
+            ("upgrade-insecure-requests", "1"),
+        ],
+    ] {
+        let response = http()
+            .get(&url)
+            .headers(header_map(&headers)?)
+            .send()
+            .await?;
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{headers:?}"
+        );
+        expect_error(response, 403, "cross-origin").await?;
+    }
+    assert_eq!(room.members_remembered(), Some(0));
+    let own = SseConnection::open(&url, &[("sec-fetch-site", "same-origin")]).await?;
+    assert_eq!(own.status, 200);
+    assert!(own.headers.get("set-cookie").is_some());
+    Ok(())
+}
+
+fn header_map(headers: &[(&'static str, &str)]) -> TestResult<reqwest::header::HeaderMap> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(*name, value.parse()?);
+    }
+    Ok(map)
+}

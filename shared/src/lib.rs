@@ -12,6 +12,7 @@
 //!   (the `sse-redis` crate); [`producer`]: one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
+//! - [`origin`]: refusing state changes and identities to other origins' pages.
 //! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
 //!   token buckets, per client address.
 //! - [`config`]: the options; [`routes`]: what every server serves besides its
@@ -31,6 +32,7 @@ pub mod lean;
 pub mod limits;
 pub mod metrics;
 pub mod names;
+pub mod origin;
 pub mod page;
 pub mod producer;
 pub mod rate;

@@ -1,6 +1,7 @@
 //! The routes and hoops every example's server has: a panic net (a handler that panics
-//! answers `500` and logs, the connection survives), the security headers, `GET
-//! /healthz`, `GET /metrics`, and JSON errors for whatever salvo answers itself.
+//! answers `500` and logs, the connection survives), the security headers, the refusal
+//! of POST and DELETE requests from other origins' pages, `GET /healthz`, `GET
+//! /metrics`, and JSON errors for whatever salvo answers itself.
 
 use salvo::catcher::Catcher;
 use salvo::cors::{AllowCredentials, Cors, CorsHandler};
@@ -9,6 +10,7 @@ use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
 use crate::error::json_errors;
+use crate::origin::SameOriginOnly;
 use crate::streams::Streams;
 
 /// The `Content-Security-Policy` sent with every response but event streams.
@@ -17,17 +19,20 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// The example's routes wrapped with what every server has: a panic net, security
-/// headers, `/healthz`, `/metrics`, and JSON errors.
+/// headers, no POST or DELETE from another origin's page (`403`), `/healthz`,
+/// `/metrics`, and JSON errors.
 pub fn service(streams: &Streams, app: Router) -> Service {
+    let origins = &streams.settings().cors_origins;
     let router = Router::new()
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
+        .hoop(SameOriginOnly::new(origins))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);
     // A 404 or 405 never reached the router's hoops: the catcher adds the headers.
     let service = Service::new(router).catcher(Catcher::new(json_errors).hoop(security_headers));
-    match cors(&streams.settings().cors_origins) {
+    match cors(origins) {
         // On the service, not the router: a preflight `OPTIONS` matches no route.
         Some(cors) => service.hoop(cors),
         None => service,

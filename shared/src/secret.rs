@@ -1,4 +1,5 @@
-//! Secrets: random tokens, constant-time comparison, and `Authorization: Bearer`.
+//! Secrets: random tokens, constant-time comparison, and the credential a request
+//! presents (`Authorization: Bearer`, else a cookie).
 
 use rand::RngExt;
 use salvo::Request;
@@ -22,6 +23,14 @@ pub fn bearer_token(req: &Request) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The credential a request presents: `Authorization: Bearer`, else the cookie
+/// `cookie`. One rule for every example (notify's `JwtAuth` finders run in the same
+/// order): a client that sends a bearer token means it, so a stale or planted cookie
+/// never shadows it; a bad bearer is not rescued by a cookie either.
+pub fn presented_token<'a>(req: &'a Request, cookie: &str) -> Option<&'a str> {
+    bearer_token(req).or_else(|| req.cookie(cookie).map(|c| c.value()))
 }
 
 #[cfg(test)]

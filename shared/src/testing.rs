@@ -116,6 +116,31 @@ pub async fn send_raw(
     Ok(socket)
 }
 
+/// A bare page on its own port of 127.0.0.1 (another origin, and the same site as
+/// `http://127.0.0.1:<any port>`), with no CSP in the way of a test's scripts: what a
+/// front-end dev server, another app or an attacker's page would serve. Returns its
+/// URL; the same page is another *site* at `http://localhost:<port>`.
+pub async fn another_origin() -> TestResult<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let page = "<!doctype html><title>another origin</title><p>hi</p>";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                    page.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Ok(url)
+}
+
 /// Starts the binary `bin` with `args` (and `--port 0`), which must refuse to start:
 /// returns its exit code and what it wrote to stderr.
 pub async fn refused_at_start(bin: &str, args: &[&str]) -> TestResult<(Option<i32>, String)> {

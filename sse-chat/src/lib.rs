@@ -43,10 +43,11 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
 use sse_shared::limits::client_ip;
 use sse_shared::names::display_name;
+use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
 use sse_shared::rate::{PerClient, TokenBucket};
 use sse_shared::resume::last_event_id;
-use sse_shared::secret::{bearer_token, random_token};
+use sse_shared::secret::{presented_token, random_token};
 use sse_shared::streams::Streams;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -283,13 +284,15 @@ impl ChatRoom {
     }
 
     /// Opens a stream for the member `token` names, or for a new member called `name`
-    /// (within `ip`'s join allowance). A member's first open stream anywhere announces
-    /// `join`; a second tab does not.
+    /// (within `ip`'s join allowance, and only when `may_issue`: the request came from
+    /// this server's own page). A member's first open stream anywhere announces `join`;
+    /// a second tab does not.
     async fn join(
         self: &Arc<Self>,
         token: Option<&str>,
         name: Option<&str>,
         ip: Option<IpAddr>,
+        may_issue: bool,
     ) -> Result<Joined, ApiError> {
         let known = match token {
             Some(token) => self.identities.find(token).await.map_err(identity_error)?,
@@ -305,6 +308,9 @@ impl ChatRoom {
                         "That token is not a member's; join again with ?name=.",
                     )
                 })?)?;
+                if !may_issue {
+                    return Err(cross_origin());
+                }
                 if let Some(ip) = ip {
                     self.joins_per_ip.try_take(ip).map_err(|wait| {
                         let RoomLimits { join_burst, joins_per_minute, .. } = self.limits;
@@ -508,13 +514,11 @@ fn cookie_name(req: &Request) -> &'static str {
     }
 }
 
-/// The member token a request carries: the cookie, or `Authorization: Bearer`. Never
-/// a query parameter: URLs end up in access logs and browser history.
+/// The member token a request carries: `Authorization: Bearer`, else the cookie (see
+/// [`presented_token`]). Never a query parameter: URLs end up in access logs and
+/// browser history.
 fn member_token(req: &Request) -> Option<String> {
-    if let Some(cookie) = req.cookie(cookie_name(req)) {
-        return Some(cookie.value().to_owned());
-    }
-    bearer_token(req).map(str::to_owned)
+    presented_token(req, cookie_name(req)).map(str::to_owned)
 }
 
 /// Sets the member cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other
@@ -552,12 +556,18 @@ impl JoinStream {
         let guard = self.streams.admit(req)?;
         let token = member_token(req);
         let name = req.query::<String>("name");
-        let ip = client_ip(req, &self.streams.settings().trusted_proxies);
+        let settings = self.streams.settings();
+        let ip = client_ip(req, &settings.trusted_proxies);
+        // Another site's page could navigate a browser here with a name of its choosing:
+        // a member (and the cookie that names one) is issued only to our own pages.
+        let own = is_own_origin(req, &settings.cors_origins);
         let joined = self
             .room
-            .join(token.as_deref(), name.as_deref(), ip)
+            .join(token.as_deref(), name.as_deref(), ip, own)
             .await?;
-        set_member_cookie(req, res, &joined.token);
+        if own {
+            set_member_cookie(req, res, &joined.token);
+        }
 
         // The welcome holds this member's secret, so it is built for this stream alone
         // and never enters the shared history. It has no id: resuming is about the room.
