@@ -625,3 +625,26 @@ async fn a_members_token_never_reaches_another_members_stream() -> TestResult {
     assert_eq!(tab.token, alice.token);
     Ok(())
 }
+
+/// A stale or planted member cookie does not shadow a valid bearer token (the rule
+/// notify follows too): the bearer is the credential when there is one.
+#[tokio::test]
+async fn a_bad_cookie_does_not_shadow_a_valid_bearer() -> TestResult {
+    let (app, _room) = start(ServerArgs::default()).await?;
+    let mut alice = join(&app, "alice").await?;
+    let response = http()
+        .post(app.url("/chat/messages"))
+        .header("cookie", format!("{COOKIE}=garbage"))
+        .header("authorization", format!("Bearer {}", alice.token))
+        .body("bearer wins")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 202);
+    let (_, message) = next_of(&mut alice.conn, "message").await?;
+    assert_eq!(message["from"]["id"], alice.id);
+    // A reconnect the same way is alice, not a new member.
+    let bearer = format!("Bearer {}", alice.token);
+    let again = rejoin(&app, "garbage", &[("authorization", &bearer)]).await?;
+    assert_eq!(again.id, alice.id);
+    Ok(())
+}
