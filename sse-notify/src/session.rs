@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 use salvo::http::cookie::{Cookie, SameSite};
-use salvo::jwt_auth::{ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDepotExt};
+use salvo::jwt_auth::{
+    ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt,
+};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::frame::Frame;
@@ -70,15 +72,19 @@ impl Sessions {
 
     /// The hoop that puts a valid token's claims in the `Depot` (see [`user`]). It never
     /// refuses: a missing, forged or expired token is nobody, who sees broadcasts only.
-    pub fn hoop(&self) -> JwtAuth<Claims, ConstDecoder> {
+    /// The bearer header is read first, then the cookie (`secret::presented_token`'s
+    /// rule): a stale cookie never shadows a bearer token.
+    pub fn hoop(&self) -> JwtAuth<Claims, StrictDecoder> {
         // HS256 only (a token naming another algorithm, `none` included, is refused);
-        // `exp` and `sub` required; no leeway, so a session ends exactly at `exp`.
+        // `exp` and `sub` required, `nbf` honoured; no leeway, so a session ends
+        // exactly at `exp`.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let decoder =
             ConstDecoder::with_validation(DecodingKey::from_secret(&self.secret), validation);
-        JwtAuth::new(decoder)
+        JwtAuth::new(StrictDecoder(decoder))
             .finders(vec![
                 Box::new(HeaderFinder::new()),
                 Box::new(CookieFinder::new(self.cookie_name())),
@@ -117,6 +123,25 @@ impl Sessions {
             .path("/")
             .max_age(salvo::http::cookie::time::Duration::seconds(max_age_secs))
             .build()
+    }
+}
+
+/// Salvo's decoder, refusing a token whose header has `crit`: it names extensions the
+/// issuer requires us to understand, and we understand none (RFC 7515 §4.1.11), which
+/// `jsonwebtoken` does not check.
+pub struct StrictDecoder(ConstDecoder);
+
+impl JwtAuthDecoder for StrictDecoder {
+    type Error = jsonwebtoken::errors::Error;
+
+    async fn decode<C>(&self, token: &str, depot: &mut Depot) -> Result<TokenData<C>, Self::Error>
+    where
+        C: for<'de> Deserialize<'de> + Clone,
+    {
+        if jsonwebtoken::decode_header(token)?.crit.is_some() {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
+        }
+        self.0.decode(token, depot).await
     }
 }
 

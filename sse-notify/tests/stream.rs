@@ -385,6 +385,22 @@ async fn forged_expired_or_misplaced_tokens_see_broadcasts_only() -> TestResult 
         token_with(SECRET, &json!({"sub": "alice"}))?,
         token_with(SECRET, &json!({"exp": later}))?,
         token_with(SECRET, &json!({"sub": "alice\n", "exp": later}))?,
+        // Not valid yet (`nbf` ten minutes away, and a second away: no leeway).
+        token_with(
+            SECRET,
+            &json!({"sub": "alice", "exp": later, "nbf": unix_now() + 600}),
+        )?,
+        token_with(
+            SECRET,
+            &json!({"sub": "alice", "exp": later, "nbf": unix_now() + 2}),
+        )?,
+        // A header with `crit`: extensions we would have to understand.
+        {
+            let mut header = Header::new(Algorithm::HS256);
+            header.crit = Some(vec!["exp".into()]);
+            let claims = json!({"sub": "alice", "exp": later});
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET))?
+        },
         // alice's signature on another payload; the `none` algorithm; garbage.
         format!("{head}.{tampered}.{signature}"),
         format!(
@@ -414,11 +430,18 @@ async fn forged_expired_or_misplaced_tokens_see_broadcasts_only() -> TestResult 
     // The valid token itself, as a control: it does see alice's; so does one whose
     // `exp` is past what the clock can hold.
     let endless = token_with(SECRET, &json!({"sub": "alice", "exp": u64::MAX}))?;
+    let started = token_with(
+        SECRET,
+        &json!({"sub": "alice", "exp": later, "nbf": unix_now() - 1}),
+    )?;
     let mut alices = Vec::new();
-    for token in [&valid, &endless] {
+    for token in [&valid, &endless, &started] {
         let bearer = format!("Bearer {token}");
+        // A stale cookie next to the bearer token does not shadow it.
+        let cookie = format!("{COOKIE}=garbage");
         let url = app.url("/notifications/stream");
-        alices.push(SseConnection::open(&url, &[("authorization", &bearer)]).await?);
+        let headers = [("authorization", bearer.as_str()), ("cookie", &cookie)];
+        alices.push(SseConnection::open(&url, &headers).await?);
     }
     only_the_broadcast_reaches(&app, &mut streams).await?;
     for alice in &mut alices {
