@@ -351,6 +351,12 @@ async fn bad_bodies_on_every_post_route() -> TestResult {
         "%0A",
         "%E2%81%A6x",
         &"n".repeat(33),
+        // Invisible or look-alike: U+200B, U+3164, U+2800, alice + tag characters, U+FE0F.
+        "%E2%80%8B",
+        "%E3%85%A4",
+        "%E2%A0%80",
+        "alice%F3%A0%81%81%F3%A0%81%82",
+        "%EF%B8%8F",
     ] {
         let response = http()
             .get(chat.url(&format!("/chat/events?name={name}")))

@@ -78,7 +78,7 @@ function connect() {
     // Closed for good: the server refused the stream (a bad name, too many joins).
     showState("closed");
     if (me === null) {
-      $("join-error").textContent = "Could not join. Names are 1 to 32 characters, without control characters; or too many joins from here, wait a minute.";
+      $("join-error").textContent = "Could not join. Names are 1 to 32 characters that show (no invisible or control characters); or too many joins from here, wait a minute.";
     }
   };
 }

@@ -385,6 +385,9 @@ async fn forged_expired_or_misplaced_tokens_see_broadcasts_only() -> TestResult 
         token_with(SECRET, &json!({"sub": "alice"}))?,
         token_with(SECRET, &json!({"exp": later}))?,
         token_with(SECRET, &json!({"sub": "alice\n", "exp": later}))?,
+        // "alice" to the eye: tag characters after it; and a name that shows nothing.
+        token_with(SECRET, &json!({"sub": "alice\u{e0041}", "exp": later}))?,
+        token_with(SECRET, &json!({"sub": "\u{3164}", "exp": later}))?,
         // Not valid yet (`nbf` ten minutes away, and a second away: no leeway).
         token_with(
             SECRET,
