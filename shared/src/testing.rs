@@ -443,7 +443,7 @@ impl SseConnection {
 /// What sse-chat's `welcome` says: the first event of a member's stream.
 pub struct ChatWelcome {
     /// The member's id.
-    pub user_id: u64,
+    pub user_id: String,
     /// The member's token (it posts with it).
     pub token: String,
     /// The names of the members online, this one included.
@@ -467,7 +467,7 @@ impl SseConnection {
         }
         let online = data["online"].as_array().ok_or("no online list")?;
         Ok(ChatWelcome {
-            user_id: data["user"]["id"].as_u64().ok_or("no user id")?,
+            user_id: data["user"]["id"].as_str().ok_or("no user id")?.to_owned(),
             token,
             online: online
                 .iter()

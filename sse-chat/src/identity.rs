@@ -1,7 +1,9 @@
 //! Identities behind secret tokens: who a token stands for, in one process or shared by
 //! every instance through Redis.
 //!
-//! [`Identities::issue`] gives a new member the next id and a fresh 128-bit token;
+//! [`Identities::issue`] gives a new member a fresh random id (64 bits: it never
+//! repeats, across restarts and a lost or flushed Redis, where a counter would start
+//! again at 1 and give a newcomer someone else's number) and a fresh 128-bit token;
 //! [`Identities::find`] answers who a token is. Only a SHA-256 of each token is kept (in
 //! memory and in Redis), so a dump of either holds no credential; a plain hash is
 //! enough because the tokens are random, not passwords.
@@ -45,7 +47,6 @@ enum Place<U> {
 /// The in-memory table.
 pub struct Known<U> {
     by_hash: HashMap<String, Entry<U>>,
-    next_id: u64,
     max: usize,
 }
 
@@ -113,7 +114,6 @@ where
         let place = match redis {
             None => Place::Memory(Mutex::new(Known {
                 by_hash: HashMap::new(),
-                next_id: 0,
                 max,
             })),
             Some(conn) => Place::Redis(conn, prefix.to_owned()),
@@ -124,9 +124,14 @@ where
         }
     }
 
-    /// A new identity: `make` builds it from the next id; returns its token and it.
-    pub async fn issue(&self, make: impl FnOnce(u64) -> U) -> Result<(String, U), IdentityError> {
+    /// A new identity: `make` builds it from a fresh id (16 hex digits); returns its
+    /// token and it.
+    pub async fn issue(
+        &self,
+        make: impl FnOnce(String) -> U,
+    ) -> Result<(String, U), IdentityError> {
         let token = random_token();
+        let id = random_token()[..16].to_owned();
         match &self.place {
             Place::Memory(known) => {
                 let mut known = known.lock();
@@ -137,8 +142,7 @@ where
                         return Err(IdentityError::Full);
                     }
                 }
-                known.next_id += 1;
-                let identity = make(known.next_id);
+                let identity = make(id);
                 let entry = Entry {
                     identity: identity.clone(),
                     posted: false,
@@ -149,10 +153,6 @@ where
             }
             Place::Redis(conn, prefix) => {
                 let mut conn = conn.clone();
-                let id: u64 = redis::cmd("INCR")
-                    .arg(format!("{prefix}:ids"))
-                    .query_async(&mut conn)
-                    .await?;
                 let identity = make(id);
                 let entry = Entry {
                     identity: identity.clone(),

@@ -108,10 +108,10 @@ impl Default for RoomLimits {
     }
 }
 
-/// A member as everyone sees them.
+/// A member as everyone sees them. The id is random and never repeats (names do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub id: u64,
+    pub id: String,
     pub name: String,
 }
 
@@ -166,7 +166,7 @@ pub struct ChatRoom {
     log: EventLog<ChatEvent>,
     identities: Identities<User>,
     presence: Arc<Presence<ChatEvent, User>>,
-    posts: Mutex<HashMap<u64, TokenBucket>>,
+    posts: Mutex<HashMap<String, TokenBucket>>,
     posts_per_ip: PerClient,
     joins_per_ip: PerClient,
     limits: RoomLimits,
@@ -339,7 +339,7 @@ impl ChatRoom {
             ChatEvent::Join(user.clone()),
             ChatEvent::Leave(user.clone()),
         );
-        let member = user.id.to_string();
+        let member = user.id.clone();
         self.presence
             .enter(&stream.id, &member, &user, join, leave)
             .await?;
@@ -352,7 +352,7 @@ impl ChatRoom {
     }
 
     async fn left(&self, stream: &str, user: User, token: &str) {
-        let member = user.id.to_string();
+        let member = user.id.clone();
         match self
             .presence
             .leave(stream, &member, ChatEvent::Leave(user))
@@ -408,7 +408,7 @@ impl ChatRoom {
                 posts.retain(|_, bucket| !bucket.is_full());
             }
             let bucket = posts
-                .entry(from.user.id)
+                .entry(from.user.id.clone())
                 .or_insert_with(|| TokenBucket::new(post_burst, f64::from(posts_per_second)));
             bucket.try_take().map_err(|wait| {
                 too_fast(wait, format!("At most {posts_per_second} messages a second (bursts of {post_burst}); wait a moment."))

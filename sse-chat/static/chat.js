@@ -4,7 +4,7 @@
 // one order. Text is always put in text nodes: nothing a member sends becomes markup.
 // Who we are is an HttpOnly cookie the server set when we joined: the browser sends it
 // with every reconnect and post, and no script (ours included) can read it. Names are
-// not unique, so every name is shown with the member's id ("alice #3").
+// not unique, so every name is shown with the member's id ("alice #3f9a0c").
 
 const $ = (id) => document.getElementById(id);
 const MAX_SHOWN = 500;
@@ -13,9 +13,10 @@ let me = null;                                        // {id, name} from the wel
 let name = sessionStorage.getItem("chat.name");
 const online = new Map();                             // id -> name
 
-// "alice #3": the id tells two members called alice apart.
+// "alice #3f9a0c": the id (random, never reused) tells two members called alice apart;
+// its first six hex digits are enough to see the difference.
 function label(user) {
-  return `${user.name} #${user.id}`;
+  return `${user.name} #${user.id.slice(0, 6)}`;
 }
 
 function showState(state) {
@@ -40,6 +41,12 @@ function connect() {
     $("join").hidden = true;
     $("room").hidden = false;
     showOnline();
+  });
+
+  // The server could not go on from the last event we saw (it restarted, or we fell too
+  // far behind): what is on screen may not be the room's any more, so start afresh.
+  source.addEventListener("reset", () => {
+    $("messages").replaceChildren();
   });
 
   source.addEventListener("message", (event) => {

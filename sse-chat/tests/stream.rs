@@ -52,7 +52,7 @@ async fn online(room: &ChatRoom) -> TestResult<Vec<String>> {
 /// A member's open stream, and what its welcome said.
 struct Member {
     conn: SseConnection,
-    id: u64,
+    id: String,
     token: String,
 }
 
@@ -362,7 +362,7 @@ async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
     let mut bob = join(&app, "bob").await?;
     assert_eq!(post(&app, &alice.token, "before").await?.status(), 202);
     let (last_seen, _) = next_of(&mut bob.conn, "message").await?;
-    let (bob_id, bob_token) = (bob.id, bob.token.clone());
+    let (bob_id, bob_token) = (bob.id.clone(), bob.token.clone());
     drop(bob);
     wait_until(WAIT, "bob to leave", || async {
         Ok(room.online().await?.iter().all(|u| u.id != bob_id))
@@ -399,7 +399,7 @@ async fn a_new_member_gets_the_last_50_messages() -> TestResult {
         // Straight into the room's history: the rate limit is not under test here.
         room.hub().publish(sse_chat::ChatEvent::Message {
             from: sse_chat::User {
-                id: alice.id,
+                id: alice.id.clone(),
                 name: "alice".into(),
             },
             text: format!("m{i}"),
