@@ -255,18 +255,21 @@ where
         }
     }
 
-    /// How many identities are remembered now (in memory; Redis forgets by its TTLs).
+    /// Frees the identities whose time is up (in memory; Redis forgets by its TTLs).
+    /// Run every few seconds ([`crate::ChatRoom::open`] does), so a forgotten member's
+    /// memory comes back when they are forgotten, not when the table is full.
+    pub fn forget_expired(&self) {
+        if let Place::Memory(known) = &self.place {
+            let now = Instant::now();
+            known.lock().by_hash.retain(|_, entry| !entry.expired(now));
+        }
+    }
+
+    /// How many identities are held in memory now (`None` with Redis, which forgets by
+    /// its TTLs).
     pub fn remembered(&self) -> Option<usize> {
-        let now = Instant::now();
         match &self.place {
-            Place::Memory(known) => Some(
-                known
-                    .lock()
-                    .by_hash
-                    .values()
-                    .filter(|e| !e.expired(now))
-                    .count(),
-            ),
+            Place::Memory(known) => Some(known.lock().by_hash.len()),
             Place::Redis(..) => None,
         }
     }

@@ -234,7 +234,7 @@ impl ChatRoom {
             "sse-chat:events",
             shutdown,
         );
-        Ok(Arc::new(Self {
+        let room = Arc::new(Self {
             log,
             identities,
             presence,
@@ -248,7 +248,9 @@ impl ChatRoom {
                 f64::from(limits.joins_per_minute) / 60.0,
             ),
             limits,
-        }))
+        });
+        tokio::spawn(forget_expired(Arc::downgrade(&room), silent));
+        Ok(room)
     }
 
     /// A room in this process only (no Redis), on a history of `limits`: for tests
@@ -262,9 +264,14 @@ impl ChatRoom {
         Self::open(log, None, limits, streams.shutdown_token()).await
     }
 
-    /// How many members are remembered (in memory), for tests.
+    /// How many members are held in memory (`None` with Redis), for tests.
     pub fn members_remembered(&self) -> Option<usize> {
         self.identities.remembered()
+    }
+
+    /// How many members' post allowances are held, for tests.
+    pub fn post_allowances(&self) -> usize {
+        self.posts.lock().len()
     }
 
     /// The room's history, for tests and metrics.
@@ -403,10 +410,6 @@ impl ChatRoom {
         }
         {
             let mut posts = self.posts.lock();
-            if posts.len() >= MAX_MEMBERS {
-                // Forget allowances that have refilled: they hold nothing worth keeping.
-                posts.retain(|_, bucket| !bucket.is_full());
-            }
             let bucket = posts
                 .entry(from.user.id.clone())
                 .or_insert_with(|| TokenBucket::new(post_burst, f64::from(posts_per_second)));
@@ -428,6 +431,22 @@ impl ChatRoom {
             }
         }
         Ok(id)
+    }
+}
+
+/// Frees forgotten members and refilled post allowances as time passes (every half of
+/// `forget_silent_after`, at most every 10 s), for as long as the room exists: the
+/// tables hold the members of the last day, not every join until a cap.
+async fn forget_expired(room: std::sync::Weak<ChatRoom>, forget_silent_after: Duration) {
+    let every = (forget_silent_after / 2).clamp(Duration::from_millis(50), Duration::from_secs(10));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(room) = room.upgrade() else { return };
+        room.identities.forget_expired();
+        // An allowance that has refilled holds nothing worth keeping.
+        room.posts.lock().retain(|_, bucket| !bucket.is_full());
     }
 }
 

@@ -648,3 +648,32 @@ async fn a_bad_cookie_does_not_shadow_a_valid_bearer() -> TestResult {
     assert_eq!(again.id, alice.id);
     Ok(())
 }
+
+/// Forgotten members are freed when they are forgotten, not when the table reaches its
+/// cap: 50 silent members join and leave, and the table comes back to the one member
+/// who posted; that member's post allowance is freed once it has refilled.
+#[tokio::test]
+async fn forgotten_members_and_refilled_allowances_are_freed_without_waiting_for_the_cap()
+-> TestResult {
+    let limits = RoomLimits {
+        forget_silent_after: Duration::from_millis(200),
+        ..roomy()
+    };
+    let (app, room) = start_with(ServerArgs::default(), limits).await?;
+    let poster = join(&app, "poster").await?;
+    assert_eq!(post(&app, &poster.token, "hello").await?.status(), 202);
+    assert_eq!(room.post_allowances(), 1);
+    let silent = try_join_all((0..50).map(|i| {
+        let app = &app;
+        async move { join(app, &format!("silent{i}")).await }
+    }))
+    .await?;
+    assert_eq!(room.members_remembered(), Some(51));
+    drop(silent);
+    wait_until(WAIT, "the silent members' memory to be freed", || async {
+        Ok(room.members_remembered() == Some(1) && room.post_allowances() == 0)
+    })
+    .await?;
+    drop(poster);
+    Ok(())
+}
