@@ -248,3 +248,61 @@ async fn streams_end_after_their_spread_lifetime_so_clients_rebalance() -> TestR
     );
     Ok(())
 }
+
+/// A body that trickles in steadily (a byte every 300 ms, never 10 s apart) still has
+/// to arrive within `--body-deadline-secs` (2 here): `408`, instead of holding its
+/// connection and handler for the hours 1,000 bytes would take.
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_408_at_the_deadline() -> TestResult {
+    let args = ServerArgs {
+        body_deadline_secs: 2,
+        ..ServerArgs::default()
+    };
+    let (app, _hub) = resume(args, HistoryLimits::default()).await?;
+    let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
+    socket
+        .write_all(
+            b"POST /events HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n\
+              content-length: 1000\r\n\r\n",
+        )
+        .await?;
+    let (mut reader, mut writer) = socket.into_split();
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(300));
+        for _ in 0..1000 {
+            ticks.tick().await;
+            if writer.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 1024];
+    let read = async {
+        while !String::from_utf8_lossy(&answer).contains('}') {
+            let n = reader.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        TestResult::Ok(())
+    };
+    let outcome = within(
+        Duration::from_secs(10),
+        "an answer to the trickling body",
+        read,
+    )
+    .await;
+    trickle.abort();
+    outcome??;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""error":"body-timeout""#), "{answer}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "answered before the deadline: {answer}"
+    );
+    Ok(())
+}

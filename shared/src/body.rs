@@ -1,26 +1,52 @@
-//! Request bodies through salvo's own parsers, with a size limit and a clear JSON error
-//! for each way a client can get one wrong, never a panic.
+//! Request bodies through salvo's own parsers, with a size limit, an overall deadline,
+//! and a clear JSON error for each way a client can get one wrong, never a panic.
 
-use salvo::Request;
 use salvo::http::{ParseError, StatusCode};
+use salvo::{Depot, Request};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::BODY_STALL;
+use crate::config::{BODY_DEADLINE, BODY_STALL, BodyDeadline};
 use crate::error::ApiError;
 
+/// Runs `read` within the request's [`BodyDeadline`]; `408` past it.
+async fn within_deadline<T>(
+    depot: &Depot,
+    read: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let BodyDeadline(deadline) = depot
+        .get_typed::<BodyDeadline>()
+        .map_or(BodyDeadline(BODY_DEADLINE), |d| *d);
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                format!(
+                    "The body took longer than {} s to arrive.",
+                    deadline.as_secs()
+                ),
+            ))
+        })
+}
+
 /// The body as UTF-8 text of 1 to `max_bytes` bytes: `413` when larger, `400` when
-/// empty or not UTF-8, `408` when it stops arriving (both readers here).
-pub async fn text(req: &mut Request, max_bytes: usize) -> Result<String, ApiError> {
-    let bytes = req.payload_with_max_size(max_bytes).await;
-    let bytes = bytes.map_err(|e| refused(e, max_bytes))?;
+/// empty or not UTF-8, `408` when it stops arriving or takes longer than the request's
+/// [`BodyDeadline`] (both readers here).
+pub async fn text(req: &mut Request, depot: &Depot, max_bytes: usize) -> Result<String, ApiError> {
+    let read = async {
+        let bytes = req.payload_with_max_size(max_bytes).await;
+        bytes.map(|b| b.to_vec()).map_err(|e| refused(e, max_bytes))
+    };
+    let bytes = within_deadline(depot, read).await?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "empty-body",
             "The body is empty; send some text.",
         ));
     }
-    String::from_utf8(bytes.to_vec())
+    String::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("invalid-utf8", "The body is not valid UTF-8 text."))
 }
 
@@ -29,12 +55,19 @@ pub async fn text(req: &mut Request, max_bytes: usize) -> Result<String, ApiErro
 /// when it is not a JSON object, and `400 invalid-field` naming the field that does not
 /// fit `T` (give `T` `#[serde(deny_unknown_fields)]` to refuse fields it lacks).
 /// Rules serde cannot state (lengths, allowed characters) are the caller's next step.
-pub async fn json<T: DeserializeOwned>(req: &mut Request, max_bytes: usize) -> Result<T, ApiError> {
+pub async fn json<T: DeserializeOwned>(
+    req: &mut Request,
+    depot: &Depot,
+    max_bytes: usize,
+) -> Result<T, ApiError> {
     // An object first: serde would also build a struct from a JSON array.
-    let object = req
-        .parse_json_with_max_size::<Map<String, Value>>(max_bytes)
-        .await;
-    let object = object.map_err(|e| refused(e, max_bytes))?;
+    let read = async {
+        let object = req
+            .parse_json_with_max_size::<Map<String, Value>>(max_bytes)
+            .await;
+        object.map_err(|e| refused(e, max_bytes))
+    };
+    let object = within_deadline(depot, read).await?;
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
         let message = match e.path().to_string().as_str() {
             "." => format!("{}.", e.inner()),

@@ -17,6 +17,16 @@ pub const HTTP1_BUFFER: usize = 64 * 1024;
 /// (salvo's fuse, `request_body_timeout`).
 pub const BODY_STALL: Duration = Duration::from_secs(10);
 
+/// How long a whole request body may take to arrive by default (`--body-deadline-secs`):
+/// [`BODY_STALL`] alone lets a body trickle in a byte every 9 s for hours.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a whole request body may take to arrive (`--body-deadline-secs`), as
+/// `routes::service` puts it in the `Depot` (salvo's `affix_state::inject`) for the
+/// readers of `body`; [`BODY_DEADLINE`] without it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Duration);
+
 /// Bounds what hyper buffers ([`HTTP1_BUFFER`]), allows 100 streams per HTTP/2
 /// connection, and pings HTTP/2 peers every 30 s (closing one silent for 20 s).
 pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(server: &mut salvo::Server<A>) {
@@ -199,6 +209,10 @@ pub struct ServerArgs {
     /// too slow (0: never). Idle streams are not affected: only unread data counts.
     #[arg(long, env = "WRITE_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
     pub write_stall_secs: u64,
+    /// Seconds a whole request body may take to arrive, however steadily it trickles
+    /// in; past it `408` (a body that stops for 10 s gets `408` sooner).
+    #[arg(long, env = "BODY_DEADLINE_SECS", default_value_t = BODY_DEADLINE.as_secs(), value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
+    pub body_deadline_secs: u64,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_address)]
@@ -258,6 +272,11 @@ impl ServerArgs {
     pub fn write_stall(&self) -> Option<Duration> {
         let secs = self.write_stall_secs;
         (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
+    /// How long a whole request body may take to arrive.
+    pub fn body_deadline(&self) -> Duration {
+        Duration::from_secs(self.body_deadline_secs)
     }
 
     /// How long shutdown may take.

@@ -3,12 +3,14 @@
 //! of POST and DELETE requests from other origins' pages, `GET /healthz`, `GET
 //! /metrics`, and JSON errors for whatever salvo answers itself.
 
+use salvo::affix_state::inject;
 use salvo::catcher::Catcher;
 use salvo::cors::{AllowCredentials, Cors, CorsHandler};
 use salvo::http::Method;
 use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
+use crate::config::BodyDeadline;
 use crate::error::json_errors;
 use crate::origin::SameOriginOnly;
 use crate::streams::Streams;
@@ -19,14 +21,15 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
     base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 /// The example's routes wrapped with what every server has: a panic net, security
-/// headers, no POST or DELETE from another origin's page (`403`), `/healthz`,
-/// `/metrics`, and JSON errors.
+/// headers, no POST or DELETE from another origin's page (`403`), the request-body
+/// deadline for `body`'s readers, `/healthz`, `/metrics`, and JSON errors.
 pub fn service(streams: &Streams, app: Router) -> Service {
     let origins = &streams.settings().cors_origins;
     let router = Router::new()
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
+        .hoop(inject(BodyDeadline(streams.settings().body_deadline())))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);

@@ -231,6 +231,7 @@ impl Default for ServerArgs {
             host: "127.0.0.1".into(),
             port: 0,
             retry_ms: 3000,
+            body_deadline_secs: crate::config::BODY_DEADLINE.as_secs(),
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
             max_new_streams_per_sec: 0,

@@ -671,7 +671,7 @@ impl PostMessage {
             .get_typed::<Member>()
             .map_err(|_| unknown_token())?
             .clone();
-        let text = body::text(req, MAX_MESSAGE_BYTES).await?;
+        let text = body::text(req, depot, MAX_MESSAGE_BYTES).await?;
         if text.trim().is_empty() {
             return Err(ApiError::bad_request(
                 "empty-message",

@@ -196,8 +196,13 @@ struct Publish {
 
 #[handler]
 impl Publish {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let draft = body::json::<NewNotification>(req, MAX_BODY_BYTES)
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+    ) -> Result<(), ApiError> {
+        let draft = body::json::<NewNotification>(req, depot, MAX_BODY_BYTES)
             .await?
             .check()?;
         // 503 while Redis is unreachable (nothing is published then).
@@ -324,8 +329,13 @@ struct SignIn {
 
 #[handler]
 impl SignIn {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let SignInBody { user } = body::json(req, 1024).await?;
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+    ) -> Result<(), ApiError> {
+        let SignInBody { user } = body::json(req, depot, 1024).await?;
         let user = display_name(&user, MAX_USER_CHARS)
             .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
         let sessions = &self.notifier.sessions;

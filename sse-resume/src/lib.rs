@@ -198,7 +198,12 @@ struct Created {
 
 #[handler]
 impl PostNote {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+    ) -> Result<(), ApiError> {
         if let Some(ip) = client_ip(req, &self.trusted_proxies) {
             self.allowance.try_take(ip).map_err(|wait| {
                 let NoteAllowance { burst, per_second } = self.notes;
@@ -209,7 +214,7 @@ impl PostNote {
                     .retry_after(wait)
             })?;
         }
-        let text = body::text(req, MAX_NOTE_BYTES).await?;
+        let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
         // 503 while Redis is unreachable (nothing is published then).
         let id = self.log.publish(ResumeEvent::Note(text)).await?;
         res.status_code(StatusCode::CREATED);
