@@ -123,6 +123,26 @@ async fn ids_that_cannot_be_honoured_get_their_reset_reason() -> TestResult {
     Ok(())
 }
 
+/// `Last-Event-ID: 0` means "before everything": it replays the whole history while
+/// the history still holds the first event, and once older events have fallen off it
+/// is an id older than the history like any other (`reset`, `history-gap`, then live).
+#[tokio::test]
+async fn an_id_of_0_replays_the_history_until_it_has_wrapped() -> TestResult {
+    let (app, hub) = start(limits(5), ServerArgs::default()).await?;
+    for i in 0..5 {
+        note(&hub, &format!("n{i}"))?;
+    }
+    let mut whole = SseConnection::open(&app.url("/events"), &[("last-event-id", "0")]).await?;
+    assert_eq!(replay(&mut whole).await?, ids(&hub, 1..=5));
+    note(&hub, "the first falls off")?;
+    let mut wrapped = SseConnection::open(&app.url("/events"), &[("last-event-id", "0")]).await?;
+    let reset = wrapped.next_event().await?;
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    assert_eq!(json_data(&reset)?["reason"], "history-gap");
+    assert_eq!(replay(&mut wrapped).await?, Vec::<String>::new(), "then live");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_posted_note_arrives_verbatim_as_one_event() -> TestResult {
     let (app, hub) = start(limits(100), ServerArgs::default()).await?;
