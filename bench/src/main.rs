@@ -6,6 +6,7 @@ mod load;
 mod per_event;
 mod report;
 mod servers;
+mod waves;
 
 use std::net::SocketAddr;
 use std::process::{ExitCode, Stdio};
@@ -90,6 +91,19 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Does memory come back? `--waves` of `--clients` streams against one server
+    /// process (each wave opens them, publishes 20 events, closes them all); prints
+    /// the RSS with the streams open and `--settle-secs` after they closed. Build with
+    /// `--features jemalloc` or `mimalloc` to try another allocator.
+    Waves {
+        server: Server,
+        #[arg(long, default_value_t = 5)]
+        waves: usize,
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        #[arg(long, default_value_t = 12)]
+        settle_secs: u64,
+    },
     /// One fixed-rate measurement: latency at an offered load.
     FixedRate {
         server: Server,
@@ -102,6 +116,13 @@ enum Cmd {
         seconds: u64,
     },
 }
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -165,6 +186,17 @@ fn main() -> ExitCode {
                     per_event::measure(server, clients, regime, Duration::from_secs(seconds))
                         .await?;
                 println!("{result:?}");
+                Ok(())
+            }
+            Cmd::Waves {
+                server,
+                waves: count,
+                clients,
+                settle_secs,
+            } => {
+                let settle = Duration::from_secs(settle_secs);
+                let result = waves::run(server, count, clients, settle).await?;
+                println!("{}", waves::report(&result, clients));
                 Ok(())
             }
             Cmd::All {

@@ -25,6 +25,12 @@ struct Cli {
     interval_ms: u64,
 }
 
+// jemalloc, with its background thread, as the allocator: after a wave of clients has
+// gone, it gives the freed memory back to the system within seconds, where glibc's
+// malloc keeps it (RELIABILITY.md, "Memory after waves").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     config::init_tracing();

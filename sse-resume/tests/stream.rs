@@ -139,7 +139,11 @@ async fn an_id_of_0_replays_the_history_until_it_has_wrapped() -> TestResult {
     let reset = wrapped.next_event().await?;
     assert_eq!(reset.event.as_deref(), Some("reset"));
     assert_eq!(json_data(&reset)?["reason"], "history-gap");
-    assert_eq!(replay(&mut wrapped).await?, Vec::<String>::new(), "then live");
+    assert_eq!(
+        replay(&mut wrapped).await?,
+        Vec::<String>::new(),
+        "then live"
+    );
     Ok(())
 }
 

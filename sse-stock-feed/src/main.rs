@@ -24,6 +24,12 @@ struct Cli {
     history: HistoryArgs,
 }
 
+// jemalloc, with its background thread, as the allocator: after a wave of clients has
+// gone, it gives the freed memory back to the system within seconds, where glibc's
+// malloc keeps it (RELIABILITY.md, "Memory after waves").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     sse_shared::config::init_tracing();
