@@ -137,25 +137,7 @@ async fn a_body_that_stops_arriving_gets_408() -> TestResult {
               content-length: 100\r\n\r\nonly part of it",
         )
         .await?;
-    let mut answer = Vec::new();
-    let mut buf = vec![0u8; 1024];
-    let read = async {
-        while !String::from_utf8_lossy(&answer).contains("}") {
-            let n = socket.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-        }
-        TestResult::Ok(())
-    };
-    within(
-        Duration::from_secs(20),
-        "an answer to the stalled body",
-        read,
-    )
-    .await??;
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = json_answer(&mut socket, Duration::from_secs(20), "the stalled body").await?;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains(r#""error":"body-timeout""#), "{answer}");
     Ok(())
@@ -277,27 +259,9 @@ async fn a_body_that_trickles_in_gets_408_at_the_deadline() -> TestResult {
             }
         }
     });
-    let mut answer = Vec::new();
-    let mut buf = vec![0u8; 1024];
-    let read = async {
-        while !String::from_utf8_lossy(&answer).contains('}') {
-            let n = reader.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-        }
-        TestResult::Ok(())
-    };
-    let outcome = within(
-        Duration::from_secs(10),
-        "an answer to the trickling body",
-        read,
-    )
-    .await;
+    let answer = json_answer(&mut reader, Duration::from_secs(10), "the trickling body").await;
     trickle.abort();
-    outcome??;
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = answer?;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains(r#""error":"body-timeout""#), "{answer}");
     assert!(
@@ -305,4 +269,26 @@ async fn a_body_that_trickles_in_gets_408_at_the_deadline() -> TestResult {
         "answered before the deadline: {answer}"
     );
     Ok(())
+}
+
+/// Reads an answer with a JSON body (up to its closing brace) within `limit`.
+async fn json_answer(
+    socket: &mut (impl AsyncReadExt + Unpin),
+    limit: Duration,
+    what: &str,
+) -> TestResult<String> {
+    let mut answer = Vec::new();
+    let mut buf = vec![0u8; 1024];
+    let read = async {
+        while !String::from_utf8_lossy(&answer).contains('}') {
+            let n = socket.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        TestResult::Ok(())
+    };
+    within(limit, &format!("an answer to {what}"), read).await??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
