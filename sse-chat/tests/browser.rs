@@ -16,6 +16,11 @@ const WAIT: Duration = Duration::from_secs(10);
 /// Joins as `name`; returns the page's label for us ("alice #1").
 async fn join(browser: &Browser, url: &str, name: &str) -> TestResult<String> {
     browser.client.goto(url).await?;
+    // Before the welcome the room (and its send box) is not shown, only the join form.
+    let shown = browser
+        .eval("return getComputedStyle(document.getElementById('room')).display")
+        .await?;
+    assert_eq!(shown, "none", "the room shows before anyone joined");
     browser.type_into("#name", name).await?;
     browser.click("#join-form button").await?;
     let prefix = format!("{name} #");
