@@ -1,7 +1,9 @@
 //! The counter's server, wired the way a Salvo app is served: `salvo::Server` on a
 //! `TcpListener` (HTTPS with salvo's `RustlsConfig` when asked), the fuse's limits, and
 //! on SIGINT/SIGTERM: end the streams, then the graceful stop. The other examples call
-//! the shared core's `server::run`, which is this same code.
+//! the shared core's `server::run` (shared/src/server.rs), which takes the same steps
+//! in the same order; they are spelled out here so that the smallest example reads on
+//! its own, without opening the shared server module.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,6 +35,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     config::init_tracing();
     let cli = Cli::parse();
     // Every stream is a socket: allow as many as the system lets this process have.
@@ -41,35 +53,28 @@ async fn main() -> ExitCode {
     }
     let streams = Streams::from_args(&cli.server);
     let app = sse_counter::router(&streams, Duration::from_millis(cli.interval_ms));
-    // The panic net, security headers, /healthz, /metrics and JSON errors.
+    // The panic net, security headers, same-origin POSTs, /healthz, /metrics, JSON errors.
     let service = routes::service(&streams, app);
     let addr = format!("{}:{}", cli.server.host, cli.server.port);
     let listener = TcpListener::new(addr.clone());
+    let cannot_listen = |e: salvo::Error| format!("cannot listen on {addr}: {e}");
     // TLS or not, the listening socket probes for peers that vanished without a FIN.
-    let served = match cli.server.rustls() {
-        Ok(Some(tls)) => match listener.rustls(tls).try_bind().await {
-            Ok(acceptor) => match config::probe_dead_peers(acceptor.inner().inner()) {
-                Ok(()) => serve(acceptor, "https", &cli.server, streams, service).await,
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(format!("cannot listen on {addr}: {e}")),
-        },
-        Ok(None) => match listener.try_bind().await {
-            Ok(acceptor) => match config::probe_dead_peers(acceptor.inner()) {
-                Ok(()) => serve(acceptor, "http", &cli.server, streams, service).await,
-                Err(e) => Err(e.to_string()),
-            },
-            Err(e) => Err(format!("cannot listen on {addr}: {e}")),
-        },
-        Err(e) => Err(e.to_string()),
-    };
-    served.map_or_else(
-        |e| {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        },
-        |()| ExitCode::SUCCESS,
-    )
+    match cli.server.rustls()? {
+        Some(tls) => {
+            let acceptor = listener
+                .rustls(tls)
+                .try_bind()
+                .await
+                .map_err(cannot_listen)?;
+            config::probe_dead_peers(acceptor.inner().inner())?;
+            serve(acceptor, "https", &cli.server, streams, service).await
+        }
+        None => {
+            let acceptor = listener.try_bind().await.map_err(cannot_listen)?;
+            config::probe_dead_peers(acceptor.inner())?;
+            serve(acceptor, "http", &cli.server, streams, service).await
+        }
+    }
 }
 
 async fn serve(
@@ -78,7 +83,7 @@ async fn serve(
     args: &ServerArgs,
     streams: Streams,
     service: Service,
-) -> Result<(), String> {
+) -> Result<(), Box<dyn std::error::Error>> {
     let local = acceptor.holdings().first().map(|h| h.local_addr.clone());
     if let Some(addr) = local.and_then(|a| a.into_std()) {
         println!("listening on {scheme}://{addr}");
@@ -100,5 +105,5 @@ async fn serve(
         streams.shut_down();
         handle.stop_graceful(Some(grace));
     });
-    server.try_serve(service).await.map_err(|e| e.to_string())
+    Ok(server.try_serve(service).await?)
 }
