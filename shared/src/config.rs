@@ -11,7 +11,7 @@ use salvo::conn::rustls::{Keycert, RustlsConfig};
 
 /// The most bytes hyper buffers per HTTP/1 connection and per HTTP/2 stream (~400 KB
 /// by default): what a client that stopped reading costs until the write-stall limit.
-pub const HTTP1_BUFFER: usize = 64 * 1024;
+pub(crate) const HTTP1_BUFFER: usize = 64 * 1024;
 
 /// How long a request body may go without a byte before the request fails with `408`
 /// (salvo's fuse, `request_body_timeout`).
@@ -158,7 +158,7 @@ fn proxy_address(text: &str) -> Result<IpAddr, String> {
 }
 
 /// A PEM certificate chain and its private key.
-pub type PemPair = (Vec<u8>, Vec<u8>);
+pub(crate) type PemPair = (Vec<u8>, Vec<u8>);
 
 /// Address, stream and limit options (flatten into an example's own `clap::Parser`).
 #[derive(Debug, Clone, Args)]
@@ -292,7 +292,7 @@ impl ServerArgs {
 
     /// The PEM certificate chain and key the options ask for, if any: read from the
     /// files, or a self-signed certificate made now.
-    pub fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
+    pub(crate) fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let read = |path: &PathBuf| {
                 std::fs::read(path)

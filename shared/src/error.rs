@@ -40,11 +40,6 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    /// `404 Not Found`.
-    pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", message)
-    }
-
     /// Adds a `Retry-After` header.
     pub fn retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);

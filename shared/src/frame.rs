@@ -56,12 +56,6 @@ impl Frame {
         self.single_line_field("id", "id", id)
     }
 
-    /// The `id:` field from a number (always valid, so no error to handle).
-    pub fn id_u64(mut self, id: u64) -> Self {
-        self.field("id", &id.to_string());
-        self
-    }
-
     /// The `event:` field (the event's name). Errors on CR, LF or NUL.
     pub fn event(self, name: &str) -> Result<Self, FrameError> {
         self.single_line_field("event", "event name", name)
@@ -84,14 +78,6 @@ impl Frame {
     /// The `retry:` field: how long the client waits before reconnecting.
     pub fn retry(mut self, millis: u64) -> Self {
         self.field("retry", &millis.to_string());
-        self
-    }
-
-    /// A comment (`: text`), one line per line of `text`. Clients ignore comments.
-    pub fn comment(mut self, text: &str) -> Self {
-        for line in lines(text) {
-            self.field("", line);
-        }
         self
     }
 
@@ -180,11 +166,5 @@ mod tests {
                 })
             ));
         }
-    }
-
-    #[test]
-    fn comments_cannot_smuggle_fields() {
-        let bytes = Frame::new().comment("x\nevent: forged").finish();
-        assert_eq!(&bytes[..], b": x\n: event: forged\n\n");
     }
 }

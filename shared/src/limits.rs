@@ -155,7 +155,8 @@ impl StreamLimiter {
     }
 
     /// Streams holding a permit right now.
-    pub fn open_streams(&self) -> usize {
+    #[cfg(test)]
+    fn open_streams(&self) -> usize {
         self.open.lock().total
     }
 }
@@ -218,8 +219,8 @@ impl TokenBucket {
         self.try_take_at(Instant::now())
     }
 
-    /// [`TokenBucket::try_take`] at a given time (for tests).
-    pub fn try_take_at(&mut self, now: Instant) -> Result<(), Duration> {
+    /// [`TokenBucket::try_take`] at a given time.
+    fn try_take_at(&mut self, now: Instant) -> Result<(), Duration> {
         let ahead = self
             .full_at
             .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));

@@ -122,7 +122,8 @@ impl Shutdown {
     }
 
     /// Whether the shutdown has started.
-    pub fn is_started(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_started(&self) -> bool {
         self.started.load(Ordering::Acquire)
     }
 
