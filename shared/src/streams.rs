@@ -121,12 +121,6 @@ impl Shutdown {
         self.token.cancel();
     }
 
-    /// Whether the shutdown has started.
-    #[cfg(test)]
-    pub(crate) fn is_started(&self) -> bool {
-        self.started.load(Ordering::Acquire)
-    }
-
     /// Completes when the shutdown starts.
     pub async fn wait(&self) {
         self.token.cancelled().await;
@@ -204,11 +198,11 @@ mod tests {
         let token = streams.shutdown_token();
         // Cancelling a task's token does not start the shutdown.
         streams.shutdown_token().cancel();
-        assert!(!streams.shutdown().is_started());
+        assert!(!streams.shutdown().started.load(Ordering::Acquire));
         assert!(!token.is_cancelled());
 
         streams.shut_down();
-        assert!(streams.shutdown().is_started());
+        assert!(streams.shutdown().started.load(Ordering::Acquire));
         let cancelled = tokio::time::timeout(Duration::from_secs(10), token.cancelled()).await;
         assert!(cancelled.is_ok());
     }
