@@ -14,7 +14,7 @@
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`origin`]: refusing state changes and identities to other origins' pages.
 //! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
-//!   token buckets, per client address.
+//!   rate limits per key or client address (`governor`).
 //! - [`config`]: the options; [`routes`]: what every server serves besides its
 //!   example (`/healthz`, `/metrics`, JSON errors, the panic net); [`server`]: serving on
 //!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.

@@ -1,5 +1,5 @@
 //! Connection limits for long-lived streams: one server-wide cap and one per client
-//! address, and the [`TokenBucket`] behind rate limits.
+//! address.
 //!
 //! A stream holds its [`StreamPermit`] for as long as it is open; dropping the permit
 //! (the client went away, the stream ended) gives the slot back. This is why salvo's
@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use salvo::Request;
@@ -178,54 +177,6 @@ impl Drop for StreamPermit {
     }
 }
 
-/// An allowance: at most `burst` actions at once, refilled at `per_second`. Kept as the
-/// moment the bucket will be full again (the "theoretical arrival time" of GCRA).
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    /// The time one token takes to come back.
-    every: Duration,
-    /// How far ahead of now `full_at` may be and still leave a token: `burst - 1` tokens.
-    slack: Duration,
-    /// `None` for a bucket that has never been taken from.
-    full_at: Option<Instant>,
-}
-
-impl TokenBucket {
-    /// A full bucket of `burst` tokens (at least 1), refilled at `per_second` (at least
-    /// one an hour; a fraction for slow rates: `10.0 / 60.0` is ten a minute).
-    pub fn new(burst: u32, per_second: f64) -> Self {
-        let every = Duration::from_secs_f64(1.0 / per_second.max(1.0 / 3600.0));
-        let slack = every * burst.max(1).saturating_sub(1);
-        Self {
-            every,
-            slack,
-            full_at: None,
-        }
-    }
-
-    /// Whether the bucket has refilled completely (nothing to remember about it).
-    pub fn is_full(&self) -> bool {
-        self.full_at.is_none_or(|at| at <= Instant::now())
-    }
-
-    /// Takes one token, or says how long until one is there.
-    pub fn try_take(&mut self) -> Result<(), Duration> {
-        self.try_take_at(Instant::now())
-    }
-
-    /// [`TokenBucket::try_take`] at a given time.
-    fn try_take_at(&mut self, now: Instant) -> Result<(), Duration> {
-        let ahead = self
-            .full_at
-            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
-        if ahead > self.slack {
-            return Err(ahead - self.slack);
-        }
-        self.full_at = Some(now + ahead + self.every);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,32 +317,5 @@ mod tests {
         assert_eq!(client_behind("8.8.8.8", &["5.5.5.5"]), ip("8.8.8.8"));
         // Nothing forwarded: the proxy itself.
         assert_eq!(client_behind("127.0.0.1", &[]), ip("127.0.0.1"));
-    }
-
-    #[test]
-    fn a_burst_then_the_refill_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(10, 5.0);
-        for _ in 0..10 {
-            assert!(bucket.try_take_at(start).is_ok());
-        }
-        let wait = bucket.try_take_at(start).err();
-        assert_eq!(wait, Some(Duration::from_millis(200)));
-        assert!(
-            bucket
-                .try_take_at(start + Duration::from_millis(200))
-                .is_ok()
-        );
-        assert!(
-            bucket
-                .try_take_at(start + Duration::from_millis(250))
-                .is_err()
-        );
-        // A long pause refills to the burst, not beyond.
-        let later = start + Duration::from_secs(60);
-        for _ in 0..10 {
-            assert!(bucket.try_take_at(later).is_ok());
-        }
-        assert!(bucket.try_take_at(later).is_err());
     }
 }

@@ -9,11 +9,13 @@
 //! frees the slot. On SIGTERM call [`Streams::shut_down`] *before* `stop_graceful`: a
 //! graceful stop waits for every response to finish, and an event stream never does.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota};
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use rand::RngExt;
 use salvo::Request;
@@ -22,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerArgs;
 use crate::error::ApiError;
-use crate::limits::{StreamLimiter, StreamPermit, TokenBucket, client_ip};
+use crate::limits::{StreamLimiter, StreamPermit, client_ip};
 use crate::metrics::Metrics;
 
 /// Options, limits, metrics and the shutdown signal. Cheap to clone.
@@ -31,7 +33,7 @@ pub struct Streams {
     args: Arc<ServerArgs>,
     limiter: StreamLimiter,
     /// `--max-new-streams-per-sec`, when set.
-    admission: Option<Arc<Mutex<TokenBucket>>>,
+    admission: Option<Arc<DefaultDirectRateLimiter>>,
     metrics: Metrics,
     shutdown: Shutdown,
 }
@@ -43,8 +45,9 @@ impl Streams {
         Self {
             args: Arc::new(args.clone()),
             limiter: StreamLimiter::new(args.max_streams, args.max_streams_per_ip),
-            admission: (rate > 0)
-                .then(|| Arc::new(Mutex::new(TokenBucket::new(rate, f64::from(rate))))),
+            // `rate` a second, and as many at once (governor's GCRA).
+            admission: NonZeroU32::new(rate)
+                .map(|rate| Arc::new(governor::RateLimiter::direct(Quota::per_second(rate)))),
             metrics: Metrics::new(),
             shutdown: Shutdown::default(),
         }
@@ -81,7 +84,10 @@ impl Streams {
     /// past `--max-streams-per-ip`. During a shutdown a stream is still admitted: it
     /// gets its `retry:` and ends, where a 5xx would make `EventSource` give up.
     pub fn admit(&self, req: &Request) -> Result<OpenStream, ApiError> {
-        if let Some(Err(wait)) = self.admission.as_ref().map(|a| a.lock().try_take()) {
+        let now = DefaultClock::default().now();
+        let refused = self.admission.as_ref().map(|a| a.check());
+        if let Some(Err(until)) = refused {
+            let wait = until.wait_time_from(now);
             self.metrics.reject("admission-rate");
             // Jittered, so the streams refused together do not all return together.
             let jitter = Duration::from_millis(rand::rng().random_range(0..=2000));

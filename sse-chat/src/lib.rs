@@ -21,7 +21,6 @@
 pub mod identity;
 pub mod presence;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use self::identity::{Identities, IdentityError};
@@ -29,7 +28,6 @@ use self::presence::Presence;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::{StreamExt, stream};
-use parking_lot::Mutex;
 use salvo::http::StatusCode;
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::http::uri::Scheme;
@@ -45,7 +43,7 @@ use sse_shared::limits::client_ip;
 use sse_shared::names::display_name;
 use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
-use sse_shared::rate::{PerClient, TokenBucket};
+use sse_shared::rate::{PerClient, PerKey};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{presented_token, random_token};
 use sse_shared::streams::Streams;
@@ -166,7 +164,7 @@ pub struct ChatRoom {
     log: EventLog<ChatEvent>,
     identities: Identities<User>,
     presence: Arc<Presence<ChatEvent, User>>,
-    posts: Mutex<HashMap<String, TokenBucket>>,
+    posts: PerKey<String>,
     posts_per_ip: PerClient,
     joins_per_ip: PerClient,
     limits: RoomLimits,
@@ -238,7 +236,7 @@ impl ChatRoom {
             log,
             identities,
             presence,
-            posts: Mutex::new(HashMap::new()),
+            posts: PerKey::new(limits.post_burst, f64::from(limits.posts_per_second)),
             posts_per_ip: PerClient::new(
                 limits.ip_post_burst,
                 f64::from(limits.ip_posts_per_second),
@@ -271,7 +269,7 @@ impl ChatRoom {
 
     /// How many members' post allowances are held, for tests.
     pub fn post_allowances(&self) -> usize {
-        self.posts.lock().len()
+        self.posts.len()
     }
 
     /// The room's history, for tests and metrics.
@@ -408,15 +406,9 @@ impl ChatRoom {
                 too_fast(wait, format!("At most {ip_posts_per_second} messages a second (bursts of {ip_post_burst}) from one address; wait a moment."))
             })?;
         }
-        {
-            let mut posts = self.posts.lock();
-            let bucket = posts
-                .entry(from.user.id.clone())
-                .or_insert_with(|| TokenBucket::new(post_burst, f64::from(posts_per_second)));
-            bucket.try_take().map_err(|wait| {
-                too_fast(wait, format!("At most {posts_per_second} messages a second (bursts of {post_burst}); wait a moment."))
-            })?;
-        }
+        self.posts.try_take(&from.user.id).map_err(|wait| {
+            too_fast(wait, format!("At most {posts_per_second} messages a second (bursts of {post_burst}); wait a moment."))
+        })?;
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let message = ChatEvent::Message {
             from: from.user.clone(),
@@ -446,7 +438,7 @@ async fn forget_expired(room: std::sync::Weak<ChatRoom>, forget_silent_after: Du
         let Some(room) = room.upgrade() else { return };
         room.identities.forget_expired();
         // An allowance that has refilled holds nothing worth keeping.
-        room.posts.lock().retain(|_, bucket| !bucket.is_full());
+        room.posts.forget_refilled();
     }
 }
 
