@@ -2,8 +2,8 @@
 //! into another project with the modules its docs name (and the crates it uses).
 //!
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
-//! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission
-//!   through [`limits`], [`metrics`], and the shutdown that ends every stream.
+//! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission (by
+//!   client [`address`]), [`metrics`], and the shutdown that ends every stream.
 //! - [`event_stream`]: the response for shared frames: `retry:`, coalescing,
 //!   keep-alive, the end on shutdown, the drop guard.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
@@ -20,6 +20,7 @@
 //!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.
 //! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
 
+pub mod address;
 pub mod body;
 pub mod config;
 pub mod error;
@@ -29,7 +30,6 @@ pub mod frame;
 pub mod hub;
 #[cfg(feature = "lean-server")]
 pub mod lean;
-pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod origin;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::limits::limit_key;
+use crate::address::limit_key;
 
 /// The most keys a [`PerKey`] remembers at once.
 const MAX_KEYS: usize = 100_000;

@@ -1,14 +1,17 @@
 //! [`Streams`]: what every stream handler needs from its server: the options
-//! ([`ServerArgs`]: `retry:`, keep-alive, drain), admission through the connection
-//! [`limits`](crate::limits), the [`metrics`](crate::metrics), and the shutdown that
-//! ends every stream.
+//! ([`ServerArgs`]: `retry:`, keep-alive, drain), admission (a server-wide cap, one per
+//! client [`address`](crate::address), a rate of new streams), the
+//! [`metrics`](crate::metrics), and the shutdown that ends every stream.
 //!
 //! A handler takes an [`OpenStream`] with [`Streams::admit`] *before* it starts the
 //! stream, so a refusal is a plain `503`/`429` JSON response, and keeps it in the
 //! stream: when the client goes away, the body is dropped and with it the guard, which
-//! frees the slot. On SIGTERM call [`Streams::shut_down`] *before* `stop_graceful`: a
+//! frees the slot. This is why salvo's `max_concurrency` hoop is not enough: it frees
+//! its slot when the handler returns, which for a stream is right away. On SIGTERM call [`Streams::shut_down`] *before* `stop_graceful`: a
 //! graceful stop waits for every response to finish, and an event stream never does.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,22 +19,24 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota};
+use parking_lot::Mutex;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use rand::RngExt;
 use salvo::Request;
 use salvo::http::StatusCode;
 use tokio_util::sync::CancellationToken;
 
+use crate::address::{client_ip, limit_key};
 use crate::config::ServerArgs;
 use crate::error::ApiError;
-use crate::limits::{StreamLimiter, StreamPermit, client_ip};
 use crate::metrics::Metrics;
 
 /// Options, limits, metrics and the shutdown signal. Cheap to clone.
 #[derive(Clone)]
 pub struct Streams {
     args: Arc<ServerArgs>,
-    limiter: StreamLimiter,
+    /// The open streams, in all and per client address.
+    slots: Arc<Mutex<Slots>>,
     /// `--max-new-streams-per-sec`, when set.
     admission: Option<Arc<DefaultDirectRateLimiter>>,
     metrics: Metrics,
@@ -44,7 +49,7 @@ impl Streams {
         let rate = args.max_new_streams_per_sec;
         Self {
             args: Arc::new(args.clone()),
-            limiter: StreamLimiter::new(args.max_streams, args.max_streams_per_ip),
+            slots: Arc::default(),
             // `rate` a second, and as many at once (governor's GCRA).
             admission: NonZeroU32::new(rate)
                 .map(|rate| Arc::new(governor::RateLimiter::direct(Quota::per_second(rate)))),
@@ -99,16 +104,60 @@ impl Streams {
             )
             .retry_after(wait + jitter));
         }
-        let ip = client_ip(req, &self.args.trusted_proxies);
-        let retry = Duration::from_millis(self.args.retry_ms);
-        match self.limiter.try_acquire(ip) {
-            Ok(permit) => Ok(OpenStream::new(permit, &self.metrics)),
-            Err(refusal) => {
-                self.metrics.reject(refusal.label());
-                Err(ApiError::from(refusal).retry_after(retry))
-            }
-        }
+        self.take_slot(client_ip(req, &self.args.trusted_proxies))
     }
+
+    /// Takes a slot for a stream from `ip` (counted by [`limit_key`]; `None`, a peer
+    /// without an IP: only the server-wide cap applies), or refuses with `503
+    /// server-full` / `429 too-many-streams` and `Retry-After: --retry-ms`.
+    fn take_slot(&self, ip: Option<IpAddr>) -> Result<OpenStream, ApiError> {
+        let (max_total, max_per_ip) = (self.args.max_streams, self.args.max_streams_per_ip);
+        let ip = ip.map(limit_key);
+        let refusal = {
+            let mut slots = self.slots.lock();
+            let held = ip.map_or(0, |ip| slots.per_ip.get(&ip).copied().unwrap_or(0));
+            if slots.total >= max_total {
+                let message = format!(
+                    "The server has reached its limit of {max_total} open streams; try again later."
+                );
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server-full",
+                    "server-full",
+                    message,
+                )
+            } else if held >= max_per_ip {
+                let message = format!(
+                    "This address has reached its limit of {max_per_ip} open streams; close one first."
+                );
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-streams",
+                    "per-ip-limit",
+                    message,
+                )
+            } else {
+                // Counted only when admitted: a refused address leaves no entry behind.
+                slots.total += 1;
+                if let Some(ip) = ip {
+                    *slots.per_ip.entry(ip).or_default() += 1;
+                }
+                drop(slots);
+                return Ok(OpenStream::new(Arc::clone(&self.slots), ip, &self.metrics));
+            }
+        };
+        let (status, code, label, message) = refusal;
+        self.metrics.reject(label);
+        let retry = Duration::from_millis(self.args.retry_ms);
+        Err(ApiError::new(status, code, message).retry_after(retry))
+    }
+}
+
+/// Open streams, in all and per client address.
+#[derive(Default)]
+struct Slots {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
 }
 
 /// A shutdown that starts once; clones are the same signal. The flag lets a stream
@@ -142,7 +191,9 @@ impl Shutdown {
 /// touches (not all of [`Metrics`]: every stream carries this), and frees the slot and
 /// updates the gauge when the stream ends for any reason.
 pub struct OpenStream {
-    _permit: StreamPermit,
+    slots: Arc<Mutex<Slots>>,
+    /// The address this stream is counted under.
+    ip: Option<IpAddr>,
     open_streams: Gauge,
     /// Body frames written to this stream's client.
     pub frames_written: Counter,
@@ -153,10 +204,11 @@ pub struct OpenStream {
 }
 
 impl OpenStream {
-    fn new(permit: StreamPermit, metrics: &Metrics) -> Self {
+    fn new(slots: Arc<Mutex<Slots>>, ip: Option<IpAddr>, metrics: &Metrics) -> Self {
         metrics.open_streams.inc();
         Self {
-            _permit: permit,
+            slots,
+            ip,
             open_streams: metrics.open_streams.clone(),
             frames_written: metrics.frames_written.clone(),
             keep_alives: metrics.keep_alives.clone(),
@@ -167,6 +219,18 @@ impl OpenStream {
 
 impl Drop for OpenStream {
     fn drop(&mut self) {
+        let mut slots = self.slots.lock();
+        slots.total -= 1;
+        if let Some(ip) = self.ip
+            && let Some(count) = slots.per_ip.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                // Keep the map as small as the set of addresses with open streams.
+                slots.per_ip.remove(&ip);
+            }
+        }
+        drop(slots);
         self.open_streams.dec();
         tracing::debug!("stream closed");
     }
@@ -193,14 +257,81 @@ pub async fn shutdown_signal() -> &'static str {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    /// Streams under these options (e.g. `["--max-streams", "3"]`).
+    fn streams(options: &[&str]) -> Streams {
+        let args = ["t"].iter().chain(options);
+        Streams::from_args(&<Cli as clap::Parser>::parse_from(args).server)
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    /// The error code a refusal answers with.
+    fn code(taken: Result<OpenStream, ApiError>) -> Option<&'static str> {
+        taken.err().map(|e| e.code)
+    }
+
+    #[test]
+    fn per_ip_then_global_limits_apply_and_slots_come_back() {
+        let streams = streams(&["--max-streams", "3", "--max-streams-per-ip", "2"]);
+        let a1 = streams.take_slot(Some(A));
+        let a2 = streams.take_slot(Some(A));
+        assert!(a1.is_ok() && a2.is_ok());
+        assert_eq!(code(streams.take_slot(Some(A))), Some("too-many-streams"));
+        let b1 = streams.take_slot(Some(B));
+        assert!(b1.is_ok());
+        assert_eq!(code(streams.take_slot(Some(B))), Some("server-full"));
+        drop(a1);
+        assert!(
+            streams.take_slot(Some(B)).is_ok(),
+            "the freed slot is reusable"
+        );
+        drop((a2, b1));
+        assert_eq!(streams.slots.lock().total, 0);
+        assert!(streams.slots.lock().per_ip.is_empty());
+    }
+
+    #[test]
+    fn a_refused_address_leaves_no_entry() {
+        let streams = streams(&["--max-streams", "1"]);
+        let _held = streams.take_slot(Some(A));
+        for last in 0..=255 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 1, last));
+            assert_eq!(code(streams.take_slot(Some(ip))), Some("server-full"));
+        }
+        assert_eq!(streams.slots.lock().per_ip.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        let streams = streams(&["--max-streams-per-ip", "2"]);
+        let host = |last: u16| {
+            Some(IpAddr::V6(std::net::Ipv6Addr::new(
+                0x2001, 0xdb8, 0, 7, 0, 0, 0, last,
+            )))
+        };
+        let (first, second) = (streams.take_slot(host(1)), streams.take_slot(host(2)));
+        assert!(first.is_ok() && second.is_ok());
+        // A third address in the same /64 is the same client.
+        assert_eq!(code(streams.take_slot(host(3))), Some("too-many-streams"));
+        let other = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 8, 0, 0, 0, 1));
+        assert!(streams.take_slot(Some(other)).is_ok());
+
+        let mapped = IpAddr::V6(std::net::Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped());
+        let (a, b) = (streams.take_slot(Some(A)), streams.take_slot(Some(mapped)));
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(code(streams.take_slot(Some(A))), Some("too-many-streams"));
+    }
+
     #[tokio::test]
     async fn the_token_for_tasks_is_cancelled_by_the_shutdown_and_only_stops_its_holder() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            server: ServerArgs,
-        }
-        let streams = Streams::from_args(&<Cli as clap::Parser>::parse_from(["t"]).server);
+        let streams = streams(&[]);
         let token = streams.shutdown_token();
         // Cancelling a task's token does not start the shutdown.
         streams.shutdown_token().cancel();
