@@ -16,10 +16,17 @@ use crate::address::limit_key;
 /// The most keys a [`PerKey`] remembers at once.
 const MAX_KEYS: usize = 100_000;
 
+/// The longest a full allowance may take to refill: governor keeps `burst x period` in
+/// 64-bit nanoseconds (about 584 years), and a larger product overflows.
+const MAX_REFILL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// `burst` at once, then one every `1 / per_second` (at least one an hour; a fraction
-/// for slow rates: `10.0 / 60.0` is ten a minute).
+/// for slow rates: `10.0 / 60.0` is ten a minute). A burst so large that refilling it
+/// would take more than [`MAX_REFILL`] is as good as unlimited, and is capped there.
 fn quota(burst: u32, per_second: f64) -> Quota {
     let every = Duration::from_secs_f64(1.0 / per_second.max(1.0 / 3600.0));
+    let most = MAX_REFILL.as_nanos() / every.as_nanos().max(1);
+    let burst = burst.min(u32::try_from(most).unwrap_or(u32::MAX));
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(every)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -108,6 +115,15 @@ mod tests {
             "refilled after the wait it named"
         );
         assert!(limits.try_take(&"k").is_err(), "one token, not a burst");
+    }
+
+    #[test]
+    fn any_burst_and_rate_the_options_allow_make_a_limiter() {
+        // The options take any u32 burst; governor overflowed on u32::MAX at 10 a minute.
+        for (burst, per_second) in [(u32::MAX, 10.0 / 60.0), (u32::MAX, 1e-9), (1, 1e12)] {
+            let limits = PerKey::new(burst, per_second);
+            assert!(limits.try_take(&"k").is_ok(), "{burst} at {per_second}/s");
+        }
     }
 
     #[test]
