@@ -24,8 +24,10 @@ const MAX_REFILL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// for slow rates: `10.0 / 60.0` is ten a minute). A burst so large that refilling it
 /// would take more than [`MAX_REFILL`] is as good as unlimited, and is capped there.
 fn quota(burst: u32, per_second: f64) -> Quota {
-    let every = Duration::from_secs_f64(1.0 / per_second.max(1.0 / 3600.0));
-    let most = MAX_REFILL.as_nanos() / every.as_nanos().max(1);
+    // Governor counts in nanoseconds: a faster rate than one a nanosecond is that.
+    let every =
+        Duration::from_secs_f64(1.0 / per_second.max(1.0 / 3600.0)).max(Duration::from_nanos(1));
+    let most = MAX_REFILL.as_nanos() / every.as_nanos();
     let burst = burst.min(u32::try_from(most).unwrap_or(u32::MAX));
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(every)
@@ -123,6 +125,13 @@ mod tests {
         for (burst, per_second) in [(u32::MAX, 10.0 / 60.0), (u32::MAX, 1e-9), (1, 1e12)] {
             let limits = PerKey::new(burst, per_second);
             assert!(limits.try_take(&"k").is_ok(), "{burst} at {per_second}/s");
+        }
+        // Faster than governor can count is one a nanosecond, not the fallback of one a
+        // second: a burst of 1 is refilled at once.
+        let fast = PerKey::new(1, f64::from(u32::MAX));
+        for _ in 0..1000 {
+            let taken = fast.try_take(&"k");
+            assert!(taken.is_ok() || taken.is_err_and(|wait| wait <= Duration::from_micros(1)));
         }
     }
 
