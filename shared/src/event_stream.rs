@@ -1,6 +1,6 @@
-//! The SSE response for frames made once and shared: `retry:` first, then the frames
-//! (a hub subscription already yields whatever is ready as one batch, so each is one
-//! body frame), keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
+//! The SSE response for frames made once and shared: `retry:` first, then the frames,
+//! coalesced (whatever is ready when the stream wakes goes out as one body frame),
+//! keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
 //! guard held until the body is dropped.
 //!
 //! ```ignore
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use pin_project_lite::pin_project;
 use salvo::http::header::{HeaderMap, HeaderValue};
@@ -30,6 +30,9 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::frame::{Frame, KEEP_ALIVE};
 use crate::streams::{OpenStream, Shutdown, Streams};
+
+/// The most bytes of ready events joined into one body frame.
+const MAX_COALESCED: usize = 64 * 1024;
 
 /// Turns `res` into an SSE response streaming `frames` (each item one finished frame
 /// or several, see [`crate::frame`]). The body holds `guard` until it ends.
@@ -87,7 +90,7 @@ where
 }
 
 pin_project! {
-    /// One response body: `retry:` first, then the frames, with keep-alive
+    /// One response body: `retry:` first, then the frames, coalesced, with keep-alive
     /// comments in the silences, until the frames end or the server shuts down (then
     /// after its drain: a last `retry:` and the end).
     struct Body<S> {
@@ -164,7 +167,7 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
                     }
                 }
                 match this.frames.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(frame)) => frame,
+                    Poll::Ready(Some(frame)) => coalesce(this.frames, frame),
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Pending => loop {
                         std::task::ready!(this.keep_alive_timer.as_mut().poll(cx));
@@ -188,6 +191,33 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
         *this.unasked_since = Some(now);
         Poll::Ready(Some(Ok(frame)))
     }
+}
+
+/// Joins `first` with whatever else is ready right now into one body frame, so a
+/// burst of events costs one write instead of one per event.
+fn coalesce<S: Stream<Item = Bytes>>(mut frames: Pin<&mut S>, first: Bytes) -> Bytes {
+    // Polled without a waker: the body is polled again (with one) right after this
+    // frame is taken, and that poll registers for the next.
+    let mut ready_now = || match frames
+        .as_mut()
+        .poll_next(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(Some(frame)) => Some(frame),
+        _ => None,
+    };
+    let Some(second) = ready_now() else {
+        return first;
+    };
+    let mut joined = BytesMut::with_capacity(first.len() + second.len());
+    joined.extend_from_slice(&first);
+    joined.extend_from_slice(&second);
+    while joined.len() < MAX_COALESCED {
+        match ready_now() {
+            Some(more) => joined.extend_from_slice(&more),
+            None => break,
+        }
+    }
+    joined.freeze()
 }
 
 pin_project! {
