@@ -150,8 +150,9 @@ async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error
         join_burst: u32::MAX,
         ..sse_chat::RoomLimits::default()
     };
-    let room = sse_chat::ChatRoom::in_memory(&streams, limits, room_limits).await?;
-    let app = sse_chat::router(&streams, &room);
+    let hub = sse_shared::Hub::new(limits, streams.metrics().clone());
+    let room = sse_chat::ChatRoom::in_memory(hub, room_limits);
+    let app = sse_chat::router(&room);
     run_ours(&args, streams, app, false).await
 }
 

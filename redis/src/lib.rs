@@ -5,12 +5,16 @@
 //!   are `XADD`s, and one reader per process feeds the local hub; event ids are the
 //!   stream's ids, so a client resumes on any instance.
 //! - [`lease`]: one producer across instances, its appends fenced in Redis.
+//! - [`members`] and [`presence`]: sse-chat's members and who is online, shared by
+//!   every instance.
 //!
 //! An example's `main.rs` calls [`event_log`] with the `--redis` option: with a URL the
 //! hub is fed by Redis, without one it stays in memory.
 
 pub mod lease;
 pub mod log;
+pub mod members;
+pub mod presence;
 
 use std::time::Duration;
 
@@ -23,6 +27,8 @@ use sse_shared::{EventLog, Hub, HubEvent, PublishFailed};
 use tokio_util::sync::CancellationToken;
 
 pub use log::RedisLog;
+pub use members::RedisMembers;
+pub use presence::RedisPresence;
 
 /// The option that switches an example to the Redis backend.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,6 +66,18 @@ pub async fn connect(client: &Client, timeout: Duration) -> redis::RedisResult<C
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout));
     client.get_connection_manager_with_config(config).await
+}
+
+/// A connection to Redis at `url` for commands, as [`connect`] makes it (2 s timeout);
+/// fails if Redis cannot be reached.
+pub async fn connect_url(url: &str) -> Result<ConnectionManager, RedisLogError> {
+    let connect_error = |source| RedisLogError::Connect {
+        url: redact(url),
+        source,
+    };
+    let client = Client::open(url).map_err(connect_error)?;
+    let timeout = Duration::from_secs(2);
+    connect(&client, timeout).await.map_err(connect_error)
 }
 
 /// What went wrong with Redis.

@@ -29,7 +29,8 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
-        .hoop(inject(BodyDeadline(streams.settings().body_deadline())))
+        // What handlers find in the `Depot`: the streams, and the body deadline.
+        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.settings().body_deadline())))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);

@@ -8,9 +8,9 @@
 //! the member the token names, and only as them: the sender is never taken from the
 //! request. Joins and posts are rate limited per client address.
 //!
-//! With `--redis`, the room spans instances: messages go through a Redis stream,
-//! tokens are valid on every instance ([`identity`]), and presence is
-//! counted across instances ([`presence`]).
+//! Read top-down: the router, its handlers, the room, the types. The room's members
+//! ([`members`]) and who is online ([`presence`]) are kept in memory, or with
+//! `--redis` shared by every instance ([`redis`]).
 //!
 //! The tutorial's chat took the sender's id from the URL (anyone could post as anyone),
 //! unwrapped a non-UTF-8 body into a panic, kept an unbounded queue per user, and
@@ -18,16 +18,18 @@
 //! bounded shared history instead of queues ([`sse_shared::hub`]), and a drop guard on
 //! every stream, so `leave` goes out when a member's last stream closes.
 
-pub mod identity;
+pub mod members;
 pub mod presence;
+pub mod redis;
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use self::identity::{Identities, IdentityError};
-use self::presence::Presence;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use futures_util::{StreamExt, stream};
+use salvo::affix_state::inject;
 use salvo::http::StatusCode;
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::http::uri::Scheme;
@@ -39,7 +41,7 @@ use sse_shared::error::ApiError;
 use sse_shared::event_log::{EventLog, PublishFailed};
 use sse_shared::event_stream::{self, holding};
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start};
+use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
 use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
@@ -47,9 +49,10 @@ use sse_shared::rate::{PerClient, PerKey};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{presented_token, random_token};
 use sse_shared::streams::Streams;
-use std::net::IpAddr;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+
+use self::members::{FORGET_AFTER, FORGET_SILENT_AFTER, MemoryMembers, token_key};
+use self::presence::MemoryPresence;
+pub use self::{members::Members, presence::Presence};
 
 /// The longest message, in bytes of UTF-8.
 pub const MAX_MESSAGE_BYTES: usize = 2000;
@@ -57,7 +60,7 @@ pub const MAX_MESSAGE_BYTES: usize = 2000;
 pub const MAX_NAME_CHARS: usize = 32;
 /// Messages a new member sees from before they joined.
 pub const RECENT_MESSAGES: usize = 50;
-/// Most members remembered at once.
+/// Most members remembered at once, in memory.
 const MAX_MEMBERS: usize = 100_000;
 
 const FILES: [(&str, &str); 2] = [
@@ -65,206 +68,211 @@ const FILES: [(&str, &str); 2] = [
     ("chat.js", include_str!("../static/chat.js")),
 ];
 
-/// How fast members join and post (`429` with `Retry-After` beyond).
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub struct RoomLimits {
-    /// Messages a member may post at once.
-    #[arg(long, env = "POST_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub post_burst: u32,
-    /// Messages a second a member may post after the burst.
-    #[arg(long, env = "POSTS_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
-    pub posts_per_second: u32,
-    /// Messages one client address may post at once, all its members together (so
-    /// cycling identities gains nothing).
-    #[arg(long, env = "IP_POST_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ip_post_burst: u32,
-    /// Messages a second one client address may post after its burst.
-    #[arg(long, env = "IP_POSTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ip_posts_per_second: u32,
-    /// New members one client address may make at once (reconnects do not count).
-    #[arg(long, env = "JOIN_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub join_burst: u32,
-    /// New members a minute one client address may make after its burst.
-    #[arg(long, env = "JOINS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub joins_per_minute: u32,
-    /// How long a member who never posted is remembered after their last stream closed.
-    #[arg(skip = identity::FORGET_SILENT_AFTER)]
-    pub forget_silent_after: Duration,
+/// The routes: `GET /chat/events`, `POST /chat/messages`, and the page. The room is
+/// in every handler's `Depot`.
+pub fn router(room: &Arc<ChatRoom>) -> Router {
+    let chat = Router::with_path("chat")
+        .hoop(inject(Arc::clone(room)))
+        .push(Router::with_path("events").get(join_stream))
+        .push(
+            Router::with_path("messages")
+                .hoop(member_only)
+                .post(post_message),
+        );
+    let page = page::routes("SSE chat", include_str!("../static/index.html"), &FILES);
+    Router::new().push(chat).push(page)
 }
 
-impl Default for RoomLimits {
-    fn default() -> Self {
-        Self {
-            post_burst: 10,
-            posts_per_second: 5,
-            ip_post_burst: 20,
-            ip_posts_per_second: 10,
-            join_burst: 10,
-            joins_per_minute: 10,
-            forget_silent_after: identity::FORGET_SILENT_AFTER,
+/// `GET /chat/events?name=..` (or with the member cookie): join and stream.
+#[handler]
+async fn join_stream(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let (streams, room) = state(depot)?;
+    let guard = streams.admit(req)?;
+    let settings = streams.settings();
+    let ip = client_ip(req, &settings.trusted_proxies);
+    // Another site's page could navigate a browser here with a name of its choosing: a
+    // member (and the cookie that names one) is issued only to our own pages.
+    let own = is_own_origin(req, &settings.cors_origins);
+    let name = req.query::<String>("name");
+    let token = member_token(req);
+    let joined = room
+        .join(token.as_deref(), name.as_deref(), ip, own)
+        .await?;
+    if own {
+        set_member_cookie(req, res, &joined.token);
+    }
+
+    // The welcome holds this member's secret, so it is built for this stream alone and
+    // never enters the shared history. It has no id: resuming is about the room.
+    let welcome = Welcome {
+        user: &joined.stream.user,
+        token: &joined.token,
+        online: &joined.online,
+    };
+    let welcome = Frame::new().event("welcome").and_then(|f| f.json(&welcome));
+    let welcome = welcome.map_err(|_| internal())?.finish();
+
+    // A reconnect replays what it missed; a new stream gets the recent messages.
+    let start = Start::resume_or(last_event_id(req), Start::Recent(RECENT_MESSAGES));
+    let events = room.hub().subscribe(start).into_stream();
+    let frames = stream::iter([welcome]).chain(events);
+    // When the client goes away, `joined.stream` drops: maybe a `leave`.
+    event_stream::respond(res, &streams, guard, holding(frames, joined.stream));
+    Ok(())
+}
+
+/// A hoop that puts the member the request's token (cookie or `Authorization: Bearer`)
+/// names in the `Depot`, or answers `401`: what comes after it never sees a sender it
+/// did not authenticate.
+#[handler]
+async fn member_only(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let found = match (state(depot), member_token(req)) {
+        (Ok((_, room)), Some(token)) => room.member(&token).await,
+        (Err(e), _) => Err(e),
+        (_, None) => Ok(None),
+    };
+    match found {
+        Ok(Some(member)) => {
+            depot.insert_typed(member);
+        }
+        Ok(None) => {
+            res.render(unknown_token());
+            ctrl.skip_rest();
+        }
+        Err(e) => {
+            res.render(e);
+            ctrl.skip_rest();
         }
     }
 }
 
-/// A member as everyone sees them. The id is random and never repeats (names do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: String,
-    pub name: String,
-}
-
-/// What the room's history carries.
-#[derive(Serialize, Deserialize)]
-pub enum ChatEvent {
-    Join(User),
-    Leave(User),
-    Message {
-        from: User,
-        text: String,
-        at: String,
-    },
-}
-
-#[derive(Serialize)]
-struct PresenceData<'a> {
-    user: &'a User,
-}
-
-#[derive(Serialize)]
-struct MessageData<'a> {
-    id: EventId,
-    from: &'a User,
-    text: &'a str,
-    at: &'a str,
-}
-
-impl HubEvent for ChatEvent {
-    // Serialized once per event; the JSON escapes any line break in names or text.
-    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
-        let frame = Frame::new().id(&id.to_string())?;
-        let frame = match self {
-            ChatEvent::Join(user) => frame.event("join")?.json(&PresenceData { user })?,
-            ChatEvent::Leave(user) => frame.event("leave")?.json(&PresenceData { user })?,
-            ChatEvent::Message { from, text, at } => frame
-                .event("message")?
-                .json(&MessageData { id, from, text, at })?,
-        };
-        Ok(frame.finish())
+/// `POST /chat/messages`: post as the member [`member_only`] found.
+#[handler]
+async fn post_message(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let (streams, room) = state(depot)?;
+    let from = depot.get_typed::<Member>().map_err(|_| unknown_token())?;
+    let from = from.clone();
+    let text = body::text(req, depot, MAX_MESSAGE_BYTES).await?;
+    if text.trim().is_empty() {
+        let message = "The message is only white space.";
+        return Err(ApiError::bad_request("empty-message", message));
     }
+    let ip = client_ip(req, &streams.settings().trusted_proxies);
+    let id = room.post(&from, text, ip).await?;
+    res.status_code(StatusCode::ACCEPTED);
+    res.render(Json(Accepted { id }));
+    Ok(())
+}
 
-    // "The last 50 messages" for a new member; joins and leaves come along in between.
-    fn counts_as_recent(&self) -> bool {
-        matches!(self, ChatEvent::Message { .. })
+/// The server's [`Streams`] (`sse_shared::routes::service` puts it in the `Depot`) and
+/// the room ([`router`] does).
+fn state(depot: &Depot) -> Result<(Streams, Arc<ChatRoom>), ApiError> {
+    let streams = depot.get_typed::<Streams>().map_err(|_| internal())?;
+    let room = depot.get_typed::<Arc<ChatRoom>>().map_err(|_| internal())?;
+    Ok((streams.clone(), Arc::clone(room)))
+}
+
+/// The member cookie's name: under TLS a `__Host-` cookie, which browsers accept only
+/// from a secure origin, for the whole host, so a plain-HTTP page cannot plant one.
+fn cookie_name(req: &Request) -> &'static str {
+    if req.scheme() == &Scheme::HTTPS {
+        "__Host-chat-member"
+    } else {
+        "chat-member"
     }
+}
+
+/// The member token a request carries: `Authorization: Bearer`, else the cookie (see
+/// [`presented_token`]). Never a query parameter: URLs end up in access logs and
+/// browser history.
+fn member_token(req: &Request) -> Option<String> {
+    presented_token(req, cookie_name(req)).map(str::to_owned)
+}
+
+/// Sets the member cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other
+/// sites cannot send it), for as long as a member is remembered.
+fn set_member_cookie(req: &Request, res: &mut Response, token: &str) {
+    let secure = req.scheme() == &Scheme::HTTPS;
+    let max_age = i64::try_from(FORGET_AFTER.as_secs()).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((cookie_name(req), token.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(salvo::http::cookie::time::Duration::seconds(max_age))
+        .build();
+    res.add_cookie(cookie);
 }
 
 /// The room: its log, who its members are, who is online, and how fast they join and
 /// post.
 pub struct ChatRoom {
     log: EventLog<ChatEvent>,
-    identities: Identities<User>,
-    presence: Arc<Presence<ChatEvent, User>>,
+    members: Arc<dyn Members>,
+    presence: Arc<dyn Presence>,
     posts: PerKey<String>,
     posts_per_ip: PerClient,
     joins_per_ip: PerClient,
     limits: RoomLimits,
 }
 
-/// A member's stream, from before it enters the room's presence: dropping this (the
-/// client went away, or the join failed or was cancelled half-way) leaves, which counts
-/// only if the enter did.
-struct OpenStream {
-    room: Arc<ChatRoom>,
-    user: User,
-    token: String,
-    /// This stream's own id in the presence.
-    id: String,
-}
-
-impl Drop for OpenStream {
-    fn drop(&mut self) {
-        let room = Arc::clone(&self.room);
-        let (user, token) = (self.user.clone(), std::mem::take(&mut self.token));
-        let id = std::mem::take(&mut self.id);
-        // Drop cannot wait; the leave (a Redis call, with a backend) runs on its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { room.left(&id, user, &token).await });
-        }
-    }
-}
-
-/// The member a request's token names, as [`MemberOnly`] puts it in the `Depot`.
-#[derive(Clone)]
-struct Member {
-    user: User,
-    token: String,
-    posted: bool,
-}
-
-/// What a join gives the new stream.
-struct Joined {
-    user: User,
-    token: String,
-    online: Vec<User>,
-    stream: OpenStream,
-}
-
 impl ChatRoom {
-    /// A room on `log`; with a Redis URL, members and presence are shared with every
-    /// instance on that Redis (their heartbeat runs until `shutdown`).
-    pub async fn open(
+    /// A room in this process only, on `hub`.
+    pub fn in_memory(hub: Hub<ChatEvent>, limits: RoomLimits) -> Arc<Self> {
+        let members = MemoryMembers::new(MAX_MEMBERS, limits.forget_silent_after);
+        let presence = MemoryPresence::new(hub.clone());
+        let log = EventLog::in_memory(hub);
+        Self::new(log, Arc::new(members), Arc::new(presence), limits)
+    }
+
+    /// A room publishing through `log`, with these members and presence.
+    pub fn new(
         log: EventLog<ChatEvent>,
-        redis_url: Option<&str>,
+        members: Arc<dyn Members>,
+        presence: Arc<dyn Presence>,
         limits: RoomLimits,
-        shutdown: CancellationToken,
-    ) -> Result<Arc<Self>, redis::RedisError> {
-        let redis = match redis_url {
-            Some(url) => Some(connect(url).await?),
-            None => None,
-        };
-        let prefix = "sse-chat:members";
-        let silent = limits.forget_silent_after;
-        let identities = Identities::open(redis.clone(), prefix, MAX_MEMBERS, silent);
-        let presence = Presence::open(
-            log.clone(),
-            redis,
-            "sse-chat:presence",
-            "sse-chat:events",
-            shutdown,
-        );
+    ) -> Arc<Self> {
+        let per_second = |n: u32| f64::from(n);
         let room = Arc::new(Self {
             log,
-            identities,
+            members,
             presence,
-            posts: PerKey::new(limits.post_burst, f64::from(limits.posts_per_second)),
+            posts: PerKey::new(limits.post_burst, per_second(limits.posts_per_second)),
             posts_per_ip: PerClient::new(
                 limits.ip_post_burst,
-                f64::from(limits.ip_posts_per_second),
+                per_second(limits.ip_posts_per_second),
             ),
             joins_per_ip: PerClient::new(
                 limits.join_burst,
-                f64::from(limits.joins_per_minute) / 60.0,
+                per_second(limits.joins_per_minute) / 60.0,
             ),
             limits,
         });
-        tokio::spawn(forget_expired(Arc::downgrade(&room), silent));
-        Ok(room)
+        tokio::spawn(forget_expired(Arc::downgrade(&room)));
+        room
     }
 
-    /// A room in this process only (no Redis), on a history of `limits`: for tests
-    /// and benchmarks.
-    pub async fn in_memory(
-        streams: &Streams,
-        history: HistoryLimits,
-        limits: RoomLimits,
-    ) -> Result<Arc<Self>, redis::RedisError> {
-        let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
-        Self::open(log, None, limits, streams.shutdown_token()).await
+    /// The room's history.
+    pub fn hub(&self) -> &Hub<ChatEvent> {
+        self.log.hub()
     }
 
     /// How many members are held in memory (`None` with Redis), for tests.
     pub fn members_remembered(&self) -> Option<usize> {
-        self.identities.remembered()
+        self.members.remembered()
     }
 
     /// How many members' post allowances are held, for tests.
@@ -272,18 +280,9 @@ impl ChatRoom {
         self.posts.len()
     }
 
-    /// The room's history, for tests and metrics.
-    pub fn hub(&self) -> &Hub<ChatEvent> {
-        self.log.hub()
-    }
-
     /// Who is online now, by name.
-    pub async fn online(&self) -> Result<Vec<User>, ApiError> {
-        let mut users = self
-            .presence
-            .online()
-            .await
-            .map_err(|e| ApiError::from(PublishFailed::from(e)))?;
+    pub async fn online(&self) -> Result<Vec<User>, RoomError> {
+        let mut users = self.presence.online().await?;
         users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
         Ok(users)
     }
@@ -300,72 +299,76 @@ impl ChatRoom {
         may_issue: bool,
     ) -> Result<Joined, ApiError> {
         let known = match token {
-            Some(token) => self.identities.find(token).await.map_err(identity_error)?,
+            Some(token) => self.members.find(&token_key(token)).await?,
             None => None,
         };
         let (token, user) = match (known, token) {
             (Some((user, _)), Some(token)) => (token.to_owned(), user),
-            _ => {
-                let name = valid_name(name.ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unknown-token",
-                        "That token is not a member's; join again with ?name=.",
-                    )
-                })?)?;
-                if !may_issue {
-                    return Err(cross_origin());
-                }
-                if let Some(ip) = ip {
-                    self.joins_per_ip.try_take(ip).map_err(|wait| {
-                        let RoomLimits { join_burst, joins_per_minute, .. } = self.limits;
-                        let message = format!(
-                            "At most {joins_per_minute} new members a minute (bursts of {join_burst}) from one address; wait a moment."
-                        );
-                        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
-                            .retry_after(wait)
-                    })?;
-                }
-                self.identities
-                    .issue(|id| User { id, name })
-                    .await
-                    .map_err(identity_error)?
-            }
+            _ => self.add_member(name, ip, may_issue).await?,
         };
         // The guard first: if the enter fails, or this request is cancelled while it is
         // on its way (the client went away), dropping the guard takes it back.
-        let stream = OpenStream {
+        let stream = MemberStream {
             room: Arc::clone(self),
-            user: user.clone(),
-            token: token.clone(),
+            key: token_key(&token),
+            user,
             id: random_token(),
         };
-        let (join, leave) = (
-            ChatEvent::Join(user.clone()),
-            ChatEvent::Leave(user.clone()),
-        );
-        let member = user.id.clone();
-        self.presence
-            .enter(&stream.id, &member, &user, join, leave)
-            .await?;
+        self.presence.enter(&stream.id, &stream.user).await?;
+        let online = self.online().await?;
         Ok(Joined {
-            online: self.online().await?,
             stream,
-            user,
             token,
+            online,
         })
     }
 
-    async fn left(&self, stream: &str, user: User, token: &str) {
-        let member = user.id.clone();
-        match self
-            .presence
-            .leave(stream, &member, ChatEvent::Leave(user))
-            .await
-        {
+    /// A new member called `name`, and their token.
+    async fn add_member(
+        &self,
+        name: Option<&str>,
+        ip: Option<IpAddr>,
+        may_issue: bool,
+    ) -> Result<(String, User), ApiError> {
+        let Some(name) = name else {
+            let message = "That token is not a member's; join again with ?name=.";
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unknown-token",
+                message,
+            ));
+        };
+        let name = valid_name(name)?;
+        if !may_issue {
+            return Err(cross_origin());
+        }
+        if let Some(ip) = ip {
+            self.joins_per_ip.try_take(ip).map_err(|wait| {
+                let RoomLimits { join_burst, joins_per_minute, .. } = self.limits;
+                let message = format!(
+                    "At most {joins_per_minute} new members a minute (bursts of {join_burst}) from one address; wait a moment."
+                );
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
+                    .retry_after(wait)
+            })?;
+        }
+        // 64 random bits: an id never repeats, across restarts and a flushed Redis,
+        // where a counter would start again at 1 and give someone else's number.
+        let user = User {
+            id: random_token()[..16].to_owned(),
+            name,
+        };
+        let token = random_token();
+        self.members.add(&token_key(&token), &user).await?;
+        Ok((token, user))
+    }
+
+    /// A stream of `user` closed (see [`MemberStream`]).
+    async fn left(&self, stream: &str, user: &User, key: &str) {
+        match self.presence.leave(stream, user).await {
             // Their last stream anywhere: one who never posted is forgotten soon.
             Ok(true) => {
-                if let Err(e) = self.identities.release(token).await {
+                if let Err(e) = self.members.release(key).await {
                     tracing::warn!("cannot release a member: {e}");
                 }
             }
@@ -376,12 +379,9 @@ impl ChatRoom {
 
     /// The member `token` names, if any.
     async fn member(&self, token: &str) -> Result<Option<Member>, ApiError> {
-        let found = self.identities.find(token).await.map_err(identity_error)?;
-        Ok(found.map(|(user, posted)| Member {
-            user,
-            token: token.to_owned(),
-            posted,
-        }))
+        let key = token_key(token);
+        let found = self.members.find(&key).await?;
+        Ok(found.map(|(user, posted)| Member { user, key, posted }))
     }
 
     /// Posts `text` as `from`, within the member's and `ip`'s allowances.
@@ -418,7 +418,7 @@ impl ChatRoom {
         let id = self.log.publish(message).await?;
         if !from.posted {
             // Kept for a day now, not forgotten a minute after their stream closes.
-            if let Err(e) = self.identities.posted(&from.token, &from.user).await {
+            if let Err(e) = self.members.posted(&from.key, &from.user).await {
                 tracing::warn!("cannot mark a member as posted: {e}");
             }
         }
@@ -429,39 +429,203 @@ impl ChatRoom {
 /// Frees forgotten members and refilled post allowances as time passes (every half of
 /// `forget_silent_after`, at most every 10 s), for as long as the room exists: the
 /// tables hold the members of the last day, not every join until a cap.
-async fn forget_expired(room: std::sync::Weak<ChatRoom>, forget_silent_after: Duration) {
-    let every = (forget_silent_after / 2).clamp(Duration::from_millis(50), Duration::from_secs(10));
+async fn forget_expired(room: Weak<ChatRoom>) {
+    let Some(silent) = room.upgrade().map(|r| r.limits.forget_silent_after) else {
+        return;
+    };
+    let every = (silent / 2).clamp(Duration::from_millis(50), Duration::from_secs(10));
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let Some(room) = room.upgrade() else { return };
-        room.identities.forget_expired();
+        room.members.forget_expired();
         // An allowance that has refilled holds nothing worth keeping.
         room.posts.forget_refilled();
     }
 }
 
-/// A connection to Redis that reconnects by itself; while Redis is away, each command
-/// fails within two seconds (the caller answers 503) rather than hang a request.
-async fn connect(url: &str) -> redis::RedisResult<redis::aio::ConnectionManager> {
-    let timeout = Some(std::time::Duration::from_secs(2));
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_connection_timeout(timeout)
-        .set_response_timeout(timeout);
-    let client = redis::Client::open(url)?;
-    client.get_connection_manager_with_config(config).await
+/// A member's stream, from before it enters the presence: dropping this (the client
+/// went away, or the join failed or was cancelled half-way) leaves, which counts only
+/// if the enter did.
+struct MemberStream {
+    room: Arc<ChatRoom>,
+    user: User,
+    /// The member's [`token_key`].
+    key: String,
+    /// This stream's own id in the presence.
+    id: String,
 }
 
-fn identity_error(e: IdentityError) -> ApiError {
-    match e {
-        IdentityError::Full => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "room-full",
-            "The room has as many members as it can hold.",
-        ),
-        IdentityError::Unavailable(e) => PublishFailed::from(e).into(),
+impl Drop for MemberStream {
+    fn drop(&mut self) {
+        let room = Arc::clone(&self.room);
+        let (user, key, id) = (
+            self.user.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.id),
+        );
+        // Drop cannot wait; the leave (a Redis call, with Redis) runs on its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { room.left(&id, &user, &key).await });
+        }
+    }
+}
+
+/// What a join gives the new stream.
+struct Joined {
+    stream: MemberStream,
+    token: String,
+    online: Vec<User>,
+}
+
+/// The member a request's token names, as [`member_only`] puts it in the `Depot`.
+#[derive(Clone)]
+struct Member {
+    user: User,
+    key: String,
+    posted: bool,
+}
+
+/// How fast members join and post (`429` with `Retry-After` beyond).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct RoomLimits {
+    /// Messages a member may post at once.
+    #[arg(long, env = "POST_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub post_burst: u32,
+    /// Messages a second a member may post after the burst.
+    #[arg(long, env = "POSTS_PER_SECOND", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub posts_per_second: u32,
+    /// Messages one client address may post at once, all its members together (so
+    /// cycling identities gains nothing).
+    #[arg(long, env = "IP_POST_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_post_burst: u32,
+    /// Messages a second one client address may post after its burst.
+    #[arg(long, env = "IP_POSTS_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ip_posts_per_second: u32,
+    /// New members one client address may make at once (reconnects do not count).
+    #[arg(long, env = "JOIN_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub join_burst: u32,
+    /// New members a minute one client address may make after its burst.
+    #[arg(long, env = "JOINS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub joins_per_minute: u32,
+    /// How long a member who never posted is remembered after their last stream closed.
+    #[arg(skip = FORGET_SILENT_AFTER)]
+    pub forget_silent_after: Duration,
+}
+
+impl Default for RoomLimits {
+    fn default() -> Self {
+        Self {
+            post_burst: 10,
+            posts_per_second: 5,
+            ip_post_burst: 20,
+            ip_posts_per_second: 10,
+            join_burst: 10,
+            joins_per_minute: 10,
+            forget_silent_after: FORGET_SILENT_AFTER,
+        }
+    }
+}
+
+/// A member as everyone sees them. The id is random and never repeats (names do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+}
+
+/// What the room's history carries.
+#[derive(Serialize, Deserialize)]
+pub enum ChatEvent {
+    Join(User),
+    Leave(User),
+    Message {
+        from: User,
+        text: String,
+        at: String,
+    },
+}
+
+impl HubEvent for ChatEvent {
+    // Serialized once per event; the JSON escapes any line break in names or text.
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        let frame = Frame::new().id(&id.to_string())?;
+        let frame = match self {
+            ChatEvent::Join(user) => frame.event("join")?.json(&PresenceData { user })?,
+            ChatEvent::Leave(user) => frame.event("leave")?.json(&PresenceData { user })?,
+            ChatEvent::Message { from, text, at } => frame
+                .event("message")?
+                .json(&MessageData { id, from, text, at })?,
+        };
+        Ok(frame.finish())
+    }
+
+    // "The last 50 messages" for a new member; joins and leaves come along in between.
+    fn counts_as_recent(&self) -> bool {
+        matches!(self, ChatEvent::Message { .. })
+    }
+}
+
+#[derive(Serialize)]
+struct PresenceData<'a> {
+    user: &'a User,
+}
+
+#[derive(Serialize)]
+struct MessageData<'a> {
+    id: EventId,
+    from: &'a User,
+    text: &'a str,
+    at: &'a str,
+}
+
+#[derive(Serialize)]
+struct Welcome<'a> {
+    user: &'a User,
+    token: &'a str,
+    online: &'a [User],
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    id: EventId,
+}
+
+/// Why the room's members or presence could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// As many members as the room holds are remembered.
+    #[error("the room has as many members as it can hold")]
+    Full,
+    /// The store every instance shares (Redis) could not answer.
+    #[error("the room's shared members and presence are unreachable: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
+    /// A join or leave could not be published.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+impl From<RoomError> for ApiError {
+    fn from(e: RoomError) -> Self {
+        match e {
+            RoomError::Full => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "room-full",
+                "The room has as many members as it can hold.",
+            ),
+            RoomError::Unavailable(e) => {
+                tracing::warn!("members or presence unreachable: {e}");
+                let message = "The room's shared members and presence (Redis) are unreachable; try again shortly.";
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend-unavailable",
+                    message,
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+            RoomError::Publish(e) => PublishFailed::from(e).into(),
+        }
     }
 }
 
@@ -486,194 +650,4 @@ fn internal() -> ApiError {
         "internal",
         "The room could not take this.",
     )
-}
-
-/// The routes: `GET /chat/events`, `POST /chat/messages`, and the page.
-pub fn router(streams: &Streams, room: &Arc<ChatRoom>) -> Router {
-    Router::new()
-        .push(
-            Router::with_path("chat")
-                .push(Router::with_path("events").get(JoinStream {
-                    streams: streams.clone(),
-                    room: Arc::clone(room),
-                }))
-                .push(
-                    Router::with_path("messages")
-                        .hoop(MemberOnly {
-                            room: Arc::clone(room),
-                        })
-                        .post(PostMessage {
-                            streams: streams.clone(),
-                            room: Arc::clone(room),
-                        }),
-                ),
-        )
-        .push(page::routes(
-            "SSE chat",
-            include_str!("../static/index.html"),
-            &FILES,
-        ))
-}
-
-/// The member cookie's name: under TLS a `__Host-` cookie, which browsers accept only
-/// from a secure origin, for the whole host, so a plain-HTTP page cannot plant one.
-fn cookie_name(req: &Request) -> &'static str {
-    if req.scheme() == &Scheme::HTTPS {
-        "__Host-chat-member"
-    } else {
-        "chat-member"
-    }
-}
-
-/// The member token a request carries: `Authorization: Bearer`, else the cookie (see
-/// [`presented_token`]). Never a query parameter: URLs end up in access logs and
-/// browser history.
-fn member_token(req: &Request) -> Option<String> {
-    presented_token(req, cookie_name(req)).map(str::to_owned)
-}
-
-/// Sets the member cookie: HttpOnly (scripts cannot read it), SameSite=Strict (other
-/// sites cannot send it), for as long as an identity is remembered.
-fn set_member_cookie(req: &Request, res: &mut Response, token: &str) {
-    let secure = req.scheme() == &Scheme::HTTPS;
-    let cookie = Cookie::build((cookie_name(req), token.to_owned()))
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(secure)
-        .path("/")
-        .max_age(salvo::http::cookie::time::Duration::seconds(
-            i64::try_from(identity::FORGET_AFTER.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .build();
-    res.add_cookie(cookie);
-}
-
-/// `GET /chat/events?name=..` (or with the member cookie): join and stream.
-struct JoinStream {
-    streams: Streams,
-    room: Arc<ChatRoom>,
-}
-
-#[derive(Serialize)]
-struct Welcome<'a> {
-    user: &'a User,
-    token: &'a str,
-    online: &'a [User],
-}
-
-#[handler]
-impl JoinStream {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let guard = self.streams.admit(req)?;
-        let token = member_token(req);
-        let name = req.query::<String>("name");
-        let settings = self.streams.settings();
-        let ip = client_ip(req, &settings.trusted_proxies);
-        // Another site's page could navigate a browser here with a name of its choosing:
-        // a member (and the cookie that names one) is issued only to our own pages.
-        let own = is_own_origin(req, &settings.cors_origins);
-        let joined = self
-            .room
-            .join(token.as_deref(), name.as_deref(), ip, own)
-            .await?;
-        if own {
-            set_member_cookie(req, res, &joined.token);
-        }
-
-        // The welcome holds this member's secret, so it is built for this stream alone
-        // and never enters the shared history. It has no id: resuming is about the room.
-        let welcome = Frame::new()
-            .event("welcome")
-            .and_then(|f| {
-                f.json(&Welcome {
-                    user: &joined.user,
-                    token: &joined.token,
-                    online: &joined.online,
-                })
-            })
-            .map_err(|_| internal())?
-            .finish();
-
-        // A reconnect replays what it missed; a new stream gets the recent messages.
-        let start = Start::resume_or(last_event_id(req), Start::Recent(RECENT_MESSAGES));
-        let events = self.room.hub().subscribe(start).into_stream();
-        let frames = stream::iter([welcome]).chain(events);
-        // When the client goes away, `joined.stream` drops: maybe a `leave`.
-        event_stream::respond(res, &self.streams, guard, holding(frames, joined.stream));
-        Ok(())
-    }
-}
-
-/// A hoop that puts the member the request's token (cookie or `Authorization: Bearer`)
-/// names in the `Depot`, or answers `401`: what comes after it never sees a sender it
-/// did not authenticate.
-struct MemberOnly {
-    room: Arc<ChatRoom>,
-}
-
-#[handler]
-impl MemberOnly {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-        ctrl: &mut FlowCtrl,
-    ) {
-        let found = match member_token(req) {
-            Some(token) => self.room.member(&token).await,
-            None => Ok(None),
-        };
-        match found {
-            Ok(Some(member)) => {
-                depot.insert_typed(member);
-            }
-            Ok(None) => {
-                res.render(unknown_token());
-                ctrl.skip_rest();
-            }
-            Err(e) => {
-                res.render(e);
-                ctrl.skip_rest();
-            }
-        }
-    }
-}
-
-/// `POST /chat/messages`: post as the member [`MemberOnly`] found.
-struct PostMessage {
-    streams: Streams,
-    room: Arc<ChatRoom>,
-}
-
-#[derive(Serialize)]
-struct Accepted {
-    id: EventId,
-}
-
-#[handler]
-impl PostMessage {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-    ) -> Result<(), ApiError> {
-        let from = depot
-            .get_typed::<Member>()
-            .map_err(|_| unknown_token())?
-            .clone();
-        let text = body::text(req, depot, MAX_MESSAGE_BYTES).await?;
-        if text.trim().is_empty() {
-            return Err(ApiError::bad_request(
-                "empty-message",
-                "The message is only white space.",
-            ));
-        }
-        let ip = client_ip(req, &self.streams.settings().trusted_proxies);
-        let id = self.room.post(&from, text, ip).await?;
-        res.status_code(StatusCode::ACCEPTED);
-        res.render(Json(Accepted { id }));
-        Ok(())
-    }
 }

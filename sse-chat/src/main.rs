@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use sse_chat::ChatRoom;
 use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -35,9 +36,14 @@ async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
-    let redis = cli.redis.url.as_deref();
-    let log = sse_redis::event_log(redis, "sse-chat:events", hub, streams.shutdown_token()).await?;
-    let room = sse_chat::ChatRoom::open(log, redis, cli.limits, streams.shutdown_token()).await?;
-    let app = sse_chat::router(&streams, &room);
+    let room = match cli.redis.url.as_deref() {
+        None => ChatRoom::in_memory(hub, cli.limits),
+        Some(url) => {
+            let shutdown = streams.shutdown_token();
+            let log = sse_redis::event_log(Some(url), "sse-chat:events", hub, shutdown).await?;
+            sse_chat::redis::room(log, url, cli.limits, streams.shutdown_token()).await?
+        }
+    };
+    let app = sse_chat::router(&room);
     Ok(server::run(&cli.server, streams, app).await)
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sse_chat::{ChatRoom, RoomLimits};
+use sse_chat::RoomLimits;
 use sse_shared::config::ServerArgs;
 use sse_shared::hub::{HistoryLimits, Hub};
 use sse_shared::streams::Streams;
@@ -216,8 +216,8 @@ async fn chat_on(redis: &RedisServer, presence_url: &str) -> TestResult<TestApp>
         join_burst: 1000,
         ..RoomLimits::default()
     };
-    let room = ChatRoom::open(log, Some(presence_url), limits, streams.shutdown_token()).await?;
-    let router = sse_chat::router(&streams, &room);
+    let room = sse_chat::redis::room(log, presence_url, limits, streams.shutdown_token()).await?;
+    let router = sse_chat::router(&room);
     TestApp::serve(args, streams, router).await
 }
 
@@ -307,7 +307,7 @@ async fn an_instance_swept_while_alive_registers_its_members_again() -> TestResu
         .await?;
     let keys = ["online", "profiles", "leaves"].map(|k| format!("sse-chat:presence:{k}"));
     let (swept_flag, swept): (i64, i64) = redis::cmd("EVAL")
-        .arg(sse_chat::presence::SCRIPT)
+        .arg(sse_redis::presence::SCRIPT)
         .arg(5)
         .arg(&keys)
         .arg("sse-chat:events")

@@ -10,7 +10,7 @@ use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, expect_error, http, json_data, reqwest, set_cookie,
     wait_until,
 };
-use sse_shared::{HistoryLimits, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams};
 
 /// Join and post limits high enough for the many members these tests make from one
 /// address; the tests of those limits use [`start_with`] and the defaults.
@@ -28,8 +28,9 @@ async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
 
 async fn start_with(args: ServerArgs, limits: RoomLimits) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let room = ChatRoom::in_memory(&streams, HistoryLimits::default(), limits).await?;
-    let router = sse_chat::router(&streams, &room);
+    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let room = ChatRoom::in_memory(hub, limits);
+    let router = sse_chat::router(&room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }
 

@@ -31,8 +31,9 @@ pub fn roomy_chat() -> RoomLimits {
 /// sse-chat in memory.
 pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let room = ChatRoom::in_memory(&streams, HistoryLimits::default(), roomy_chat()).await?;
-    let router = sse_chat::router(&streams, &room);
+    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let room = ChatRoom::in_memory(hub, roomy_chat());
+    let router = sse_chat::router(&room);
     Ok((TestApp::serve(args, streams, router).await?, room))
 }
 
