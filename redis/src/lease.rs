@@ -14,7 +14,8 @@ use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::event_log::{Held, SharedLease, SharedLogError};
+use sse_shared::event_log::{Held, SharedLease};
+use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent};
 use sse_shared::secret::random_token;
 use tokio::time::Instant;
@@ -157,7 +158,7 @@ where
         Box::pin(RedisLease::holds(self, catch_up))
     }
 
-    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>> {
+    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>> {
         Box::pin(async move { Ok(RedisLease::append(self, &events).await?) })
     }
 

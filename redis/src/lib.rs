@@ -22,8 +22,7 @@ use redis::Client;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::event_log::SharedLogError;
-use sse_shared::{EventLog, Hub, HubEvent, PublishFailed};
+use sse_shared::{EventLog, Hub, HubEvent, PublishError};
 use tokio_util::sync::CancellationToken;
 
 pub use log::RedisLog;
@@ -108,15 +107,9 @@ pub enum RedisLogError {
     Behind(Duration),
 }
 
-impl From<RedisLogError> for SharedLogError {
+impl From<RedisLogError> for PublishError {
     fn from(e: RedisLogError) -> Self {
-        SharedLogError(Box::new(e))
-    }
-}
-
-impl From<RedisLogError> for PublishFailed {
-    fn from(e: RedisLogError) -> Self {
-        PublishFailed::Unavailable(e.into())
+        PublishError::Unavailable(Box::new(e))
     }
 }
 

@@ -23,8 +23,8 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::event_log::{SharedLease, SharedLog, SharedLogError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::event_log::{SharedLease, SharedLog};
+use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -408,7 +408,7 @@ impl<E> SharedLog<E> for RedisLog<E>
 where
     E: HubEvent + Serialize + DeserializeOwned,
 {
-    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>> {
+    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>> {
         Box::pin(async move { Ok(self.publish_batch(&events).await?) })
     }
 
@@ -416,7 +416,7 @@ where
         self: Arc<Self>,
         name: String,
         ttl: Duration,
-    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, SharedLogError>> {
+    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, PublishError>> {
         Box::pin(async move {
             let lease = RedisLease::open(self, name, ttl).await?;
             Ok(Box::new(lease) as Box<dyn SharedLease<E>>)

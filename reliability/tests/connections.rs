@@ -193,7 +193,7 @@ async fn new_streams_past_the_admission_rate_get_503_with_a_jittered_retry_after
 #[tokio::test]
 async fn streams_end_after_their_spread_lifetime_so_clients_rebalance() -> TestResult {
     let args = ServerArgs {
-        max_stream_lifetime_secs: 2,
+        max_stream_lifetime: Duration::from_secs(2),
         retry_jitter_pct: 25,
         ..common::roomy()
     };
@@ -237,7 +237,7 @@ async fn streams_end_after_their_spread_lifetime_so_clients_rebalance() -> TestR
 #[tokio::test]
 async fn a_body_that_trickles_in_gets_408_at_the_deadline() -> TestResult {
     let args = ServerArgs {
-        body_deadline_secs: 2,
+        body_deadline: Duration::from_secs(2),
         ..ServerArgs::default()
     };
     let (app, _hub) = resume(args, HistoryLimits::default()).await?;

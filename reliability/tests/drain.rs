@@ -18,8 +18,8 @@ const WINDOW: Duration = Duration::from_millis(100);
 /// `retry:` it was given.
 async fn shut_down_with_streams(drain_spread_ms: u64) -> TestResult<(bool, Vec<(Duration, u64)>)> {
     let args = ServerArgs {
-        shutdown_grace_secs: 4,
-        drain_spread_ms,
+        shutdown_grace: Duration::from_secs(4),
+        drain_spread: Duration::from_millis(drain_spread_ms),
         retry_jitter_pct: 0,
         ..common::roomy()
     };

@@ -18,7 +18,7 @@ const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/node");
 async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
     let args = ServerArgs {
         port,
-        retry_ms: 300,
+        retry: Duration::from_millis(300),
         ..ServerArgs::default()
     };
     let streams = Streams::from_args(&args);

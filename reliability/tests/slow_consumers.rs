@@ -119,7 +119,7 @@ async fn run(with_slow: bool) -> TestResult<Run> {
     };
     // Give up on a client whose writes stay blocked for 5 s (30 s by default).
     let args = ServerArgs {
-        write_stall_secs: 5,
+        write_stall: Duration::from_secs(5),
         ..roomy()
     };
     let (app, hub) = resume(args, limits).await?;
@@ -263,7 +263,7 @@ async fn a_write_stall_limit_of_0_never_closes_a_client_that_stopped_reading() -
     let mut servers = Vec::new();
     for write_stall_secs in [1, 0] {
         let args = ServerArgs {
-            write_stall_secs,
+            write_stall: Duration::from_secs(write_stall_secs),
             ..roomy()
         };
         let (app, hub) = resume(args, limits).await?;

@@ -2,10 +2,12 @@
 //! what they mean for a stream, the connection limits of the server, TLS, and logging.
 
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::TypedValueParser;
 use rand::RngExt;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
@@ -139,6 +141,20 @@ fn origin(text: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{host}{port}"))
 }
 
+/// A number of seconds within `range`, as a `Duration`.
+fn secs(range: RangeInclusive<u64>) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64)
+        .range(range)
+        .map(Duration::from_secs)
+}
+
+/// A number of milliseconds within `range`, as a `Duration`.
+fn millis(range: RangeInclusive<u64>) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64)
+        .range(range)
+        .map(Duration::from_millis)
+}
+
 /// A count that must be at least 1 (0 would refuse every stream).
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
@@ -170,8 +186,8 @@ pub struct ServerArgs {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
     /// Reconnect delay sent to clients as `retry:`, in milliseconds.
-    #[arg(long, env = "RETRY_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(MIN_RETRY_MS..=MAX_RETRY_MS))]
-    pub retry_ms: u64,
+    #[arg(long = "retry-ms", env = "RETRY_MS", default_value = "3000", value_name = "MS", value_parser = millis(MIN_RETRY_MS..=MAX_RETRY_MS))]
+    pub retry: Duration,
     /// Spread each stream's `retry:` at random by up to this many percent either way,
     /// so clients that dropped together do not reconnect together (0: exact).
     #[arg(long, env = "RETRY_JITTER_PCT", default_value_t = 25, value_parser = clap::value_parser!(u8).range(..=90))]
@@ -182,23 +198,23 @@ pub struct ServerArgs {
     pub cors_origins: Vec<String>,
     /// End each stream after about this many seconds (spread like `retry:`), so
     /// long-lived clients rebalance across instances behind a load balancer (0: never).
-    #[arg(long, env = "MAX_STREAM_LIFETIME_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=86_400))]
-    pub max_stream_lifetime_secs: u64,
+    #[arg(long = "max-stream-lifetime-secs", env = "MAX_STREAM_LIFETIME_SECS", default_value = "0", value_name = "SECS", value_parser = secs(0..=86_400))]
+    pub max_stream_lifetime: Duration,
     /// New streams admitted per second (and at once), server-wide; past it `503` with
     /// a jittered `Retry-After` (0: no limit).
     #[arg(long, env = "MAX_NEW_STREAMS_PER_SEC", default_value_t = 0)]
     pub max_new_streams_per_sec: u32,
     /// Seconds without traffic before a keep-alive comment is sent.
-    #[arg(long, env = "KEEP_ALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
-    pub keep_alive_secs: u64,
+    #[arg(long = "keep-alive-secs", env = "KEEP_ALIVE_SECS", default_value = "15", value_name = "SECS", value_parser = secs(1..=MAX_SECS))]
+    pub keep_alive: Duration,
     /// Seconds to wait for streams to close on SIGINT/SIGTERM before exiting anyway.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
-    pub shutdown_grace_secs: u64,
+    #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "5", value_name = "SECS", value_parser = secs(0..=MAX_SECS))]
+    pub shutdown_grace: Duration,
     /// On SIGINT/SIGTERM each stream ends at a random moment within the first half of
     /// the grace (at most this long) with a final `retry:` drawn up to this many
     /// milliseconds, so its clients come back spread out (0: all at once).
-    #[arg(long, env = "DRAIN_SPREAD_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(..=MAX_RETRY_MS))]
-    pub drain_spread_ms: u64,
+    #[arg(long = "drain-spread-ms", env = "DRAIN_SPREAD_MS", default_value = "3000", value_name = "MS", value_parser = millis(0..=MAX_RETRY_MS))]
+    pub drain_spread: Duration,
     /// Most streams open at once, server-wide; past it new streams get 503.
     #[arg(long, env = "MAX_STREAMS", default_value_t = 10_000, value_parser = at_least_one)]
     pub max_streams: usize,
@@ -207,12 +223,12 @@ pub struct ServerArgs {
     pub max_streams_per_ip: usize,
     /// Seconds a write to a client may stay blocked before its connection is closed as
     /// too slow (0: never). Idle streams are not affected: only unread data counts.
-    #[arg(long, env = "WRITE_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(..=MAX_SECS))]
-    pub write_stall_secs: u64,
+    #[arg(long = "write-stall-secs", env = "WRITE_STALL_SECS", default_value = "30", value_name = "SECS", value_parser = secs(0..=MAX_SECS))]
+    pub write_stall: Duration,
     /// Seconds a whole request body may take to arrive, however steadily it trickles
     /// in; past it `408` (a body that stops for 10 s gets `408` sooner).
-    #[arg(long, env = "BODY_DEADLINE_SECS", default_value_t = BODY_DEADLINE.as_secs(), value_parser = clap::value_parser!(u64).range(1..=MAX_SECS))]
-    pub body_deadline_secs: u64,
+    #[arg(long = "body-deadline-secs", env = "BODY_DEADLINE_SECS", default_value = "30", value_name = "SECS", value_parser = secs(1..=MAX_SECS))]
+    pub body_deadline: Duration,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_address)]
@@ -232,7 +248,7 @@ pub struct ServerArgs {
 impl ServerArgs {
     /// The `retry:` for a new stream: `--retry-ms`, spread by `--retry-jitter-pct`.
     pub fn jittered_retry(&self) -> Duration {
-        self.jittered(Duration::from_millis(self.retry_ms))
+        self.jittered(self.retry)
     }
 
     /// `duration` spread at random (uniformly) by up to `--retry-jitter-pct` either way.
@@ -247,41 +263,24 @@ impl ServerArgs {
     /// This stream's lifetime, if limited: `--max-stream-lifetime-secs`, spread like
     /// `retry:` so that streams opened together do not end together.
     pub fn lifetime(&self) -> Option<Duration> {
-        let secs = self.max_stream_lifetime_secs;
-        (secs > 0).then(|| self.jittered(Duration::from_secs(secs)))
+        let lifetime = self.max_stream_lifetime;
+        (!lifetime.is_zero()).then(|| self.jittered(lifetime))
     }
 
     /// A stream's drain, drawn when it opens: how long after the shutdown starts it
     /// ends (uniform up to `--drain-spread-ms`, at most half the grace), and the final
     /// `retry:` it sends then (uniform up to `--drain-spread-ms`).
     pub fn drain(&self) -> (Duration, Duration) {
-        let spread = Duration::from_millis(self.drain_spread_ms);
-        let window = spread.min(self.shutdown_grace() / 2);
+        let spread = self.drain_spread;
+        let window = spread.min(self.shutdown_grace / 2);
         let mut rng = rand::rng();
         let end_after = window.mul_f64(rng.random_range(0.0..=1.0));
         (end_after, spread.mul_f64(rng.random_range(0.0..=1.0)))
     }
 
-    /// A comment goes out after this long without traffic, so proxies do not close an
-    /// idle stream, and a dead client is noticed.
-    pub fn keep_alive(&self) -> Duration {
-        Duration::from_secs(self.keep_alive_secs)
-    }
-
     /// How long a write may stay blocked before the connection is closed; `None`: never.
     pub fn write_stall(&self) -> Option<Duration> {
-        let secs = self.write_stall_secs;
-        (secs > 0).then(|| Duration::from_secs(secs))
-    }
-
-    /// How long a whole request body may take to arrive.
-    pub fn body_deadline(&self) -> Duration {
-        Duration::from_secs(self.body_deadline_secs)
-    }
-
-    /// How long shutdown may take.
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
+        (!self.write_stall.is_zero()).then_some(self.write_stall)
     }
 
     /// The TLS configuration the options ask for, if any (HTTP/2 and HTTP/1.1 by ALPN).

@@ -19,14 +19,14 @@ use crate::hub::{EventId, Hub, HubEvent, PublishError};
 /// entry, this instance's own too, to the local hub.
 pub trait SharedLog<E>: Send + Sync + 'static {
     /// Appends `events` in order, all or none; returns the ids the log gave them.
-    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>>;
+    fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
 
     /// A lease on the job `name`, lost `ttl` after its holder's last renewal.
     fn lease(
         self: Arc<Self>,
         name: String,
         ttl: Duration,
-    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, SharedLogError>>;
+    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, PublishError>>;
 }
 
 /// One instance's claim to run a job on a shared log.
@@ -40,7 +40,7 @@ pub trait SharedLease<E>: Send {
     /// Appends `events` only while the lease is this instance's, checked by the log in
     /// the same step: a holder that stalled past its lease never appends beside the
     /// new one.
-    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, SharedLogError>>;
+    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
 
     /// Gives the lease up (on shutdown), so another instance takes over at once.
     fn release(&mut self) -> BoxFuture<'_, ()>;
@@ -58,34 +58,18 @@ pub enum Held {
     Taken,
 }
 
-/// The shared log could not take an append (it is unreachable, or the lease is gone).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SharedLogError(pub Box<dyn std::error::Error + Send + Sync>);
-
-/// Why a publish failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishFailed {
-    /// The event itself was refused (too large, or not framable).
-    #[error(transparent)]
-    Rejected(#[from] PublishError),
-    /// The shared log could not take it.
-    #[error(transparent)]
-    Unavailable(#[from] SharedLogError),
-}
-
-impl From<PublishFailed> for ApiError {
-    fn from(failure: PublishFailed) -> Self {
+impl From<PublishError> for ApiError {
+    fn from(failure: PublishError) -> Self {
         match failure {
-            PublishFailed::Rejected(PublishError::TooLarge { size, max }) => ApiError::new(
+            PublishError::TooLarge { size, max } => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
                 format!("The event is {size} bytes; the history holds at most {max}."),
             ),
-            PublishFailed::Rejected(PublishError::Frame(e)) => {
+            PublishError::Frame(e) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             }
-            PublishFailed::Unavailable(e) => {
+            PublishError::Unavailable(e) => {
                 tracing::warn!("publish failed: {e}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -138,20 +122,20 @@ impl<E: HubEvent> EventLog<E> {
     }
 
     /// Publishes `event`; returns its id.
-    pub async fn publish(&self, event: E) -> Result<EventId, PublishFailed> {
+    pub async fn publish(&self, event: E) -> Result<EventId, PublishError> {
         let ids = self.publish_batch(vec![event]).await?;
         ids.first()
             .copied()
-            .ok_or_else(|| SharedLogError("the log gave no id".into()).into())
+            .ok_or_else(|| PublishError::Unavailable("the log gave no id".into()))
     }
 
     /// Publishes `events` as one unit, in order; returns their ids.
-    pub async fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
+    pub async fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
         match &self.shared {
-            None => Ok(self.hub.publish_batch(events)?),
+            None => self.hub.publish_batch(events),
             Some(log) => {
                 check(&self.hub, &events)?;
-                Ok(log.append(events).await?)
+                log.append(events).await
             }
         }
     }

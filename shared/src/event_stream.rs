@@ -1,6 +1,5 @@
-//! The SSE response for frames made once and shared: `retry:` first, then the frames,
-//! coalesced (whatever is ready when the stream wakes goes out as one body frame),
-//! keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
+//! The SSE response for frames made once and shared: `retry:` first, then the frames
+//! (a hub subscription hands over everything ready at once as one), keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
 //! guard held until the body is dropped.
 //!
 //! ```ignore
@@ -21,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use pin_project_lite::pin_project;
 use salvo::http::header::{HeaderMap, HeaderValue};
@@ -30,9 +29,6 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::frame::{Frame, KEEP_ALIVE};
 use crate::streams::{OpenStream, Shutdown, Streams};
-
-/// The most bytes of ready events joined into one body frame.
-const MAX_COALESCED: usize = 64 * 1024;
 
 /// Turns `res` into an SSE response streaming `frames` (each item one finished frame
 /// or several, see [`crate::frame`]). The body holds `guard` until it ends.
@@ -67,9 +63,9 @@ where
         write_stall: settings.write_stall(),
         first: Some(Frame::new().retry(retry_ms).finish()),
         frames,
-        keep_alive: settings.keep_alive(),
+        keep_alive: settings.keep_alive,
         last_frame: tokio::time::Instant::now(),
-        keep_alive_timer: tokio::time::sleep(settings.keep_alive()),
+        keep_alive_timer: tokio::time::sleep(settings.keep_alive),
         shut_down: Started::new(streams.shutdown()),
         guard,
     });
@@ -90,7 +86,7 @@ where
 }
 
 pin_project! {
-    /// One response body: `retry:` first, then the frames, coalesced, with keep-alive
+    /// One response body: `retry:` first, then the frames, with keep-alive
     /// comments in the silences, until the frames end or the server shuts down (then
     /// after its drain: a last `retry:` and the end).
     struct Body<S> {
@@ -167,7 +163,7 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
                     }
                 }
                 match this.frames.as_mut().poll_next(cx) {
-                    Poll::Ready(Some(frame)) => coalesce(this.frames, frame),
+                    Poll::Ready(Some(frame)) => frame,
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Pending => loop {
                         std::task::ready!(this.keep_alive_timer.as_mut().poll(cx));
@@ -191,33 +187,6 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
         *this.unasked_since = Some(now);
         Poll::Ready(Some(Ok(frame)))
     }
-}
-
-/// Joins `first` with whatever else is ready right now into one body frame, so a
-/// burst of events costs one write instead of one per event.
-fn coalesce<S: Stream<Item = Bytes>>(mut frames: Pin<&mut S>, first: Bytes) -> Bytes {
-    // Polled without a waker: the body is polled again (with one) right after this
-    // frame is taken, and that poll registers for the next.
-    let mut ready_now = || match frames
-        .as_mut()
-        .poll_next(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(Some(frame)) => Some(frame),
-        _ => None,
-    };
-    let Some(second) = ready_now() else {
-        return first;
-    };
-    let mut joined = BytesMut::with_capacity(first.len() + second.len());
-    joined.extend_from_slice(&first);
-    joined.extend_from_slice(&second);
-    while joined.len() < MAX_COALESCED {
-        match ready_now() {
-            Some(more) => joined.extend_from_slice(&more),
-            None => break,
-        }
-    }
-    joined.freeze()
 }
 
 pin_project! {

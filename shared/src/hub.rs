@@ -170,7 +170,7 @@ impl HistoryArgs {
     }
 }
 
-/// Why a publish failed.
+/// Why a publish failed: nothing of it was published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The event could not be turned into a frame.
@@ -184,6 +184,10 @@ pub enum PublishError {
         /// The history's byte bound.
         max: usize,
     },
+    /// The log several instances share (Redis) could not take it, or the producer
+    /// lease it was published under is gone.
+    #[error("the shared event log could not take it: {0}")]
+    Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where a new subscription starts.
@@ -244,22 +248,17 @@ struct Inner<E> {
     metrics: HubMetrics,
 }
 
-/// What a hub counts, on top of the server's [`Metrics`].
+/// What a hub counts, on top of the server's [`Metrics`]; each metric's help text,
+/// where it is registered below, is its one description.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct HubMetrics {
-    /// Events published (the server's counter).
     pub events_published: Counter,
-    /// Events retained in the history now.
     pub history_events: Gauge,
-    /// Bytes of frames retained in the history now.
     pub history_bytes: Gauge,
-    /// Subscribers that fell behind the retained history and were reset.
     pub streams_lagged: Counter,
-    /// 1 while the shared event log (Redis) is reachable, 0 while it is not; 1 in memory.
     pub backend_up: Gauge,
-    /// Failed calls to the shared event log (Redis), for publishing or reading.
     pub backend_errors: Counter,
-    /// Entries of the shared log the reader could not turn into events, and skipped.
     pub backend_skipped: Counter,
 }
 
@@ -278,7 +277,7 @@ impl HubMetrics {
             history_bytes: gauge("history_bytes", "Bytes of frames retained for replay"),
             streams_lagged: counter("streams_lagged", "Streams that fell behind the history"),
             backend_up,
-            backend_errors: counter("backend_errors", "Failed calls to Redis"),
+            backend_errors: counter("backend_errors", "Failed calls to Redis, any purpose"),
             backend_skipped: counter(
                 "backend_skipped_entries",
                 "Redis entries the reader could not read and skipped",
@@ -333,21 +332,8 @@ impl<E: HubEvent> Hub<E> {
 
     /// Publishes `event` under the next id and wakes every subscriber.
     pub fn publish(&self, event: E) -> Result<EventId, PublishError> {
-        let id = {
-            let mut history = self.inner.history.write();
-            let id = EventId {
-                ms: history.run.unwrap_or(0),
-                seq: history.next_seq,
-            };
-            let stored = self.store(id, event)?;
-            history.next_seq += 1;
-            let id = stored.id;
-            self.append(&mut history, stored);
-            id
-        };
-        self.inner.metrics.events_published.inc();
-        self.inner.wake.send_replace(());
-        Ok(id)
+        let ids = self.publish_batch(vec![event])?;
+        Ok(ids.first().copied().unwrap_or(EventId::ZERO)) // one event in, one id out
     }
 
     /// Publishes `events` under consecutive ids as one unit: no subscriber sees part of
@@ -400,21 +386,12 @@ impl<E: HubEvent> Hub<E> {
             ms: u64::MAX,
             seq: u64::MAX,
         };
-        self.store_ref(longest, event)
+        self.frame(longest, event).map(|_| ())
     }
 
-    fn store_ref(&self, id: EventId, event: &E) -> Result<(), PublishError> {
-        let size = event.frame(id)?.len();
-        let max = self.inner.limits.max_bytes;
-        if size > max {
-            return Err(PublishError::TooLarge { size, max });
-        }
-        Ok(())
-    }
-
-    /// `event` under `id`, framed once; refused when the frame alone is larger than
-    /// the whole history may be.
-    fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
+    /// `event`'s frame under `id`; refused when it alone is larger than the whole
+    /// history may be.
+    fn frame(&self, id: EventId, event: &E) -> Result<Bytes, PublishError> {
         let frame = event.frame(id)?;
         let max = self.inner.limits.max_bytes;
         if frame.len() > max {
@@ -423,6 +400,11 @@ impl<E: HubEvent> Hub<E> {
                 max,
             });
         }
+        Ok(frame)
+    }
+
+    fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
+        let frame = self.frame(id, &event)?;
         Ok(Stored { id, event, frame })
     }
 

@@ -333,7 +333,7 @@ pub async fn serve_until(
     streams.shut_down();
     stopping.start();
     // Past the grace: close whatever is still open.
-    if tokio::time::timeout(args.shutdown_grace(), &mut task)
+    if tokio::time::timeout(args.shutdown_grace, &mut task)
         .await
         .is_err()
     {

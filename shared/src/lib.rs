@@ -4,8 +4,7 @@
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
 //! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission (by
 //!   client [`address`]), [`metrics`], and the shutdown that ends every stream.
-//! - [`event_stream`]: the response for shared frames: `retry:`, coalescing,
-//!   keep-alive, the end on shutdown, the drop guard.
+//! - [`event_stream`]: the response for shared frames: `retry:`, keep-alive, the end on shutdown, the drop guard.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
 //!   [`resume`]: `Last-Event-ID` and the `reset` event.
 //! - [`event_log`]: publish into the hub, or through a log several instances share
@@ -46,8 +45,8 @@ pub mod testing;
 
 pub use config::ServerArgs;
 pub use error::ApiError;
-pub use event_log::{EventLog, Held, PublishFailed};
+pub use event_log::{EventLog, Held};
 pub use frame::{Frame, FrameError};
-pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Start};
+pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, PublishError, Start};
 pub use producer::Producer;
 pub use streams::Streams;

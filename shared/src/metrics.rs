@@ -14,20 +14,17 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Metric, Registry};
 use salvo::prelude::*;
 
-/// What every stream counts, under the `sse_` prefix.
+/// What every stream counts, under the `sse_` prefix; each metric's help text, given
+/// where [`Metrics::new`] registers it, is its one description.
 #[derive(Clone)]
+#[allow(missing_docs)]
 pub struct Metrics {
-    /// Streams open right now.
     pub open_streams: Gauge,
-    /// Events created for delivery (once per event, however many clients receive it).
     pub events_published: Counter,
-    /// Body frames written to clients (several events ready together make one frame).
     pub frames_written: Counter,
-    /// Keep-alive comments written to idle streams.
     pub keep_alives: Counter,
-    /// Streams closed because their client stopped reading (a write stayed blocked).
     pub slow_closed: Counter,
-    /// Streams refused before they started, by `reason`.
+    /// By `reason`.
     rejected: Family<[(&'static str, &'static str); 1], Counter>,
     registry: Arc<Mutex<Registry>>,
 }
@@ -45,13 +42,13 @@ impl Metrics {
             registry: Arc::new(Mutex::new(Registry::with_prefix("sse"))),
         };
         m.register("open_streams", "Streams open now", m.open_streams.clone());
-        let help = "Events published (once, not per client)";
+        let help = "Events published (once per event, however many clients get it)";
         m.register("events_published", help, m.events_published.clone());
-        let help = "Body frames written to clients";
+        let help = "Body frames written to clients (a batch of events is one)";
         m.register("frames_written", help, m.frames_written.clone());
         let help = "Keep-alive comments written";
         m.register("keep_alives", help, m.keep_alives.clone());
-        let help = "Streams closed: a write stayed blocked";
+        let help = "Streams closed because their client stopped reading";
         m.register("streams_closed_slow", help, m.slow_closed.clone());
         let help = "Streams refused before they started";
         m.register("rejected_streams", help, m.rejected.clone());

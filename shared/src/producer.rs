@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event_log::{EventLog, Held, PublishFailed, SharedLease, check};
+use crate::event_log::{EventLog, Held, SharedLease, check};
+use crate::hub::PublishError;
 use crate::hub::{EventId, Hub, HubEvent};
 
 /// Publishes for a job that runs on one instance at a time (see [`SharedLease`]).
@@ -22,7 +23,7 @@ impl<E: HubEvent> Producer<E> {
     /// The publisher for a job that runs on one instance at a time, `name` across
     /// the instances sharing `log` (its lease is lost `ttl` after its holder's last
     /// renewal); in memory, the only instance.
-    pub async fn open(log: &EventLog<E>, name: &str, ttl: Duration) -> Result<Self, PublishFailed> {
+    pub async fn open(log: &EventLog<E>, name: &str, ttl: Duration) -> Result<Self, PublishError> {
         let lease = match log.shared_log() {
             None => None,
             Some(shared) => Some(Arc::clone(shared).lease(name.to_owned(), ttl).await?),
@@ -51,12 +52,12 @@ impl<E: HubEvent> Producer<E> {
     }
 
     /// Publishes `events` as one unit, only while this instance holds the lease.
-    pub async fn publish(&mut self, events: Vec<E>) -> Result<Vec<EventId>, PublishFailed> {
+    pub async fn publish(&mut self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
         let published = match &mut self.lease {
-            None => self.hub.publish_batch(events).map_err(PublishFailed::from),
+            None => self.hub.publish_batch(events),
             Some(lease) => match check(&self.hub, &events) {
-                Ok(()) => lease.append(events).await.map_err(PublishFailed::from),
-                Err(e) => Err(e.into()),
+                Ok(()) => lease.append(events).await,
+                Err(e) => Err(e),
             },
         };
         self.stale |= published.is_err();

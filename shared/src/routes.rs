@@ -30,7 +30,7 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
         // What handlers find in the `Depot`: the streams, and the body deadline.
-        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.settings().body_deadline())))
+        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.settings().body_deadline)))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);

@@ -73,7 +73,7 @@ pub async fn serve(
     };
     let service = service(&streams, app);
     let listener = TcpListener::new(addr.clone());
-    let grace = args.shutdown_grace();
+    let grace = args.shutdown_grace;
     match args.rustls()? {
         Some(tls) => {
             let acceptor = listener.rustls(tls).try_bind().await.map_err(bind_error)?;

@@ -148,7 +148,7 @@ impl Streams {
         };
         let (status, code, label, message) = refusal;
         self.metrics.reject(label);
-        let retry = Duration::from_millis(self.args.retry_ms);
+        let retry = self.args.retry;
         Err(ApiError::new(status, code, message).retry_after(retry))
     }
 }

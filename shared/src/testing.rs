@@ -169,7 +169,7 @@ impl RunningServer {
     pub async fn start(args: &ServerArgs, streams: Streams, app: Router) -> TestResult<Self> {
         let (bound, listening) = tokio::sync::oneshot::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (args, grace) = (args.clone(), args.shutdown_grace());
+        let (args, grace) = (args.clone(), args.shutdown_grace);
         let task = tokio::spawn(async move {
             let listening = move |scheme: &str, addr| {
                 let _ = bound.send((scheme.to_owned(), addr));
@@ -230,18 +230,18 @@ impl Default for ServerArgs {
         Self {
             host: "127.0.0.1".into(),
             port: 0,
-            retry_ms: 3000,
-            body_deadline_secs: crate::config::BODY_DEADLINE.as_secs(),
+            retry: Duration::from_millis(3000),
+            body_deadline: crate::config::BODY_DEADLINE,
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
             max_new_streams_per_sec: 0,
-            drain_spread_ms: 3000,
-            max_stream_lifetime_secs: 0,
-            keep_alive_secs: 15,
-            shutdown_grace_secs: 5,
+            drain_spread: Duration::from_millis(3000),
+            max_stream_lifetime: Duration::from_secs(0),
+            keep_alive: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(5),
             max_streams: 10_000,
             max_streams_per_ip: 100,
-            write_stall_secs: 30,
+            write_stall: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             tls_cert: None,
             tls_key: None,

@@ -9,8 +9,8 @@
 //! request. Joins and posts are rate limited per client address.
 //!
 //! Read top-down: the router, its handlers, the room, the types. The room's members
-//! ([`members`]) and who is online ([`presence`]) are kept in memory, or with
-//! `--redis` shared by every instance ([`redis`]).
+//! ([`members`]) and who is online ([`presence`]) are kept in memory here; with
+//! `--redis`, `main.rs` gives the room the `sse-redis` crate's, shared by every instance.
 //!
 //! The tutorial's chat took the sender's id from the URL (anyone could post as anyone),
 //! unwrapped a non-UTF-8 body into a panic, kept an unbounded queue per user, and
@@ -20,7 +20,6 @@
 
 pub mod members;
 pub mod presence;
-pub mod redis;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
@@ -38,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_log::{EventLog, PublishFailed};
+use sse_shared::event_log::EventLog;
 use sse_shared::event_stream::{self, holding};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
@@ -624,7 +623,7 @@ impl From<RoomError> for ApiError {
                 )
                 .retry_after(Duration::from_secs(1))
             }
-            RoomError::Publish(e) => PublishFailed::from(e).into(),
+            RoomError::Publish(e) => e.into(),
         }
     }
 }

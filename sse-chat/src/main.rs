@@ -1,3 +1,5 @@
+mod redis;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -41,7 +43,7 @@ async fn run(cli: Cli) -> MainResult {
         Some(url) => {
             let shutdown = streams.shutdown_token();
             let log = sse_redis::event_log(Some(url), "sse-chat:events", hub, shutdown).await?;
-            sse_chat::redis::room(log, url, cli.limits, streams.shutdown_token()).await?
+            redis::room(log, url, cli.limits, streams.shutdown_token()).await?
         }
     };
     let app = sse_chat::router(&room);

@@ -16,6 +16,10 @@ use sse_shared::testing::{
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+// The binary's Redis wiring, as `main.rs` uses it.
+#[path = "../src/redis.rs"]
+mod redis_room;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 
 struct Member {
@@ -216,7 +220,7 @@ async fn chat_on(redis: &RedisServer, presence_url: &str) -> TestResult<TestApp>
         join_burst: 1000,
         ..RoomLimits::default()
     };
-    let room = sse_chat::redis::room(log, presence_url, limits, streams.shutdown_token()).await?;
+    let room = redis_room::room(log, presence_url, limits, streams.shutdown_token()).await?;
     let router = sse_chat::router(&room);
     TestApp::serve(args, streams, router).await
 }

@@ -177,7 +177,7 @@ async fn fifty_members_each_get_every_message_once_in_one_order() -> TestResult 
 async fn presence_two_tabs_are_one_member_and_leave_comes_with_the_last() -> TestResult {
     // No keep-alive within the test: the close itself must be seen, not a failed write.
     let args = ServerArgs {
-        keep_alive_secs: 600,
+        keep_alive: Duration::from_secs(600),
         ..ServerArgs::default()
     };
     let (app, room) = start(args).await?;
@@ -355,7 +355,7 @@ async fn posting_faster_than_the_rate_gets_429_with_retry_after() -> TestResult 
 #[tokio::test]
 async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
     let args = ServerArgs {
-        keep_alive_secs: 1,
+        keep_alive: Duration::from_secs(1),
         ..ServerArgs::default()
     };
     let (app, room) = start(args).await?;

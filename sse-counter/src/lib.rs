@@ -79,7 +79,7 @@ impl CounterStream {
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
         // do not all come back in the same instant; and its own moment to end on a
         // shutdown (`drain_after`), with its own last `retry:`.
-        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive());
+        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
         let (drain_after, drain_retry) = settings.drain();
         let lifetime = settings.lifetime().unwrap_or(Duration::MAX);
         let shutdown = self.streams.shutdown().clone();

@@ -96,7 +96,7 @@ async fn serve(
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
     config::bound_buffers(&mut server);
-    let (handle, grace) = (server.handle(), args.shutdown_grace());
+    let (handle, grace) = (server.handle(), args.shutdown_grace);
     tokio::spawn(async move {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down");

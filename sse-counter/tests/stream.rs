@@ -59,7 +59,7 @@ async fn sse_headers_and_never_compressed() -> TestResult {
 async fn retry_first_then_numbered_events_from_one() -> TestResult {
     let app = counter(
         ServerArgs {
-            retry_ms: 1234,
+            retry: Duration::from_millis(1234),
             retry_jitter_pct: 0,
             ..ServerArgs::default()
         },
@@ -127,7 +127,7 @@ async fn an_idle_stream_gets_keep_alive_comments() -> TestResult {
     // Counting once an hour, the stream is idle after the first number.
     let app = counter(
         ServerArgs {
-            keep_alive_secs: 1,
+            keep_alive: Duration::from_secs(1),
             ..ServerArgs::default()
         },
         Duration::from_secs(3600),

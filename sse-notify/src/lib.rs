@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_log::{EventLog, PublishFailed};
+use sse_shared::event_log::EventLog;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
 use sse_shared::page;
@@ -137,7 +138,7 @@ impl Notifier {
     }
 
     /// Publishes a notification; returns its JSON, as sent to subscribers.
-    pub async fn publish(&self, draft: Draft) -> Result<Value, PublishFailed> {
+    pub async fn publish(&self, draft: Draft) -> Result<Value, PublishError> {
         let notification = Notification {
             draft,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
     sse_shared::config::init_tracing();
     // This service's keep-alive default is 30 s (the tutorial's choice), not 15.
     let matches = Cli::command()
-        .mut_arg("keep_alive_secs", |arg| arg.default_value("30"))
+        .mut_arg("keep_alive", |arg| arg.default_value("30"))
         .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

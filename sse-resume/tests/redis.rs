@@ -8,9 +8,7 @@ use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
     expect_backend_down, http, json_data, refused_at_start, wait_until, within,
 };
-use sse_shared::{
-    EventLog, Held, HistoryLimits, Hub, Producer, PublishFailed, ServerArgs, Streams,
-};
+use sse_shared::{EventLog, Held, HistoryLimits, Hub, Producer, PublishError, ServerArgs, Streams};
 
 const KEY: &str = "sse-resume:events";
 
@@ -324,7 +322,7 @@ async fn an_event_too_large_for_the_history_is_refused_before_it_reaches_redis()
     let log = sse_redis::event_log(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
     let refused = log.publish(ResumeEvent::Note("x".repeat(2000))).await;
     assert!(
-        matches!(refused, Err(PublishFailed::Rejected(_))),
+        matches!(refused, Err(PublishError::TooLarge { .. })),
         "{refused:?}"
     );
     let mut direct = redis::Client::open(redis.url().as_str())?

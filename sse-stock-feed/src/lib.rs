@@ -25,9 +25,10 @@ use rand::RngExt;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
-use sse_shared::event_log::{EventLog, Held, PublishFailed};
+use sse_shared::event_log::{EventLog, Held};
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::page;
 use sse_shared::producer::Producer;
@@ -121,7 +122,7 @@ impl Market {
         &self,
         walks: &mut Walks,
         producer: &mut Producer<PriceEvent>,
-    ) -> Result<(), PublishFailed> {
+    ) -> Result<(), PublishError> {
         let at: Arc<str> = Utc::now()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into();
