@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc};
@@ -129,7 +129,7 @@ async fn ours(
     lean_server: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
-    let log = EventLog::in_memory(Hub::new(limits, streams.metrics().clone()));
+    let log = Publisher::in_memory(Hub::new(limits, streams.metrics().clone()));
     // The load generator posts every event from one address: no per-address limit.
     let unlimited = sse_resume::NoteAllowance {
         burst: u32::MAX,

@@ -14,9 +14,9 @@ use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::event_log::{Held, SharedLease};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent};
+use sse_shared::publish::{Held, SharedLease};
 use sse_shared::secret::random_token;
 use tokio::time::Instant;
 

@@ -8,7 +8,7 @@
 //! - [`members`] and [`presence`]: sse-chat's members and who is online, shared by
 //!   every instance.
 //!
-//! An example's `main.rs` calls [`event_log`] with the `--redis` option: with a URL the
+//! An example's `main.rs` calls [`publisher`] with the `--redis` option: with a URL the
 //! hub is fed by Redis, without one it stays in memory.
 
 pub mod lease;
@@ -22,7 +22,7 @@ use redis::Client;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::{EventLog, Hub, HubEvent, PublishError};
+use sse_shared::{Hub, HubEvent, PublishError, Publisher};
 use tokio_util::sync::CancellationToken;
 
 pub use log::RedisLog;
@@ -40,21 +40,21 @@ pub struct RedisArgs {
 
 /// In memory without `redis_url`; otherwise fed by the Redis stream `key`, whose
 /// reader runs until `shutdown`. Fails when Redis cannot be reached.
-pub async fn event_log<E>(
+pub async fn publisher<E>(
     redis_url: Option<&str>,
     key: &str,
     hub: Hub<E>,
     shutdown: CancellationToken,
-) -> Result<EventLog<E>, RedisLogError>
+) -> Result<Publisher<E>, RedisLogError>
 where
     E: HubEvent + Serialize + DeserializeOwned,
 {
     let Some(url) = redis_url else {
-        return Ok(EventLog::in_memory(hub));
+        return Ok(Publisher::in_memory(hub));
     };
     let log = RedisLog::connect(url, key, hub.clone()).await?;
     log.spawn_reader(shutdown);
-    Ok(EventLog::shared(hub, log))
+    Ok(Publisher::shared(hub, log))
 }
 
 /// A connection to Redis for commands, reconnecting by itself when Redis comes back;

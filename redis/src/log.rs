@@ -23,8 +23,8 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::event_log::{SharedLease, SharedLog};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
+use sse_shared::publish::{SharedLease, SharedLog};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

@@ -13,7 +13,7 @@ use sse_shared::routes::CONTENT_SECURITY_POLICY;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, expect_error, http, json_data, reqwest,
 };
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ADMIN: &str = "hostile-admin-token-0123456789";
@@ -28,7 +28,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let (resume, _) = resume(args(), HistoryLimits::default()).await?;
     let (chat, _) = chat(args()).await?;
     let stock = TestApp::start(args(), |s: &Streams| {
-        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let market = sse_stock_feed::Market::new(vec!["AAPL".into()], log);
         sse_stock_feed::router(s, &market)
     })
@@ -36,7 +36,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, std::time::Duration::from_secs(60))?;
     let notify = TestApp::start(args(), |s: &Streams| {
-        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let notifier: Arc<sse_notify::Notifier> =
             sse_notify::Notifier::new(log, ADMIN.into(), sessions);
         sse_notify::router(s, &notifier)
@@ -491,7 +491,7 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, Duration::from_secs(60))?;
     let notify = TestApp::start(args, |s: &Streams| {
-        let log = EventLog::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         sse_notify::router(s, &sse_notify::Notifier::new(log, ADMIN.into(), sessions))
     })
     .await?;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use sse_resume::ResumeEvent;
 use sse_shared::testing::{RedisServer, SseConnection, TestApp, TestResult, wait_until, within};
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const NOTES: usize = 20;
 const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/node");
 
 /// sse-resume on Redis, in this process, on `port` (0: any).
-async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
+async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, Publisher<ResumeEvent>)> {
     let args = ServerArgs {
         port,
         retry: Duration::from_millis(300),
@@ -23,7 +23,7 @@ async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, EventL
     };
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = sse_redis::event_log(
+    let log = sse_redis::publisher(
         Some(&redis.url()),
         "sse-resume:events",
         hub,

@@ -1,5 +1,6 @@
 //! The SSE response for frames made once and shared: `retry:` first, then the frames
-//! (a hub subscription hands over everything ready at once as one), keep-alive comments in the silences, an end on shutdown, and the [`OpenStream`]
+//! (a hub subscription hands over everything ready at once as one), keep-alive
+//! comments in the silences, an end on shutdown, and the [`StreamSlot`]
 //! guard held until the body is dropped.
 //!
 //! ```ignore
@@ -28,11 +29,11 @@ use salvo::prelude::*;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::frame::{Frame, KEEP_ALIVE};
-use crate::streams::{OpenStream, Shutdown, Streams};
+use crate::streams::{Shutdown, StreamSlot, Streams};
 
 /// Turns `res` into an SSE response streaming `frames` (each item one finished frame
 /// or several, see [`crate::frame`]). The body holds `guard` until it ends.
-pub fn respond<S>(res: &mut Response, streams: &Streams, guard: OpenStream, frames: S)
+pub fn respond<S>(res: &mut Response, streams: &Streams, guard: StreamSlot, frames: S)
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
@@ -50,7 +51,7 @@ where
     // nginx buffers proxied responses unless told not to.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 
-    let settings = streams.settings();
+    let settings = streams.args();
     let retry_ms = u64::try_from(settings.jittered_retry().as_millis()).unwrap_or(u64::MAX);
     let (drain_after, drain_retry) = settings.drain();
     let lifetime = settings.lifetime();
@@ -74,7 +75,7 @@ where
 /// `frames`, keeping `guard` alive for as long as the stream lives: when the client goes
 /// away, the response body is dropped, and with it the guard, so its `Drop` is the place
 /// for per-stream cleanup (presence, counters).
-pub fn holding<S, G>(frames: S, guard: G) -> impl Stream<Item = Bytes> + Send + 'static
+pub fn with_guard<S, G>(frames: S, guard: G) -> impl Stream<Item = Bytes> + Send + 'static
 where
     S: Stream<Item = Bytes> + Send + 'static,
     G: Send + 'static,
@@ -113,7 +114,7 @@ pin_project! {
         keep_alive_timer: tokio::time::Sleep,
         #[pin]
         shut_down: Started,
-        guard: OpenStream,
+        guard: StreamSlot,
     }
 
     impl<S> PinnedDrop for Body<S> {

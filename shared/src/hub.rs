@@ -39,11 +39,13 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::frame::{Frame, FrameError};
+use crate::frame::FrameError;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 
 use crate::metrics::Metrics;
 use crate::resume::{ResetReason, reset_frame};
+
+pub mod snapshot;
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
@@ -462,28 +464,9 @@ impl<E: HubEvent> Hub<E> {
         &self.inner.metrics
     }
 
-    /// The first `Some` that `find` returns for the retained events, newest first (for
-    /// example, the last tick, to go on from it).
-    pub fn find_newest<R>(&self, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
-        self.inner
-            .history
-            .read()
-            .events
-            .iter()
-            .rev()
-            .map(|s| &s.event)
-            .find_map(find)
-    }
-
     /// The newest id published, if any.
     pub fn latest(&self) -> Option<EventId> {
         self.inner.history.read().latest
-    }
-
-    /// Events and bytes retained now.
-    pub fn retained(&self) -> (usize, usize) {
-        let history = self.inner.history.read();
-        (history.events.len(), history.bytes)
     }
 
     /// Every event, from `start`, as a stream of frames (see [`Subscription`]).
@@ -498,22 +481,19 @@ impl<E: HubEvent> Hub<E> {
         start: Start,
         filter: impl Fn(&E) -> bool + Send + Sync + 'static,
     ) -> Subscription<E> {
-        self.subscribe_with(start, filter, |_| ()).0
-    }
-
-    /// Like [`Hub::subscribe_filtered`], and also runs `inspect` over the retained
-    /// events, newest first, under the same lock that fixes the cursor: a snapshot
-    /// built there agrees exactly with where the subscription starts.
-    pub fn subscribe_with<R>(
-        &self,
-        start: Start,
-        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
-        inspect: impl FnOnce(&mut dyn Iterator<Item = &E>) -> R,
-    ) -> (Subscription<E>, R) {
         // Subscribe to wake-ups before reading, so no publish falls in between.
         let wake = self.inner.wake.subscribe();
-        let history = self.inner.history.read();
-        let inspected = inspect(&mut history.events.iter().rev().map(|s| &s.event));
+        self.start_at(&self.inner.history.read(), start, Box::new(filter), wake)
+    }
+
+    /// A subscription whose cursor is fixed under `history`'s lock.
+    fn start_at(
+        &self,
+        history: &History<E>,
+        start: Start,
+        filter: Filter<E>,
+        wake: watch::Receiver<()>,
+    ) -> Subscription<E> {
         // Before the first event: `RUN-0` for an in-memory hub.
         let before_all = EventId {
             ms: history.run.unwrap_or(0),
@@ -561,18 +541,16 @@ impl<E: HubEvent> Hub<E> {
             .map(|reason| history.reset(reason))
             .into_iter()
             .collect();
-        drop(history);
-        let subscription = Subscription {
+        Subscription {
             was_reset: !pending.is_empty(),
             hub: self.clone(),
             cursor,
-            filter: Box::new(filter),
+            filter,
             wake,
             pending,
             live_marker: false,
             ahead_until,
-        };
-        (subscription, inspected)
+        }
     }
 }
 
@@ -623,31 +601,6 @@ impl Batch {
 }
 
 impl<E: HubEvent> Subscription<E> {
-    /// After the first read (the replay), send `event: live` with data
-    /// `{"after": "<id>"}`: everything before it was replayed, everything after is live.
-    /// The marker has no `id:` and is not kept in the history.
-    pub fn with_live_marker(mut self) -> Self {
-        self.live_marker = true;
-        self
-    }
-
-    /// Whether the stream will start with `event: reset` (the client's id could not be
-    /// honoured), so the caller can follow it with a fresh snapshot.
-    pub fn starts_with_reset(&self) -> bool {
-        self.was_reset
-    }
-
-    /// Sends `frame` first: after a reset, if there is one, and before any event.
-    pub fn send_first(mut self, frame: Bytes) -> Self {
-        self.pending.push(frame);
-        self
-    }
-
-    /// The id this subscriber has seen up to.
-    pub fn cursor(&self) -> EventId {
-        self.cursor
-    }
-
     /// The next batch of frames, waiting for a publish when there is nothing new.
     /// `None` only if the hub is gone.
     pub async fn next_batch(&mut self) -> Option<Bytes> {
@@ -662,7 +615,7 @@ impl<E: HubEvent> Subscription<E> {
             }
             self.read(&mut batch);
             if std::mem::take(&mut self.live_marker) {
-                batch.push(&live_marker(self.cursor));
+                batch.push(&snapshot::live_marker(self.cursor));
             }
             if let Some(frames) = batch.finish() {
                 return Some(frames);
@@ -726,16 +679,5 @@ impl<E: HubEvent> Subscription<E> {
             let batch = subscription.next_batch().await?;
             Some((batch, subscription))
         })
-    }
-}
-
-fn live_marker(cursor: EventId) -> Bytes {
-    let after = (cursor != EventId::ZERO).then_some(cursor);
-    match Frame::new()
-        .event("live")
-        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
-    {
-        Ok(frame) => frame.finish(),
-        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
     }
 }

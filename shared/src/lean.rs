@@ -315,7 +315,7 @@ pub async fn serve_until(
     let settings = ConnectionSettings {
         http1_max_buf: HTTP1_BUFFER,
         header_read: HEADER_READ,
-        write_stall: streams.settings().write_stall(),
+        write_stall: streams.args().write_stall(),
         tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),
     };
     listening(

@@ -4,11 +4,12 @@
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
 //! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission (by
 //!   client [`address`]), [`metrics`], and the shutdown that ends every stream.
-//! - [`event_stream`]: the response for shared frames: `retry:`, keep-alive, the end on shutdown, the drop guard.
+//! - [`event_stream`]: the response for shared frames: `retry:`, keep-alive, the end
+//!   on shutdown, the drop guard.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
 //!   [`resume`]: `Last-Event-ID` and the `reset` event.
-//! - [`event_log`]: publish into the hub, or through a log several instances share
-//!   (the `sse-redis` crate); [`producer`]: one producer across instances.
+//! - [`publish`]: [`Publisher`]: into the hub, or through a log several instances
+//!   share (the `sse-redis` crate); [`producer`]: one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`origin`]: refusing state changes and identities to other origins' pages.
@@ -23,7 +24,6 @@ pub mod address;
 pub mod body;
 pub mod config;
 pub mod error;
-pub mod event_log;
 pub mod event_stream;
 pub mod frame;
 pub mod hub;
@@ -34,6 +34,7 @@ pub mod names;
 pub mod origin;
 pub mod page;
 pub mod producer;
+pub mod publish;
 pub mod rate;
 pub mod resume;
 pub mod routes;
@@ -45,8 +46,8 @@ pub mod testing;
 
 pub use config::ServerArgs;
 pub use error::ApiError;
-pub use event_log::{EventLog, Held};
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, PublishError, Start};
 pub use producer::Producer;
+pub use publish::{Held, Publisher};
 pub use streams::Streams;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::event_log::{EventLog, Held, SharedLease, check};
 use crate::hub::PublishError;
 use crate::hub::{EventId, Hub, HubEvent};
+use crate::publish::{Held, Publisher, SharedLease, check};
 
 /// Publishes for a job that runs on one instance at a time (see [`SharedLease`]).
 pub struct Producer<E> {
@@ -23,7 +23,7 @@ impl<E: HubEvent> Producer<E> {
     /// The publisher for a job that runs on one instance at a time, `name` across
     /// the instances sharing `log` (its lease is lost `ttl` after its holder's last
     /// renewal); in memory, the only instance.
-    pub async fn open(log: &EventLog<E>, name: &str, ttl: Duration) -> Result<Self, PublishError> {
+    pub async fn open(log: &Publisher<E>, name: &str, ttl: Duration) -> Result<Self, PublishError> {
         let lease = match log.shared_log() {
             None => None,
             Some(shared) => Some(Arc::clone(shared).lease(name.to_owned(), ttl).await?),

@@ -24,13 +24,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// headers, no POST or DELETE from another origin's page (`403`), the request-body
 /// deadline for `body`'s readers, `/healthz`, `/metrics`, and JSON errors.
 pub fn service(streams: &Streams, app: Router) -> Service {
-    let origins = &streams.settings().cors_origins;
+    let origins = &streams.args().cors_origins;
     let router = Router::new()
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
         // What handlers find in the `Depot`: the streams, and the body deadline.
-        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.settings().body_deadline)))
+        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.args().body_deadline)))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         .push(app);

@@ -106,7 +106,7 @@ async fn serve_on(
     // The fuse's defaults (10 s TLS handshake, 30 s request head), a limit on how long a
     // write to a client that stopped reading may block, and on a stalled request body.
     let fuse = FuseConfig::default()
-        .with_write_stall_timeout(streams.settings().write_stall())
+        .with_write_stall_timeout(streams.args().write_stall())
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
     bound_buffers(&mut server);

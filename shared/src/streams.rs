@@ -3,7 +3,7 @@
 //! client [`address`](crate::address), a rate of new streams), the
 //! [`metrics`](crate::metrics), and the shutdown that ends every stream.
 //!
-//! A handler takes an [`OpenStream`] with [`Streams::admit`] *before* it starts the
+//! A handler takes a [`StreamSlot`] with [`Streams::admit`] *before* it starts the
 //! stream, so a refusal is a plain `503`/`429` JSON response, and keeps it in the
 //! stream: when the client goes away, the body is dropped and with it the guard, which
 //! frees the slot. This is why salvo's `max_concurrency` hoop is not enough: it frees
@@ -64,7 +64,7 @@ impl Streams {
     }
 
     /// The options streams follow.
-    pub fn settings(&self) -> &ServerArgs {
+    pub fn args(&self) -> &ServerArgs {
         &self.args
     }
 
@@ -88,7 +88,7 @@ impl Streams {
     /// `Retry-After`): `503` past `--max-new-streams-per-sec` or `--max-streams`, `429`
     /// past `--max-streams-per-ip`. During a shutdown a stream is still admitted: it
     /// gets its `retry:` and ends, where a 5xx would make `EventSource` give up.
-    pub fn admit(&self, req: &Request) -> Result<OpenStream, ApiError> {
+    pub fn admit(&self, req: &Request) -> Result<StreamSlot, ApiError> {
         let now = DefaultClock::default().now();
         let refused = self.admission.as_ref().map(|a| a.check());
         if let Some(Err(until)) = refused {
@@ -110,7 +110,7 @@ impl Streams {
     /// Takes a slot for a stream from `ip` (counted by [`limit_key`]; `None`, a peer
     /// without an IP: only the server-wide cap applies), or refuses with `503
     /// server-full` / `429 too-many-streams` and `Retry-After: --retry-ms`.
-    fn take_slot(&self, ip: Option<IpAddr>) -> Result<OpenStream, ApiError> {
+    fn take_slot(&self, ip: Option<IpAddr>) -> Result<StreamSlot, ApiError> {
         let (max_total, max_per_ip) = (self.args.max_streams, self.args.max_streams_per_ip);
         let ip = ip.map(limit_key);
         let refusal = {
@@ -143,7 +143,7 @@ impl Streams {
                     *slots.per_ip.entry(ip).or_default() += 1;
                 }
                 drop(slots);
-                return Ok(OpenStream::new(Arc::clone(&self.slots), ip, &self.metrics));
+                return Ok(StreamSlot::new(Arc::clone(&self.slots), ip, &self.metrics));
             }
         };
         let (status, code, label, message) = refusal;
@@ -190,7 +190,7 @@ impl Shutdown {
 /// The drop guard of one open stream: holds its slot and the counters a stream
 /// touches (not all of [`Metrics`]: every stream carries this), and frees the slot and
 /// updates the gauge when the stream ends for any reason.
-pub struct OpenStream {
+pub struct StreamSlot {
     slots: Arc<Mutex<Slots>>,
     /// The address this stream is counted under.
     ip: Option<IpAddr>,
@@ -203,7 +203,7 @@ pub struct OpenStream {
     pub slow_closed: Counter,
 }
 
-impl OpenStream {
+impl StreamSlot {
     fn new(slots: Arc<Mutex<Slots>>, ip: Option<IpAddr>, metrics: &Metrics) -> Self {
         metrics.open_streams.inc();
         Self {
@@ -217,7 +217,7 @@ impl OpenStream {
     }
 }
 
-impl Drop for OpenStream {
+impl Drop for StreamSlot {
     fn drop(&mut self) {
         let mut slots = self.slots.lock();
         slots.total -= 1;
@@ -273,7 +273,7 @@ mod tests {
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
 
     /// The error code a refusal answers with.
-    fn code(taken: Result<OpenStream, ApiError>) -> Option<&'static str> {
+    fn code(taken: Result<StreamSlot, ApiError>) -> Option<&'static str> {
         taken.err().map(|e| e.code)
     }
 

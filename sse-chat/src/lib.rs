@@ -37,13 +37,13 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_log::EventLog;
-use sse_shared::event_stream::{self, holding};
+use sse_shared::event_stream::{self, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
 use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
+use sse_shared::publish::Publisher;
 use sse_shared::rate::{PerClient, PerKey};
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{presented_token, random_token};
@@ -91,7 +91,7 @@ async fn join_stream(
 ) -> Result<(), ApiError> {
     let (streams, room) = state(depot)?;
     let guard = streams.admit(req)?;
-    let settings = streams.settings();
+    let settings = streams.args();
     let ip = client_ip(req, &settings.trusted_proxies);
     // Another site's page could navigate a browser here with a name of its choosing: a
     // member (and the cookie that names one) is issued only to our own pages.
@@ -120,7 +120,7 @@ async fn join_stream(
     let events = room.hub().subscribe(start).into_stream();
     let frames = stream::iter([welcome]).chain(events);
     // When the client goes away, `joined.stream` drops: maybe a `leave`.
-    event_stream::respond(res, &streams, guard, holding(frames, joined.stream));
+    event_stream::respond(res, &streams, guard, with_guard(frames, joined.stream));
     Ok(())
 }
 
@@ -169,7 +169,7 @@ async fn post_message(
         let message = "The message is only white space.";
         return Err(ApiError::bad_request("empty-message", message));
     }
-    let ip = client_ip(req, &streams.settings().trusted_proxies);
+    let ip = client_ip(req, &streams.args().trusted_proxies);
     let id = room.post(&from, text, ip).await?;
     res.status_code(StatusCode::ACCEPTED);
     res.render(Json(Accepted { id }));
@@ -219,7 +219,7 @@ fn set_member_cookie(req: &Request, res: &mut Response, token: &str) {
 /// The room: its log, who its members are, who is online, and how fast they join and
 /// post.
 pub struct ChatRoom {
-    log: EventLog<ChatEvent>,
+    log: Publisher<ChatEvent>,
     members: Arc<dyn Members>,
     presence: Arc<dyn Presence>,
     posts: PerKey<String>,
@@ -233,13 +233,13 @@ impl ChatRoom {
     pub fn in_memory(hub: Hub<ChatEvent>, limits: RoomLimits) -> Arc<Self> {
         let members = MemoryMembers::new(MAX_MEMBERS, limits.forget_silent_after);
         let presence = MemoryPresence::new(hub.clone());
-        let log = EventLog::in_memory(hub);
+        let log = Publisher::in_memory(hub);
         Self::new(log, Arc::new(members), Arc::new(presence), limits)
     }
 
     /// A room publishing through `log`, with these members and presence.
     pub fn new(
-        log: EventLog<ChatEvent>,
+        log: Publisher<ChatEvent>,
         members: Arc<dyn Members>,
         presence: Arc<dyn Presence>,
         limits: RoomLimits,

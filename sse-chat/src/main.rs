@@ -42,7 +42,7 @@ async fn run(cli: Cli) -> MainResult {
         None => ChatRoom::in_memory(hub, cli.limits),
         Some(url) => {
             let shutdown = streams.shutdown_token();
-            let log = sse_redis::event_log(Some(url), "sse-chat:events", hub, shutdown).await?;
+            let log = sse_redis::publisher(Some(url), "sse-chat:events", hub, shutdown).await?;
             redis::room(log, url, cli.limits, streams.shutdown_token()).await?
         }
     };

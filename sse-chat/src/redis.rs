@@ -9,13 +9,13 @@ use salvo::async_trait;
 use sse_chat::members::FORGET_AFTER;
 use sse_chat::{ChatEvent, ChatRoom, Members, Presence, RoomError, RoomLimits, User};
 use sse_redis::{RedisLogError, RedisMembers, RedisPresence};
-use sse_shared::event_log::EventLog;
+use sse_shared::publish::Publisher;
 use tokio_util::sync::CancellationToken;
 
 /// A room on `log` (a Redis stream) whose members and presence are kept in Redis at
 /// `url`; presence's heartbeat runs until `shutdown`.
 pub async fn room(
-    log: EventLog<ChatEvent>,
+    log: Publisher<ChatEvent>,
     url: &str,
     limits: RoomLimits,
     shutdown: CancellationToken,

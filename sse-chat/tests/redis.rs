@@ -215,7 +215,7 @@ async fn chat_on(redis: &RedisServer, presence_url: &str) -> TestResult<TestApp>
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
     let token = streams.shutdown_token();
-    let log = sse_redis::event_log(Some(&redis.url()), "sse-chat:events", hub, token).await?;
+    let log = sse_redis::publisher(Some(&redis.url()), "sse-chat:events", hub, token).await?;
     let limits = RoomLimits {
         join_burst: 1000,
         ..RoomLimits::default()

@@ -75,7 +75,7 @@ impl CounterStream {
             },
             Some(Err(_)) => (1, Some("invalid-id")),
         };
-        let settings = self.streams.settings();
+        let settings = self.streams.args();
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
         // do not all come back in the same instant; and its own moment to end on a
         // shutdown (`drain_after`), with its own last `retry:`.

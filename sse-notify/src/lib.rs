@@ -30,13 +30,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_log::EventLog;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
 use sse_shared::page;
+use sse_shared::publish::Publisher;
 use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
 use sse_shared::streams::Streams;
@@ -123,13 +123,13 @@ impl HubEvent for Notification {
 
 /// The service: its log, the admin token, and the sessions' secret.
 pub struct Notifier {
-    log: EventLog<Notification>,
+    log: Publisher<Notification>,
     admin_token: String,
     sessions: Sessions,
 }
 
 impl Notifier {
-    pub fn new(log: EventLog<Notification>, admin_token: String, sessions: Sessions) -> Arc<Self> {
+    pub fn new(log: Publisher<Notification>, admin_token: String, sessions: Sessions) -> Arc<Self> {
         Arc::new(Self {
             log,
             admin_token,

@@ -74,7 +74,7 @@ async fn run(cli: Cli) -> MainResult {
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let token = streams.shutdown_token();
-    let log = sse_redis::event_log(redis, "sse-notify:notifications", hub, token).await?;
+    let log = sse_redis::publisher(redis, "sse-notify:notifications", hub, token).await?;
     let notifier = sse_notify::Notifier::new(log, admin_token, sessions);
     let app = sse_notify::router(&streams, &notifier);
     Ok(server::run(&cli.server, streams, app).await)

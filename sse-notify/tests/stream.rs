@@ -13,7 +13,7 @@ use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, command_output, expect_error, http, json_data,
     refused_at_start, set_cookie,
 };
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs};
 
 const ADMIN: &str = "test-admin-token-0123456789";
 const SECRET: &[u8] = b"the test JWT secret, 32 bytes or more";
@@ -26,7 +26,7 @@ async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
         let created = Hub::new(HistoryLimits::default(), streams.metrics().clone());
         hub = Some(created.clone());
         let notifier: Arc<Notifier> =
-            Notifier::new(EventLog::in_memory(created), ADMIN.into(), sessions);
+            Notifier::new(Publisher::in_memory(created), ADMIN.into(), sessions);
         sse_notify::router(streams, &notifier)
     })
     .await?;

@@ -27,12 +27,13 @@ use serde::Serialize;
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_log::{EventLog, Held};
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::snapshot::find_newest;
 use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::page;
 use sse_shared::producer::Producer;
+use sse_shared::publish::{Held, Publisher};
 use sse_shared::rate::PerClient;
 use sse_shared::resume::last_event_id;
 use sse_shared::streams::Streams;
@@ -132,7 +133,7 @@ pub async fn produce_ticks(
 
 /// The newest tick's `seq` in the history (0 when there is none).
 fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
-    hub.find_newest(|event| match event {
+    find_newest(hub, |event| match event {
         ResumeEvent::Tick { seq, .. } => Some(*seq),
         ResumeEvent::Note(_) => None,
     })
@@ -140,7 +141,7 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
 }
 
 /// The routes: `GET /events`, `POST /events`, and the page.
-pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>, notes: NoteAllowance) -> Router {
+pub fn router(streams: &Streams, log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
     Router::new()
         .push(
             Router::with_path("events")
@@ -150,7 +151,7 @@ pub fn router(streams: &Streams, log: &EventLog<ResumeEvent>, notes: NoteAllowan
                 })
                 .post(PostNote {
                     log: log.clone(),
-                    trusted_proxies: streams.settings().trusted_proxies.clone(),
+                    trusted_proxies: streams.args().trusted_proxies.clone(),
                     notes,
                     allowance: Arc::new(PerClient::new(notes.burst, f64::from(notes.per_second))),
                 }),
@@ -185,7 +186,7 @@ impl Subscribe {
 /// `POST /events`: publish the body as a note, within the [`NoteAllowance`] of the
 /// client's address (`429` beyond).
 struct PostNote {
-    log: EventLog<ResumeEvent>,
+    log: Publisher<ResumeEvent>,
     trusted_proxies: Vec<IpAddr>,
     notes: NoteAllowance,
     allowance: Arc<PerClient>,

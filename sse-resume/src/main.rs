@@ -41,7 +41,7 @@ async fn run(cli: Cli) -> MainResult {
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let log =
-        sse_redis::event_log(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
+        sse_redis::publisher(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
     // One producer across instances: the holder of this lease.
     let producer = Producer::open(&log, "sse-resume:producer", Duration::from_secs(3))
         .await

@@ -8,21 +8,23 @@ use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
     expect_backend_down, http, json_data, refused_at_start, wait_until, within,
 };
-use sse_shared::{EventLog, Held, HistoryLimits, Hub, Producer, PublishError, ServerArgs, Streams};
+use sse_shared::{
+    Held, HistoryLimits, Hub, Producer, PublishError, Publisher, ServerArgs, Streams,
+};
 
 const KEY: &str = "sse-resume:events";
 
 /// An instance in this process, on the shared Redis.
-async fn instance(redis: &RedisServer) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
+async fn instance(redis: &RedisServer) -> TestResult<(TestApp, Publisher<ResumeEvent>)> {
     instance_on(&redis.url()).await
 }
 
 /// An instance in this process, on the Redis at `url` (the shared one, or a proxy to it).
-async fn instance_on(url: &str) -> TestResult<(TestApp, EventLog<ResumeEvent>)> {
+async fn instance_on(url: &str) -> TestResult<(TestApp, Publisher<ResumeEvent>)> {
     let args = ServerArgs::default();
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = sse_redis::event_log(Some(url), KEY, hub, streams.shutdown_token()).await?;
+    let log = sse_redis::publisher(Some(url), KEY, hub, streams.shutdown_token()).await?;
     let router = sse_resume::router(&streams, &log, Default::default());
     Ok((TestApp::serve(args, streams, router).await?, log))
 }
@@ -319,7 +321,7 @@ async fn an_event_too_large_for_the_history_is_refused_before_it_reaches_redis()
         max_bytes: 1024,
     };
     let hub = Hub::new(limits, streams.metrics().clone());
-    let log = sse_redis::event_log(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
+    let log = sse_redis::publisher(Some(&redis.url()), KEY, hub, streams.shutdown_token()).await?;
     let refused = log.publish(ResumeEvent::Note("x".repeat(2000))).await;
     assert!(
         matches!(refused, Err(PublishError::TooLarge { .. })),
@@ -583,7 +585,7 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     // reader is there to deliver it: the new producer must not tick 6 again.
     add_tick(&mut direct, 6).await?;
     let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
-    let shared = EventLog::shared(hub, log.clone());
+    let shared = Publisher::shared(hub, log.clone());
     let producer = Producer::open(&shared, LEASE_KEY, Duration::from_secs(30)).await?;
     let producer = tokio::spawn(sse_resume::produce_ticks(producer, every, shutdown.clone()));
     // Once it holds the lease the old code ticked 6 at once; this one waits for its reader.

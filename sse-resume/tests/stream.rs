@@ -8,7 +8,7 @@ use sse_resume::ResumeEvent;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, expect_error, http, json_data, send_raw, wait_until, within,
 };
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs};
 use tokio::io::AsyncReadExt;
 
 /// The app with a hub the test can publish into directly (no producer task: the test
@@ -18,7 +18,7 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::new(limits, streams.metrics().clone());
         hub = Some(created.clone());
-        sse_resume::router(streams, &EventLog::in_memory(created), Default::default())
+        sse_resume::router(streams, &Publisher::in_memory(created), Default::default())
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))
@@ -300,7 +300,10 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
     for i in 1..=TOTAL {
         hub.publish(ResumeEvent::Note(text.clone()))?;
         if i % 500 == 0 {
-            let (events, bytes) = hub.retained();
+            let (events, bytes) = (
+                hub.metrics().history_events.get() as usize,
+                hub.metrics().history_bytes.get() as usize,
+            );
             assert!(events <= HISTORY, "{events} events retained");
             max_bytes = max_bytes.max(bytes);
             let behind = i.saturating_sub(HISTORY as u64 / 2);
@@ -383,7 +386,7 @@ async fn a_note_flood_from_one_address_gets_429_and_others_still_post() -> TestR
     );
     assert_eq!(created + refused, 300);
     assert_eq!(
-        hub.retained().0 as u64,
+        hub.metrics().history_events.get() as u64,
         created,
         "refused notes never reach the history"
     );

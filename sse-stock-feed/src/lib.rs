@@ -25,13 +25,13 @@ use rand::RngExt;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
-use sse_shared::event_log::{EventLog, Held};
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::PublishError;
-use sse_shared::hub::{EventId, HubEvent, Start};
+use sse_shared::hub::snapshot::{find_newest, subscribe_with};
+use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
 use sse_shared::page;
 use sse_shared::producer::Producer;
+use sse_shared::publish::{Held, Publisher};
 use sse_shared::resume::last_event_id;
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
@@ -80,12 +80,12 @@ pub struct Walks(HashMap<Arc<str>, i64>);
 /// The one market: its symbols and the log of its ticks.
 pub struct Market {
     symbols: Vec<Arc<str>>,
-    log: EventLog<PriceEvent>,
+    log: Publisher<PriceEvent>,
 }
 
 impl Market {
     /// A market over `symbols` (already validated), publishing into `log`.
-    pub fn new(symbols: Vec<String>, log: EventLog<PriceEvent>) -> Arc<Self> {
+    pub fn new(symbols: Vec<String>, log: Publisher<PriceEvent>) -> Arc<Self> {
         Arc::new(Self {
             symbols: symbols.into_iter().map(Arc::from).collect(),
             log,
@@ -93,7 +93,7 @@ impl Market {
     }
 
     /// The market's log, for tests.
-    pub fn log(&self) -> &EventLog<PriceEvent> {
+    pub fn log(&self) -> &Publisher<PriceEvent> {
         &self.log
     }
 
@@ -105,7 +105,7 @@ impl Market {
             .symbols
             .iter()
             .map(|symbol| {
-                let last = hub.find_newest(|e| (e.0.symbol == *symbol).then_some(e.0.price));
+                let last = find_newest(hub, |e| (e.0.symbol == *symbol).then_some(e.0.price));
                 let cents = last.map_or_else(
                     || opening_cents(symbol),
                     |price| (price * 100.0).round() as i64,
@@ -194,21 +194,18 @@ impl Market {
         // The snapshot is read from the history under the same lock that fixes the
         // subscription's cursor, so no tick falls between "the prices now" and "after".
         let (subscription, mut latest) =
-            self.log
-                .hub()
-                .subscribe_with(start, filter, |newest_first| {
-                    let mut latest: HashMap<Arc<str>, Quote> = HashMap::new();
-                    for event in newest_first {
-                        if latest.len() == wanted.len() {
-                            break;
-                        }
-                        if wanted.contains(&event.0.symbol) && !latest.contains_key(&event.0.symbol)
-                        {
-                            latest.insert(Arc::clone(&event.0.symbol), event.0.clone());
-                        }
+            subscribe_with(self.log.hub(), start, filter, |newest_first| {
+                let mut latest: HashMap<Arc<str>, Quote> = HashMap::new();
+                for event in newest_first {
+                    if latest.len() == wanted.len() {
+                        break;
                     }
-                    latest
-                });
+                    if wanted.contains(&event.0.symbol) && !latest.contains_key(&event.0.symbol) {
+                        latest.insert(Arc::clone(&event.0.symbol), event.0.clone());
+                    }
+                }
+                latest
+            });
         if !(fresh || subscription.starts_with_reset()) {
             return Ok(subscription.into_stream());
         }

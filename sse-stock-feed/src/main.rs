@@ -44,7 +44,7 @@ async fn run(cli: Cli) -> MainResult {
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let token = streams.shutdown_token();
-    let log = sse_redis::event_log(redis, "sse-stock-feed:prices", hub, token).await?;
+    let log = sse_redis::publisher(redis, "sse-stock-feed:prices", hub, token).await?;
     // One simulator across instances: the holder of this lease.
     let producer = Producer::open(&log, "sse-stock-feed:simulator", Duration::from_secs(3))
         .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sse_shared::testing::{SseConnection, TestApp, TestResult, expect_error, http, json_data};
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use sse_stock_feed::{Market, Walks};
 
 /// The market and the simulator's state; the test ticks it by hand.
@@ -31,7 +31,7 @@ async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)
             max_events,
             ..HistoryLimits::default()
         };
-        let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
+        let log = Publisher::in_memory(Hub::new(history, streams.metrics().clone()));
         let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
         sse_stock_feed::router(streams, &created)
@@ -218,7 +218,7 @@ async fn prices_stay_positive_and_in_whole_cents() -> TestResult {
         max_events: 10_000,
         ..HistoryLimits::default()
     };
-    let log = EventLog::in_memory(Hub::new(history, streams.metrics().clone()));
+    let log = Publisher::in_memory(Hub::new(history, streams.metrics().clone()));
     let market = Market::new(vec!["PENNY".into()], log);
     let mut sim = Sim {
         walks: market.walks(),

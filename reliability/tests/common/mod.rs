@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::testing::{TestApp, TestResult};
-use sse_shared::{EventLog, HistoryLimits, Hub, ServerArgs, Streams};
+use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 
 /// Limits high enough that a test's thousands of loopback streams are not refused.
 pub fn roomy() -> ServerArgs {
@@ -46,7 +46,7 @@ pub async fn resume(
     let hub = Hub::new(history, streams.metrics().clone());
     let router = sse_resume::router(
         &streams,
-        &EventLog::in_memory(hub.clone()),
+        &Publisher::in_memory(hub.clone()),
         Default::default(),
     );
     Ok((TestApp::serve(args, streams, router).await?, hub))

@@ -83,12 +83,12 @@ impl From<PublishError> for ApiError {
 }
 
 /// The publishing side of a hub: the hub itself, or a shared log that feeds it.
-pub struct EventLog<E> {
+pub struct Publisher<E> {
     hub: Hub<E>,
     shared: Option<Arc<dyn SharedLog<E>>>,
 }
 
-impl<E> Clone for EventLog<E> {
+impl<E> Clone for Publisher<E> {
     fn clone(&self) -> Self {
         Self {
             hub: self.hub.clone(),
@@ -97,7 +97,7 @@ impl<E> Clone for EventLog<E> {
     }
 }
 
-impl<E: HubEvent> EventLog<E> {
+impl<E: HubEvent> Publisher<E> {
     /// One process: publishing goes straight into `hub`.
     pub fn in_memory(hub: Hub<E>) -> Self {
         Self { hub, shared: None }

@@ -1,0 +1,66 @@
+//! What a stream that starts with a snapshot needs from the hub, beyond subscribing:
+//! the newest retained events (to go on from the last tick), a look at the history
+//! under the same lock that fixes a subscription's cursor (so the snapshot and the
+//! stream agree exactly), a first frame, and the `live` marker after a replay.
+
+use bytes::Bytes;
+
+use super::{EventId, Hub, HubEvent, Start, Subscription};
+use crate::frame::Frame;
+
+/// The first `Some` that `find` returns for `hub`'s retained events, newest first
+/// (for example, the last tick, to go on from it).
+pub fn find_newest<E, R>(hub: &Hub<E>, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
+    let history = hub.inner.history.read();
+    history.events.iter().rev().map(|s| &s.event).find_map(find)
+}
+
+/// Like [`Hub::subscribe_filtered`], and also runs `inspect` over the retained events,
+/// newest first, under the same lock that fixes the cursor: a snapshot built there
+/// agrees exactly with where the subscription starts.
+pub fn subscribe_with<E: HubEvent, R>(
+    hub: &Hub<E>,
+    start: Start,
+    filter: impl Fn(&E) -> bool + Send + Sync + 'static,
+    inspect: impl FnOnce(&mut dyn Iterator<Item = &E>) -> R,
+) -> (Subscription<E>, R) {
+    let wake = hub.inner.wake.subscribe();
+    let history = hub.inner.history.read();
+    let inspected = inspect(&mut history.events.iter().rev().map(|s| &s.event));
+    let subscription = hub.start_at(&history, start, Box::new(filter), wake);
+    (subscription, inspected)
+}
+
+impl<E: HubEvent> Subscription<E> {
+    /// Whether the stream will start with `event: reset` (the client's id could not be
+    /// honoured), so the caller can follow it with a fresh snapshot.
+    pub fn starts_with_reset(&self) -> bool {
+        self.was_reset
+    }
+
+    /// Sends `frame` first: after a reset, if there is one, and before any event.
+    pub fn send_first(mut self, frame: Bytes) -> Self {
+        self.pending.push(frame);
+        self
+    }
+
+    /// After the first read (the replay), send `event: live` with data
+    /// `{"after": "<id>"}`: everything before it was replayed, everything after is live.
+    /// The marker has no `id:` and is not kept in the history.
+    pub fn with_live_marker(mut self) -> Self {
+        self.live_marker = true;
+        self
+    }
+}
+
+/// The `live` marker after `cursor`.
+pub(super) fn live_marker(cursor: EventId) -> Bytes {
+    let after = (cursor != EventId::ZERO).then_some(cursor);
+    match Frame::new()
+        .event("live")
+        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
+    {
+        Ok(frame) => frame.finish(),
+        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
+    }
+}
