@@ -39,13 +39,11 @@ use parking_lot::RwLock;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::frame::FrameError;
+use crate::frame::{Frame, FrameError};
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 
 use crate::metrics::Metrics;
 use crate::resume::{ResetReason, reset_frame};
-
-pub mod snapshot;
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
@@ -214,14 +212,14 @@ impl Start {
     }
 }
 
-struct Stored<E> {
+pub(crate) struct Stored<E> {
     id: EventId,
-    event: E,
+    pub(crate) event: E,
     frame: Bytes,
 }
 
-struct History<E> {
-    events: VecDeque<Stored<E>>,
+pub(crate) struct History<E> {
+    pub(crate) events: VecDeque<Stored<E>>,
     bytes: usize,
     /// The run an in-memory hub's ids name; `None` for a hub fed by a shared log, whose
     /// ids are the log's.
@@ -243,9 +241,9 @@ impl<E> History<E> {
     }
 }
 
-struct Inner<E> {
-    history: RwLock<History<E>>,
-    wake: watch::Sender<()>,
+pub(crate) struct Inner<E> {
+    pub(crate) history: RwLock<History<E>>,
+    pub(crate) wake: watch::Sender<()>,
     limits: HistoryLimits,
     metrics: HubMetrics,
 }
@@ -290,7 +288,7 @@ impl HubMetrics {
 
 /// A bounded, replayable event hub. Cheap to clone; clones share the history.
 pub struct Hub<E> {
-    inner: Arc<Inner<E>>,
+    pub(crate) inner: Arc<Inner<E>>,
 }
 
 impl<E> Clone for Hub<E> {
@@ -487,7 +485,7 @@ impl<E: HubEvent> Hub<E> {
     }
 
     /// A subscription whose cursor is fixed under `history`'s lock.
-    fn start_at(
+    pub(crate) fn start_at(
         &self,
         history: &History<E>,
         start: Start,
@@ -562,9 +560,9 @@ pub struct Subscription<E> {
     filter: Filter<E>,
     wake: watch::Receiver<()>,
     /// Frames to send before the next read (a reset, a snapshot).
-    pending: Vec<Bytes>,
-    was_reset: bool,
-    live_marker: bool,
+    pub(crate) pending: Vec<Bytes>,
+    pub(crate) was_reset: bool,
+    pub(crate) live_marker: bool,
     /// The cursor is an id this hub has not seen yet; until when to wait for it.
     ahead_until: Option<Instant>,
 }
@@ -615,7 +613,7 @@ impl<E: HubEvent> Subscription<E> {
             }
             self.read(&mut batch);
             if std::mem::take(&mut self.live_marker) {
-                batch.push(&snapshot::live_marker(self.cursor));
+                batch.push(&live_marker(self.cursor));
             }
             if let Some(frames) = batch.finish() {
                 return Some(frames);
@@ -679,5 +677,17 @@ impl<E: HubEvent> Subscription<E> {
             let batch = subscription.next_batch().await?;
             Some((batch, subscription))
         })
+    }
+}
+
+/// The `live` marker after `cursor` (see `snapshot`'s `with_live_marker`).
+fn live_marker(cursor: EventId) -> Bytes {
+    let after = (cursor != EventId::ZERO).then_some(cursor);
+    match Frame::new()
+        .event("live")
+        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
+    {
+        Ok(frame) => frame.finish(),
+        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
     }
 }

@@ -7,7 +7,8 @@
 //! - [`event_stream`]: the response for shared frames: `retry:`, keep-alive, the end
 //!   on shutdown, the drop guard.
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
-//!   [`resume`]: `Last-Event-ID` and the `reset` event.
+//!   [`resume`]: `Last-Event-ID` and the `reset` event; [`snapshot`]: what a stream
+//!   that starts with a snapshot needs beyond subscribing.
 //! - [`publish`]: [`Publisher`]: into the hub, or through a log several instances
 //!   share (the `sse-redis` crate); [`producer`]: one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
@@ -40,6 +41,7 @@ pub mod resume;
 pub mod routes;
 pub mod secret;
 pub mod server;
+pub mod snapshot;
 pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,5 +1,6 @@
 //! Who a member token stands for: [`Members`], kept in this process by
-//! [`MemoryMembers`], or shared by every instance (`--redis`, see [`crate::redis`]).
+//! [`MemoryMembers`], or shared by every instance
+//! (`--redis`: `main.rs` gives the room the `sse-redis` crate's).
 //!
 //! Members are stored under a SHA-256 of their token ([`token_key`]), so a dump of the
 //! table holds no credential; a plain hash is enough because tokens are random, not
@@ -15,7 +16,7 @@ use parking_lot::Mutex;
 use salvo::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::{RoomError, User};
+use super::{RoomError, User};
 
 /// How long a member's token stays valid after its last use.
 pub const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);

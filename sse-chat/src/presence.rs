@@ -1,5 +1,6 @@
 //! Who is online, counted by open streams: [`Presence`], kept in this process by
-//! [`MemoryPresence`], or across instances (`--redis`, see [`crate::redis`]).
+//! [`MemoryPresence`], or across instances
+//! (`--redis`: `main.rs` gives the room the `sse-redis` crate's).
 //!
 //! A member is online while at least one of their streams is open anywhere: two tabs
 //! are one member. [`Presence::enter`] publishes `join` when a member's first stream
@@ -13,7 +14,7 @@ use parking_lot::Mutex;
 use salvo::async_trait;
 use sse_shared::hub::Hub;
 
-use crate::{ChatEvent, RoomError, User};
+use super::{ChatEvent, RoomError, User};
 
 /// Who is online.
 #[async_trait]

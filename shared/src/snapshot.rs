@@ -5,8 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{EventId, Hub, HubEvent, Start, Subscription};
-use crate::frame::Frame;
+use crate::hub::{Hub, HubEvent, Start, Subscription};
 
 /// The first `Some` that `find` returns for `hub`'s retained events, newest first
 /// (for example, the last tick, to go on from it).
@@ -50,17 +49,5 @@ impl<E: HubEvent> Subscription<E> {
     pub fn with_live_marker(mut self) -> Self {
         self.live_marker = true;
         self
-    }
-}
-
-/// The `live` marker after `cursor`.
-pub(super) fn live_marker(cursor: EventId) -> Bytes {
-    let after = (cursor != EventId::ZERO).then_some(cursor);
-    match Frame::new()
-        .event("live")
-        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
-    {
-        Ok(frame) => frame.finish(),
-        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
     }
 }
