@@ -213,7 +213,7 @@ impl Start {
 }
 
 pub(crate) struct Stored<E> {
-    id: EventId,
+    pub(crate) id: EventId,
     pub(crate) event: E,
     frame: Bytes,
 }

@@ -5,13 +5,21 @@
 
 use bytes::Bytes;
 
-use crate::hub::{Hub, HubEvent, Start, Subscription};
+use crate::hub::{EventId, Hub, HubEvent, Start, Subscription};
 
 /// The first `Some` that `find` returns for `hub`'s retained events, newest first
 /// (for example, the last tick, to go on from it).
 pub fn find_newest<E, R>(hub: &Hub<E>, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
     let history = hub.inner.history.read();
     history.events.iter().rev().map(|s| &s.event).find_map(find)
+}
+
+/// The id of the oldest retained event for which `found` holds (for example, the
+/// event a client-chosen id names, where ids may repeat and the first one counts).
+pub fn find_oldest<E>(hub: &Hub<E>, mut found: impl FnMut(EventId, &E) -> bool) -> Option<EventId> {
+    let history = hub.inner.history.read();
+    let mut events = history.events.iter();
+    events.find(|s| found(s.id, &s.event)).map(|s| s.id)
 }
 
 /// Like [`Hub::subscribe_filtered`], and also runs `inspect` over the retained events,

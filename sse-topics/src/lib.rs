@@ -1,0 +1,653 @@
+//! # sse-topics: a topic hub that speaks Mercure
+//!
+//! `GET /.well-known/mercure?match=..&match_urlpattern=..` subscribes to every update
+//! whose topics match any of the matchers (exact, WHATWG URL patterns, or `*`);
+//! `POST /.well-known/mercure` (a form: `topic`, `data`, `private`, `id`, `type`,
+//! `retry`) publishes, with a token that grants `publish` on every topic. An update
+//! marked `private` reaches only subscribers whose token grants `subscribe` on one of
+//! its topics, live or replayed. The protocol is Mercure's (`spec/mercure.md` in the
+//! dunglas/mercure repository), so its clients work with this hub as they are.
+//!
+//! Read top-down: the router, the two handlers, the hub, the update type. Matchers are
+//! in [`matcher`], tokens in [`auth`]. Everything else is the shared core's: one
+//! bounded history that is every subscriber's queue (each subscriber a cursor and a
+//! filter), admission, the drain, metrics, JSON errors.
+
+pub mod auth;
+pub mod matcher;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use percent_encoding::percent_decode_str;
+use salvo::affix_state::inject;
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::prelude::*;
+use serde::{Deserialize, Serialize};
+use sse_shared::body;
+use sse_shared::error::ApiError;
+use sse_shared::event_stream;
+use sse_shared::frame::{Frame, FrameError};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::page;
+use sse_shared::publish::Publisher;
+use sse_shared::resume::{ResetReason, reset_frame};
+use sse_shared::snapshot::find_oldest;
+use sse_shared::streams::Streams;
+use url::Url;
+
+use self::auth::Token;
+use self::matcher::{MatchType, Matcher, Matchers, is_clean};
+
+/// Where the hub is served.
+pub const HUB_PATH: &str = "/.well-known/mercure";
+/// The most topic matchers one subscription may carry.
+pub const MAX_MATCHERS: usize = 50;
+/// The largest publish request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The most topics one update may carry.
+pub const MAX_TOPICS: usize = 100;
+/// The longest topic, id or type, in bytes.
+pub const MAX_FIELD_BYTES: usize = 2048;
+
+const FILES: [(&str, &str); 2] = [
+    ("topics.css", include_str!("../static/topics.css")),
+    ("topics.js", include_str!("../static/topics.js")),
+];
+
+/// The routes: the hub (`GET` subscribes, `POST` publishes), a sample resource that
+/// advertises it (`GET /books/{id}`), and the page. The hub is in every handler's
+/// `Depot`.
+pub fn router(hub: &Arc<TopicHub>) -> Router {
+    let mercure = Router::with_path(".well-known/mercure")
+        .hoop(hub.token_hoop())
+        .get(subscribe)
+        .post(publish);
+    let page = page::routes("SSE topics", include_str!("../static/index.html"), &FILES);
+    Router::new()
+        .hoop(inject(Arc::clone(hub)))
+        .hoop(discovery_link)
+        .push(mercure)
+        .push(Router::with_path("books/{id}").get(book))
+        .push(page)
+}
+
+/// `GET /.well-known/mercure`: the updates whose topics match any of the request's
+/// matchers (and, when private, that its token may read), from `Last-Event-ID` (or
+/// `last_event_id`) or from now.
+#[handler]
+async fn subscribe(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), Refusal> {
+    let (streams, hub) = state(depot)?;
+    let query = form_pairs(req.uri().query().unwrap_or_default())?;
+    let (matchers, query_cursor) = hub.subscription(&query)?;
+    let (grants, exp) = match auth::token(depot, &hub.matchers) {
+        Token::Valid { grants, exp } => (Some(grants), Some(exp)),
+        Token::None if hub.settings.anonymous => (None, None),
+        Token::None => return Err(Refusal::bearer(None, "This hub needs an access token.")),
+        Token::Invalid => return Err(invalid_token()),
+    };
+    let guard = streams.admit(req)?;
+    // The header wins over the query parameter.
+    let header = req.headers().get("last-event-id").map(|v| v.to_str());
+    let cursor = match header {
+        Some(Ok(id)) => Some(id.to_owned()),
+        Some(Err(_)) => Some(String::new()), // not text: an id of nothing here
+        None => query_cursor,
+    };
+    let resume = cursor.map(|id| hub.resume_after(&id));
+    let start = resume.as_ref().map_or(Start::Live, |r| r.start.clone());
+
+    let filter = move |update: &Update| {
+        let routed = update
+            .topics
+            .iter()
+            .any(|topic| matchers.iter().any(|m| m.matches(topic)));
+        routed && (!update.private || grants.as_ref().is_some_and(|g| g.may_read(&update.topics)))
+    };
+    let mut subscription = hub.hub().subscribe_filtered(start, filter);
+    if let Some(resume) = resume {
+        let value = HeaderValue::from_str(&resume.preceding);
+        if let Ok(value) = value {
+            res.headers_mut().insert("mercure-last-event-id", value);
+        }
+        if let Some(reset) = resume.reset {
+            subscription = subscription.send_first(reset);
+        }
+    }
+    let frames = subscription.into_stream();
+    // With a token, the stream ends at its `exp`: the client comes back with a new one.
+    let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
+    let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
+    event_stream::respond(res, &streams, guard, frames.take_until(end));
+    Ok(())
+}
+
+/// `POST /.well-known/mercure`: publishes the form's update, answering its id.
+#[handler]
+async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
+    let (_, hub) = state(depot)?;
+    let form = req
+        .content_type()
+        .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded");
+    if !form {
+        let message = "Publish with an application/x-www-form-urlencoded body.";
+        let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return Err(ApiError::new(status, "unsupported-media-type", message).into());
+    }
+    let grants = match auth::token(depot, &hub.matchers) {
+        Token::Valid { grants, .. } => grants,
+        Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
+        Token::Invalid => return Err(invalid_token()),
+    };
+    let body = body::text(req, depot, MAX_BODY_BYTES).await?;
+    let update = hub.update(&form_pairs(&body)?)?;
+    if !update.topics.iter().all(|topic| grants.may_publish(topic)) {
+        let message = "The token does not grant publish on every topic of this update.";
+        return Err(Refusal::bearer(Some("insufficient_scope"), message));
+    }
+    let own_id = update.id.clone();
+    let id = hub.log.publish(update).await.map_err(ApiError::from)?;
+    let shown = own_id.unwrap_or_else(|| format!("#{id}"));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    let _ = res.write_body(shown);
+    Ok(())
+}
+
+/// `GET /books/{id}`: a resource whose updates the hub carries, advertising the hub
+/// (`Link: rel="mercure"`, added by [`discovery_link`]) and its own topic (`rel="self"`).
+#[handler]
+async fn book(req: &mut Request, res: &mut Response) {
+    let id = req.param::<u32>("id").unwrap_or(1);
+    let topic = format!("/books/{id}");
+    if let Ok(link) = HeaderValue::from_str(&format!("<{topic}>; rel=\"self\"")) {
+        res.headers_mut().append("link", link);
+    }
+    res.render(Json(
+        serde_json::json!({ "@id": topic, "title": format!("Book {id}") }),
+    ));
+}
+
+/// A hoop that advertises the hub on the page and every resource: `Link: <hub>;
+/// rel="mercure"` (Mercure's discovery).
+#[handler]
+async fn discovery_link(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let link = depot
+        .get_typed::<Arc<TopicHub>>()
+        .ok()
+        .and_then(|hub| HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", hub.url())).ok());
+    ctrl.call_next(req, depot, res).await;
+    let stream = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if let (Some(link), false) = (link, stream) {
+        res.headers_mut().append("link", link);
+    }
+}
+
+/// The server's [`Streams`] and the hub, from the `Depot`.
+fn state(depot: &Depot) -> Result<(Streams, Arc<TopicHub>), ApiError> {
+    let internal = || {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "The hub is not set up.",
+        )
+    };
+    let streams = depot.get_typed::<Streams>().map_err(|_| internal())?;
+    let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| internal())?;
+    Ok((streams.clone(), Arc::clone(hub)))
+}
+
+/// The hub: its history, its matchers, and who may subscribe.
+pub struct TopicHub {
+    log: Publisher<Update>,
+    matchers: Matchers,
+    settings: HubArgs,
+    secret: Vec<u8>,
+}
+
+/// Where a subscription resumes, and what it says about that.
+struct Resume {
+    start: Start,
+    /// The `Mercure-Last-Event-ID` to answer: the id the stream goes on after, or
+    /// `earliest`.
+    preceding: String,
+    /// The family's `event: reset`, sent first when the id names no retained update.
+    reset: Option<Bytes>,
+}
+
+impl TopicHub {
+    /// A hub publishing through `log`, its tokens checked with `secret` (at least
+    /// [`auth::MIN_SECRET_BYTES`]).
+    pub fn new(
+        log: Publisher<Update>,
+        settings: HubArgs,
+        secret: &[u8],
+    ) -> Result<Arc<Self>, SecretTooShort> {
+        if secret.len() < auth::MIN_SECRET_BYTES {
+            return Err(SecretTooShort);
+        }
+        let matchers = Matchers::new(settings.hub_url.clone());
+        Ok(Arc::new(Self {
+            log,
+            matchers,
+            settings,
+            secret: secret.to_vec(),
+        }))
+    }
+
+    /// The updates' history.
+    pub fn hub(&self) -> &Hub<Update> {
+        self.log.hub()
+    }
+
+    /// The hub's URL (the base of relative topics and patterns).
+    pub fn url(&self) -> &Url {
+        self.matchers.base()
+    }
+
+    fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {
+        let settings = &self.settings;
+        let (audience, issuer) = (
+            settings.jwt_audience.as_deref(),
+            settings.jwt_issuer.as_deref(),
+        );
+        auth::hoop(&self.secret, audience, issuer, &settings.cookie_name)
+    }
+
+    /// A subscription's matchers, and its `last_event_id` (the first one), from the
+    /// query: `400` for a name in the `match` namespace that is not a supported type,
+    /// a bad or too long pattern, too many matchers, or none.
+    fn subscription(
+        &self,
+        query: &[(String, String)],
+    ) -> Result<(Vec<Arc<Matcher>>, Option<String>), ApiError> {
+        let mut matchers = Vec::new();
+        let mut cursor = None;
+        for (name, value) in query {
+            if name == "last_event_id" {
+                cursor.get_or_insert_with(|| value.clone());
+                continue;
+            }
+            if !name.to_ascii_lowercase().starts_with("match") {
+                continue; // not ours to judge
+            }
+            let match_type = match name.as_str() {
+                "match" | "match_exact" => MatchType::Exact,
+                "match_urlpattern" => MatchType::UrlPattern,
+                _ => {
+                    let message = format!(
+                        "{name:?} is not a matcher this hub knows: use match, match_exact or match_urlpattern."
+                    );
+                    return Err(ApiError::bad_request("unknown-matcher-type", message));
+                }
+            };
+            if matchers.len() == MAX_MATCHERS {
+                let message = format!("At most {MAX_MATCHERS} matchers per subscription.");
+                return Err(ApiError::bad_request("too-many-matchers", message));
+            }
+            let matcher = self.matchers.get(match_type, value);
+            matchers.push(
+                matcher.map_err(|e| ApiError::bad_request("invalid-matcher", e.to_string()))?,
+            );
+        }
+        if matchers.is_empty() {
+            let message =
+                "Subscribe with at least one match, match_exact or match_urlpattern parameter.";
+            return Err(ApiError::bad_request("no-matcher", message));
+        }
+        Ok((matchers, cursor))
+    }
+
+    /// Where a subscription that sent `id` starts: after the oldest retained update
+    /// with that id; everything retained for `earliest`; and for an id that names no
+    /// retained update (never issued, or trimmed), everything retained too, after an
+    /// `event: reset` that says so (`Mercure-Last-Event-ID: earliest` either way).
+    fn resume_after(&self, id: &str) -> Resume {
+        let everything = Start::Recent(usize::MAX);
+        if id == "earliest" {
+            return Resume {
+                start: everything,
+                preceding: "earliest".into(),
+                reset: None,
+            };
+        }
+        let hub = self.hub();
+        match find_oldest(hub, |event_id, update| update.shown_id(event_id) == id) {
+            Some(found) => Resume {
+                start: Start::After(found.to_string()),
+                preceding: id.into(),
+                reset: None,
+            },
+            None => {
+                let (oldest, latest) = (find_oldest(hub, |_, _| true), hub.latest());
+                let reset = reset_frame(ResetReason::UnknownId, oldest, latest);
+                Resume {
+                    start: everything,
+                    preceding: "earliest".into(),
+                    reset: Some(reset),
+                }
+            }
+        }
+    }
+
+    /// The update a publish form describes, or why not: `400` for a missing topic, a
+    /// topic that is `*` or in the hub's reserved namespace, a control or format
+    /// character, an id starting with `#` or equal to `earliest`, the type `mercure`,
+    /// a `retry` that is not digits; `413` past the size limits.
+    fn update(&self, form: &[(String, String)]) -> Result<Update, ApiError> {
+        let first = |name: &str| {
+            form.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let too_large = |what: &str| {
+            let message = format!("The {what} is longer than {MAX_FIELD_BYTES} bytes.");
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", message)
+        };
+        let bad = |code: &'static str, message: String| ApiError::bad_request(code, message);
+        let topics: Vec<String> = form
+            .iter()
+            .filter(|(n, _)| n == "topic")
+            .map(|(_, v)| v.clone())
+            .collect();
+        if topics.is_empty() {
+            return Err(bad(
+                "missing-topic",
+                "An update needs at least one topic field.".into(),
+            ));
+        }
+        if topics.len() > MAX_TOPICS {
+            let message = format!("An update may have at most {MAX_TOPICS} topics.");
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                message,
+            ));
+        }
+        for topic in &topics {
+            if topic.len() > MAX_FIELD_BYTES {
+                return Err(too_large("topic"));
+            }
+            if !is_clean(topic) {
+                return Err(bad(
+                    "invalid-topic",
+                    format!("The topic {topic:?} has a control or format character."),
+                ));
+            }
+            if topic == "*" {
+                return Err(bad(
+                    "invalid-topic",
+                    "The topic * is reserved: it matches every topic.".into(),
+                ));
+            }
+            if self.is_reserved(topic) {
+                return Err(bad(
+                    "reserved-topic",
+                    format!("The topic {topic:?} is in the hub's own namespace ({HUB_PATH})."),
+                ));
+            }
+        }
+        let id = first("id");
+        if let Some(id) = id {
+            if id.len() > MAX_FIELD_BYTES {
+                return Err(too_large("id"));
+            }
+            if id.starts_with('#') || id == "earliest" || !is_clean(id) {
+                let message = format!(
+                    "The id {id:?} may not start with #, be earliest, or hold a control or format character."
+                );
+                return Err(bad("invalid-id", message));
+            }
+        }
+        let event_type = first("type");
+        if let Some(event_type) = event_type {
+            if event_type.len() > MAX_FIELD_BYTES {
+                return Err(too_large("type"));
+            }
+            if event_type == "mercure" || !is_clean(event_type) {
+                let message = format!(
+                    "The type {event_type:?} is reserved or holds a control or format character."
+                );
+                return Err(bad("invalid-type", message));
+            }
+        }
+        let retry = match first("retry") {
+            None => None,
+            Some(retry) => {
+                let digits = !retry.is_empty() && retry.bytes().all(|b| b.is_ascii_digit());
+                let parsed = retry.parse::<u64>().ok().filter(|_| digits);
+                Some(parsed.ok_or_else(|| {
+                    bad(
+                        "invalid-retry",
+                        format!("The retry {retry:?} is not a number of milliseconds."),
+                    )
+                })?)
+            }
+        };
+        Ok(Update {
+            topics,
+            data: first("data").unwrap_or_default().to_owned(),
+            private: form.iter().any(|(n, _)| n == "private"),
+            id: id.map(str::to_owned),
+            event_type: event_type.map(str::to_owned),
+            retry,
+        })
+    }
+
+    /// Whether `topic`, resolved against the hub's URL, lies in the hub's namespace
+    /// (its path, or under it), whatever its scheme and host: after the URL parser
+    /// removed dot segments, with percent-encoded unreserved characters decoded (so
+    /// `/.well-known/%6Dercure` is caught too).
+    fn is_reserved(&self, topic: &str) -> bool {
+        let Ok(resolved) = self.url().join(topic) else {
+            return false; // not a URL reference: it cannot name a hub path
+        };
+        let decoded = decode_unreserved(resolved.path());
+        // Decoding can make new dot segments (`%2E%2E`): resolve once more.
+        let path = self
+            .url()
+            .join(&decoded)
+            .map_or(decoded, |u| u.path().to_owned());
+        let hub = self.url().path().trim_end_matches('/');
+        path == hub || path.starts_with(&format!("{hub}/"))
+    }
+}
+
+/// `path` with its percent-encoded unreserved characters (ALPHA, DIGIT, `-._~`)
+/// decoded, the others left encoded.
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        let decoded = hex
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .map(char::from);
+        match decoded {
+            Some(c) if bytes[i] == b'%' && (c.is_ascii_alphanumeric() || "-._~".contains(c)) => {
+                out.push(c);
+                i += 3;
+            }
+            _ => {
+                out.push(char::from(bytes[i]));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// `text` read as `application/x-www-form-urlencoded` (the URL standard's parsing, as
+/// `URLSearchParams` does), except that a name or value that is not UTF-8 once
+/// decoded is refused (`400`) rather than patched with U+FFFD.
+pub fn form_pairs(text: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let decode = |part: &str| -> Result<String, ApiError> {
+        let spaced = part.replace('+', " ");
+        let decoded = percent_decode_str(&spaced).decode_utf8();
+        decoded.map(Cow::into_owned).map_err(|_| {
+            ApiError::bad_request("invalid-utf8", "A name or value is not UTF-8 once decoded.")
+        })
+    };
+    let pairs = text.split('&').filter(|pair| !pair.is_empty());
+    pairs
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
+}
+
+/// One update: its topics (the first is canonical), its data, and how it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Update {
+    pub topics: Vec<String>,
+    pub data: String,
+    pub private: bool,
+    /// The publisher's id, if it gave one; else the hub's (see [`Update::shown_id`]).
+    pub id: Option<String>,
+    /// The SSE `event` name.
+    pub event_type: Option<String>,
+    /// The SSE `retry`, in milliseconds.
+    pub retry: Option<u64>,
+}
+
+impl Update {
+    /// The id clients see: the publisher's, or `#` and the hub's own (a fragment, as
+    /// Mercure asks of hub-made ids; a publisher's id may not start with `#`, so the
+    /// two never meet).
+    pub fn shown_id(&self, id: EventId) -> Cow<'_, str> {
+        match &self.id {
+            Some(own) => Cow::Borrowed(own),
+            None => Cow::Owned(format!("#{id}")),
+        }
+    }
+}
+
+impl HubEvent for Update {
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        let mut frame = Frame::new().id(&self.shown_id(id))?;
+        if let Some(event_type) = &self.event_type {
+            frame = frame.event(event_type)?;
+        }
+        if let Some(retry) = self.retry {
+            frame = frame.retry(retry);
+        }
+        // One `data:` line per line of the data (CR, LF and CRLF each end one).
+        Ok(frame.data(&self.data).finish())
+    }
+}
+
+/// The hub's own options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HubArgs {
+    /// The hub's public URL: the base of relative topics and URL patterns, and where
+    /// the page and resources say the hub is (`Link: rel="mercure"`).
+    #[arg(
+        long,
+        env = "HUB_URL",
+        default_value = "http://localhost:8080/.well-known/mercure"
+    )]
+    pub hub_url: Url,
+    /// The `aud` every token must name (unchecked when unset).
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The `iss` every token must name (unchecked when unset).
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The cookie a browser's `EventSource` carries its token in.
+    #[arg(
+        long,
+        env = "COOKIE_NAME",
+        default_value = "__Secure-mercure_access_token"
+    )]
+    pub cookie_name: String,
+    /// Whether subscribers without a token may subscribe (they never see private
+    /// updates): `--anonymous false` requires a token of everyone.
+    #[arg(long, env = "ANONYMOUS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous: bool,
+}
+
+/// The JWT secret is too short to verify HS256 tokens with.
+#[derive(Debug, thiserror::Error)]
+#[error("the JWT secret must be at least {} bytes", auth::MIN_SECRET_BYTES)]
+pub struct SecretTooShort;
+
+/// Why a request was refused: the family's JSON error, with the `WWW-Authenticate`
+/// challenge Mercure (RFC 6750) asks for when it is about the token.
+#[derive(Debug)]
+pub enum Refusal {
+    Api(ApiError),
+    Bearer { error: ApiError, challenge: String },
+}
+
+impl Refusal {
+    /// `401` (no `error`: no token was given) or, with `insufficient_scope`, `403`.
+    fn bearer(error: Option<&str>, message: &str) -> Self {
+        let (status, code, challenge) = match error {
+            None => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Bearer".to_owned(),
+            ),
+            Some(e) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("Bearer error=\"{e}\""),
+            ),
+        };
+        Refusal::Bearer {
+            error: ApiError::new(status, code, message),
+            challenge,
+        }
+    }
+}
+
+fn invalid_token() -> Refusal {
+    let message =
+        "The access token is not valid here (signature, type, expiry, audience, issuer or grants).";
+    Refusal::Bearer {
+        error: ApiError::new(StatusCode::UNAUTHORIZED, "invalid-token", message),
+        challenge: "Bearer error=\"invalid_token\"".to_owned(),
+    }
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl Scribe for Refusal {
+    fn render(self, res: &mut Response) {
+        match self {
+            Refusal::Api(e) => e.render(res),
+            Refusal::Bearer { error, challenge } => {
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert("www-authenticate", value);
+                }
+                error.render(res);
+            }
+        }
+    }
+}

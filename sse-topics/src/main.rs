@@ -1,0 +1,79 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sse_shared::publish::Publisher;
+use sse_shared::secret::random_token;
+use sse_shared::server::{self, MainResult};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
+use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use sse_topics::{HubArgs, TopicHub};
+
+/// A topic hub over SSE that speaks the Mercure protocol.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    history: HistoryArgs,
+    #[command(flatten)]
+    hub: HubArgs,
+    /// The HS256 key tokens are signed with (at least 32 bytes). Without it, a random
+    /// one is made and a token granting everything for an hour is printed, to try the
+    /// hub out.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+}
+
+// jemalloc, with its background thread, as the allocator: after a wave of clients has
+// gone, it gives the freed memory back to the system within seconds, where glibc's
+// malloc keeps it (RELIABILITY.md, "Memory after waves").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    sse_shared::config::init_tracing();
+    server::exit_code(run(Cli::parse()).await)
+}
+
+async fn run(cli: Cli) -> MainResult {
+    let streams = Streams::from_args(&cli.server);
+    let hub = Hub::new(cli.history.limits(), streams.metrics().clone());
+    let (secret, made) = match cli.jwt_secret {
+        Some(secret) => (secret.into_bytes(), false),
+        None => (random_token().into_bytes(), true),
+    };
+    if made {
+        let token = try_out_token(&secret, &cli.hub)?;
+        eprintln!(
+            "no --jwt-secret: a random one is used; this token grants everything for an hour:\n{token}"
+        );
+    }
+    let topics = TopicHub::new(Publisher::in_memory(hub), cli.hub, &secret)?;
+    let app = sse_topics::router(&topics);
+    Ok(server::run(&cli.server, streams, app).await)
+}
+
+/// An access token granting publish and subscribe on every topic until an hour from
+/// now, with the audience and issuer the hub checks.
+fn try_out_token(secret: &[u8], hub: &HubArgs) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    let mut claims = serde_json::json!({
+        "exp": unix_now() + 3600,
+        "authorization_details": [{
+            "type": DETAIL_TYPE,
+            "actions": ["publish", "subscribe"],
+            "topics": [{"match": "*"}],
+        }],
+    });
+    if let Some(audience) = &hub.jwt_audience {
+        claims["aud"] = audience.as_str().into();
+    }
+    if let Some(issuer) = &hub.jwt_issuer {
+        claims["iss"] = issuer.as_str().into();
+    }
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+}

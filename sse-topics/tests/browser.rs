@@ -1,0 +1,125 @@
+//! The topic explorer in a real Chromium: an `EventSource` with mixed matchers (exact,
+//! a URL pattern) receives exactly the public updates they select, never a private
+//! one; and the page's form publishes with a token.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+use sse_shared::testing::{AppProcess, Browser, TestResult, http};
+use sse_topics::auth::{DETAIL_TYPE, unix_now};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
+const SECRET: &str = "a browser test secret, 32 bytes or more";
+
+fn publisher() -> TestResult<String> {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    let claims = json!({
+        "exp": unix_now() + 600,
+        "authorization_details": [{"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}]}],
+    });
+    Ok(jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )?)
+}
+
+async fn publish(base: &str, token: &str, form: &[(&str, &str)]) -> TestResult {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let response = http()
+        .post(format!("{base}/.well-known/mercure"))
+        .bearer_auth(token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await?;
+    if response.status() != 200 {
+        return Err(format!("publish refused: {}", response.status()).into());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_page_receives_exactly_the_public_updates_its_matchers_select() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--jwt-secret", SECRET]).await?;
+    let token = publisher()?;
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(app.url()).await?;
+        // An exact matcher and a URL pattern, added through the page.
+        browser.type_into("#pattern", "urn:news").await?;
+        browser.click("#matcher-form button").await?;
+        browser
+            .eval("document.getElementById('match-type').value = 'match_urlpattern'")
+            .await?;
+        browser.type_into("#pattern", "/books/:id").await?;
+        browser.click("#matcher-form button").await?;
+        browser.click("#connect").await?;
+        browser
+            .wait_for_text("#status", wait, |t| t.starts_with("connected"))
+            .await?;
+
+        let base = app.url();
+        publish(base, &token, &[("topic", "urn:news"), ("data", "news")]).await?;
+        publish(base, &token, &[("topic", "urn:other"), ("data", "other")]).await?;
+        publish(base, &token, &[("topic", "/books/1"), ("data", "book 1")]).await?;
+        publish(
+            base,
+            &token,
+            &[("topic", "/books/1/pages/2"), ("data", "a page")],
+        )
+        .await?;
+        publish(
+            base,
+            &token,
+            &[
+                ("topic", "/books/2"),
+                ("data", "private book"),
+                ("private", "on"),
+            ],
+        )
+        .await?;
+        publish(
+            base,
+            &token,
+            &[
+                ("topic", "urn:news"),
+                ("data", "private news"),
+                ("private", "on"),
+            ],
+        )
+        .await?;
+        publish(base, &token, &[("topic", "/books/3"), ("data", "sentinel")]).await?;
+        browser
+            .wait_for_text("#log li:first-child pre", wait, |t| t == "sentinel")
+            .await?;
+        let seen = browser
+            .eval("return [...document.querySelectorAll('#log li pre')].map(p => p.textContent)")
+            .await?;
+        assert_eq!(seen, json!(["sentinel", "book 1", "news"]), "newest first");
+
+        // The page's own form publishes with the token typed into it.
+        browser.type_into("#token", &token).await?;
+        browser
+            .eval("document.getElementById('topic').value = 'urn:news'")
+            .await?;
+        browser
+            .eval("document.getElementById('data').value = 'from the page'")
+            .await?;
+        browser.click("#publish-form button").await?;
+        browser
+            .wait_for_text("#published", wait, |t| t.starts_with("published as #"))
+            .await?;
+        browser
+            .wait_for_text("#log li:first-child pre", wait, |t| t == "from the page")
+            .await?;
+        browser.save_screenshot("sse-topics").await?;
+        app.stop().await?;
+        Ok(())
+    })
+    .await
+}
