@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use salvo::affix_state::inject;
 use salvo::http::StatusCode;
-use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
@@ -36,6 +36,7 @@ use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{ResetReason, reset_frame};
+use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
 use sse_shared::streams::Streams;
 use url::Url;
@@ -86,6 +87,7 @@ async fn subscribe(
     res: &mut Response,
 ) -> Result<(), Refusal> {
     let (streams, hub) = state(depot)?;
+    refuse_malformed_presentation(req)?;
     let query = form_pairs(req.uri().query().unwrap_or_default())?;
     let (matchers, query_cursor) = hub.subscription(&query)?;
     let (grants, exp) = match auth::token(depot, &hub.matchers) {
@@ -142,6 +144,7 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return Err(ApiError::new(status, "unsupported-media-type", message).into());
     }
+    refuse_malformed_presentation(req)?;
     let grants = match auth::token(depot, &hub.matchers) {
         Token::Valid { grants, .. } => grants,
         Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
@@ -621,6 +624,20 @@ impl Refusal {
             challenge,
         }
     }
+}
+
+/// `400` with `error="invalid_request"` when the token's presentation is malformed: an
+/// `Authorization` header that is not exactly one `Bearer <token>` (RFC 6750).
+fn refuse_malformed_presentation(req: &Request) -> Result<(), Refusal> {
+    let headers = req.headers().get_all(AUTHORIZATION).iter().count();
+    if headers == 0 || (headers == 1 && bearer_token(req).is_some()) {
+        return Ok(());
+    }
+    let message = "Present the access token as one Authorization: Bearer <token> header.";
+    Err(Refusal::Bearer {
+        error: ApiError::bad_request("invalid-request", message),
+        challenge: "Bearer error=\"invalid_request\"".to_owned(),
+    })
 }
 
 fn invalid_token() -> Refusal {

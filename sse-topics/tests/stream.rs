@@ -574,6 +574,31 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
             .await
             .map_err(|e| format!("token {i}: {e}"))?;
     }
+    // A malformed presentation: 400 with error="invalid_request", for both methods.
+    for authorization in [
+        vec!["Basic dXNlcjpwYXNz"],
+        vec!["Bearer"],
+        vec!["Bearer "],
+        vec!["Bearer a", "Bearer b"],
+    ] {
+        let mut publish = http()
+            .post(app.url(HUB))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("topic=a");
+        let mut subscribe = http().get(app.url(&format!("{HUB}?match=a")));
+        for value in &authorization {
+            publish = publish.header("authorization", *value);
+            subscribe = subscribe.header("authorization", *value);
+        }
+        for response in [publish.send().await?, subscribe.send().await?] {
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                "Bearer error=\"invalid_request\"",
+                "{authorization:?}"
+            );
+            expect_error(response, 400, "invalid-request").await?;
+        }
+    }
     // No token: 401 with a bare challenge.
     let response = post(&app, None, &form).await?;
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
