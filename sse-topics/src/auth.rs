@@ -135,6 +135,9 @@ pub fn token(depot: &Depot, matchers: &Matchers) -> Token {
 pub struct Grants {
     pub publish: Vec<Arc<Matcher>>,
     pub subscribe: Vec<Arc<Matcher>>,
+    /// The `subscribe` details in order, each with its `payload` (a JSON object), for
+    /// the subscriptions they describe (see [`Grants::payload_for`]).
+    pub subscribe_details: Vec<(Vec<Arc<Matcher>>, Option<Value>)>,
 }
 
 impl Grants {
@@ -172,10 +175,19 @@ impl Grants {
                 };
                 compiled.push(matchers.get(match_type, pattern).ok()?);
             }
+            let payload = match detail.get("payload") {
+                None => None,
+                Some(Value::Object(payload)) => Some(Value::Object(payload.clone())),
+                Some(_) => return None,
+            };
             for action in actions {
                 match action.as_str()? {
                     "publish" => grants.publish.extend(compiled.iter().cloned()),
-                    "subscribe" => grants.subscribe.extend(compiled.iter().cloned()),
+                    "subscribe" => {
+                        grants.subscribe.extend(compiled.iter().cloned());
+                        let detail = (compiled.clone(), payload.clone());
+                        grants.subscribe_details.push(detail);
+                    }
                     _ => {}
                 }
             }
@@ -186,6 +198,14 @@ impl Grants {
     /// Whether these grants allow publishing to `topic`.
     pub fn may_publish(&self, topic: &str) -> bool {
         self.publish.iter().any(|m| m.matches(topic))
+    }
+
+    /// The payload of the first `subscribe` detail whose matchers match `pattern` (a
+    /// subscription's own matcher, read as if it were a topic), if that detail has one.
+    pub fn payload_for(&self, pattern: &str) -> Option<&Value> {
+        let mut details = self.subscribe_details.iter();
+        let first = details.find(|(matchers, _)| matchers.iter().any(|m| m.matches(pattern)));
+        first.and_then(|(_, payload)| payload.as_ref())
     }
 
     /// Whether these grants allow reading a private update with these topics: a

@@ -15,6 +15,7 @@
 
 pub mod auth;
 pub mod matcher;
+pub mod subscriptions;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -64,10 +65,16 @@ const FILES: [(&str, &str); 2] = [
 /// advertises it (`GET /books/{id}`), and the page. The hub is in every handler's
 /// `Depot`.
 pub fn router(hub: &Arc<TopicHub>) -> Router {
-    let mercure = Router::with_path(".well-known/mercure")
+    let mut mercure = Router::with_path(".well-known/mercure")
         .hoop(hub.token_hoop())
         .get(subscribe)
         .post(publish);
+    if hub.settings.subscriptions {
+        let api = Router::with_path("subscriptions")
+            .get(subscriptions::api)
+            .push(Router::with_path("{**rest}").get(subscriptions::api));
+        mercure = mercure.push(api);
+    }
     let page = page::routes("SSE topics", include_str!("../static/index.html"), &FILES);
     Router::new()
         .hoop(inject(Arc::clone(hub)))
@@ -107,6 +114,8 @@ async fn subscribe(
     let resume = cursor.map(|id| hub.resume_after(&id));
     let start = resume.as_ref().map_or(Start::Live, |r| r.start.clone());
 
+    let announced_matchers = hub.settings.subscriptions.then(|| matchers.clone());
+    let announced_grants = grants.clone();
     let filter = move |update: &Update| {
         let routed = update
             .topics
@@ -125,6 +134,15 @@ async fn subscribe(
         }
     }
     let frames = subscription.into_stream();
+    // With --subscriptions, its matchers are announced now, and their end when the
+    // stream ends (the guard lives as long as the stream).
+    let announced = match announced_matchers {
+        Some(matchers) => {
+            Some(subscriptions::enter(&hub, &matchers, announced_grants.as_deref()).await)
+        }
+        None => None,
+    };
+    let frames = event_stream::with_guard(frames, announced);
     // With a token, the stream ends at its `exp`: the client comes back with a new one.
     let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
@@ -224,6 +242,7 @@ pub struct TopicHub {
     matchers: Matchers,
     settings: HubArgs,
     secret: Vec<u8>,
+    active: subscriptions::ActiveSubscriptions,
 }
 
 /// Where a subscription resumes, and what it says about that.
@@ -253,6 +272,7 @@ impl TopicHub {
             matchers,
             settings,
             secret: secret.to_vec(),
+            active: subscriptions::ActiveSubscriptions::default(),
         }))
     }
 
@@ -589,6 +609,11 @@ pub struct HubArgs {
     /// updates): `--anonymous false` requires a token of everyone.
     #[arg(long, env = "ANONYMOUS", default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous: bool,
+    /// Announce every subscription (private `mercure` updates on the hub's
+    /// `/subscriptions/...` topics) and serve the subscriptions API. Off by default:
+    /// each subscribe and unsubscribe then takes a place in the history.
+    #[arg(long, env = "SUBSCRIPTIONS")]
+    pub subscriptions: bool,
 }
 
 /// The JWT secret is too short to verify HS256 tokens with.

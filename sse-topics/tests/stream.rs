@@ -25,6 +25,7 @@ fn settings() -> TestResult<HubArgs> {
         jwt_issuer: None,
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
+        subscriptions: false,
     })
 }
 

@@ -1,0 +1,285 @@
+//! Active subscriptions (Mercure's section of that name), with `--subscriptions`: every
+//! matcher of every subscriber is announced when its stream opens and when it closes,
+//! as a private update of type `mercure` on the topic
+//! `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`, and
+//! `GET /.well-known/mercure/subscriptions[/{match_type}/{match}[/{subscriber}]]`
+//! lists the active ones, each only to tokens that grant `subscribe` on its path.
+//!
+//! Subscriber ids are the hub's own (`urn:uuid:` and 122 random bits): a client can
+//! never choose or reuse one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use salvo::http::StatusCode;
+use salvo::http::header::HeaderValue;
+use salvo::prelude::*;
+use serde_json::{Value, json};
+use sse_shared::error::ApiError;
+use sse_shared::secret::random_token;
+use sse_shared::snapshot::find_oldest;
+
+use super::auth::{self, Grants, Token};
+use super::matcher::{MatchType, Matcher};
+use super::{
+    HUB_PATH, Refusal, TopicHub, Update, invalid_token, refuse_malformed_presentation, state,
+};
+
+/// What RFC 6570 leaves unencoded in a simple expansion: ALPHA, DIGIT, `-._~`.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The active subscriptions of this hub, by subscriber.
+#[derive(Default)]
+pub struct ActiveSubscriptions {
+    by_subscriber: Mutex<BTreeMap<String, Vec<Value>>>,
+}
+
+/// A subscriber's announced subscriptions: dropping it (its stream ended) announces
+/// their end and forgets them.
+pub struct Subscriber {
+    hub: Arc<TopicHub>,
+    id: String,
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let docs = self.hub.active.by_subscriber.lock().remove(&self.id);
+        let (hub, docs) = (Arc::clone(&self.hub), docs.unwrap_or_default());
+        // Drop cannot wait; the announcements (a Redis call, with Redis) go on their own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { announce(&hub, docs, false).await });
+        }
+    }
+}
+
+/// Registers a new subscriber with `matchers` (payloads from `grants`) and announces
+/// each of its subscriptions.
+pub async fn enter(
+    hub: &Arc<TopicHub>,
+    matchers: &[Arc<Matcher>],
+    grants: Option<&Grants>,
+) -> Subscriber {
+    let id = subscriber_id();
+    let docs: Vec<Value> = matchers
+        .iter()
+        .map(|m| {
+            let payload = grants.and_then(|g| g.payload_for(&m.pattern)).cloned();
+            document(m.match_type, &m.pattern, &id, payload)
+        })
+        .collect();
+    hub.active
+        .by_subscriber
+        .lock()
+        .insert(id.clone(), docs.clone());
+    announce(hub, docs, true).await;
+    Subscriber {
+        hub: Arc::clone(hub),
+        id,
+    }
+}
+
+/// Publishes each of `docs` with `active` set, as a private `mercure` update on its
+/// own topic (its `id`).
+async fn announce(hub: &TopicHub, docs: Vec<Value>, active: bool) {
+    for mut doc in docs {
+        doc["active"] = active.into();
+        let topic = doc["id"].as_str().unwrap_or_default().to_owned();
+        let update = Update {
+            topics: vec![topic],
+            data: doc.to_string(),
+            private: true,
+            id: None,
+            event_type: Some("mercure".into()),
+            retry: None,
+        };
+        if let Err(e) = hub.log.publish(update).await {
+            tracing::warn!("cannot announce a subscription: {e}");
+        }
+    }
+}
+
+/// A new subscriber id: a random (version 4) UUID as a URN.
+fn subscriber_id() -> String {
+    let hex = random_token(); // 32 hex digits
+    let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16] % 4)];
+    let (a, b, c, d, e) = (
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32],
+    );
+    format!("urn:uuid:{a}-{b}-4{c}-{variant}{d}-{e}")
+}
+
+/// The path of a subscription (or, without a subscriber, of its matcher's collection):
+/// each variable percent-encoded once, as a whole (RFC 6570).
+fn path(match_type: MatchType, pattern: &str, subscriber: Option<&str>) -> String {
+    let encode = |text: &str| utf8_percent_encode(text, UNRESERVED).to_string();
+    let mut path = format!(
+        "{HUB_PATH}/subscriptions/{}/{}",
+        match_type.name(),
+        encode(pattern)
+    );
+    if let Some(subscriber) = subscriber {
+        path = format!("{path}/{}", encode(subscriber));
+    }
+    path
+}
+
+/// The JSON document describing one subscription (active until announced otherwise).
+fn document(
+    match_type: MatchType,
+    pattern: &str,
+    subscriber: &str,
+    payload: Option<Value>,
+) -> Value {
+    let mut doc = json!({
+        "id": path(match_type, pattern, Some(subscriber)),
+        "type": "subscription",
+        "match_type": match_type.name(),
+        "match": pattern,
+        "subscriber": subscriber,
+        "active": true,
+    });
+    if let Some(payload) = payload {
+        doc["payload"] = payload;
+    }
+    doc
+}
+
+/// `GET /.well-known/mercure/subscriptions[/{match_type}/{match}[/{subscriber}]]`: the
+/// active subscriptions there, to a token that grants `subscribe` on that path.
+#[handler]
+pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
+    let (_, hub) = state(depot)?;
+    refuse_malformed_presentation(req)?;
+    let requested = req.uri().path().to_owned();
+    let grants = match auth::token(depot, &hub.matchers) {
+        Token::Valid { grants, .. } => grants,
+        Token::None => {
+            return Err(Refusal::bearer(
+                None,
+                "The subscriptions API needs an access token.",
+            ));
+        }
+        Token::Invalid => return Err(invalid_token()),
+    };
+    if !grants.subscribe.iter().any(|m| m.matches(&requested)) {
+        let message = "The token does not grant subscribe on this path.";
+        return Err(Refusal::bearer(Some("insufficient_scope"), message));
+    }
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "No such subscription or collection.",
+        )
+    };
+    let rest = requested
+        .strip_prefix(&format!("{HUB_PATH}/subscriptions"))
+        .unwrap_or_default();
+    let parts: Vec<String> = rest
+        .split('/')
+        .skip(1)
+        .map(|part| percent_decode_str(part).decode_utf8_lossy().into_owned())
+        .collect();
+    let active = hub.active.by_subscriber.lock();
+    let all = active.values().flatten();
+    let body = match parts.as_slice() {
+        [] => {
+            json!({"id": requested, "type": "subscriptions", "subscriptions": all.collect::<Vec<_>>()})
+        }
+        [match_type, pattern] | [match_type, pattern, _]
+            if MatchType::from_name(match_type).is_none() || pattern.is_empty() =>
+        {
+            return Err(not_found().into());
+        }
+        [match_type, pattern] => {
+            let found: Vec<&Value> = all
+                .filter(|d| d["match_type"] == *match_type && d["match"] == *pattern)
+                .collect();
+            json!({"id": requested, "type": "subscriptions", "subscriptions": found})
+        }
+        [match_type, pattern, subscriber] => {
+            let docs = active.get(subscriber).into_iter().flatten();
+            let mut found =
+                docs.filter(|d| d["match_type"] == *match_type && d["match"] == *pattern);
+            found.next().cloned().ok_or_else(not_found)?
+        }
+        _ => return Err(not_found().into()),
+    };
+    drop(active);
+    let link = format!(
+        "<{}>; rel=\"mercure\"; last-event-id=\"{}\"; type=\"mercure\"; content-type=\"application/json\"",
+        hub.url(),
+        last_event_id(&hub)
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    );
+    if let Ok(link) = HeaderValue::from_str(&link) {
+        res.headers_mut().append("link", link);
+    }
+    res.render(Json(body));
+    Ok(())
+}
+
+/// The id of the last update the hub dispatched, or `earliest`.
+fn last_event_id(hub: &TopicHub) -> String {
+    let latest = hub.hub().latest();
+    let mut shown = None;
+    find_oldest(hub.hub(), |id, update| {
+        let newest = Some(id) == latest;
+        if newest {
+            shown = Some(update.shown_id(id).into_owned());
+        }
+        newest
+    });
+    shown.unwrap_or_else(|| "earliest".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_encode_each_variable_once_as_a_whole() {
+        let path = path(
+            MatchType::UrlPattern,
+            "https://example.com/:selector",
+            Some("urn:uuid:bb3de268"),
+        );
+        assert_eq!(
+            path,
+            "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268"
+        );
+        // A `%` already in the matcher is encoded too: never decoded, never doubled.
+        assert_eq!(
+            path_of("a%20b"),
+            "/.well-known/mercure/subscriptions/exact/a%2520b"
+        );
+    }
+
+    fn path_of(pattern: &str) -> String {
+        path(MatchType::Exact, pattern, None)
+    }
+
+    #[test]
+    fn subscriber_ids_are_version_4_uuids_and_differ() {
+        let (a, b) = (subscriber_id(), subscriber_id());
+        assert_ne!(a, b);
+        let uuid = a.strip_prefix("urn:uuid:").unwrap_or_default();
+        let groups: Vec<&str> = uuid.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4') && "89ab".contains(&groups[3][..1]));
+    }
+}
