@@ -66,7 +66,87 @@ $("matcher-form").addEventListener("submit", (e) => {
   if (source) connect();
 });
 
-$("connect").addEventListener("click", connect);
+$("connect").addEventListener("click", () => {
+  connect();
+  watchSubscribers();
+});
+
+// Who is subscribed: the subscriptions API for the list and its cursor, then the
+// subscription events after that cursor. Both need the token in an Authorization
+// header, which EventSource cannot send, so the stream is read with fetch().
+const subscriptions = new Map(); // id -> document
+let watching = null;
+
+function showSubscribers() {
+  const ours = (doc) => matchers.some(([param, pattern]) =>
+    pattern === doc.match && (param === "match") === (doc.match_type === "exact"));
+  const list = $("subscribers");
+  list.replaceChildren();
+  const docs = [...subscriptions.values()].filter(ours);
+  for (const doc of docs) {
+    const item = document.createElement("li");
+    const payload = doc.payload ? ` ${JSON.stringify(doc.payload)}` : "";
+    item.textContent = `${doc.match_type} ${doc.match}: ${doc.subscriber}${payload}`;
+    list.append(item);
+  }
+  $("subscribers-status").textContent = `${docs.length} subscribed`;
+}
+
+async function watchSubscribers() {
+  const token = $("token").value.trim();
+  if (!token) return;
+  if (watching) watching.abort();
+  watching = new AbortController();
+  const headers = { Authorization: `Bearer ${token}` };
+  const signal = watching.signal;
+  try {
+    const listed = await fetch(`${hub}/subscriptions`, { headers, signal });
+    if (!listed.ok) {
+      $("subscribers-status").textContent = `cannot list subscribers (${listed.status})`;
+      return;
+    }
+    const cursor = /last-event-id="((?:[^"\\]|\\.)*)"/.exec(listed.headers.get("link") || "");
+    subscriptions.clear();
+    for (const doc of (await listed.json()).subscriptions) subscriptions.set(doc.id, doc);
+    showSubscribers();
+    const url = new URL(hub, location.origin);
+    url.searchParams.append("match_urlpattern", `${hub}/subscriptions/:type/:match/:subscriber`);
+    if (cursor) url.searchParams.append("last_event_id", cursor[1].replace(/\\(.)/g, "$1"));
+    const stream = await fetch(url, { headers, signal });
+    await readEvents(stream.body, (type, data) => {
+      if (type !== "mercure") return;
+      const doc = JSON.parse(data);
+      if (doc.active) subscriptions.set(doc.id, doc); else subscriptions.delete(doc.id);
+      showSubscribers();
+    });
+  } catch (err) {
+    if (!signal.aborted) $("subscribers-status").textContent = `lost the subscribers' stream: ${err}`;
+  }
+}
+
+// A minimal SSE reader for a fetch() body: event names and data, nothing else needed.
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "", type = "message", data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (data.length) onEvent(type, data.join("\n"));
+        type = "message";
+        data = [];
+      } else if (line.startsWith("event:")) {
+        type = line.slice(6).trim();
+      } else if (line.startsWith("data:")) {
+        data.push(line.slice(5).replace(/^ /, ""));
+      }
+    }
+  }
+}
 
 $("publish-form").addEventListener("submit", async (e) => {
   e.preventDefault();

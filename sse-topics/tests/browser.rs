@@ -6,18 +6,23 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use sse_shared::testing::{AppProcess, Browser, TestResult, http};
+use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult, http};
 use sse_topics::auth::{DETAIL_TYPE, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a browser test secret, 32 bytes or more";
 
 fn publisher() -> TestResult<String> {
+    token(&["publish"])
+}
+
+/// A token granting `actions` on every topic.
+fn token(actions: &[&str]) -> TestResult<String> {
     let mut header = Header::new(Algorithm::HS256);
     header.typ = Some("at+jwt".into());
     let claims = json!({
         "exp": unix_now() + 600,
-        "authorization_details": [{"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}]}],
+        "authorization_details": [{"type": DETAIL_TYPE, "actions": actions, "topics": [{"match": "*"}]}],
     });
     Ok(jsonwebtoken::encode(
         &header,
@@ -118,6 +123,37 @@ async fn the_page_receives_exactly_the_public_updates_its_matchers_select() -> T
             .wait_for_text("#log li:first-child pre", wait, |t| t == "from the page")
             .await?;
         browser.save_screenshot("sse-topics").await?;
+        app.stop().await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_page_shows_who_is_subscribed_to_its_matchers_live() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--subscriptions"]).await?;
+    let token = token(&["publish", "subscribe"])?;
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(app.url()).await?;
+        browser.type_into("#pattern", "urn:news").await?;
+        browser.click("#matcher-form button").await?;
+        browser.type_into("#token", &token).await?;
+        browser.click("#connect").await?;
+        // The page's own EventSource is the first subscriber to urn:news.
+        browser.wait_for_text("#subscribers-status", wait, |t| t == "1 subscribed").await?;
+        // Another client subscribes to the same matcher, and to another one.
+        let url = format!("{}/.well-known/mercure?match=urn%3Anews&match=urn%3Aother", app.url());
+        let mut other = SseConnection::open(&url, &[]).await?;
+        other.next().await?; // retry: it is subscribed
+        browser.wait_for_text("#subscribers-status", wait, |t| t == "2 subscribed").await?;
+        let shown = browser.eval("return [...document.querySelectorAll('#subscribers li')].map(li => li.textContent)").await?;
+        let shown = shown.as_array().ok_or("no list")?;
+        assert!(shown.iter().all(|s| s.as_str().is_some_and(|s| s.starts_with("exact urn:news: urn:uuid:"))), "{shown:?}");
+        // It goes away: the list follows.
+        drop(other);
+        browser.wait_for_text("#subscribers-status", wait, |t| t == "1 subscribed").await?;
+        browser.save_screenshot("sse-topics-subscribers").await?;
         app.stop().await?;
         Ok(())
     })
