@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use sse_shared::publish::Publisher;
+use sse_redis::RedisArgs;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -15,6 +15,8 @@ use sse_topics::{HubArgs, TopicHub};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    redis: RedisArgs,
     #[command(flatten)]
     history: HistoryArgs,
     #[command(flatten)]
@@ -51,7 +53,11 @@ async fn run(cli: Cli) -> MainResult {
             "no --jwt-secret: a random one is used; this token grants everything for an hour:\n{token}"
         );
     }
-    let topics = TopicHub::new(Publisher::in_memory(hub), cli.hub, &secret)?;
+    // With --redis, updates go through a Redis stream that feeds every instance's hub.
+    let redis = cli.redis.url.as_deref();
+    let log =
+        sse_redis::publisher(redis, "sse-topics:updates", hub, streams.shutdown_token()).await?;
+    let topics = TopicHub::new(log, cli.hub, &secret)?;
     let app = sse_topics::router(&topics);
     Ok(server::run(&cli.server, streams, app).await)
 }
