@@ -51,22 +51,22 @@ where
     // nginx buffers proxied responses unless told not to.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 
-    let settings = streams.args();
-    let retry_ms = u64::try_from(settings.jittered_retry().as_millis()).unwrap_or(u64::MAX);
-    let (drain_after, drain_retry) = settings.drain();
-    let lifetime = settings.lifetime();
+    let args = streams.args();
+    let retry_ms = u64::try_from(args.jittered_retry().as_millis()).unwrap_or(u64::MAX);
+    let (drain_after, drain_retry) = args.drain();
+    let lifetime = args.lifetime();
     res.stream(Body {
         lifetime: lifetime.map(|l| Box::pin(tokio::time::sleep(l))),
         drain_after,
         drain_retry,
         draining: None,
         unasked_since: None,
-        write_stall: settings.write_stall(),
+        write_stall: args.write_stall(),
         first: Some(Frame::new().retry(retry_ms).finish()),
         frames,
-        keep_alive: settings.keep_alive,
+        keep_alive: args.keep_alive,
         last_frame: tokio::time::Instant::now(),
-        keep_alive_timer: tokio::time::sleep(settings.keep_alive),
+        keep_alive_timer: tokio::time::sleep(args.keep_alive),
         shut_down: Started::new(streams.shutdown()),
         guard,
     });
@@ -91,7 +91,7 @@ pin_project! {
     /// comments in the silences, until the frames end or the server shuts down (then
     /// after its drain: a last `retry:` and the end).
     struct Body<S> {
-        // This stream's drain (`StreamSettings::drain`), and once the shutdown has
+        // This stream's drain (`ServerArgs::drain`), and once the shutdown has
         // started, its end timer and the last frame still to send.
         drain_after: Duration,
         drain_retry: Duration,

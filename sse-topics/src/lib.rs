@@ -78,9 +78,13 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
     let page = page::routes("SSE topics", include_str!("../static/index.html"), &FILES);
     Router::new()
         .hoop(inject(Arc::clone(hub)))
-        .hoop(discovery_link)
+        .hoop(advertise)
         .push(mercure)
         .push(Router::with_path("books/{id}").get(book))
+        .push(
+            Router::with_path(".well-known/oauth-protected-resource/.well-known/mercure")
+                .get(resource_metadata),
+        )
         .push(page)
 }
 
@@ -186,7 +190,7 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
 }
 
 /// `GET /books/{id}`: a resource whose updates the hub carries, advertising the hub
-/// (`Link: rel="mercure"`, added by [`discovery_link`]) and its own topic (`rel="self"`).
+/// (`Link: rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).
 #[handler]
 async fn book(req: &mut Request, res: &mut Response) {
     let id = req.param::<u32>("id").unwrap_or(1);
@@ -199,27 +203,64 @@ async fn book(req: &mut Request, res: &mut Response) {
     ));
 }
 
-/// A hoop that advertises the hub on the page and every resource: `Link: <hub>;
-/// rel="mercure"` (Mercure's discovery).
+/// A hoop that advertises the hub: `Link: <hub>; rel="mercure"` on the page and every
+/// resource (Mercure's discovery; the subscriptions API sets its own, with the cursor),
+/// and where its metadata is in every `WWW-Authenticate: Bearer` challenge (RFC 9728).
 #[handler]
-async fn discovery_link(
-    req: &mut Request,
-    depot: &mut Depot,
-    res: &mut Response,
-    ctrl: &mut FlowCtrl,
-) {
-    let link = depot
-        .get_typed::<Arc<TopicHub>>()
-        .ok()
-        .and_then(|hub| HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", hub.url())).ok());
+async fn advertise(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let hub = depot.get_typed::<Arc<TopicHub>>().ok().cloned();
     ctrl.call_next(req, depot, res).await;
-    let stream = res
-        .headers()
+    let Some(hub) = hub else { return };
+    let headers = res.headers_mut();
+    if let Some(challenge) = headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+    {
+        let params = challenge
+            .strip_prefix("Bearer")
+            .unwrap_or_default()
+            .trim_start();
+        let metadata = format!("resource_metadata=\"{}\"", hub.metadata_url());
+        let challenge = match params {
+            "" => format!("Bearer {metadata}"),
+            params => format!("Bearer {params}, {metadata}"),
+        };
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.insert("www-authenticate", value);
+        }
+    }
+    let stream = headers
         .get(CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if let (Some(link), false) = (link, stream) {
-        res.headers_mut().append("link", link);
+    let mercure = |v: &HeaderValue| v.to_str().is_ok_and(|v| v.contains("rel=\"mercure\""));
+    let linked = headers.get_all("link").iter().any(mercure);
+    let link = HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", hub.url()));
+    if let (Ok(link), false, false) = (link, stream, linked) {
+        headers.append("link", link);
     }
+}
+
+/// `GET /.well-known/oauth-protected-resource/.well-known/mercure`: the hub's protected
+/// resource metadata (RFC 9728, as Mercure's Discovery section describes it).
+#[handler]
+async fn resource_metadata(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let (_, hub) = state(depot)?;
+    let settings = &hub.settings;
+    let resource = settings
+        .jwt_audience
+        .clone()
+        .unwrap_or_else(|| hub.url().to_string());
+    let mut document = serde_json::json!({
+        "resource": resource,
+        "authorization_details_types_supported": [auth::DETAIL_TYPE],
+        "bearer_methods_supported": ["header"],
+        "mercure_cookie": settings.cookie_name,
+    });
+    if settings.subscriptions {
+        document["mercure_subscriptions"] = true.into();
+    }
+    res.render(Json(document));
+    Ok(())
 }
 
 /// The server's [`Streams`] and the hub, from the `Depot`.
@@ -284,6 +325,13 @@ impl TopicHub {
     /// The hub's URL (the base of relative topics and patterns).
     pub fn url(&self) -> &Url {
         self.matchers.base()
+    }
+
+    /// Where the hub's protected resource metadata is: its URL's path under
+    /// `/.well-known/oauth-protected-resource` (RFC 9728).
+    pub fn metadata_url(&self) -> String {
+        let path = format!("/.well-known/oauth-protected-resource{}", self.url().path());
+        self.url().join(&path).map_or(path, |url| url.to_string())
     }
 
     fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {

@@ -568,7 +568,7 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
                 .headers()
                 .get("www-authenticate")
                 .map(|v| v.as_bytes()),
-            Some(&b"Bearer error=\"invalid_token\""[..]),
+            Some(challenge("error=\"invalid_token\", ").as_bytes()),
             "token {i}"
         );
         expect_error(response, 401, "invalid-token")
@@ -594,7 +594,7 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
         for response in [publish.send().await?, subscribe.send().await?] {
             assert_eq!(
                 response.headers()["www-authenticate"],
-                "Bearer error=\"invalid_request\"",
+                challenge("error=\"invalid_request\", ").as_str(),
                 "{authorization:?}"
             );
             expect_error(response, 400, "invalid-request").await?;
@@ -602,7 +602,10 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
     }
     // No token: 401 with a bare challenge.
     let response = post(&app, None, &form).await?;
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        challenge("").as_str()
+    );
     expect_error(response, 401, "unauthorized").await?;
     // A valid token that grants one topic of two, or subscribe only: 403.
     let valid = token_with(SECRET, Some("application/AT+JWT"), good.clone())?;
@@ -621,7 +624,7 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
         let response = post(&app, Some(token), &form).await?;
         assert_eq!(
             response.headers()["www-authenticate"],
-            "Bearer error=\"insufficient_scope\""
+            challenge("error=\"insufficient_scope\", ").as_str()
         );
         expect_error(response, 403, "forbidden").await?;
     }
@@ -660,6 +663,14 @@ fn hs512(claims: &Value) -> TestResult<String> {
         claims,
         &EncodingKey::from_secret(SECRET),
     )?)
+}
+
+/// The `WWW-Authenticate` value expected: `Bearer`, then `error`, then where the hub's
+/// metadata is.
+fn challenge(error: &str) -> String {
+    format!(
+        "Bearer {error}resource_metadata=\"https://hub.example/.well-known/oauth-protected-resource/.well-known/mercure\""
+    )
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -722,7 +733,10 @@ async fn a_hub_that_wants_tokens_refuses_anonymous_and_invalid_subscribers() -> 
         .get(app.url(&format!("{HUB}?match=t")))
         .send()
         .await?;
-    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        challenge("").as_str()
+    );
     expect_error(response, 401, "unauthorized").await?;
     let expired = token_with(SECRET, Some("at+jwt"), json!({"exp": unix_now() - 1}))?;
     let response = http()
@@ -838,6 +852,27 @@ async fn the_page_and_resources_advertise_the_hub() -> TestResult {
     assert!(
         links.contains(&"</books/7>; rel=\"self\"".to_owned()),
         "{links:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_hub_publishes_its_protected_resource_metadata() -> TestResult {
+    let app = start_with(HubArgs {
+        jwt_audience: Some("urn:hub".into()),
+        ..settings()?
+    })
+    .await?;
+    let path = "/.well-known/oauth-protected-resource/.well-known/mercure";
+    let metadata: Value = http().get(app.url(path)).send().await?.json().await?;
+    assert_eq!(
+        metadata,
+        json!({
+            "resource": "urn:hub",
+            "authorization_details_types_supported": [DETAIL_TYPE],
+            "bearer_methods_supported": ["header"],
+            "mercure_cookie": "__Secure-mercure_access_token",
+        })
     );
     Ok(())
 }
