@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 use salvo::jwt_auth::{
     ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt,
     JwtAuthState,
@@ -215,6 +215,14 @@ impl Grants {
             .iter()
             .any(|t| self.subscribe.iter().any(|m| m.matches(t)))
     }
+}
+
+/// An access token for `claims`, as this hub accepts them: HS256 under `secret`, typed
+/// `at+jwt`. What your app's issuer (or a self-issuing publisher) does.
+pub fn sign(secret: &[u8], claims: &Value) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::HS256);
+    header.typ = Some("at+jwt".into());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret))
 }
 
 /// Seconds since the Unix epoch.

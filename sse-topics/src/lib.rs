@@ -266,11 +266,8 @@ async fn resource_metadata(depot: &mut Depot, res: &mut Response) -> Result<(), 
 /// The server's [`Streams`] and the hub, from the `Depot`.
 fn state(depot: &Depot) -> Result<(Streams, Arc<TopicHub>), ApiError> {
     let internal = || {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "The hub is not set up.",
-        )
+        let message = "The hub is not set up.";
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     };
     let streams = depot.get_typed::<Streams>().map_err(|_| internal())?;
     let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| internal())?;
@@ -401,7 +398,13 @@ impl TopicHub {
             };
         }
         let hub = self.hub();
-        match find_oldest(hub, |event_id, update| update.shown_id(event_id) == id) {
+        // A hub-made id (`#RUN-N`) is read once, not formatted for every update.
+        let made = id.strip_prefix('#').and_then(|n| n.parse::<EventId>().ok());
+        let names = |event_id: EventId, update: &Update| match &update.id {
+            Some(own) => own == id,
+            None => made == Some(event_id),
+        };
+        match find_oldest(hub, names) {
             Some(found) => Resume {
                 start: Start::After(found.to_string()),
                 preceding: id.into(),

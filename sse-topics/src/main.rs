@@ -1,12 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sse_redis::RedisArgs;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
-use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 use sse_topics::{HubArgs, TopicHub};
 
 /// A topic hub over SSE that speaks the Mercure protocol.
@@ -65,8 +64,6 @@ async fn run(cli: Cli) -> MainResult {
 /// An access token granting publish and subscribe on every topic until an hour from
 /// now, with the audience and issuer the hub checks.
 fn try_out_token(secret: &[u8], hub: &HubArgs) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
     let mut claims = serde_json::json!({
         "exp": unix_now() + 3600,
         "authorization_details": [{
@@ -81,5 +78,5 @@ fn try_out_token(secret: &[u8], hub: &HubArgs) -> Result<String, jsonwebtoken::e
     if let Some(issuer) = &hub.jwt_issuer {
         claims["iss"] = issuer.as_str().into();
     }
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))
+    sign(secret, &claims)
 }

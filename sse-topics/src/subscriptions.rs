@@ -19,7 +19,7 @@ use salvo::prelude::*;
 use serde_json::{Value, json};
 use sse_shared::error::ApiError;
 use sse_shared::secret::random_token;
-use sse_shared::snapshot::find_oldest;
+use sse_shared::snapshot::find_newest;
 
 use super::auth::{self, Grants, Token};
 use super::matcher::{MatchType, Matcher};
@@ -230,18 +230,15 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     Ok(())
 }
 
-/// The id of the last update the hub dispatched, or `earliest`.
+/// The id of the last update the hub dispatched, or `earliest`: the newest retained
+/// update is the last one published.
 fn last_event_id(hub: &TopicHub) -> String {
-    let latest = hub.hub().latest();
-    let mut shown = None;
-    find_oldest(hub.hub(), |id, update| {
-        let newest = Some(id) == latest;
-        if newest {
-            shown = Some(update.shown_id(id).into_owned());
-        }
-        newest
-    });
-    shown.unwrap_or_else(|| "earliest".into())
+    let newest = find_newest(hub.hub(), |update| Some(update.id.clone()));
+    match (newest, hub.hub().latest()) {
+        (Some(Some(own)), _) => own,
+        (Some(None), Some(id)) => format!("#{id}"),
+        _ => "earliest".into(),
+    }
 }
 
 #[cfg(test)]

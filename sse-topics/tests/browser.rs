@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult, http};
-use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a browser test secret, 32 bytes or more";
@@ -18,17 +17,11 @@ fn publisher() -> TestResult<String> {
 
 /// A token granting `actions` on every topic.
 fn token(actions: &[&str]) -> TestResult<String> {
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
     let claims = json!({
         "exp": unix_now() + 600,
         "authorization_details": [{"type": DETAIL_TYPE, "actions": actions, "topics": [{"match": "*"}]}],
     });
-    Ok(jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )?)
+    Ok(sign(SECRET.as_bytes(), &claims)?)
 }
 
 async fn publish(base: &str, token: &str, form: &[(&str, &str)]) -> TestResult {

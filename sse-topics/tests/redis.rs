@@ -2,26 +2,19 @@
 //! published on one reach the other's subscribers, private ones only where a token
 //! grants them, and a client resumes on either instance with the ids the other gave.
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use sse_shared::testing::{AppProcess, RedisServer, SseConnection, TestResult, http};
-use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a redis test secret, at least 32 bytes";
 
 fn token(actions: &[&str]) -> TestResult<String> {
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
     let claims = json!({
         "exp": unix_now() + 600,
         "authorization_details": [{"type": DETAIL_TYPE, "actions": actions, "topics": [{"match": "*"}]}],
     });
-    Ok(jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )?)
+    Ok(sign(SECRET.as_bytes(), &claims)?)
 }
 
 async fn publish(base: &str, form: &str) -> TestResult<String> {

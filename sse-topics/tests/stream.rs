@@ -665,6 +665,14 @@ fn hs512(claims: &Value) -> TestResult<String> {
     )?)
 }
 
+/// The values of a response's `Link` headers.
+fn links(response: &reqwest::Response) -> Vec<String> {
+    let values = response.headers().get_all("link").iter();
+    values
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
+}
+
 /// The `WWW-Authenticate` value expected: `Bearer`, then `error`, then where the hub's
 /// metadata is.
 fn challenge(error: &str) -> String {
@@ -830,12 +838,7 @@ async fn the_page_and_resources_advertise_the_hub() -> TestResult {
     for path in ["/", "/books/1"] {
         let response = http().get(app.url(path)).send().await?;
         assert_eq!(response.status(), 200, "{path}");
-        let links: Vec<String> = response
-            .headers()
-            .get_all("link")
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
+        let links = links(&response);
         assert!(
             links
                 .contains(&"<https://hub.example/.well-known/mercure>; rel=\"mercure\"".to_owned()),
@@ -843,12 +846,7 @@ async fn the_page_and_resources_advertise_the_hub() -> TestResult {
         );
     }
     let response = http().get(app.url("/books/7")).send().await?;
-    let links: Vec<String> = response
-        .headers()
-        .get_all("link")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_owned))
-        .collect();
+    let links = links(&response);
     assert!(
         links.contains(&"</books/7>; rel=\"self\"".to_owned()),
         "{links:?}"

@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_shared::publish::Publisher;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, expect_error, http, reqwest, wait_until,
 };
 use sse_shared::{HistoryLimits, Hub, ServerArgs};
-use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 use sse_topics::{HubArgs, TopicHub};
 
 const SECRET: &[u8] = b"a test secret of at least 32 bytes!";
@@ -38,14 +37,8 @@ async fn start() -> TestResult<TestApp> {
 
 /// A token whose details are `details` (each `[actions, topics, payload]`).
 fn token(details: Value) -> TestResult<String> {
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some("at+jwt".into());
     let claims = json!({"exp": unix_now() + 600, "authorization_details": details});
-    Ok(jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_secret(SECRET),
-    )?)
+    Ok(sign(SECRET, &claims)?)
 }
 
 fn detail(actions: &[&str], topics: Value) -> Value {
