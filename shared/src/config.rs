@@ -74,71 +74,35 @@ pub const MAX_RETRY_MS: u64 = 600_000;
 pub const MIN_RETRY_MS: u64 = 100;
 
 /// An origin as browsers send it, `http(s)://host[:port]` and nothing after, in the
-/// form they send it: scheme and host in lower case, no default port (`:80`, `:443`).
+/// form they send it (the URL parser's: lower case, no default port, IPv6 shortened).
 /// Written any other way it could never match a browser's `Origin`.
 fn origin(text: &str) -> Result<String, String> {
-    let refuse = |why: &str| {
-        Err(format!(
-            "{text:?} is not an origin (http(s)://host[:port]): {why}"
-        ))
-    };
-    let Some((scheme, rest)) = text.split_once("://") else {
-        return refuse("no scheme");
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => "80",
-        "https" => "443",
-        _ => return refuse("the scheme is not http or https"),
-    };
-    if rest.is_empty()
-        || rest.contains(['/', '?', '#', '@'])
-        || !rest.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return refuse("nothing may follow the host and port");
+    let refuse = |why: &str| format!("{text:?} is not an origin (http(s)://host[:port]): {why}");
+    // The URL parser forgives what an origin may not have: a path, a query, user
+    // info, an empty port.
+    match text.split_once("://") {
+        Some((_, rest)) if !rest.is_empty() && !rest.contains(['/', '?', '#', '@']) => {}
+        _ => {
+            return Err(refuse(
+                "not a scheme and a host, or something after the port",
+            ));
+        }
     }
-    let rest = rest.to_ascii_lowercase();
-    // `[v6]:port`, `[v6]`, `host:port` or `host`.
-    let (host, port) = match rest.strip_prefix('[') {
-        Some(v6) => match v6.split_once(']') {
-            // Written as browsers write it: the address's shortest form.
-            Some((ip, after)) if after.is_empty() || after.starts_with(':') => {
-                match ip.parse::<std::net::Ipv6Addr>() {
-                    Ok(ip) => (
-                        format!("[{ip}]"),
-                        after.strip_prefix(':').map(str::to_owned),
-                    ),
-                    Err(_) => return refuse("not an IPv6 address in brackets"),
-                }
-            }
-            _ => return refuse("not an IPv6 address in brackets"),
-        },
-        None => match rest.split_once(':') {
-            Some((host, port)) => (host.to_owned(), Some(port.to_owned())),
-            None => (rest.clone(), None),
-        },
-    };
-    let name_ok = |host: &str| {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-    };
-    if !host.starts_with('[') && !name_ok(&host) {
-        return refuse("not a host name");
+    let url = url::Url::parse(text).map_err(|e| refuse(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("the scheme is not http or https"));
     }
-    let port = match port.as_deref() {
-        None => String::new(),
-        Some(port) => match port.parse::<u16>() {
-            Ok(0) | Err(_) => return refuse("the port is not 1 to 65535"),
-            Ok(_) if !port.bytes().all(|b| b.is_ascii_digit()) => {
-                return refuse("the port is not 1 to 65535");
-            }
-            Ok(_) if port == default_port => String::new(),
-            Ok(n) => format!(":{n}"),
-        },
+    let name_ok = |name: &str| {
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
     };
-    Ok(format!("{scheme}://{host}{port}"))
+    match url.host() {
+        Some(url::Host::Domain(name)) if !name_ok(name) => Err(refuse("not a host name")),
+        _ if text.ends_with(':') || url.port() == Some(0) => {
+            Err(refuse("the port is not 1 to 65535"))
+        }
+        _ => Ok(url.origin().ascii_serialization()),
+    }
 }
 
 /// A number of seconds within `range`, as a `Duration`.
@@ -341,6 +305,8 @@ mod tests {
             ("http://a.example:80", "http://a.example"),
             ("http://a.example:443", "http://a.example:443"),
             ("http://[2001:DB8:0::1]:80", "http://[2001:db8::1]"),
+            // Browsers send a non-ASCII name in its ASCII (punycode) form.
+            ("https://bücher.example", "https://xn--bcher-kva.example"),
         ] {
             assert_eq!(origin(written).as_deref(), Ok(sent), "{written}");
         }
