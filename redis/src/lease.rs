@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent};
-use sse_shared::publish::{Held, SharedLease};
+use sse_shared::producer::{Held, SharedLease};
 use sse_shared::secret::random_token;
 use tokio::time::Instant;
 

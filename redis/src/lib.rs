@@ -16,15 +16,17 @@ pub mod log;
 pub mod members;
 pub mod presence;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Client;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sse_shared::{Hub, HubEvent, PublishError, Publisher};
+use sse_shared::{Hub, HubEvent, Producer, PublishError, Publisher};
 use tokio_util::sync::CancellationToken;
 
+pub use lease::RedisLease;
 pub use log::RedisLog;
 pub use members::RedisMembers;
 pub use presence::RedisPresence;
@@ -55,6 +57,30 @@ where
     let log = RedisLog::connect(url, key, hub.clone()).await?;
     log.spawn_reader(shutdown);
     Ok(Publisher::shared(hub, log))
+}
+
+/// [`publisher`], with the [`Producer`] of `job`, a job that runs on one instance at a
+/// time: in memory the only one; with Redis the holder of the lease `job`, lost `ttl`
+/// after its holder's last renewal.
+pub async fn publisher_and_producer<E>(
+    redis_url: Option<&str>,
+    key: &str,
+    hub: Hub<E>,
+    shutdown: CancellationToken,
+    job: &str,
+    ttl: Duration,
+) -> Result<(Publisher<E>, Producer<E>), RedisLogError>
+where
+    E: HubEvent + Serialize + DeserializeOwned,
+{
+    let Some(url) = redis_url else {
+        return Ok((Publisher::in_memory(hub.clone()), Producer::in_memory(hub)));
+    };
+    let log = RedisLog::connect(url, key, hub.clone()).await?;
+    log.spawn_reader(shutdown);
+    let lease = RedisLease::open(Arc::clone(&log), job.to_owned(), ttl).await?;
+    let producer = Producer::leased(hub.clone(), Box::new(lease));
+    Ok((Publisher::shared(hub, log), producer))
 }
 
 /// A connection to Redis for commands, reconnecting by itself when Redis comes back;

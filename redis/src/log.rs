@@ -24,11 +24,10 @@ use redis::{AsyncConnectionConfig, Client};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
-use sse_shared::publish::{SharedLease, SharedLog};
+use sse_shared::publish::SharedLog;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::lease::RedisLease;
 use crate::{RedisLogError, connect, redact};
 
 /// How long one `XREAD` waits for new entries before asking again.
@@ -410,16 +409,5 @@ where
 {
     fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>> {
         Box::pin(async move { Ok(self.publish_batch(&events).await?) })
-    }
-
-    fn lease(
-        self: Arc<Self>,
-        name: String,
-        ttl: Duration,
-    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, PublishError>> {
-        Box::pin(async move {
-            let lease = RedisLease::open(self, name, ttl).await?;
-            Ok(Box::new(lease) as Box<dyn SharedLease<E>>)
-        })
     }
 }

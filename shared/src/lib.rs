@@ -50,6 +50,6 @@ pub use config::ServerArgs;
 pub use error::ApiError;
 pub use frame::{Frame, FrameError};
 pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, PublishError, Start};
-pub use producer::Producer;
-pub use publish::{Held, Publisher};
+pub use producer::{Held, Producer};
+pub use publish::Publisher;
 pub use streams::Streams;

@@ -1,14 +1,41 @@
 //! One job, one instance: a [`Producer`] publishes for a job that must run once across
 //! instances (a ticker, a market simulator). In memory it always runs; on a shared log
-//! it runs while it holds a lease ([`SharedLease`]), and the log refuses its appends
-//! once the lease is another's.
+//! it runs while it holds a [`SharedLease`] (`sse_redis::RedisLease`), and the log
+//! refuses its appends once the lease is another's.
 
-use std::sync::Arc;
-use std::time::Duration;
+use futures_util::future::BoxFuture;
 
-use crate::hub::PublishError;
-use crate::hub::{EventId, Hub, HubEvent};
-use crate::publish::{Held, Publisher, SharedLease, check};
+use crate::hub::{EventId, Hub, HubEvent, PublishError};
+use crate::publish::check;
+
+/// One instance's claim to run a job on a shared log.
+pub trait SharedLease<E>: Send {
+    /// Whether this instance holds the lease now, taking or renewing it. When it has
+    /// just taken it, or `catch_up` asks, it first waits until its hub holds everything
+    /// the log holds (and answers [`Held::Taken`]), so the job goes on from the log's
+    /// last event, not from a hub whose reader is behind.
+    fn holds(&mut self, catch_up: bool) -> BoxFuture<'_, Held>;
+
+    /// Appends `events` only while the lease is this instance's, checked by the log in
+    /// the same step: a holder that stalled past its lease never appends beside the
+    /// new one.
+    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
+
+    /// Gives the lease up (on shutdown), so another instance takes over at once.
+    fn release(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// Whether this instance runs the job now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Another instance does (or the log is unreachable).
+    No,
+    /// This one, since its last step.
+    Still,
+    /// This one, from now: what the job kept from before may be stale, so rebuild it
+    /// from the hub, which holds everything the log does.
+    Taken,
+}
 
 /// Publishes for a job that runs on one instance at a time (see [`SharedLease`]).
 pub struct Producer<E> {
@@ -20,19 +47,23 @@ pub struct Producer<E> {
 }
 
 impl<E: HubEvent> Producer<E> {
-    /// The publisher for a job that runs on one instance at a time, `name` across
-    /// the instances sharing `log` (its lease is lost `ttl` after its holder's last
-    /// renewal); in memory, the only instance.
-    pub async fn open(log: &Publisher<E>, name: &str, ttl: Duration) -> Result<Self, PublishError> {
-        let lease = match log.shared_log() {
-            None => None,
-            Some(shared) => Some(Arc::clone(shared).lease(name.to_owned(), ttl).await?),
-        };
-        Ok(Self {
-            hub: log.hub().clone(),
+    /// The only instance: publishes straight into `hub`.
+    pub fn in_memory(hub: Hub<E>) -> Self {
+        Self::new(hub, None)
+    }
+
+    /// One of several instances: publishes through `lease` while it holds it; `hub` is
+    /// this instance's, fed by the shared log.
+    pub fn leased(hub: Hub<E>, lease: Box<dyn SharedLease<E>>) -> Self {
+        Self::new(hub, Some(lease))
+    }
+
+    fn new(hub: Hub<E>, lease: Option<Box<dyn SharedLease<E>>>) -> Self {
+        Self {
+            hub,
             lease,
             stale: true,
-        })
+        }
     }
 
     /// The hub this producer's events reach.

@@ -4,7 +4,7 @@
 //! hub; only publishing differs, so an example is written once for both.
 //!
 //! A job that must run on one instance at a time (a ticker, a market simulator)
-//! publishes through a `producer::Producer`, which holds a [`SharedLease`].
+//! publishes through a `producer::Producer` instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,42 +20,6 @@ use crate::hub::{EventId, Hub, HubEvent, PublishError};
 pub trait SharedLog<E>: Send + Sync + 'static {
     /// Appends `events` in order, all or none; returns the ids the log gave them.
     fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
-
-    /// A lease on the job `name`, lost `ttl` after its holder's last renewal.
-    fn lease(
-        self: Arc<Self>,
-        name: String,
-        ttl: Duration,
-    ) -> BoxFuture<'static, Result<Box<dyn SharedLease<E>>, PublishError>>;
-}
-
-/// One instance's claim to run a job on a shared log.
-pub trait SharedLease<E>: Send {
-    /// Whether this instance holds the lease now, taking or renewing it. When it has
-    /// just taken it, or `catch_up` asks, it first waits until its hub holds everything
-    /// the log holds (and answers [`Held::Taken`]), so the job goes on from the log's
-    /// last event, not from a hub whose reader is behind.
-    fn holds(&mut self, catch_up: bool) -> BoxFuture<'_, Held>;
-
-    /// Appends `events` only while the lease is this instance's, checked by the log in
-    /// the same step: a holder that stalled past its lease never appends beside the
-    /// new one.
-    fn append(&mut self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
-
-    /// Gives the lease up (on shutdown), so another instance takes over at once.
-    fn release(&mut self) -> BoxFuture<'_, ()>;
-}
-
-/// Whether this instance runs the job now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
-    /// Another instance does (or the log is unreachable).
-    No,
-    /// This one, since its last step.
-    Still,
-    /// This one, from now: what the job kept from before may be stale, so rebuild it
-    /// from the hub, which holds everything the log does.
-    Taken,
 }
 
 impl From<PublishError> for ApiError {
@@ -138,11 +102,6 @@ impl<E: HubEvent> Publisher<E> {
                 log.append(events).await
             }
         }
-    }
-
-    /// The shared log events go through, if any.
-    pub fn shared_log(&self) -> Option<&Arc<dyn SharedLog<E>>> {
-        self.shared.as_ref()
     }
 }
 

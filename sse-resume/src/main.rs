@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{HistoryArgs, Hub, Producer, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
@@ -40,12 +40,11 @@ async fn run(cli: Cli) -> MainResult {
     let limits = cli.history.limits();
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
-    let log =
-        sse_redis::publisher(redis, "sse-resume:events", hub, streams.shutdown_token()).await?;
-    // One producer across instances: the holder of this lease.
-    let producer = Producer::open(&log, "sse-resume:producer", Duration::from_secs(3))
-        .await
-        .map_err(|e| format!("cannot reach Redis for the producer lease: {e}"))?;
+    // One producer across instances: the holder of the lease "sse-resume:producer".
+    let (key, job) = ("sse-resume:events", "sse-resume:producer");
+    let (token, ttl) = (streams.shutdown_token(), Duration::from_secs(3));
+    let (log, producer) =
+        sse_redis::publisher_and_producer(redis, key, hub, token, job, ttl).await?;
     let every = Duration::from_millis(cli.interval_ms);
     let producer = tokio::spawn(sse_resume::produce_ticks(
         producer,

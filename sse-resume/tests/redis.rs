@@ -21,12 +21,23 @@ async fn instance(redis: &RedisServer) -> TestResult<(TestApp, Publisher<ResumeE
 
 /// An instance in this process, on the Redis at `url` (the shared one, or a proxy to it).
 async fn instance_on(url: &str) -> TestResult<(TestApp, Publisher<ResumeEvent>)> {
+    let (app, log, _) = with_producer(url, Duration::from_secs(30)).await?;
+    Ok((app, log))
+}
+
+/// An instance in this process, and its producer, whose lease lasts `ttl`.
+async fn with_producer(
+    url: &str,
+    ttl: Duration,
+) -> TestResult<(TestApp, Publisher<ResumeEvent>, Producer<ResumeEvent>)> {
     let args = ServerArgs::default();
     let streams = Streams::from_args(&args);
     let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
-    let log = sse_redis::publisher(Some(url), KEY, hub, streams.shutdown_token()).await?;
+    let token = streams.shutdown_token();
+    let (log, producer) =
+        sse_redis::publisher_and_producer(Some(url), KEY, hub, token, LEASE_KEY, ttl).await?;
     let router = sse_resume::router(&streams, &log, Default::default());
-    Ok((TestApp::serve(args, streams, router).await?, log))
+    Ok((TestApp::serve(args, streams, router).await?, log, producer))
 }
 
 async fn post(app_url: &str, text: &str) -> TestResult<String> {
@@ -147,12 +158,12 @@ async fn publishing_fails_with_503_while_redis_is_down_and_nothing_is_lost_after
 #[tokio::test]
 async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResult {
     let redis = RedisServer::start().await?;
-    let (a, log_a) = instance(&redis).await?;
-    let (_b, log_b) = instance(&redis).await?;
-    let every = Duration::from_millis(50);
     let ttl = Duration::from_secs(1);
+    let (a, _, producer_a) = with_producer(&redis.url(), ttl).await?;
+    let (_b, _, producer_b) = with_producer(&redis.url(), ttl).await?;
+    let every = Duration::from_millis(50);
     let producer_a = tokio::spawn(sse_resume::produce_ticks(
-        Producer::open(&log_a, LEASE_KEY, ttl).await?,
+        producer_a,
         every,
         a.streams.shutdown_token(),
     ));
@@ -173,7 +184,7 @@ async fn one_producer_across_instances_and_a_takeover_when_it_dies() -> TestResu
     // B's producer starts while A holds the lease: it must not tick.
     let b_token = tokio_util::sync::CancellationToken::new();
     let producer_b = tokio::spawn(sse_resume::produce_ticks(
-        Producer::open(&log_b, LEASE_KEY, ttl).await?,
+        producer_b,
         every,
         b_token.clone(),
     ));
@@ -529,11 +540,10 @@ async fn add_tick(conn: &mut redis::aio::MultiplexedConnection, seq: u64) -> Tes
 async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_holder() -> TestResult
 {
     let redis = RedisServer::start().await?;
-    let (_a, log) = instance(&redis).await?;
+    let (_a, _, mut producer) = with_producer(&redis.url(), Duration::from_secs(30)).await?;
     let mut direct = redis::Client::open(redis.url().as_str())?
         .get_multiplexed_async_connection()
         .await?;
-    let mut producer = Producer::open(&log, LEASE_KEY, Duration::from_secs(30)).await?;
     assert_eq!(producer.holds().await, Held::Taken);
     let tick = |seq| ResumeEvent::Tick {
         seq,
@@ -585,8 +595,9 @@ async fn a_new_producer_goes_on_from_the_last_tick_in_redis_not_from_a_lagging_h
     // reader is there to deliver it: the new producer must not tick 6 again.
     add_tick(&mut direct, 6).await?;
     let (shutdown, every) = (streams.shutdown_token(), Duration::from_millis(20));
-    let shared = Publisher::shared(hub, log.clone());
-    let producer = Producer::open(&shared, LEASE_KEY, Duration::from_secs(30)).await?;
+    let lease =
+        sse_redis::RedisLease::open(log.clone(), LEASE_KEY.into(), Duration::from_secs(30)).await?;
+    let producer = Producer::leased(hub, Box::new(lease));
     let producer = tokio::spawn(sse_resume::produce_ticks(producer, every, shutdown.clone()));
     // Once it holds the lease the old code ticked 6 at once; this one waits for its reader.
     wait_until(WAIT, "the lease to be taken", || async {

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Parser;
 use sse_redis::RedisArgs;
 use sse_shared::server::{self, MainResult};
-use sse_shared::{HistoryArgs, Hub, Producer, ServerArgs, Streams};
+use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
@@ -44,11 +44,11 @@ async fn run(cli: Cli) -> MainResult {
     let hub = Hub::new(limits, streams.metrics().clone());
     let redis = cli.redis.url.as_deref();
     let token = streams.shutdown_token();
-    let log = sse_redis::publisher(redis, "sse-stock-feed:prices", hub, token).await?;
-    // One simulator across instances: the holder of this lease.
-    let producer = Producer::open(&log, "sse-stock-feed:simulator", Duration::from_secs(3))
-        .await
-        .map_err(|e| format!("cannot reach Redis for the simulator lease: {e}"))?;
+    // One simulator across instances: the holder of the lease "sse-stock-feed:simulator".
+    let (key, job) = ("sse-stock-feed:prices", "sse-stock-feed:simulator");
+    let ttl = Duration::from_secs(3);
+    let (log, producer) =
+        sse_redis::publisher_and_producer(redis, key, hub, token, job, ttl).await?;
     let market = sse_stock_feed::Market::new(cli.symbols.0, log);
     let every = Duration::from_millis(cli.interval_ms);
     let simulator = tokio::spawn(

@@ -18,8 +18,8 @@ struct Sim {
 
 impl Sim {
     async fn tick(&mut self) -> TestResult {
-        let mut producer =
-            sse_shared::Producer::open(self.market.log(), "test", Duration::MAX).await?;
+        let hub = self.market.log().hub().clone();
+        let mut producer = sse_shared::Producer::in_memory(hub);
         Ok(self.market.tick(&mut self.walks, &mut producer).await?)
     }
 }
