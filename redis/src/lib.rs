@@ -7,6 +7,7 @@
 //! - [`lease`]: one producer across instances, its appends fenced in Redis.
 //! - [`members`] and [`presence`]: sse-chat's members and who is online, shared by
 //!   every instance.
+//! - [`subscriptions`]: sse-topics' active subscriptions, shared by every instance.
 //!
 //! An example's `main.rs` calls [`publisher`] with the `--redis` option: with a URL the
 //! hub is fed by Redis, without one it stays in memory.
@@ -15,6 +16,7 @@ pub mod lease;
 pub mod log;
 pub mod members;
 pub mod presence;
+pub mod subscriptions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,7 @@ pub use lease::RedisLease;
 pub use log::RedisLog;
 pub use members::RedisMembers;
 pub use presence::RedisPresence;
+pub use subscriptions::RedisSubscriptions;
 
 /// The option that switches an example to the Redis backend.
 #[derive(Debug, Clone, Default, clap::Args)]

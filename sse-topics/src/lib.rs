@@ -44,6 +44,7 @@ use url::Url;
 
 use self::auth::Token;
 use self::matcher::{MatchType, Matcher, Matchers, is_clean};
+use self::subscriptions::{ActiveSubscriptions, Registry};
 
 /// Where the hub is served.
 pub const HUB_PATH: &str = "/.well-known/mercure";
@@ -280,7 +281,7 @@ pub struct TopicHub {
     matchers: Matchers,
     settings: HubArgs,
     secret: Vec<u8>,
-    active: subscriptions::ActiveSubscriptions,
+    registry: Arc<dyn Registry>,
 }
 
 /// Where a subscription resumes, and what it says about that.
@@ -295,11 +296,22 @@ struct Resume {
 
 impl TopicHub {
     /// A hub publishing through `log`, its tokens checked with `secret` (at least
-    /// [`auth::MIN_SECRET_BYTES`]).
+    /// [`auth::MIN_SECRET_BYTES`]), its active subscriptions kept in this process.
     pub fn new(
         log: Publisher<Update>,
         settings: HubArgs,
         secret: &[u8],
+    ) -> Result<Arc<Self>, SecretTooShort> {
+        let registry = Arc::new(ActiveSubscriptions::new(log.clone()));
+        Self::with_registry(log, settings, secret, registry)
+    }
+
+    /// [`TopicHub::new`] with the active subscriptions kept in `registry`.
+    pub fn with_registry(
+        log: Publisher<Update>,
+        settings: HubArgs,
+        secret: &[u8],
+        registry: Arc<dyn Registry>,
     ) -> Result<Arc<Self>, SecretTooShort> {
         if secret.len() < auth::MIN_SECRET_BYTES {
             return Err(SecretTooShort);
@@ -310,7 +322,7 @@ impl TopicHub {
             matchers,
             settings,
             secret: secret.to_vec(),
-            active: subscriptions::ActiveSubscriptions::default(),
+            registry,
         }))
     }
 

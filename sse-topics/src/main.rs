@@ -1,3 +1,5 @@
+mod redis;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -52,11 +54,19 @@ async fn run(cli: Cli) -> MainResult {
             "no --jwt-secret: a random one is used; this token grants everything for an hour:\n{token}"
         );
     }
-    // With --redis, updates go through a Redis stream that feeds every instance's hub.
+    // With --redis, updates go through a Redis stream that feeds every instance's hub,
+    // and (with --subscriptions) the active subscriptions are kept in Redis for every
+    // instance to list.
     let redis = cli.redis.url.as_deref();
-    let log =
-        sse_redis::publisher(redis, "sse-topics:updates", hub, streams.shutdown_token()).await?;
-    let topics = TopicHub::new(log, cli.hub, &secret)?;
+    let (stream, token) = ("sse-topics:updates", streams.shutdown_token());
+    let log = sse_redis::publisher(redis, stream, hub.clone(), token.clone()).await?;
+    let topics = match redis.filter(|_| cli.hub.subscriptions) {
+        None => TopicHub::new(log, cli.hub, &secret)?,
+        Some(url) => {
+            let registry = redis::registry(url, stream, &hub, token).await?;
+            TopicHub::with_registry(log, cli.hub, &secret, registry)?
+        }
+    };
     let app = sse_topics::router(&topics);
     Ok(server::run(&cli.server, streams, app).await)
 }

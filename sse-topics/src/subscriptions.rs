@@ -13,11 +13,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use salvo::async_trait;
 use salvo::http::StatusCode;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
 use serde_json::{Value, json};
 use sse_shared::error::ApiError;
+use sse_shared::publish::Publisher;
 use sse_shared::secret::random_token;
 use sse_shared::snapshot::find_newest;
 
@@ -34,34 +36,104 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// The active subscriptions of this hub, by subscriber.
-#[derive(Default)]
+/// Where the active subscriptions are kept: in this process ([`ActiveSubscriptions`]),
+/// or with `--redis` in Redis, for every instance (`src/redis.rs`).
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Registers `subscriber` with its subscriptions (`docs`) and announces each one.
+    async fn enter(&self, subscriber: &str, docs: Vec<Value>) -> Result<(), RegistryError>;
+    /// Forgets `subscriber` and announces the end of each of its subscriptions.
+    async fn leave(&self, subscriber: &str) -> Result<(), RegistryError>;
+    /// Every active subscription.
+    async fn all(&self) -> Result<Vec<Value>, RegistryError>;
+}
+
+/// The registry could not be read or changed (Redis is unreachable).
+#[derive(Debug, thiserror::Error)]
+#[error("the subscriptions registry failed: {0}")]
+pub struct RegistryError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        tracing::warn!("{e}");
+        let message = "The subscriptions registry (Redis) is unreachable; try again shortly.";
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend-unavailable",
+            message,
+        )
+        .retry_after(std::time::Duration::from_secs(1))
+    }
+}
+
+/// The active subscriptions of this process, by subscriber, announced through `log`.
 pub struct ActiveSubscriptions {
+    log: Publisher<Update>,
     by_subscriber: Mutex<BTreeMap<String, Vec<Value>>>,
 }
 
-/// A subscriber's announced subscriptions: dropping it (its stream ended) announces
-/// their end and forgets them.
+impl ActiveSubscriptions {
+    /// None yet; announcements go through `log`.
+    pub fn new(log: Publisher<Update>) -> Self {
+        Self {
+            log,
+            by_subscriber: Mutex::default(),
+        }
+    }
+
+    /// Publishes the announcement of each of `docs`.
+    async fn announce(&self, docs: &[Value], active: bool) -> Result<(), RegistryError> {
+        for doc in docs {
+            let published = self.log.publish(announcement(doc, active)).await;
+            published.map_err(|e| RegistryError(e.into()))?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registry for ActiveSubscriptions {
+    async fn enter(&self, subscriber: &str, docs: Vec<Value>) -> Result<(), RegistryError> {
+        let known = subscriber.to_owned();
+        self.by_subscriber.lock().insert(known, docs.clone());
+        self.announce(&docs, true).await
+    }
+
+    async fn leave(&self, subscriber: &str) -> Result<(), RegistryError> {
+        let docs = self.by_subscriber.lock().remove(subscriber);
+        self.announce(&docs.unwrap_or_default(), false).await
+    }
+
+    async fn all(&self) -> Result<Vec<Value>, RegistryError> {
+        let active = self.by_subscriber.lock();
+        Ok(active.values().flatten().cloned().collect())
+    }
+}
+
+/// A subscriber's registration: dropping it (its stream ended) ends its subscriptions.
 pub struct Subscriber {
-    hub: Arc<TopicHub>,
+    registry: Arc<dyn Registry>,
     id: String,
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        let docs = self.hub.active.by_subscriber.lock().remove(&self.id);
-        let (hub, docs) = (Arc::clone(&self.hub), docs.unwrap_or_default());
-        // Drop cannot wait; the announcements (a Redis call, with Redis) go on their own.
+        let (registry, id) = (Arc::clone(&self.registry), std::mem::take(&mut self.id));
+        // Drop cannot wait; the leave (a Redis call, with Redis) goes on its own.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { announce(&hub, docs, false).await });
+            runtime.spawn(async move {
+                if let Err(e) = registry.leave(&id).await {
+                    tracing::warn!("cannot end a subscriber's subscriptions: {e}");
+                }
+            });
         }
     }
 }
 
-/// Registers a new subscriber with `matchers` (payloads from `grants`) and announces
+/// Registers a new subscriber with `matchers` (payloads from `grants`), which announces
 /// each of its subscriptions.
 pub async fn enter(
-    hub: &Arc<TopicHub>,
+    hub: &TopicHub,
     matchers: &[Arc<Matcher>],
     grants: Option<&Grants>,
 ) -> Subscriber {
@@ -73,34 +145,25 @@ pub async fn enter(
             document(m.match_type, &m.pattern, &id, payload)
         })
         .collect();
-    hub.active
-        .by_subscriber
-        .lock()
-        .insert(id.clone(), docs.clone());
-    announce(hub, docs, true).await;
-    Subscriber {
-        hub: Arc::clone(hub),
-        id,
+    let registry = Arc::clone(&hub.registry);
+    if let Err(e) = registry.enter(&id, docs).await {
+        tracing::warn!("cannot announce a subscriber: {e}");
     }
+    Subscriber { registry, id }
 }
 
-/// Publishes each of `docs` with `active` set, as a private `mercure` update on its
-/// own topic (its `id`).
-async fn announce(hub: &TopicHub, docs: Vec<Value>, active: bool) {
-    for mut doc in docs {
-        doc["active"] = active.into();
-        let topic = doc["id"].as_str().unwrap_or_default().to_owned();
-        let update = Update {
-            topics: vec![topic],
-            data: doc.to_string(),
-            private: true,
-            id: None,
-            event_type: Some("mercure".into()),
-            retry: None,
-        };
-        if let Err(e) = hub.log.publish(update).await {
-            tracing::warn!("cannot announce a subscription: {e}");
-        }
+/// The announcement of the subscription `doc`, `active` or not: a private `mercure`
+/// update on its own topic (its `id`).
+pub fn announcement(doc: &Value, active: bool) -> Update {
+    let mut doc = doc.clone();
+    doc["active"] = active.into();
+    Update {
+        topics: vec![doc["id"].as_str().unwrap_or_default().to_owned()],
+        data: doc.to_string(),
+        private: true,
+        id: None,
+        event_type: Some("mercure".into()),
+        retry: None,
     }
 }
 
@@ -190,8 +253,8 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         .skip(1)
         .map(|part| percent_decode_str(part).decode_utf8_lossy().into_owned())
         .collect();
-    let active = hub.active.by_subscriber.lock();
-    let all = active.values().flatten();
+    let active = hub.registry.all().await.map_err(ApiError::from)?;
+    let all = active.iter();
     let body = match parts.as_slice() {
         [] => {
             json!({"id": requested, "type": "subscriptions", "subscriptions": all.collect::<Vec<_>>()})
@@ -208,14 +271,15 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
             json!({"id": requested, "type": "subscriptions", "subscriptions": found})
         }
         [match_type, pattern, subscriber] => {
-            let docs = active.get(subscriber).into_iter().flatten();
-            let mut found =
-                docs.filter(|d| d["match_type"] == *match_type && d["match"] == *pattern);
+            let mut found = all.filter(|d| {
+                d["match_type"] == *match_type
+                    && d["match"] == *pattern
+                    && d["subscriber"] == *subscriber
+            });
             found.next().cloned().ok_or_else(not_found)?
         }
         _ => return Err(not_found().into()),
     };
-    drop(active);
     let link = format!(
         "<{}>; rel=\"mercure\"; last-event-id=\"{}\"; type=\"mercure\"; content-type=\"application/json\"",
         hub.url(),
