@@ -37,8 +37,12 @@ pub struct Target {
     /// Path and query of the stream.
     pub stream_path: String,
     pub publish_path: &'static str,
-    /// Sent as `Authorization: Bearer` with each publish.
+    /// Sent as `Authorization: Bearer` with each stream request and each publish.
     pub bearer: Option<String>,
+    /// Topic hubs: publishes are Mercure's form (`topic`, `data`), on topics under this
+    /// prefix (a thousand of them, in turn), with this bearer token; streams are
+    /// anonymous.
+    pub hub: Option<(&'static str, String)>,
 }
 
 /// What every client reports into.
@@ -348,6 +352,8 @@ pub struct Publisher {
     socket: tokio::net::tcp::OwnedWriteHalf,
     path: &'static str,
     authorization: String,
+    /// Mercure's form, on topics under this prefix.
+    topics: Option<&'static str>,
     acked: Arc<AtomicU64>,
     acked_notify: Arc<Notify>,
     sent: u64,
@@ -398,10 +404,13 @@ impl Publisher {
             socket: write,
             path: target.publish_path,
             authorization: target
-                .bearer
+                .hub
                 .as_ref()
+                .map(|(_, token)| token)
+                .or(target.bearer.as_ref())
                 .map(|token| format!("authorization: Bearer {token}\r\n"))
                 .unwrap_or_default(),
+            topics: target.hub.as_ref().map(|(topics, _)| *topics),
             acked,
             acked_notify,
             sent: 0,
@@ -425,8 +434,17 @@ impl Publisher {
         let mut body = format!("{seq} {} ", now_micros());
         let pad = EVENT_BYTES.saturating_sub(body.len());
         body.push_str(&self.padding[..pad]);
+        let mut content_type = "text/plain";
+        if let Some(prefix) = self.topics {
+            // One topic per update; the data's spaces are `+` in a form.
+            let topic = format!("{prefix}{}", seq % 1000)
+                .replace(':', "%3A")
+                .replace('/', "%2F");
+            body = format!("topic={topic}&data={}", body.replace(' ', "+"));
+            content_type = "application/x-www-form-urlencoded";
+        }
         let request = format!(
-            "POST {} HTTP/1.1\r\nhost: bench\r\n{}content-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST {} HTTP/1.1\r\nhost: bench\r\n{}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
             self.path,
             self.authorization,
             body.len()

@@ -2,6 +2,7 @@
 //! connection, ours side by side with peers, in one run on one machine. Writes
 //! `bench/results/<date>.md` and `<date>.svg`.
 
+mod hubs;
 mod load;
 mod per_event;
 mod report;
@@ -55,6 +56,20 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
         /// 100 and 500 clients, one run: checks the harness.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// sse-topics against Mercure's own hub (build it first: bench/build-mercure.sh) at
+    /// 1,000 and 5,000 subscribers with three matchers each, both regimes, alternating
+    /// rounds; writes `<out>/<date>-hubs.md`.
+    Hubs {
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// 200 subscribers, one run: checks the harness.
         #[arg(long)]
         quick: bool,
         #[arg(long, default_value = "bench/results")]
@@ -174,6 +189,12 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => per_event::suite(runs, seconds, quick, &out).await,
+            Cmd::Hubs {
+                runs,
+                seconds,
+                quick,
+                out,
+            } => hubs::suite(runs, seconds, quick, &out).await,
             Cmd::Cpu {
                 server,
                 clients,
@@ -222,10 +243,44 @@ pub struct ServerProcess {
     pub target: Target,
     /// sse-chat's member, online while this is open.
     _member: Option<tokio::net::TcpStream>,
+    /// Mercure's configuration folder, removed when dropped.
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Every hub subscriber's three matchers: two topics no update has, and the URL
+/// pattern every update matches (one topic per update, under [`HUB_TOPICS`]).
+const HUB_STREAM: &str = "/.well-known/mercure?match=https%3A%2F%2Fexample.com%2Fauthors%2F1&match=https%3A%2F%2Fexample.com%2Freviews%2F1&match_urlpattern=https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid";
+const HUB_TOPICS: &str = "https://example.com/books/";
+
+/// A topic hub's target: [`HUB_STREAM`] for anonymous subscribers, and a publisher's
+/// token for every topic (an hour).
+fn hub_target(target: &mut Target) -> BenchResult<()> {
+    use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
+    let claims = serde_json::json!({
+        "exp": unix_now() + 3600,
+        "iss": servers::HUB_ISSUER,
+        "aud": servers::HUB_AUDIENCE,
+        "authorization_details": [{"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}]}],
+    });
+    let token = sign(servers::HUB_SECRET.as_bytes(), &claims)?;
+    target.stream_path = HUB_STREAM.to_owned();
+    target.hub = Some((HUB_TOPICS, token));
+    Ok(())
 }
 
 impl ServerProcess {
     pub async fn spawn(server: Server) -> BenchResult<Self> {
+        if server == Server::Mercure {
+            return Self::mercure().await;
+        }
         let name = clap::ValueEnum::to_possible_value(&server)
             .map(|v| v.get_name().to_owned())
             .ok_or("no name")?;
@@ -254,6 +309,7 @@ impl ServerProcess {
             stream_path: "/events".to_owned(),
             publish_path: server.publish_path(),
             bearer: None,
+            hub: None,
         };
         let mut member = None;
         if server == Server::Chat {
@@ -263,10 +319,81 @@ impl ServerProcess {
             target.bearer = Some(token);
             member = Some(stream);
         }
+        if server == Server::Topics {
+            hub_target(&mut target)?;
+        }
         Ok(Self {
             child,
             target,
             _member: member,
+            dir: None,
+        })
+    }
+
+    /// Mercure's hub (env `MERCURE_HUB`, default `target/mercure-hub`, which
+    /// `bench/build-mercure.sh` builds) on a free port, configured as sse-topics is
+    /// here: plain HTTP, HS256 tokens from [`servers::HUB_ISSUER`] for
+    /// [`servers::HUB_AUDIENCE`], anonymous subscribers, no subscriptions API, its
+    /// default (local, history-less) transport.
+    async fn mercure() -> BenchResult<Self> {
+        let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/mercure-hub");
+        let binary = std::env::var("MERCURE_HUB").unwrap_or_else(|_| default.to_owned());
+        if !std::path::Path::new(&binary).exists() {
+            return Err(format!(
+                "{binary} not found: build it with bench/build-mercure.sh MIRROR (a dunglas/mercure snapshot)"
+            )
+            .into());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("bench-mercure-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let config = format!(
+            "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tlog {{\n\t\tlevel ERROR\n\t}}\n}}\n\
+             http://:{port} {{\n\tbind 127.0.0.1\n\tmercure {{\n\t\tissuer {issuer} {{\n\
+             \t\t\tpublisher {{\n\t\t\t\tjwt \"{key}\" HS256\n\t\t\t}}\n\
+             \t\t\tsubscriber {{\n\t\t\t\tjwt \"{key}\" HS256\n\t\t\t}}\n\t\t}}\n\
+             \t\tresource_identifier {audience}\n\t\tanonymous\n\t}}\n}}\n",
+            issuer = servers::HUB_ISSUER,
+            key = servers::HUB_SECRET,
+            audience = servers::HUB_AUDIENCE,
+        );
+        let caddyfile = dir.join("Caddyfile");
+        std::fs::write(&caddyfile, config)?;
+        let child = Command::new(&binary)
+            .arg("run")
+            .arg("--config")
+            .arg(&caddyfile)
+            .args(["--adapter", "caddyfile"])
+            .env("XDG_DATA_HOME", &dir)
+            .env("XDG_CONFIG_HOME", &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline {
+                return Err("Mercure's hub did not listen within 30 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut target = Target {
+            addr,
+            stream_path: String::new(),
+            publish_path: Server::Mercure.publish_path(),
+            bearer: None,
+            hub: None,
+        };
+        hub_target(&mut target)?;
+        Ok(Self {
+            child,
+            target,
+            _member: None,
+            dir: Some(dir),
         })
     }
 

@@ -28,7 +28,7 @@ pub enum Regime {
 }
 
 impl Regime {
-    fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Regime::Gated(window) => format!("gated, {window} in flight"),
             Regime::Rate(rate) => format!("{rate} events/s"),
@@ -50,6 +50,9 @@ pub struct PerEvent {
     pub lost: u64,
     /// Server memory per idle connection, KiB (RSS growth over the open streams).
     pub kib_per_idle_connection: f64,
+    /// At a fixed rate: publish-to-receive latency over the measured window, median
+    /// and 99th percentile, microseconds.
+    pub latency_us: Option<(u64, u64)>,
 }
 
 /// `/proc/<pid>/stat`'s user + system time, in clock ticks (USER_HZ, 100 a second on
@@ -118,13 +121,29 @@ pub async fn measure(
         seq += 1;
         publisher.publish(seq).await?;
         match from {
-            None if started.elapsed() >= warm_up => from = Some(snapshot()?),
+            None if started.elapsed() >= warm_up => {
+                // Latency is recorded at a fixed rate only: a gated publisher waits.
+                let fixed = matches!(regime, Regime::Rate(_));
+                tally.recording.store(fixed, Ordering::Relaxed);
+                from = Some(snapshot()?);
+            }
             Some(start) if start.0.elapsed() >= measure => break (start, snapshot()?),
             _ => {}
         }
     };
     let lost = lost(&tally, seq, clients).await?;
+    let recorded = tally.recording.swap(false, Ordering::Relaxed);
     close_clients(&tally, set).await;
+    let latency_us = match recorded {
+        true => {
+            let histogram = tally.latencies()?;
+            Some((
+                histogram.value_at_quantile(0.5),
+                histogram.value_at_quantile(0.99),
+            ))
+        }
+        false => None,
+    };
 
     let seconds = end.0.duration_since(start.0).as_secs_f64();
     let cpu_us = (end.1 - start.1) as f64 * TICK_US;
@@ -139,6 +158,7 @@ pub async fn measure(
         events_per_read: delivered as f64 / reads.max(1) as f64,
         lost,
         kib_per_idle_connection,
+        latency_us,
     })
 }
 
@@ -201,12 +221,12 @@ fn figures(results: &Runs, key: (Server, usize, Regime), pick: fn(&PerEvent) -> 
         .map_or_else(Vec::new, |runs| runs.iter().map(pick).collect())
 }
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(|a, b| a.total_cmp(b));
     values.get(values.len() / 2).copied()
 }
 
-fn listed(values: &[f64], digits: usize) -> String {
+pub(crate) fn listed(values: &[f64], digits: usize) -> String {
     if values.is_empty() {
         return "failed".to_owned();
     }

@@ -33,6 +33,11 @@ pub enum Server {
     Axum,
     /// No framework: each event formatted once and written to the sockets directly.
     Ceiling,
+    /// Ours: sse-topics, the Mercure hub, on `salvo::Server`.
+    Topics,
+    /// Mercure's own hub (the Caddy module), built by `bench/build-mercure.sh`; run as
+    /// its own binary, not by `bench serve`.
+    Mercure,
 }
 
 impl Server {
@@ -55,6 +60,8 @@ impl Server {
             Server::Tutorial => "tutorial (salvo)",
             Server::Axum => "axum broadcast",
             Server::Ceiling => "tokio ceiling",
+            Server::Topics => "ours (sse-topics)",
+            Server::Mercure => "Mercure hub",
         }
     }
 
@@ -63,6 +70,7 @@ impl Server {
         match self {
             Server::Ours | Server::Lean => "/events",
             Server::Chat => "/chat/messages",
+            Server::Topics | Server::Mercure => "/.well-known/mercure",
             _ => "/publish",
         }
     }
@@ -81,6 +89,8 @@ pub async fn serve(
         Server::Tutorial => tutorial(port).await,
         Server::Axum => axum_peer(port).await,
         Server::Ceiling => ceiling(port).await,
+        Server::Topics => topics(port, history).await,
+        Server::Mercure => Err("Mercure's hub is its own binary (bench/build-mercure.sh)".into()),
     }
 }
 
@@ -137,6 +147,29 @@ async fn ours(
     };
     let app = sse_resume::router(&streams, &log, unlimited);
     run_ours(&args, streams, app, lean_server).await
+}
+
+/// The JWT key both hubs check tokens with (HS256), and the issuer and audience
+/// they require (Mercure's hub requires both).
+pub const HUB_SECRET: &str = "the benchmark's HS256 key, at least 32 bytes long";
+pub const HUB_ISSUER: &str = "https://localhost";
+pub const HUB_AUDIENCE: &str = "https://localhost/.well-known/mercure";
+
+/// sse-topics as its `main.rs` runs it without `--subscriptions`: anonymous subscribers
+/// allowed, tokens with [`HUB_SECRET`], [`HUB_ISSUER`] and [`HUB_AUDIENCE`].
+async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let (args, streams, limits) = our_settings(port, history);
+    let log = Publisher::in_memory(Hub::new(limits, streams.metrics().clone()));
+    let settings = sse_topics::HubArgs {
+        hub_url: HUB_AUDIENCE.parse()?,
+        jwt_audience: Some(HUB_AUDIENCE.into()),
+        jwt_issuer: Some(HUB_ISSUER.into()),
+        cookie_name: "mercure_access_token".into(),
+        anonymous: true,
+        subscriptions: false,
+    };
+    let hub = sse_topics::TopicHub::new(log, settings, HUB_SECRET.as_bytes())?;
+    run_ours(&args, streams, sse_topics::router(&hub), false).await
 }
 
 async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
