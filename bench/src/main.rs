@@ -132,14 +132,21 @@ enum Cmd {
     },
 }
 
-#[cfg(feature = "jemalloc")]
+#[cfg(all(feature = "jemalloc", not(feature = "dhat")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc"), not(feature = "dhat")))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(feature = "dhat")]
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    // Written to dhat-heap.json when main returns (`bench serve` on SIGTERM).
+    #[cfg(feature = "dhat")]
+    let _profiler = dhat::Profiler::new_heap();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let cli = Cli::parse();
     // Servers get both cores' worth of threads; the load generator too. They share the

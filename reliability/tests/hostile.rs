@@ -224,9 +224,9 @@ async fn huge_headers_and_garbage_requests_do_not_hurt() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_10_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
-    let id = "1".repeat(10 * 1024);
-    let garbage = format!("{}-x-", "9".repeat(10 * 1024));
+async fn a_6_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
+    let id = "1".repeat(6 * 1024);
+    let garbage = format!("{}-x-", "9".repeat(6 * 1024));
     for (name, app) in every_example().await? {
         let path = match name {
             "counter" | "resume" => "/events",
@@ -249,6 +249,27 @@ async fn a_10_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
             assert_eq!(data["reason"], "invalid-id", "{name}");
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_head_past_max_header_bytes_gets_431_unless_the_option_allows_it() -> TestResult {
+    let id = "1".repeat(10 * 1024);
+    let counter =
+        |args| TestApp::start(args, |s| sse_counter::router(s, Duration::from_millis(100)));
+    // The default, 8 KiB: a 10 KB Last-Event-ID makes the head too large.
+    let app = counter(ServerArgs::default()).await?;
+    let request = format!("GET /events HTTP/1.1\r\nhost: x\r\nlast-event-id: {id}\r\n\r\n");
+    assert_eq!(raw(&app, request.as_bytes()).await?, 431);
+    // Raised to 16 KiB, the same id gets its stream and a reset.
+    let roomy = ServerArgs {
+        max_header_bytes: 16 * 1024,
+        ..ServerArgs::default()
+    };
+    let app = counter(roomy).await?;
+    let mut conn = SseConnection::open(&app.url("/events"), &[("last-event-id", &id)]).await?;
+    assert_eq!(conn.status, 200);
+    assert_eq!(conn.next_event().await?.event.as_deref(), Some("reset"));
     Ok(())
 }
 

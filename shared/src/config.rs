@@ -11,9 +11,12 @@ use clap::builder::TypedValueParser;
 use rand::RngExt;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
-/// The most bytes hyper buffers per HTTP/1 connection and per HTTP/2 stream (~400 KB
-/// by default): what a client that stopped reading costs until the write-stall limit.
-pub(crate) const HTTP1_BUFFER: usize = 64 * 1024;
+/// The most bytes hyper buffers per HTTP/2 stream (~400 KB by default): what a client
+/// that stopped reading costs until the write-stall limit.
+pub(crate) const HTTP2_BUFFER: usize = 64 * 1024;
+
+/// The default `--max-header-bytes`, and the least hyper accepts.
+pub const HEADER_BYTES: usize = 8 * 1024;
 
 /// How long a request body may go without a byte before the request fails with `408`
 /// (salvo's fuse, `request_body_timeout`).
@@ -29,15 +32,19 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline(pub Duration);
 
-/// Bounds what hyper buffers ([`HTTP1_BUFFER`]), allows 100 streams per HTTP/2
-/// connection, and pings HTTP/2 peers every 30 s (closing one silent for 20 s).
-pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(server: &mut salvo::Server<A>) {
-    server.http1_mut().max_buf_size(HTTP1_BUFFER);
+/// Bounds what hyper buffers per HTTP/1 connection (`--max-header-bytes`) and per
+/// HTTP/2 stream ([`HTTP2_BUFFER`]), allows 100 streams per HTTP/2 connection, and
+/// pings HTTP/2 peers every 30 s (closing one silent for 20 s).
+pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(
+    server: &mut salvo::Server<A>,
+    args: &ServerArgs,
+) {
+    server.http1_mut().max_buf_size(args.max_header_bytes);
     let http2 = server
         .http2_mut()
         .timer(salvo::rt::tokio::TokioTimer::new());
     http2
-        .max_send_buf_size(HTTP1_BUFFER)
+        .max_send_buf_size(HTTP2_BUFFER)
         .max_concurrent_streams(100);
     http2.keep_alive_interval(Duration::from_secs(30));
     http2.keep_alive_timeout(Duration::from_secs(20));
@@ -193,6 +200,12 @@ pub struct ServerArgs {
     /// in; past it `408` (a body that stops for 10 s gets `408` sooner).
     #[arg(long = "body-deadline-secs", env = "BODY_DEADLINE_SECS", default_value = "30", value_name = "SECS", value_parser = secs(1..=MAX_SECS))]
     pub body_deadline: Duration,
+    /// The largest request head (request line and headers), in bytes; past it `431`.
+    /// Also the most hyper buffers for a connection's writes. Above 8 KiB an idle
+    /// stream costs ~5 KiB more (salvo's HTTP/2 detection makes hyper's read buffer
+    /// grow to 16 KiB).
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value = "8192", value_parser = clap::value_parser!(u32).range(8192..=1 << 20).map(|n| n as usize))]
+    pub max_header_bytes: usize,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_address)]
@@ -287,7 +300,26 @@ pub fn init_tracing() {
 
 #[cfg(test)]
 mod tests {
-    use super::origin;
+    use clap::Parser;
+
+    use super::{ServerArgs, origin};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn header_bytes_are_what_hyper_accepts_up_to_a_mebibyte() {
+        let parse = |n: &str| Cli::try_parse_from(["x", "--max-header-bytes", n]);
+        let bytes = |n| parse(n).map(|cli| cli.server.max_header_bytes).ok();
+        assert_eq!(bytes("8192"), Some(8192));
+        assert_eq!(bytes("1048576"), Some(1 << 20));
+        for bad in ["8191", "0", "1048577", "-1", "8k"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn origins_are_scheme_host_and_port_only() {

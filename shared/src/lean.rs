@@ -37,7 +37,7 @@ use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerArgs;
-use crate::config::{HTTP1_BUFFER, TlsError};
+use crate::config::{HTTP2_BUFFER, TlsError};
 use crate::routes::service;
 use crate::server::ServerError;
 use crate::streams::{Shutdown, Streams};
@@ -168,7 +168,7 @@ async fn tls_connection<H>(
         // 30 s that closes a connection whose peer stopped answering.
         let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .max_send_buf_size(settings.http1_max_buf)
+            .max_send_buf_size(HTTP2_BUFFER)
             .max_concurrent_streams(100)
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_timeout(Duration::from_secs(20))
@@ -313,7 +313,7 @@ pub async fn serve_until(
     crate::config::probe_dead_peers(&listener)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let settings = ConnectionSettings {
-        http1_max_buf: HTTP1_BUFFER,
+        http1_max_buf: args.max_header_bytes,
         header_read: HEADER_READ,
         write_stall: streams.args().write_stall(),
         tls: tls.map(|config| TlsAcceptor::from(Arc::new(config))),

@@ -109,7 +109,7 @@ async fn serve_on(
         .with_write_stall_timeout(streams.args().write_stall())
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    bound_buffers(&mut server);
+    bound_buffers(&mut server, streams.args());
     let handle = server.handle();
     tokio::spawn(async move {
         stop.await;

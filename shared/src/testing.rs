@@ -234,6 +234,7 @@ impl Default for ServerArgs {
             body_deadline: crate::config::BODY_DEADLINE,
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
+            max_header_bytes: crate::config::HEADER_BYTES,
             max_new_streams_per_sec: 0,
             drain_spread: Duration::from_millis(3000),
             max_stream_lifetime: Duration::from_secs(0),

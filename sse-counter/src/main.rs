@@ -95,7 +95,7 @@ async fn serve(
         .with_write_stall_timeout(args.write_stall())
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    config::bound_buffers(&mut server);
+    config::bound_buffers(&mut server, args);
     let (handle, grace) = (server.handle(), args.shutdown_grace);
     tokio::spawn(async move {
         let signal = shutdown_signal().await;
