@@ -47,7 +47,10 @@ async def hold(host, port, path, n, proc):
 
 # Which part a frame belongs to, by the source path dhat gives (crate-relative for
 # dependencies, so a few paths are recognised by their shape).
-PARTS = [("shared/src/", "ours (sse_shared)"), ("sse-topics/src/", "ours (sse_topics)"),
+PARTS = [("http/body/res.rs", "ours (the stream body, boxed by salvo)"),
+         ("future/future/mod.rs", "salvo (the connection future, boxed)"),
+         ("collections/vec_deque", "hyper (write queue)"),
+         ("shared/src/", "ours (sse_shared)"), ("sse-topics/src/", "ours (sse_topics)"),
          ("sse-resume/src/", "ours (sse_resume)"), ("bench/src/", "bench"),
          ("salvo_core", "salvo"), ("src/conn/", "salvo"), ("src/fuse", "salvo"),
          ("src/server.rs", "salvo"), ("src/service.rs", "salvo"),
