@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult};
+use sse_shared::testing::{AppProcess, Browser, TestResult, metric, within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
 const ARGS: [&str; 4] = ["--interval-ms", "200", "--retry-ms", "300"];
@@ -47,6 +47,74 @@ async fn the_page_counts_and_goes_on_after_a_server_restart() -> TestResult {
             .save_screenshot("sse-counter")
             .await?;
         restarted.stop().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Each tab's (count, events received), read in one script so no event lands between.
+async fn tab_state(browser: &Browser) -> TestResult<(u64, u64)> {
+    let both = browser
+        .eval("return [document.getElementById('count').textContent, document.getElementById('received').textContent]")
+        .await?;
+    let read = |i: usize| number(both[i].as_str().unwrap_or_default());
+    Ok((read(0), read(1)))
+}
+
+#[tokio::test]
+async fn eight_tabs_share_one_stream_and_go_on_when_tabs_close() -> TestResult {
+    let app = AppProcess::spawn(BIN, &ARGS).await?;
+    let open_streams = || metric(app.url(), "sse_open_streams");
+    Browser::run(async |browser| {
+        let client = &browser.client;
+        let wait = Duration::from_secs(10);
+        // Eight tabs of the page, over plain HTTP/1.1 (six connections per host at most).
+        client.goto(app.url()).await?;
+        let mut tabs = vec![client.window().await?];
+        for _ in 1..8 {
+            let tab = client.new_window(true).await?.handle;
+            client.switch_to_window(tab.clone()).await?;
+            // Without sharing, the seventh tab's page never loads: fail fast.
+            within(wait, "a tab to load", client.goto(app.url())).await??;
+            tabs.push(tab);
+        }
+        // Every tab counts, from one stream.
+        for tab in &tabs {
+            client.switch_to_window(tab.clone()).await?;
+            browser
+                .wait_for_text("#connection", wait, |t| t == "open")
+                .await?;
+            browser
+                .wait_for_text("#received", wait, |t| number(t) >= 2)
+                .await?;
+        }
+        assert_eq!(open_streams().await?, 1.0, "one stream for eight tabs");
+
+        // Close the tabs one by one, the first (which started the stream) first: the
+        // others go on, each number once.
+        let mut before = Vec::new();
+        for tab in &tabs {
+            client.switch_to_window(tab.clone()).await?;
+            before.push(tab_state(browser).await?);
+        }
+        for closing in 0..7 {
+            client.switch_to_window(tabs[closing].clone()).await?;
+            client.close_window().await?;
+            let next = tabs[closing + 1].clone();
+            client.switch_to_window(next).await?;
+            let (count, _) = tab_state(browser).await?;
+            browser
+                .wait_for_text("#count", wait, |t| number(t) >= count + 2)
+                .await?;
+        }
+        let (count, received) = tab_state(browser).await?;
+        let (first_count, first_received) = before[7];
+        assert_eq!(
+            received - first_received,
+            count - first_count,
+            "the last tab missed or repeated none while the others closed"
+        );
+        assert_eq!(open_streams().await?, 1.0, "still one stream");
         Ok(())
     })
     .await

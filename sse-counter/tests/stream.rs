@@ -345,11 +345,16 @@ async fn the_page_and_its_files_with_a_strict_csp() -> TestResult {
         "/static/sse.css",
         "/static/counter.css",
         "/static/counter.js",
+        "/static/shared-stream.js",
     ] {
         assert!(html.contains(file), "the page links {file}");
         let response = http().get(app.url(file)).send().await?;
         assert_eq!(response.status(), 200, "{file}");
     }
+    // The SharedWorker's script is served, not loaded by the page itself.
+    let worker = "/static/stream.worker.js";
+    assert!(!html.contains(worker));
+    assert_eq!(http().get(app.url(worker)).send().await?.status(), 200);
     Ok(())
 }
 
