@@ -6,19 +6,15 @@
 //! publish to receipt is recorded too); the servers take turns, their order reversed
 //! each round. Writes `<out>/<date>-hubs.md`.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::load::{BenchResult, EVENT_BYTES};
-use crate::per_event::{PerEvent, Regime, listed, measure, median};
+use crate::per_event::{PerEvent, Regime, Runs, listed, median, rounds};
 use crate::servers::Server;
 
 const HUBS: [Server; 2] = [Server::Topics, Server::Mercure];
 /// The publisher's lead over the average subscriber, gated.
 const WINDOW: u64 = 4;
-
-type Runs = HashMap<(Server, usize, Regime), Vec<PerEvent>>;
 
 pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchResult<()> {
     // Subscribers, and a fixed rate giving 50,000 deliveries a second at both loads.
@@ -27,29 +23,7 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
     } else {
         &[(1_000, 50), (5_000, 10)]
     };
-    let mut results = Runs::new();
-    let mut failures = Vec::new();
-    for run in 1..=runs {
-        for &(n, rate) in loads {
-            for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
-                let mut order = HUBS.to_vec();
-                if run % 2 == 0 {
-                    order.reverse();
-                }
-                for hub in order {
-                    eprintln!("run {run}: {} x {n}, {}", hub.name(), regime.label());
-                    match measure(hub, n, regime, Duration::from_secs(seconds)).await {
-                        Ok(r) => results.entry((hub, n, regime)).or_default().push(r),
-                        Err(e) => failures.push(format!(
-                            "run {run}, {}, {n} subscribers, {}: {e}",
-                            hub.name(),
-                            regime.label()
-                        )),
-                    }
-                }
-            }
-        }
-    }
+    let (results, failures) = rounds(&HUBS, loads, WINDOW, runs, seconds).await;
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let command = match quick {
         true => format!("cargo run -p bench --release -- hubs --quick --seconds {seconds}"),

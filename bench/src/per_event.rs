@@ -165,24 +165,24 @@ pub async fn measure(
 /// The servers compared: ours on both serving paths, axum, the ceiling.
 const SERVERS: [Server; 4] = [Server::Ours, Server::Lean, Server::Axum, Server::Ceiling];
 
-type Runs = HashMap<(Server, usize, Regime), Vec<PerEvent>>;
+pub(crate) type Runs = HashMap<(Server, usize, Regime), Vec<PerEvent>>;
 
-/// Every server at every load, `runs` rounds with the servers' order reversed each
-/// round; writes `<out>/<date>-per-event.md`.
-pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchResult<()> {
-    // Clients, and the fixed rate for that many (a few events per write at the most).
-    let loads: &[(usize, u64)] = if quick {
-        &[(100, 50), (500, 20)]
-    } else {
-        &[(1_000, 100), (5_000, 50), (19_000, 20)]
-    };
-    let window = 4;
+/// `runs` rounds of every server at every load (clients, fixed rate), gated within
+/// `window` and at the rate, the servers' order reversed each round: what each
+/// measured, and the measurements that failed.
+pub(crate) async fn rounds(
+    servers: &[Server],
+    loads: &[(usize, u64)],
+    window: u64,
+    runs: usize,
+    seconds: u64,
+) -> (Runs, Vec<String>) {
     let mut results = Runs::new();
     let mut failures = Vec::new();
     for run in 1..=runs {
         for &(n, rate) in loads {
             for regime in [Regime::Gated(window), Regime::Rate(rate)] {
-                let mut order = SERVERS.to_vec();
+                let mut order = servers.to_vec();
                 if run % 2 == 0 {
                     order.reverse();
                 }
@@ -200,6 +200,20 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
             }
         }
     }
+    (results, failures)
+}
+
+/// Every server at every load, `runs` rounds with the servers' order reversed each
+/// round; writes `<out>/<date>-per-event.md`.
+pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchResult<()> {
+    // Clients, and the fixed rate for that many (a few events per write at the most).
+    let loads: &[(usize, u64)] = if quick {
+        &[(100, 50), (500, 20)]
+    } else {
+        &[(1_000, 100), (5_000, 50), (19_000, 20)]
+    };
+    let window = 4;
+    let (results, failures) = rounds(&SERVERS, loads, window, runs, seconds).await;
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let command = if quick {
         format!("cargo run -p bench --release -- per-event --quick --seconds {seconds}")
