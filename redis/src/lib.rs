@@ -86,6 +86,48 @@ where
     Ok((Publisher::shared(hub, log), producer))
 }
 
+/// How often an instance of a registry in Redis (presence, subscriptions) says it is
+/// alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long after its last heartbeat an instance counts as dead, and what it held (its
+/// streams, its subscribers) as gone.
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+
+/// What a registry in Redis (presence, subscriptions) does on its heartbeat.
+trait Beating: Send + Sync + 'static {
+    /// Runs the script's `beat`: this instance is alive, the dead ones are swept. Answers
+    /// whether this instance was unknown, and how many instances were swept.
+    fn beat(&self) -> impl Future<Output = redis::RedisResult<(i64, i64)>> + Send;
+    /// This instance was swept itself: register what it holds again.
+    fn swept_self(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// `registry`'s heartbeat, every [`HEARTBEAT`] until `shutdown` (`what` names it in
+/// the logs).
+async fn heartbeat<R: Beating>(what: &'static str, registry: Arc<R>, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    let mut first = true;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match registry.beat().await {
+            Ok((unknown, swept)) => {
+                if swept > 0 {
+                    tracing::info!("{what}: swept {swept} dead instance(s)");
+                }
+                // Unknown at its first beat is every instance's start, not a sweep.
+                if unknown == 1 && !first {
+                    registry.swept_self().await;
+                }
+                first = false;
+            }
+            Err(e) => tracing::warn!("{what} heartbeat failed: {e}"),
+        }
+    }
+}
+
 /// A connection to Redis for commands, reconnecting by itself when Redis comes back;
 /// each command fails within `timeout` while Redis is away (the caller answers 503).
 pub async fn connect(client: &Client, timeout: Duration) -> redis::RedisResult<ConnectionManager> {

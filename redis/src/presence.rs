@@ -23,11 +23,8 @@ use serde::de::DeserializeOwned;
 use sse_shared::secret::random_token;
 use tokio_util::sync::CancellationToken;
 
-use crate::{RedisLogError, connect_url};
+use crate::{Beating, DEAD_AFTER, RedisLogError, connect_url, heartbeat};
 
-/// How often an instance says it is alive, and how long until it counts as dead.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-const DEAD_AFTER: Duration = Duration::from_secs(5);
 /// The longest wait between two tries of a leave Redis did not take.
 const RETRY_AT_MOST: Duration = Duration::from_secs(5);
 
@@ -123,7 +120,9 @@ impl RedisPresence {
             open: Mutex::new(HashMap::new()),
             shutdown,
         });
-        tokio::spawn(Arc::clone(&presence).heartbeat());
+        let beating = Arc::clone(&presence);
+        let shutdown = presence.shutdown.clone();
+        tokio::spawn(heartbeat("presence", beating, shutdown));
         Ok(presence)
     }
 
@@ -217,38 +216,6 @@ impl RedisPresence {
         Ok(!matches!(appended, redis::Value::Nil))
     }
 
-    /// Every [`HEARTBEAT`] until the shutdown: says this instance is alive, sweeps the
-    /// dead ones, and registers this instance's open streams again when it finds it
-    /// was swept itself.
-    async fn heartbeat(self: Arc<Self>) {
-        let mut beat = tokio::time::interval(HEARTBEAT);
-        let mut first = true;
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                _ = beat.tick() => {}
-            }
-            let dead_after = DEAD_AFTER.as_millis().to_string();
-            let args = [self.instance.clone(), dead_after, self.prefix.clone()];
-            let beaten: redis::RedisResult<(i64, i64)> = self
-                .command("beat", &args)
-                .query_async(&mut self.conn.clone())
-                .await;
-            match beaten {
-                Ok((unknown, swept)) => {
-                    if swept > 0 {
-                        tracing::info!("swept {swept} dead instance(s) from presence");
-                    }
-                    if unknown == 1 && !first {
-                        self.register_again().await;
-                    }
-                    first = false;
-                }
-                Err(e) => tracing::warn!("presence heartbeat failed: {e}"),
-            }
-        }
-    }
-
     /// This instance was swept (its members left): enter its open streams again. A
     /// stream that closes meanwhile may have its leave reach Redis before this enter,
     /// so each one gone by the end is left again (leaving twice counts once).
@@ -270,6 +237,20 @@ impl RedisPresence {
                 tracing::warn!("cannot leave a stream that closed: {e}");
             }
         }
+    }
+}
+
+impl Beating for RedisPresence {
+    async fn beat(&self) -> redis::RedisResult<(i64, i64)> {
+        let dead_after = DEAD_AFTER.as_millis().to_string();
+        let args = [self.instance.clone(), dead_after, self.prefix.clone()];
+        self.command("beat", &args)
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
+    async fn swept_self(&self) {
+        self.register_again().await;
     }
 }
 

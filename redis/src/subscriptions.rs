@@ -12,7 +12,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
@@ -21,13 +20,7 @@ use serde::Serialize;
 use sse_shared::secret::random_token;
 use tokio_util::sync::CancellationToken;
 
-use crate::{RedisLogError, connect_url};
-
-/// How often an instance says it is alive.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// How long after its last heartbeat an instance counts as dead (and its subscribers
-/// as gone).
-pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+use crate::{Beating, DEAD_AFTER, RedisLogError, connect_url, heartbeat};
 
 /// KEYS: documents and end events (subscriber -> JSON), the updates' stream, the
 /// instances (by last heartbeat). ARGV: the operation, this instance's key, the
@@ -120,7 +113,9 @@ impl RedisSubscriptions {
             owed: Mutex::default(),
             shutdown,
         });
-        tokio::spawn(Arc::clone(&subscriptions).heartbeat());
+        let beating = Arc::clone(&subscriptions);
+        let shutdown = subscriptions.shutdown.clone();
+        tokio::spawn(heartbeat("subscriptions", beating, shutdown));
         Ok(subscriptions)
     }
 
@@ -193,44 +188,6 @@ impl RedisSubscriptions {
         Ok(())
     }
 
-    /// Every [`HEARTBEAT`] until the shutdown: says this instance is alive, sweeps the
-    /// dead ones, sends the leaves still owed, and registers this instance's
-    /// subscribers again when it finds it was swept itself.
-    async fn heartbeat(self: Arc<Self>) {
-        let mut beat = tokio::time::interval(HEARTBEAT);
-        let mut first = true;
-        loop {
-            tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                _ = beat.tick() => {}
-            }
-            let dead_after = DEAD_AFTER.as_millis().to_string();
-            let args = [self.instance.clone(), dead_after, self.prefix.clone()];
-            let beaten: redis::RedisResult<(i64, i64)> = self
-                .command("beat", &args)
-                .query_async(&mut self.conn.clone())
-                .await;
-            match beaten {
-                Ok((unknown, swept)) => {
-                    if swept > 0 {
-                        tracing::info!("swept {swept} dead instance(s)' subscribers");
-                    }
-                    if unknown == 1 && !first {
-                        self.register_again().await;
-                    }
-                    first = false;
-                }
-                Err(e) => tracing::warn!("subscriptions heartbeat failed: {e}"),
-            }
-            let owed: Vec<String> = self.owed.lock().drain().collect();
-            for subscriber in owed {
-                if let Err(e) = self.leave(&subscriber).await {
-                    tracing::warn!("a leave failed again, tried at the next beat: {e}");
-                }
-            }
-        }
-    }
-
     /// This instance was swept (its subscribers ended): registers those still open
     /// again, announcing their start again.
     async fn register_again(&self) {
@@ -247,5 +204,28 @@ impl RedisSubscriptions {
                 let _ = self.leave(&args[0]).await;
             }
         }
+    }
+}
+
+impl Beating for RedisSubscriptions {
+    /// Also sends the leaves still owed.
+    async fn beat(&self) -> redis::RedisResult<(i64, i64)> {
+        let dead_after = DEAD_AFTER.as_millis().to_string();
+        let args = [self.instance.clone(), dead_after, self.prefix.clone()];
+        let beaten = self
+            .command("beat", &args)
+            .query_async(&mut self.conn.clone())
+            .await;
+        let owed: Vec<String> = self.owed.lock().drain().collect();
+        for subscriber in owed {
+            if let Err(e) = self.leave(&subscriber).await {
+                tracing::warn!("a leave failed again, tried at the next beat: {e}");
+            }
+        }
+        beaten
+    }
+
+    async fn swept_self(&self) {
+        self.register_again().await;
     }
 }
