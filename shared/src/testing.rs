@@ -686,6 +686,16 @@ impl Browser {
         }
     }
 
+    /// Runs `script` first in every page this tab loads from now on, before the page's
+    /// own scripts (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`, through
+    /// chromedriver): to take away an API a browser may lack, for instance.
+    pub async fn before_each_page(&self, script: &str) -> TestResult {
+        let params = serde_json::json!({ "source": script });
+        let command = DevTools("Page.addScriptToEvaluateOnNewDocument", params);
+        self.client.issue_cmd(command).await?;
+        Ok(())
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn eval(&self, script: &str) -> TestResult<serde_json::Value> {
         Ok(self.client.execute(script, Vec::new()).await?)
@@ -763,6 +773,27 @@ impl Browser {
         let _ = self.driver.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
         Ok(closed??)
+    }
+}
+
+/// A Chrome DevTools command for the current tab, through chromedriver's
+/// `goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session.unwrap_or_default();
+        base.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (salvo::http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
+        (salvo::http::Method::POST, Some(body.to_string()))
     }
 }
 

@@ -71,7 +71,13 @@ function sharedEventSource(url, names = []) {
     close: () => {},
   };
   const deliver = (message) => {
+    const wasOpen = facade.readyState === EventSource.OPEN;
     facade.readyState = message.readyState;
+    // A tab that joined a stream already open learns it from the first event.
+    if (!wasOpen && message.kind === "event" && message.readyState === EventSource.OPEN
+        && facade.onopen) {
+      facade.onopen(new Event("open"));
+    }
     if (message.kind === "event") {
       const event = new MessageEvent(message.type, {
         data: message.data, lastEventId: message.lastEventId,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult, metric, within};
+use sse_shared::testing::{AppProcess, Browser, TestResult, metric, wait_until, within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
 const ARGS: [&str; 4] = ["--interval-ms", "200", "--retry-ms", "300"];
@@ -115,6 +115,67 @@ async fn eight_tabs_share_one_stream_and_go_on_when_tabs_close() -> TestResult {
             "the last tab missed or repeated none while the others closed"
         );
         assert_eq!(open_streams().await?, 1.0, "still one stream");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn without_shared_worker_one_tab_holds_the_stream_and_the_next_takes_over() -> TestResult {
+    let app = AppProcess::spawn(BIN, &ARGS).await?;
+    let open_streams = || metric(app.url(), "sse_open_streams");
+    Browser::run(async |browser| {
+        let client = &browser.client;
+        let wait = Duration::from_secs(10);
+        // Three tabs of a browser without SharedWorker (Chrome on Android): the tabs
+        // elect a holder with Web Locks, which relays over a BroadcastChannel.
+        let no_worker = "Object.defineProperty(window, 'SharedWorker', { value: undefined });";
+        let mut tabs = vec![client.window().await?];
+        browser.before_each_page(no_worker).await?;
+        client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", wait, |t| t == "open")
+            .await?;
+        for _ in 1..3 {
+            let tab = client.new_window(true).await?.handle;
+            client.switch_to_window(tab.clone()).await?;
+            browser.before_each_page(no_worker).await?;
+            within(wait, "a tab to load", client.goto(app.url())).await??;
+            tabs.push(tab);
+        }
+        for tab in &tabs {
+            client.switch_to_window(tab.clone()).await?;
+            let shared = browser.eval("return typeof SharedWorker").await?;
+            assert_eq!(shared, "undefined", "the fallback is what runs");
+            browser
+                .wait_for_text("#connection", wait, |t| t == "open")
+                .await?;
+            browser
+                .wait_for_text("#received", wait, |t| number(t) >= 2)
+                .await?;
+        }
+        assert_eq!(open_streams().await?, 1.0, "one stream for three tabs");
+
+        // The first tab holds the lock; it closes, the next takes the stream over from
+        // the last event the tabs saw: the last tab misses and repeats nothing.
+        client.switch_to_window(tabs[2].clone()).await?;
+        let (count, received) = tab_state(browser).await?;
+        client.switch_to_window(tabs[0].clone()).await?;
+        client.close_window().await?;
+        client.switch_to_window(tabs[2].clone()).await?;
+        browser
+            .wait_for_text("#count", wait, |t| number(t) >= count + 5)
+            .await?;
+        let (later_count, later_received) = tab_state(browser).await?;
+        assert_eq!(
+            later_received - received,
+            later_count - count,
+            "no gap and no repeat across the hand-over"
+        );
+        wait_until(wait, "one stream again", || async {
+            Ok(open_streams().await? == 1.0)
+        })
+        .await?;
         Ok(())
     })
     .await
