@@ -23,6 +23,7 @@ use crate::streams::Streams;
 
 /// WebDriver locators, for tests that find elements themselves.
 pub use fantoccini::Locator;
+pub use fantoccini::wd::WindowHandle;
 /// The HTTP client the helpers use, for tests that build their own requests.
 pub use reqwest;
 

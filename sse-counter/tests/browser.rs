@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult, metric, wait_until, within};
+use sse_shared::testing::{
+    AppProcess, Browser, TestResult, WindowHandle, metric, wait_until, within,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
 const ARGS: [&str; 4] = ["--interval-ms", "200", "--retry-ms", "300"];
@@ -61,6 +63,43 @@ async fn tab_state(browser: &Browser) -> TestResult<(u64, u64)> {
     Ok((read(0), read(1)))
 }
 
+/// Opens `n` tabs of the page at `url`, the current one first, each running `before`
+/// (if any) ahead of the page's scripts, and waits until every tab shows its stream
+/// open and counting. Without sharing, the seventh tab's page never loads: that fails
+/// within seconds.
+async fn open_tabs(
+    browser: &Browser,
+    url: &str,
+    n: usize,
+    before: Option<&str>,
+) -> TestResult<Vec<WindowHandle>> {
+    let (client, wait) = (&browser.client, Duration::from_secs(10));
+    let mut tabs = Vec::new();
+    for i in 0..n {
+        let tab = match i {
+            0 => client.window().await?,
+            _ => client.new_window(true).await?.handle,
+        };
+        client.switch_to_window(tab.clone()).await?;
+        if let Some(script) = before {
+            browser.before_each_page(script).await?;
+        }
+        within(wait, "a tab to load", client.goto(url)).await??;
+        // Open before the next tab loads: the first tab is the one that started it.
+        browser
+            .wait_for_text("#connection", wait, |t| t == "open")
+            .await?;
+        tabs.push(tab);
+    }
+    for tab in &tabs {
+        client.switch_to_window(tab.clone()).await?;
+        browser
+            .wait_for_text("#received", wait, |t| number(t) >= 2)
+            .await?;
+    }
+    Ok(tabs)
+}
+
 #[tokio::test]
 async fn eight_tabs_share_one_stream_and_go_on_when_tabs_close() -> TestResult {
     let app = AppProcess::spawn(BIN, &ARGS).await?;
@@ -69,25 +108,7 @@ async fn eight_tabs_share_one_stream_and_go_on_when_tabs_close() -> TestResult {
         let client = &browser.client;
         let wait = Duration::from_secs(10);
         // Eight tabs of the page, over plain HTTP/1.1 (six connections per host at most).
-        client.goto(app.url()).await?;
-        let mut tabs = vec![client.window().await?];
-        for _ in 1..8 {
-            let tab = client.new_window(true).await?.handle;
-            client.switch_to_window(tab.clone()).await?;
-            // Without sharing, the seventh tab's page never loads: fail fast.
-            within(wait, "a tab to load", client.goto(app.url())).await??;
-            tabs.push(tab);
-        }
-        // Every tab counts, from one stream.
-        for tab in &tabs {
-            client.switch_to_window(tab.clone()).await?;
-            browser
-                .wait_for_text("#connection", wait, |t| t == "open")
-                .await?;
-            browser
-                .wait_for_text("#received", wait, |t| number(t) >= 2)
-                .await?;
-        }
+        let tabs = open_tabs(browser, app.url(), 8, None).await?;
         assert_eq!(open_streams().await?, 1.0, "one stream for eight tabs");
 
         // Close the tabs one by one, the first (which started the stream) first: the
@@ -130,29 +151,11 @@ async fn without_shared_worker_one_tab_holds_the_stream_and_the_next_takes_over(
         // Three tabs of a browser without SharedWorker (Chrome on Android): the tabs
         // elect a holder with Web Locks, which relays over a BroadcastChannel.
         let no_worker = "Object.defineProperty(window, 'SharedWorker', { value: undefined });";
-        let mut tabs = vec![client.window().await?];
-        browser.before_each_page(no_worker).await?;
-        client.goto(app.url()).await?;
-        browser
-            .wait_for_text("#connection", wait, |t| t == "open")
-            .await?;
-        for _ in 1..3 {
-            let tab = client.new_window(true).await?.handle;
-            client.switch_to_window(tab.clone()).await?;
-            browser.before_each_page(no_worker).await?;
-            within(wait, "a tab to load", client.goto(app.url())).await??;
-            tabs.push(tab);
-        }
+        let tabs = open_tabs(browser, app.url(), 3, Some(no_worker)).await?;
         for tab in &tabs {
             client.switch_to_window(tab.clone()).await?;
             let shared = browser.eval("return typeof SharedWorker").await?;
             assert_eq!(shared, "undefined", "the fallback is what runs");
-            browser
-                .wait_for_text("#connection", wait, |t| t == "open")
-                .await?;
-            browser
-                .wait_for_text("#received", wait, |t| number(t) >= 2)
-                .await?;
         }
         assert_eq!(open_streams().await?, 1.0, "one stream for three tabs");
 
