@@ -204,7 +204,7 @@ pub struct ServerArgs {
     /// Also the most hyper buffers for a connection's writes. Above 8 KiB an idle
     /// stream costs ~5 KiB more (salvo's HTTP/2 detection makes hyper's read buffer
     /// grow to 16 KiB).
-    #[arg(long, env = "MAX_HEADER_BYTES", default_value = "8192", value_parser = clap::value_parser!(u32).range(8192..=1 << 20).map(|n| n as usize))]
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = HEADER_BYTES, value_parser = clap::value_parser!(u32).range(8192..=1 << 20).map(|n| n as usize))]
     pub max_header_bytes: usize,
     /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
     /// (e.g. 127.0.0.1 when nginx runs on the same host).

@@ -81,13 +81,14 @@ impl ActiveSubscriptions {
         }
     }
 
-    /// Publishes the announcement of each of `docs`.
+    /// Publishes the announcement of each of `docs`, as one batch.
     async fn announce(&self, docs: &[Value], active: bool) -> Result<(), RegistryError> {
-        for doc in docs {
-            let published = self.log.publish(announcement(doc, active)).await;
-            published.map_err(|e| RegistryError(e.into()))?;
+        if docs.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let updates = docs.iter().map(|doc| announcement(doc, active)).collect();
+        let published = self.log.publish_batch(updates).await;
+        published.map(|_| ()).map_err(|e| RegistryError(e.into()))
     }
 }
 
