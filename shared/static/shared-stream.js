@@ -2,8 +2,8 @@
 // One event stream per browser, however many tabs show it.
 //
 // Over HTTP/1.1 a browser opens at most six connections to a host, and every tab's
-// EventSource holds one: the seventh tab would hang. sharedEventSource(url, names) gives
-// a tab an object that looks like an EventSource (onopen, onmessage, onerror,
+// EventSource holds one: the seventh tab would hang. sharedEventSource(url, names, options)
+// gives a tab an object that looks like an EventSource (onopen, onmessage, onerror,
 // addEventListener, readyState, close) while one stream serves every tab of this origin:
 // - where SharedWorker exists, the worker /static/stream.worker.js holds the stream and
 //   hands each event to every tab;
@@ -11,30 +11,49 @@
 //   holds the stream and relays through a BroadcastChannel, and when it closes, the next
 //   tab takes the lock and resumes with ?lastEventId= where the last one left off.
 // `names` are the named events the page listens for (unnamed ones always arrive).
+// `options` are for a tab that joins a stream already open:
+// - keep: N shows it the stream's last N events first (a chat's recent messages);
+// - reopenForNewTab: the stream begins with events meant for each connection (the chat's
+//   welcome, the stock feed's snapshot): the holder opens it again from the last id, so
+//   the new tab gets them and the other tabs see no event twice.
 //
 // keepStream is the part both share (the worker loads this file with importScripts):
 // one EventSource that the browser reconnects with Last-Event-ID, and that is opened
 // again with ?lastEventId= after a "full jitter" backoff when it is closed for good (an
 // HTTP error such as 503 when the server is full).
 
-function keepStream(url, names, send) {
+function keepStream(url, names, send, keep = 0) {
   const state = { source: null, lastId: null, failures: 0, timer: null, closed: false };
-  const relay = (type) => (event) => {
+  const kept = [];
+  const relay = (source, type) => (event) => {
+    // A stream being replaced (see reopen) is silent: its successor resumes after the
+    // last event this one relayed.
+    if (source !== state.source) return;
     if (event.lastEventId) state.lastId = event.lastEventId;
-    send({ kind: "event", type, data: event.data, lastEventId: event.lastEventId,
-           readyState: state.source.readyState });
+    const message = { kind: "event", type, data: event.data, lastEventId: event.lastEventId,
+                      readyState: source.readyState };
+    kept.push(message);
+    if (kept.length > keep) kept.shift();
+    send(message);
   };
   const open = (from) => {
     const resume = from === null ? "" : `${url.includes("?") ? "&" : "?"}lastEventId=${encodeURIComponent(from)}`;
+    const previous = state.source;
     const source = new EventSource(url + resume);
     state.source = source;
+    // The stream it replaces closes only once this one is open: a chat member is never
+    // without a stream, so the room sees no leave and join.
+    const replaced = () => { if (previous) previous.close(); };
     source.onopen = () => {
+      replaced();
       state.failures = 0;
       send({ kind: "open", readyState: source.readyState });
     };
-    source.onmessage = relay("message");
-    for (const name of names) source.addEventListener(name, relay(name));
+    source.onmessage = relay(source, "message");
+    for (const name of names) source.addEventListener(name, relay(source, name));
     source.onerror = () => {
+      replaced();
+      if (source !== state.source) return;
       send({ kind: "error", readyState: source.readyState });
       if (source.readyState === EventSource.CLOSED && !state.closed) {
         state.failures += 1;
@@ -45,12 +64,19 @@ function keepStream(url, names, send) {
   };
   return {
     start(from) { open(from); },
+    reopen() { if (!state.closed && state.source) open(state.lastId); },
     listen(name) {
       if (names.includes(name)) return;
       names.push(name);
-      if (state.source) state.source.addEventListener(name, relay(name));
+      if (state.source) state.source.addEventListener(name, relay(state.source, name));
     },
     readyState() { return state.source ? state.source.readyState : EventSource.CONNECTING; },
+    // What a tab that joins now is told first: that the stream is open, its kept events.
+    catchUp() {
+      const now = this.readyState();
+      const opened = now === EventSource.OPEN ? [{ kind: "open", readyState: now }] : [];
+      return opened.concat(kept.map((message) => ({ ...message, readyState: now })));
+    },
     close() {
       state.closed = true;
       clearTimeout(state.timer);
@@ -59,7 +85,7 @@ function keepStream(url, names, send) {
   };
 }
 
-function sharedEventSource(url, names = []) {
+function sharedEventSource(url, names = [], options = {}) {
   const target = new EventTarget();
   const facade = {
     url,
@@ -90,27 +116,47 @@ function sharedEventSource(url, names = []) {
       facade.onerror(new Event("error"));
     }
   };
+  const keep = options.keep || 0;
+  const reopenForNewTab = Boolean(options.reopenForNewTab);
 
   if (typeof SharedWorker === "function") {
     const worker = new SharedWorker("/static/stream.worker.js", { name: "sse" });
     worker.port.onmessage = (message) => deliver(message.data);
-    worker.port.postMessage({ join: url, names });
+    worker.port.postMessage({ join: url, names, keep, reopenForNewTab });
     facade.close = () => worker.port.postMessage({ leave: true });
     addEventListener("pagehide", facade.close);
   } else if (navigator.locks && typeof BroadcastChannel === "function") {
+    // A tab says hello; the holder answers it with what a new tab is told first (see
+    // catchUp). Until then the live events it hears are ones that answer holds too.
+    const tab = Math.random().toString(36).slice(2);
     const channel = new BroadcastChannel(`sse:${url}`);
+    let caughtUp = false;
     let lastId = null;
-    channel.onmessage = (message) => {
-      if (message.data.lastEventId) lastId = message.data.lastEventId;
-      deliver(message.data);
+    let stream = null;
+    channel.onmessage = ({ data }) => {
+      if (data.holder && !caughtUp) {
+        channel.postMessage({ hello: tab });   // a new holder, which has not heard us
+      } else if (data.hello && stream) {
+        channel.postMessage({ to: data.hello, messages: stream.catchUp() });
+        if (reopenForNewTab) stream.reopen();
+      } else if (data.to === tab && !caughtUp) {
+        caughtUp = true;
+        data.messages.forEach(deliver);
+      } else if (data.kind && caughtUp) {
+        if (data.lastEventId) lastId = data.lastEventId;
+        deliver(data);
+      }
     };
+    channel.postMessage({ hello: tab });
     // Held until this tab goes away; then the next tab in line holds the stream.
     navigator.locks.request(`sse:${url}`, () => new Promise(() => {
-      const stream = keepStream(url, names.slice(), (message) => {
+      caughtUp = true;
+      stream = keepStream(url, names.slice(), (message) => {
         deliver(message);
         channel.postMessage(message);
-      });
+      }, keep);
       stream.start(lastId);
+      channel.postMessage({ holder: true });
     }));
   } else {
     keepStream(url, names.slice(), deliver).start(null);

@@ -1,28 +1,27 @@
 "use strict";
 // The SharedWorker behind sharedEventSource (shared-stream.js): one stream per URL for
-// every tab of this origin that asks for it. A tab joins with { join: url, names } and
-// leaves with { leave: true } (on pagehide); the stream closes when its last tab leaves,
-// and the browser ends the worker when no tab is left at all.
+// every tab of this origin that asks for it. A tab joins with { join: url, names, keep,
+// reopenForNewTab } and leaves with { leave: true } (on pagehide); the stream closes when
+// its last tab leaves, and the browser ends the worker when no tab is left at all.
 
 importScripts("/static/shared-stream.js");
 
-const streams = new Map(); // url -> { stream, ports, open }
+const streams = new Map(); // url -> { stream, ports }
 
-function join(port, url, names) {
+function join(port, { join: url, names = [], keep = 0, reopenForNewTab = false }) {
   let entry = streams.get(url);
   if (!entry) {
-    entry = { ports: new Set(), open: false };
+    entry = { ports: new Set() };
     entry.stream = keepStream(url, names.slice(), (message) => {
-      if (message.kind === "open") entry.open = true;
-      if (message.kind === "error") entry.open = message.readyState === EventSource.OPEN;
       for (const each of entry.ports) each.postMessage(message);
-    });
+    }, keep);
     streams.set(url, entry);
     entry.stream.start(null);
   } else {
     for (const name of names) entry.stream.listen(name);
-    // A tab that joins an open stream hears that it is open.
-    if (entry.open) port.postMessage({ kind: "open", readyState: EventSource.OPEN });
+    // A tab that joins an open stream hears that it is open, and its kept events.
+    for (const message of entry.stream.catchUp()) port.postMessage(message);
+    if (reopenForNewTab) entry.stream.reopen();
   }
   entry.ports.add(port);
   port.joined = url;
@@ -41,7 +40,7 @@ function leave(port) {
 onconnect = (event) => {
   const port = event.ports[0];
   port.onmessage = (message) => {
-    if (message.data.join) join(port, message.data.join, message.data.names || []);
+    if (message.data.join) join(port, message.data);
     else if (message.data.leave) leave(port);
   };
 };

@@ -1,16 +1,17 @@
 "use strict";
-// The chat page: join with a name, then one EventSource for everything the room says.
+// The chat page: join with a name, then one event stream for everything the room says.
 // Everything shown comes from the stream, our own messages too, so every member sees
 // one order. Text is always put in text nodes: nothing a member sends becomes markup.
 // Who we are is an HttpOnly cookie the server set when we joined: the browser sends it
-// with every reconnect and post, and no script (ours included) can read it. Names are
-// not unique, so every name is shown with the member's id ("alice #3f9a0c").
+// with every reconnect and post, and no script (ours included) can read it. So every
+// tab of a browser is the same member, and they share one stream (shared-stream.js).
+// Names are not unique, so every name is shown with the member's id ("alice #3f9a0c").
 
 const $ = (id) => document.getElementById(id);
 const MAX_SHOWN = 500;
 let source = null;
 let me = null;                                        // {id, name} from the welcome
-let name = sessionStorage.getItem("chat.name");
+let name = localStorage.getItem("chat.name");
 const online = new Map();                             // id -> name
 
 // "alice #3f9a0c": the id (random, never reused) tells two members called alice apart;
@@ -29,7 +30,11 @@ function connect() {
   // The cookie keeps our identity; the name is only used if the server forgot us. The
   // browser reconnects by itself (after the server's jittered `retry:`), with the same
   // URL, the cookie and Last-Event-ID, so a reconnect gets exactly what it missed.
-  source = new EventSource(`/chat/events?${new URLSearchParams({ name })}`);
+  // A tab that joins the shared stream later is shown its last 50 events (what the
+  // server replays to a new stream), and the stream is reopened from its last id so
+  // that tab gets a welcome of its own.
+  source = sharedEventSource(`/chat/events?${new URLSearchParams({ name })}`,
+    ["welcome", "reset", "join", "leave"], { keep: 50, reopenForNewTab: true });
   source.onopen = () => showState("open");
 
   source.addEventListener("welcome", (event) => {
@@ -114,7 +119,7 @@ $("join-form").addEventListener("submit", (event) => {
   event.preventDefault();
   name = $("name").value.trim();
   if (!name) return;
-  sessionStorage.setItem("chat.name", name);
+  localStorage.setItem("chat.name", name);
   $("join-error").textContent = "";
   connect();
 });

@@ -1,13 +1,13 @@
 //! Two Chromium browsers chat with each other; one reloads and keeps its history and
 //! its identity, and its member token never appears in a URL the page requested, nor
 //! where a script could read it. Pages of other origins can neither replace a member's
-//! identity nor post as them.
+//! identity nor post as them. Eight tabs of one member share one stream.
 
 use std::time::Duration;
 
 use sse_shared::testing::{
-    AppProcess, Browser, SseConnection, TestResult, another_origin, http, json_data, metric,
-    wait_until, within,
+    AppProcess, Browser, SseConnection, TestResult, WindowHandle, another_origin, http, json_data,
+    metric, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
@@ -265,4 +265,144 @@ async fn another_origins_form_and_no_cors_fetch_cannot_post_as_the_member() -> T
     }
     assert!(texts.is_empty(), "published from another origin: {texts:?}");
     app.stop().await
+}
+
+/// The text of every line of the conversation a tab shows (`presence`: with the joined /
+/// left lines).
+async fn conversation(browser: &Browser, presence: bool) -> TestResult<Vec<String>> {
+    let selector = if presence {
+        "#messages li"
+    } else {
+        "#messages li:not(.presence)"
+    };
+    let lines = browser
+        .eval(&format!(
+            "return [...document.querySelectorAll({selector:?})].map(li => li.textContent)"
+        ))
+        .await?;
+    Ok(serde_json::from_value(lines)?)
+}
+
+/// The lines from the one that contains `marker` on (all of them if none does).
+fn from_marker(lines: &[String], marker: &str) -> Vec<String> {
+    let start = lines.iter().position(|l| l.contains(marker)).unwrap_or(0);
+    lines[start..].to_vec()
+}
+
+/// One member (one browser, so one cookie) with `n` tabs of the chat. The first tab
+/// joins; bob, another member, says more than a tab is shown of the past (so the
+/// welcome a late tab needs is no longer among the events the stream kept); the first
+/// tab says something, and the others open the page (each running `before`, if any,
+/// ahead of the page's scripts). Every tab shows the member, both members online, and
+/// the same conversation from that message on; the server holds one stream for the
+/// tabs. Then the tabs close one by one, the first (which opened the stream) first, each
+/// saying something just before: the last tab shows every message once, in order.
+/// `presence`: no joined / left line appears meanwhile (the shared stream never closed).
+async fn tabs_share_one_stream(n: usize, before: Option<&str>, presence: bool) -> TestResult {
+    let app = AppProcess::spawn(BIN, &["--post-burst", "100", "--ip-post-burst", "100"]).await?;
+    let open_streams = || metric(app.url(), "sse_open_streams");
+    Browser::run(async |browser| {
+        let client = &browser.client;
+        if let Some(script) = before {
+            browser.before_each_page(script).await?;
+        }
+        let me = join(browser, app.url(), "alice").await?;
+        let mut bob =
+            SseConnection::open(&format!("{}/chat/events?name=bob", app.url()), &[]).await?;
+        let bob_token = bob.chat_welcome().await?.token;
+        for i in 0..60 {
+            let posted = http()
+                .post(format!("{}/chat/messages", app.url()))
+                .bearer_auth(&bob_token)
+                .body(format!("bob's message {i}"))
+                .send()
+                .await?;
+            assert_eq!(posted.status(), 202);
+        }
+        const MARK: &str = "before the tabs";
+        say(browser, MARK).await?;
+        browser
+            .wait_for_text("#messages", WAIT, |t| t.contains(MARK))
+            .await?;
+        let mut tabs: Vec<WindowHandle> = vec![client.window().await?];
+        for _ in 1..n {
+            let tab = client.new_window(true).await?.handle;
+            client.switch_to_window(tab.clone()).await?;
+            if let Some(script) = before {
+                browser.before_each_page(script).await?;
+            }
+            within(WAIT, "a tab to load", client.goto(app.url())).await??;
+            // The cookie and the stored name: the same member, without joining again.
+            browser.wait_for_text("#me", WAIT, |t| t == me).await?;
+            browser
+                .wait_for_text("#messages", WAIT, |t| t.contains(MARK))
+                .await?;
+            tabs.push(tab);
+        }
+        wait_until(WAIT, "one stream for every tab (and bob's)", || async {
+            Ok(open_streams().await? == 2.0)
+        })
+        .await?;
+        let mut shown = Vec::new();
+        for tab in &tabs {
+            client.switch_to_window(tab.clone()).await?;
+            browser
+                .wait_for_text("#online-count", WAIT, |t| t == "2")
+                .await?;
+            shown.push(from_marker(&conversation(browser, presence).await?, MARK));
+        }
+        assert!(
+            shown.iter().all(|each| each == &shown[0]),
+            "every tab shows the same conversation: {shown:#?}"
+        );
+
+        let mut expected = Vec::new();
+        for closing in 0..n - 1 {
+            client.switch_to_window(tabs[closing].clone()).await?;
+            let text = format!("said by tab {closing}");
+            say(browser, &text).await?;
+            browser
+                .wait_for_text("#messages", WAIT, |t| t.contains(&text))
+                .await?;
+            expected = from_marker(&conversation(browser, presence).await?, MARK);
+            client.close_window().await?;
+            client.switch_to_window(tabs[closing + 1].clone()).await?;
+            browser
+                .wait_for_text("#messages", WAIT, |t| t.contains(&text))
+                .await?;
+        }
+        // The last tab says something too: it posts, and the stream it hears is alive.
+        say(browser, "said by the last tab").await?;
+        browser
+            .wait_for_text("#messages", WAIT, |t| t.contains("said by the last tab"))
+            .await?;
+        let last = from_marker(&conversation(browser, presence).await?, MARK);
+        assert_eq!(
+            last[..last.len() - 1],
+            expected[..],
+            "the last tab missed or repeated nothing"
+        );
+        assert!(last[last.len() - 1].contains("said by the last tab"));
+        let said: Vec<_> = last.iter().filter(|l| l.contains("said by tab")).collect();
+        assert_eq!(said.len(), n - 1, "every tab's message, once: {last:#?}");
+        assert_eq!(open_streams().await?, 2.0, "still one stream for the tabs");
+        drop(bob); // online until here
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn eight_tabs_of_a_member_share_one_stream_and_see_every_message_once() -> TestResult {
+    // Over plain HTTP/1.1: six connections per host at most, so eight streams could not be.
+    tabs_share_one_stream(8, None, true).await
+}
+
+#[tokio::test]
+async fn without_shared_worker_the_tabs_of_a_member_elect_one_to_hold_the_stream() -> TestResult {
+    // Chrome on Android: a tab holds the stream (Web Locks) and relays it (BroadcastChannel).
+    // When it closes, the next resumes from the last id on a stream of its own, so the room
+    // may see the member leave and join again: only the messages are compared.
+    let no_worker = "Object.defineProperty(window, 'SharedWorker', { value: undefined });";
+    tabs_share_one_stream(3, Some(no_worker), false).await
 }
