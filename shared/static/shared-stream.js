@@ -11,18 +11,22 @@
 //   holds the stream and relays through a BroadcastChannel, and when it closes, the next
 //   tab takes the lock and resumes with ?lastEventId= where the last one left off.
 // `names` are the named events the page listens for (unnamed ones always arrive).
+// reopen() opens the stream again from its last id, for every tab: how a new cookie (a
+// sign-in) takes effect, since the browser sends cookies only with a new request.
 // `options` are for a tab that joins a stream already open:
 // - keep: N shows it the stream's last N events first (a chat's recent messages);
 // - reopenForNewTab: the stream begins with events meant for each connection (the chat's
 //   welcome, the stock feed's snapshot): the holder opens it again from the last id, so
 //   the new tab gets them and the other tabs see no event twice.
+// and resumeParam names the query parameter a stream opened again carries its last id in
+// (default lastEventId; Mercure's is last_event_id).
 //
 // keepStream is the part both share (the worker loads this file with importScripts):
 // one EventSource that the browser reconnects with Last-Event-ID, and that is opened
-// again with ?lastEventId= after a "full jitter" backoff when it is closed for good (an
+// again with ?lastEventId= (resumeParam) after a "full jitter" backoff when it is closed for good (an
 // HTTP error such as 503 when the server is full).
 
-function keepStream(url, names, send, keep = 0) {
+function keepStream(url, names, send, { keep = 0, resumeParam = "lastEventId" } = {}) {
   const state = { source: null, lastId: null, failures: 0, timer: null, closed: false };
   const kept = [];
   const relay = (source, type) => (event) => {
@@ -37,7 +41,8 @@ function keepStream(url, names, send, keep = 0) {
     send(message);
   };
   const open = (from) => {
-    const resume = from === null ? "" : `${url.includes("?") ? "&" : "?"}lastEventId=${encodeURIComponent(from)}`;
+    clearTimeout(state.timer);
+    const resume = from === null ? "" : `${url.includes("?") ? "&" : "?"}${resumeParam}=${encodeURIComponent(from)}`;
     const previous = state.source;
     const source = new EventSource(url + resume);
     state.source = source;
@@ -95,6 +100,7 @@ function sharedEventSource(url, names = [], options = {}) {
     onerror: null,
     addEventListener: (name, listener) => target.addEventListener(name, listener),
     close: () => {},
+    reopen: () => {},
   };
   const deliver = (message) => {
     const wasOpen = facade.readyState === EventSource.OPEN;
@@ -116,13 +122,13 @@ function sharedEventSource(url, names = [], options = {}) {
       facade.onerror(new Event("error"));
     }
   };
-  const keep = options.keep || 0;
   const reopenForNewTab = Boolean(options.reopenForNewTab);
 
   if (typeof SharedWorker === "function") {
     const worker = new SharedWorker("/static/stream.worker.js", { name: "sse" });
     worker.port.onmessage = (message) => deliver(message.data);
-    worker.port.postMessage({ join: url, names, keep, reopenForNewTab });
+    worker.port.postMessage({ join: url, names, options });
+    facade.reopen = () => worker.port.postMessage({ reopen: true });
     facade.close = () => worker.port.postMessage({ leave: true });
     addEventListener("pagehide", facade.close);
   } else if (navigator.locks && typeof BroadcastChannel === "function") {
@@ -130,36 +136,53 @@ function sharedEventSource(url, names = [], options = {}) {
     // catchUp). Until then the live events it hears are ones that answer holds too.
     const tab = Math.random().toString(36).slice(2);
     const channel = new BroadcastChannel(`sse:${url}`);
+    const leaving = new AbortController();
     let caughtUp = false;
     let lastId = null;
     let stream = null;
+    const heard = (message) => {
+      if (message.lastEventId) lastId = message.lastEventId;
+      deliver(message);
+    };
     channel.onmessage = ({ data }) => {
       if (data.holder && !caughtUp) {
         channel.postMessage({ hello: tab });   // a new holder, which has not heard us
+      } else if (data.reopen && stream) {
+        stream.reopen();
       } else if (data.hello && stream) {
         channel.postMessage({ to: data.hello, messages: stream.catchUp() });
         if (reopenForNewTab) stream.reopen();
       } else if (data.to === tab && !caughtUp) {
         caughtUp = true;
-        data.messages.forEach(deliver);
+        data.messages.forEach(heard);
       } else if (data.kind && caughtUp) {
-        if (data.lastEventId) lastId = data.lastEventId;
-        deliver(data);
+        heard(data);
       }
     };
     channel.postMessage({ hello: tab });
-    // Held until this tab goes away; then the next tab in line holds the stream.
-    navigator.locks.request(`sse:${url}`, () => new Promise(() => {
+    facade.reopen = () => (stream ? stream.reopen() : channel.postMessage({ reopen: true }));
+    // Held until this tab goes away or closes the stream; then the next tab in line
+    // holds it.
+    navigator.locks.request(`sse:${url}`, { signal: leaving.signal }, () => new Promise((release) => {
       caughtUp = true;
       stream = keepStream(url, names.slice(), (message) => {
         deliver(message);
         channel.postMessage(message);
-      }, keep);
+      }, options);
       stream.start(lastId);
       channel.postMessage({ holder: true });
-    }));
+      leaving.signal.onabort = release;
+    })).catch(() => {}); // closed before its turn came
+    facade.close = () => {
+      if (stream) stream.close();
+      leaving.abort();
+      channel.close();
+    };
   } else {
-    keepStream(url, names.slice(), deliver).start(null);
+    const stream = keepStream(url, names.slice(), deliver, options);
+    facade.reopen = () => stream.reopen();
+    facade.close = () => stream.close();
+    stream.start(null);
   }
   return facade;
 }

@@ -14,11 +14,16 @@ function showState(state) {
   $("connection").textContent = state;
 }
 
-// Opening a new EventSource is how a new cookie takes effect: the browser sends the
-// cookie with the request, and the server picks the user's private notifications by it.
+// One stream for every tab of the page (shared-stream.js). Opening it again is how a new
+// cookie takes effect: the browser sends the cookie with the request, and the server
+// picks the user's private notifications by it. Every tab shares the cookie, so the
+// stream every tab hears is reopened (from its last id: nothing is missed).
 function listen() {
-  if (source) source.close();
-  source = new EventSource("/notifications/stream");
+  if (source) {
+    source.reopen();
+    return;
+  }
+  source = sharedEventSource("/notifications/stream", ["notification", "session-expired", "reset"]);
   showState("connecting");
   source.onopen = () => showState("open");
   source.onerror = () => showState(source.readyState === EventSource.CONNECTING ? "reconnecting" : "closed");

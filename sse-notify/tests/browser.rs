@@ -1,9 +1,10 @@
 //! Two users in two browsers; the admin form sends to one of them; only that window
-//! shows the toast, and no script can read the session cookie.
+//! shows the toast, and no script can read the session cookie. Tabs of one browser
+//! share one stream, and a sign-in in one of them takes effect in all.
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult};
+use sse_shared::testing::{AppProcess, Browser, TestResult, metric, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
 const ADMIN: &str = "browser-test-admin-token";
@@ -88,4 +89,50 @@ async fn a_targeted_notification_shows_only_in_its_users_window() -> TestResult 
         Ok(())
     })
     .await
+}
+
+/// Two tabs of one browser hold one stream. Signing in in the first changes the cookie
+/// both share: the stream is opened again for both, so the second tab shows a
+/// notification for that user too, and still one stream serves them.
+#[tokio::test]
+async fn a_sign_in_in_one_tab_reaches_the_stream_every_tab_shares() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
+    let open_streams = || metric(app.url(), "sse_open_streams");
+    Browser::run(async |browser| {
+        let client = &browser.client;
+        let first = client.window().await?;
+        client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", WAIT, |t| t == "open")
+            .await?;
+        let second = client.new_window(true).await?.handle;
+        client.switch_to_window(second.clone()).await?;
+        client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", WAIT, |t| t == "open")
+            .await?;
+        assert_eq!(open_streams().await?, 1.0, "one stream for two tabs");
+
+        client.switch_to_window(first).await?;
+        browser.type_into("#token", ADMIN).await?;
+        browser.type_into("#user", "carol").await?;
+        browser.click("#session-form button[type=submit]").await?;
+        browser
+            .wait_for_text("#who", WAIT, |t| t == "carol")
+            .await?;
+        // The stream that the sign-in reopened serves both tabs: the old one closes.
+        wait_until(WAIT, "one stream again", || async {
+            Ok(open_streams().await? == 1.0)
+        })
+        .await?;
+        send(browser, "For carol only", "carol").await?;
+        client.switch_to_window(second).await?;
+        browser
+            .wait_for_text("#received", WAIT, |t| t.contains("just for you"))
+            .await?;
+        assert_eq!(open_streams().await?, 1.0, "still one stream");
+        Ok(())
+    })
+    .await?;
+    app.stop().await
 }

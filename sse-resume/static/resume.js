@@ -1,6 +1,8 @@
 "use strict";
 // The resume page: an EventSource that can be dropped and resumed by id, with tallies
-// that prove nothing was missed (gaps) or delivered twice (duplicates).
+// that prove nothing was missed (gaps) or delivered twice (duplicates). Unlike the other
+// pages it keeps a stream of its own per tab (not sharedEventSource): dropping and
+// resuming its own connection is what it shows.
 
 const $ = (id) => document.getElementById(id);
 const MAX_LOG = 200;

@@ -91,7 +91,9 @@ function frame() {
   requestAnimationFrame(frame);
 }
 
-const source = new EventSource(url);
+// One stream for every tab showing these symbols (shared-stream.js); a tab that opens
+// later has it reopened from the last id, so that tab gets a snapshot of its own.
+const source = sharedEventSource(url, ["snapshot", "price"], { reopenForNewTab: true });
 showState("connecting");
 source.onopen = () => showState("open");
 source.onerror = () => showState(source.readyState === EventSource.CONNECTING ? "reconnecting" : "closed");

@@ -49,7 +49,9 @@ function connect() {
   }
   const url = new URL(hub, location.origin);
   for (const [param, pattern] of matchers) url.searchParams.append(param, pattern);
-  source = new EventSource(url);
+  // One stream for every tab with these matchers (shared-stream.js); a stream opened
+  // again resumes with Mercure's last_event_id parameter.
+  source = sharedEventSource(url.toString(), [], { resumeParam: "last_event_id" });
   $("status").textContent = "connecting";
   source.onopen = () => { $("status").textContent = `connected (${matchers.length} matchers)`; };
   source.onerror = () => { $("status").textContent = "reconnecting"; };
