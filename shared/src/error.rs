@@ -8,6 +8,8 @@ use std::time::Duration;
 use salvo::http::header::{HeaderValue, RETRY_AFTER};
 use salvo::http::{ResBody, StatusCode};
 use salvo::prelude::*;
+use salvo_oapi::{Components, Content, EndpointOutRegister, Operation, ToSchema};
+use serde::Serialize;
 
 /// An error response: status, a stable machine-readable code, a human sentence, and
 /// optionally how long to wait before retrying.
@@ -48,7 +50,35 @@ impl ApiError {
 
     /// The JSON body, as sent.
     pub fn body(&self) -> String {
-        serde_json::json!({ "error": self.code, "message": self.message }).to_string()
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message.clone(),
+        };
+        serde_json::to_string(&body).unwrap_or_default()
+    }
+}
+
+/// The body of every error response, as the OpenAPI document describes it.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A short kebab-case code that clients can match on, e.g. `too-many-streams`.
+    pub error: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// The error statuses the examples answer with, each an [`ErrorBody`]; an endpoint
+/// keeps its own with `#[endpoint(status_codes(..))]`.
+impl EndpointOutRegister for ApiError {
+    fn register(components: &mut Components, operation: &mut Operation) {
+        let schema = ErrorBody::to_schema(components);
+        for status in [400, 401, 403, 404, 408, 413, 415, 429, 500, 503] {
+            let Ok(status) = StatusCode::from_u16(status) else { continue };
+            let (code, message) = describe(status);
+            let response = salvo_oapi::Response::new(format!("`{code}` and others: {message}"))
+                .add_content("application/json", Content::new(schema.clone()));
+            operation.responses.insert(status.as_str(), response);
+        }
     }
 }
 

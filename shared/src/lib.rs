@@ -12,6 +12,7 @@
 //! - [`publish`]: [`Publisher`]: into the hub, or through a log several instances
 //!   share (the `sse-redis` crate); [`producer`]: one producer across instances.
 //! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
+//! - [`openapi`]: the `GET /openapi.json` contract, event streams' events included.
 //! - [`page`]: the shared page layout, stylesheet, static files and CSP.
 //! - [`origin`]: refusing state changes and identities to other origins' pages.
 //! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
@@ -32,6 +33,7 @@ pub mod hub;
 pub mod lean;
 pub mod metrics;
 pub mod names;
+pub mod openapi;
 pub mod origin;
 pub mod page;
 pub mod producer;
