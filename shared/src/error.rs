@@ -73,7 +73,9 @@ impl EndpointOutRegister for ApiError {
     fn register(components: &mut Components, operation: &mut Operation) {
         let schema = ErrorBody::to_schema(components);
         for status in [400, 401, 403, 404, 408, 413, 415, 429, 500, 503] {
-            let Ok(status) = StatusCode::from_u16(status) else { continue };
+            let Ok(status) = StatusCode::from_u16(status) else {
+                continue;
+            };
             let (code, message) = describe(status);
             let response = salvo_oapi::Response::new(format!("`{code}` and others: {message}"))
                 .add_content("application/json", Content::new(schema.clone()));

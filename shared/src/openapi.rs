@@ -20,6 +20,7 @@
 //! ```
 
 use salvo::Router;
+use salvo_oapi::naming;
 use salvo_oapi::schema::{Object, OneOf, Schema};
 use salvo_oapi::{
     BasicType, Components, Content, OpenApi, OpenApiVersion, PathItem, PathItemType, RefOr,
@@ -48,13 +49,25 @@ impl EventDoc {
     /// `message`) whose `data` is `T` as JSON.
     pub fn json<T: ToSchema>(name: Option<&'static str>, description: &'static str) -> Self {
         let data = DataDoc::Json(T::to_schema);
-        Self { name, description, data }
+        Self {
+            name,
+            description,
+            data,
+        }
     }
 
     /// An event whose `data` is text matching the regular expression `pattern`.
-    pub fn text(name: Option<&'static str>, description: &'static str, pattern: &'static str) -> Self {
+    pub fn text(
+        name: Option<&'static str>,
+        description: &'static str,
+        pattern: &'static str,
+    ) -> Self {
         let data = DataDoc::Text(pattern);
-        Self { name, description, data }
+        Self {
+            name,
+            description,
+            data,
+        }
     }
 
     /// This event's branch of the stream's `itemSchema`: `event` (required, with this
@@ -132,13 +145,21 @@ impl StreamDoc {
 /// `router` with `GET /openapi.json` serving `doc` (as OpenAPI 3.2) with `router`'s
 /// endpoints, its event `streams`, `GET /healthz` and `GET /metrics`.
 pub fn serve(doc: OpenApi, router: Router, streams: &[StreamDoc]) -> Router {
-    let mut doc = doc.openapi_version(OpenApiVersion::Version3_2).merge_router(&router);
+    // Schemas and operations named `Reset`, `join_stream`, not by module path: the names
+    // a generated client's types get.
+    naming::set_namer(naming::FlexNamer::new().short_mode(true));
+    let mut doc = doc
+        .openapi_version(OpenApiVersion::Version3_2)
+        .merge_router(&router);
     for stream in streams {
         doc = stream.describe(doc);
     }
     let metrics = "Prometheus text format: open streams, events published, frames written, streams dropped as too slow, rejected connections.";
     let doc = doc
-        .add_path("/healthz", text_get("Liveness: `200 ok` while the process serves."))
+        .add_path(
+            "/healthz",
+            text_get("Liveness: `200 ok` while the process serves."),
+        )
         .add_path("/metrics", text_get(metrics));
     router.push(doc.into_router(PATH))
 }

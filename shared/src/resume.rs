@@ -9,8 +9,11 @@
 //! gives up for good on an HTTP error. The stream starts instead with `event: reset`,
 //! data `{"reason": .., "oldest": .., "latest": ..}`, and goes on live.
 
+use std::fmt::Display;
+
 use bytes::Bytes;
 use salvo::Request;
+use salvo_oapi::ToSchema;
 use serde::Serialize;
 
 use crate::frame::Frame;
@@ -28,7 +31,7 @@ pub fn last_event_id(req: &Request) -> Option<String> {
 }
 
 /// Why a stream starts with `event: reset` instead of resuming.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResetReason {
     /// The id is older than the oldest event still retained: something was missed.
@@ -41,26 +44,39 @@ pub enum ResetReason {
     Lagged,
 }
 
-#[derive(Serialize)]
-struct Reset<T> {
-    reason: ResetReason,
-    oldest: Option<T>,
-    latest: Option<T>,
+/// The `data` of `event: reset`: why, and the oldest and latest ids the server holds
+/// (`null` where it holds none).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Reset {
+    /// Why the stream could not go on from the client's id.
+    pub reason: ResetReason,
+    /// The oldest event id still retained.
+    pub oldest: Option<String>,
+    /// The latest event id.
+    pub latest: Option<String>,
 }
 
-/// The `event: reset` frame, naming the oldest and latest ids the server holds (`null`
-/// where it holds none). It carries no `id:`, so the client's cursor is unchanged
+impl Reset {
+    /// A reset for `reason`, naming the ids held.
+    pub fn new(
+        reason: ResetReason,
+        oldest: Option<impl Display>,
+        latest: Option<impl Display>,
+    ) -> Self {
+        let oldest = oldest.map(|id| id.to_string());
+        let latest = latest.map(|id| id.to_string());
+        Self {
+            reason,
+            oldest,
+            latest,
+        }
+    }
+}
+
+/// The `event: reset` frame. It carries no `id:`, so the client's cursor is unchanged
 /// until the next real event.
-pub fn reset_frame<T: Serialize>(
-    reason: ResetReason,
-    oldest: Option<T>,
-    latest: Option<T>,
-) -> Bytes {
-    let reset = Reset {
-        reason,
-        oldest,
-        latest,
-    };
+pub fn reset_frame<T: Display>(reason: ResetReason, oldest: Option<T>, latest: Option<T>) -> Bytes {
+    let reset = Reset::new(reason, oldest, latest);
     // Serializing an enum and two ids cannot fail; an empty reset is still a reset.
     match Frame::new().event("reset").and_then(|f| f.json(&reset)) {
         Ok(frame) => frame.finish(),

@@ -303,6 +303,66 @@ impl TestApp {
     }
 }
 
+/// Checks the contract the app at `base` serves at `GET /openapi.json`, and `events`
+/// (each with the path of the stream it was read from) against it, with
+/// `scripts/openapi-check.py`: the document must be valid OpenAPI (openapi-spec-validator),
+/// and each event must match its stream's `itemSchema`, its JSON `data` strictly.
+/// The Python is `OPENAPI_PYTHON`, else `<target>/openapi-venv/bin/python`, which
+/// `scripts/test` makes.
+pub async fn check_contract(base: &str, events: &[(&str, &Sse)]) -> TestResult {
+    let document = http().get(format!("{base}/openapi.json")).send().await?;
+    if document.status() != 200 {
+        return Err(format!("GET /openapi.json: {}", document.status()).into());
+    }
+    let document = document.text().await?;
+    let events: Vec<_> = events
+        .iter()
+        .map(|(path, sse)| {
+            serde_json::json!({ "path": path, "event": sse.event, "data": sse.data, "id": sse.id })
+        })
+        .collect();
+    let dir = target_tmp().ok_or("no target directory")?;
+    std::fs::create_dir_all(&dir)?;
+    let name = format!("openapi-{}-{:x}", std::process::id(), rand::random::<u64>());
+    let (doc_file, events_file) = (
+        dir.join(format!("{name}.json")),
+        dir.join(format!("{name}-events.json")),
+    );
+    std::fs::write(&doc_file, &document)?;
+    std::fs::write(&events_file, serde_json::to_string(&events)?)?;
+    let python = match std::env::var_os("OPENAPI_PYTHON") {
+        Some(python) => PathBuf::from(python),
+        None => dir
+            .parent()
+            .ok_or("no target directory")?
+            .join("openapi-venv/bin/python"),
+    };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/openapi-check.py");
+    let run = Command::new(&python)
+        .arg(&script)
+        .arg(&doc_file)
+        .arg(&events_file)
+        .kill_on_drop(true)
+        .output();
+    let output = within(Duration::from_secs(60), "openapi-check.py", run)
+        .await?
+        .map_err(|e| {
+            format!("cannot run {} ({e}): scripts/test makes it (a venv with openapi-spec-validator), or set OPENAPI_PYTHON", python.display())
+        })?;
+    let said = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(format!(
+            "the contract does not hold (document: {}):\n{said}",
+            doc_file.display()
+        )
+        .into());
+    }
+    let _ = std::fs::remove_file(&doc_file);
+    let _ = std::fs::remove_file(&events_file);
+    Ok(())
+}
+
 /// Reads an unlabelled metric from `base/metrics`.
 pub async fn metric(base: &str, name: &str) -> TestResult<f64> {
     let text = http()

@@ -20,9 +20,11 @@ use futures_util::StreamExt;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
 use salvo::sse::{self, SseEvent};
-use serde_json::json;
+use salvo_oapi::{OpenApi, endpoint};
 use sse_shared::error::ApiError;
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
+use sse_shared::resume::{Reset, ResetReason};
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
@@ -32,9 +34,9 @@ const FILES: [(&str, &str); 2] = [
     ("counter.js", include_str!("../static/counter.js")),
 ];
 
-/// The counter's routes: `GET /events` and the page.
+/// The counter's routes: `GET /events`, the page, and `GET /openapi.json`.
 pub fn router(streams: &Streams, every: Duration) -> Router {
-    Router::new()
+    let router = Router::new()
         .push(Router::with_path("events").get(CounterStream {
             streams: streams.clone(),
             every,
@@ -43,7 +45,31 @@ pub fn router(streams: &Streams, every: Duration) -> Router {
             "SSE counter",
             include_str!("../static/index.html"),
             &FILES,
-        ))
+        ));
+    let doc = OpenApi::new("sse-counter", env!("CARGO_PKG_VERSION"));
+    openapi::serve(doc, router, &[events_doc()])
+}
+
+/// What `GET /events` sends, for the OpenAPI document: the types the code serializes.
+fn events_doc() -> StreamDoc {
+    StreamDoc {
+        path: "/events",
+        ids: Some((
+            "The count: a reconnect sends it back as Last-Event-ID.",
+            "^[0-9]+$",
+        )),
+        events: vec![
+            EventDoc::text(
+                None,
+                "The next number, from 1 (or the id sent back + 1).",
+                "^[0-9]+$",
+            ),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The id sent back was no count: counting starts again from 1.",
+            ),
+        ],
+    }
 }
 
 /// `GET /events`: a count from 1 (or from `Last-Event-ID` + 1), one number per tick.
@@ -59,7 +85,15 @@ enum Step {
     End,
 }
 
-#[handler]
+/// A count from 1, one number per interval; resumed after `Last-Event-ID` (or the
+/// `lastEventId` query parameter).
+#[endpoint(
+    status_codes(200, 429, 503),
+    parameters(
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: the count goes on after it."),
+        ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
+    )
+)]
 impl CounterStream {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
         // Take a stream slot first, so a refusal is a plain 503/429 response. The
@@ -71,9 +105,9 @@ impl CounterStream {
             None => (1, None),
             Some(Ok(seen)) => match seen.checked_add(1) {
                 Some(next) => (next, None),
-                None => (1, Some("unknown-id")),
+                None => (1, Some(ResetReason::UnknownId)),
             },
-            Some(Err(_)) => (1, Some("invalid-id")),
+            Some(Err(_)) => (1, Some(ResetReason::InvalidId)),
         };
         let settings = self.streams.args();
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
@@ -94,7 +128,7 @@ impl CounterStream {
             if let Some(reason) = reset {
                 // No history here, so no oldest or latest id to name; no `id:`, so
                 // the client's cursor stays as it was until the next number.
-                let data = json!({ "reason": reason, "oldest": null, "latest": null });
+                let data = Reset::new(reason, None::<u64>, None::<u64>);
                 if let Ok(event) = SseEvent::default().name("reset").json(data) {
                     yield event;
                 }
