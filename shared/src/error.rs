@@ -76,8 +76,9 @@ impl EndpointOutRegister for ApiError {
             let Ok(status) = StatusCode::from_u16(status) else {
                 continue;
             };
-            let (code, message) = describe(status);
-            let response = salvo_oapi::Response::new(format!("`{code}` and others: {message}"))
+            let reason = status.canonical_reason().unwrap_or("Error");
+            let about = format!("{reason}: `error` is a code clients can match on (API.md).");
+            let response = salvo_oapi::Response::new(about)
                 .add_content("application/json", Content::new(schema.clone()));
             operation.responses.insert(status.as_str(), response);
         }

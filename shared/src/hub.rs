@@ -36,6 +36,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use parking_lot::RwLock;
+use salvo_oapi::ToSchema;
+use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -680,12 +682,19 @@ impl<E: HubEvent> Subscription<E> {
     }
 }
 
+/// The `data` of `event: live`, sent once the replay is over.
+#[derive(Serialize, ToSchema)]
+pub struct Live {
+    /// The last event replayed (`null`: none was).
+    pub after: Option<String>,
+}
+
 /// The `live` marker after `cursor` (see `snapshot`'s `with_live_marker`).
 fn live_marker(cursor: EventId) -> Bytes {
-    let after = (cursor != EventId::ZERO).then_some(cursor);
+    let after = (cursor != EventId::ZERO).then(|| cursor.to_string());
     match Frame::new()
         .event("live")
-        .and_then(|f| f.json(&serde_json::json!({ "after": after })))
+        .and_then(|f| f.json(&Live { after }))
     {
         Ok(frame) => frame.finish(),
         Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),

@@ -14,7 +14,7 @@
 //! let count = StreamDoc {
 //!     path: "/events",
 //!     ids: Some(("The count.", "^[0-9]+$")),
-//!     events: vec![EventDoc::text(None, "The next number.", "^[0-9]+$")],
+//!     events: vec![EventDoc::text_matching(None, "The next number.", "^[0-9]+$")],
 //! };
 //! let router = openapi::serve(doc, router, &[count]); // and GET /openapi.json
 //! ```
@@ -30,6 +30,13 @@ use salvo_oapi::{
 /// The path the document is served at.
 pub const PATH: &str = "/openapi.json";
 
+/// The ids of a stream from the shared hub ([`crate::hub::EventId`]), for
+/// [`StreamDoc::ids`].
+pub const HUB_IDS: (&str, &str) = (
+    "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
+    "^[0-9]+(-[0-9]+)?$",
+);
+
 /// One kind of event a stream sends.
 pub struct EventDoc {
     name: Option<&'static str>,
@@ -40,8 +47,8 @@ pub struct EventDoc {
 enum DataDoc {
     /// JSON, of the schema this registers in the components.
     Json(fn(&mut Components) -> RefOr<Schema>),
-    /// Plain text matching this pattern (anchored by the writer).
-    Text(&'static str),
+    /// Plain text, matching this pattern if any.
+    Text(Option<&'static str>),
 }
 
 impl EventDoc {
@@ -56,13 +63,23 @@ impl EventDoc {
         }
     }
 
+    /// An event whose `data` is any text.
+    pub fn text(name: Option<&'static str>, description: &'static str) -> Self {
+        let data = DataDoc::Text(None);
+        Self {
+            name,
+            description,
+            data,
+        }
+    }
+
     /// An event whose `data` is text matching the regular expression `pattern`.
-    pub fn text(
+    pub fn text_matching(
         name: Option<&'static str>,
         description: &'static str,
         pattern: &'static str,
     ) -> Self {
-        let data = DataDoc::Text(pattern);
+        let data = DataDoc::Text(Some(pattern));
         Self {
             name,
             description,
@@ -81,7 +98,8 @@ impl EventDoc {
                 .schema_type(BasicType::String)
                 .content_media_type("application/json")
                 .add_extension("contentSchema", serde_json::json!(schema(components))),
-            DataDoc::Text(pattern) => Object::new()
+            DataDoc::Text(None) => Object::new().schema_type(BasicType::String),
+            DataDoc::Text(Some(pattern)) => Object::new()
                 .schema_type(BasicType::String)
                 .pattern(*pattern),
         };

@@ -22,19 +22,20 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use serde::Deserialize;
-use serde::Serialize;
+use salvo_oapi::{OpenApi, ToSchema, endpoint};
+use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::hub::{EventId, Hub, HubEvent, Live, Start};
+use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
 use sse_shared::rate::PerClient;
-use sse_shared::resume::last_event_id;
+use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::find_newest;
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
@@ -72,16 +73,19 @@ const FILES: [(&str, &str); 2] = [
 /// What the history carries (as JSON in Redis, when there is one).
 #[derive(Serialize, Deserialize)]
 pub enum ResumeEvent {
-    /// The producer's heartbeat: `seq` counts ticks (1, 2, ...), so a client can see gaps.
-    Tick { seq: u64, at: String },
+    /// The producer's heartbeat.
+    Tick(Tick),
     /// Text someone posted.
     Note(String),
 }
 
-#[derive(Serialize)]
-struct TickData<'a> {
-    seq: u64,
-    at: &'a str,
+/// The `data` of `event: tick`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct Tick {
+    /// Counts ticks (1, 2, ...), so a client can see gaps.
+    pub seq: u64,
+    /// When it was made (RFC 3339, milliseconds, UTC).
+    pub at: String,
 }
 
 impl HubEvent for ResumeEvent {
@@ -89,9 +93,7 @@ impl HubEvent for ResumeEvent {
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
         let frame = Frame::new().id(&id.to_string())?;
         Ok(match self {
-            ResumeEvent::Tick { seq, at } => {
-                frame.event("tick")?.json(&TickData { seq: *seq, at })?
-            }
+            ResumeEvent::Tick(tick) => frame.event("tick")?.json(tick)?,
             // Any text is safe as data: line breaks become separate `data:` lines.
             ResumeEvent::Note(text) => frame.event("note")?.data(text),
         }
@@ -122,7 +124,7 @@ pub async fn produce_ticks(
             Held::Still => {}
         }
         let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let tick = ResumeEvent::Tick { seq: next_seq, at };
+        let tick = ResumeEvent::Tick(Tick { seq: next_seq, at });
         match producer.publish(vec![tick]).await {
             Ok(_) => next_seq += 1,
             Err(e) => tracing::warn!("cannot publish a tick: {e}"),
@@ -134,15 +136,15 @@ pub async fn produce_ticks(
 /// The newest tick's `seq` in the history (0 when there is none).
 fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
     find_newest(hub, |event| match event {
-        ResumeEvent::Tick { seq, .. } => Some(*seq),
+        ResumeEvent::Tick(tick) => Some(tick.seq),
         ResumeEvent::Note(_) => None,
     })
     .unwrap_or(0)
 }
 
-/// The routes: `GET /events`, `POST /events`, and the page.
+/// The routes: `GET /events`, `POST /events`, the page, and `GET /openapi.json`.
 pub fn router(streams: &Streams, log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
-    Router::new()
+    let router = Router::new()
         .push(
             Router::with_path("events")
                 .get(Subscribe {
@@ -160,7 +162,26 @@ pub fn router(streams: &Streams, log: &Publisher<ResumeEvent>, notes: NoteAllowa
             "SSE resume",
             include_str!("../static/index.html"),
             &FILES,
-        ))
+        ));
+    let doc = OpenApi::new("sse-resume", env!("CARGO_PKG_VERSION"));
+    openapi::serve(doc, router, &[events_doc()])
+}
+
+/// What `GET /events` sends, for the OpenAPI document: the types the code serializes.
+fn events_doc() -> StreamDoc {
+    StreamDoc {
+        path: "/events",
+        ids: Some(HUB_IDS),
+        events: vec![
+            EventDoc::json::<Tick>(Some("tick"), "The producer's heartbeat."),
+            EventDoc::text(Some("note"), "Text someone posted (POST /events)."),
+            EventDoc::json::<Live>(Some("live"), "The replay is over: what follows is live."),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
+            ),
+        ],
+    }
 }
 
 /// `GET /events`: replay after `Last-Event-ID`, then live.
@@ -169,7 +190,15 @@ struct Subscribe {
     hub: Hub<ResumeEvent>,
 }
 
-#[handler]
+/// Every retained event after `Last-Event-ID` (none without one), `live`, then live
+/// events: each once, in order, with no gap.
+#[endpoint(
+    status_codes(200, 429, 503),
+    parameters(
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: replay what came after it."),
+        ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
+    )
+)]
 impl Subscribe {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
         let guard = self.streams.admit(req)?;
@@ -192,12 +221,19 @@ struct PostNote {
     allowance: Arc<PerClient>,
 }
 
-#[derive(Serialize)]
+/// What `POST /events` answers.
+#[derive(Serialize, ToSchema)]
 struct Created {
+    /// The note's event id.
     id: String,
 }
 
-#[handler]
+/// Publishes the body as `event: note` (1 to 16 KiB of UTF-8).
+#[endpoint(
+    request_body(content = String, content_type = "text/plain", description = "The note."),
+    status_codes(201, 400, 403, 408, 413, 429, 503),
+    responses((status_code = 201, description = "Published.", body = Created))
+)]
 impl PostNote {
     async fn handle(
         &self,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_resume::ResumeEvent;
+use sse_resume::{ResumeEvent, Tick};
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
     expect_backend_down, http, json_data, refused_at_start, wait_until, within,
@@ -511,8 +511,8 @@ async fn ticks_in_redis(conn: &mut redis::aio::MultiplexedConnection) -> TestRes
     let mut seqs = Vec::new();
     for entry in reply.ids {
         let json: String = entry.get("e").ok_or("no event field")?;
-        if let ResumeEvent::Tick { seq, .. } = serde_json::from_str(&json)? {
-            seqs.push(seq);
+        if let ResumeEvent::Tick(tick) = serde_json::from_str(&json)? {
+            seqs.push(tick.seq);
         }
     }
     Ok(seqs)
@@ -522,10 +522,10 @@ const LEASE_KEY: &str = "sse-resume:producer";
 
 /// Appends a tick to the stream as another instance's producer would.
 async fn add_tick(conn: &mut redis::aio::MultiplexedConnection, seq: u64) -> TestResult {
-    let tick = ResumeEvent::Tick {
+    let tick = ResumeEvent::Tick(Tick {
         seq,
         at: "2026-12-02T00:00:00.000Z".into(),
-    };
+    });
     let _: String = redis::cmd("XADD")
         .arg(KEY)
         .arg("*")
@@ -545,9 +545,11 @@ async fn a_producer_that_stalled_past_its_lease_cannot_append_beside_the_new_hol
         .get_multiplexed_async_connection()
         .await?;
     assert_eq!(producer.holds().await, Held::Taken);
-    let tick = |seq| ResumeEvent::Tick {
-        seq,
-        at: "2026-12-02T00:00:00.000Z".into(),
+    let tick = |seq| {
+        ResumeEvent::Tick(Tick {
+            seq,
+            at: "2026-12-02T00:00:00.000Z".into(),
+        })
     };
     producer.publish(vec![tick(1)]).await?;
     // A stall longer than the lease: it expired and another instance took it. This
