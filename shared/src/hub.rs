@@ -36,7 +36,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use parking_lot::RwLock;
-use salvo_oapi::ToSchema;
+use salvo_oapi::schema::{Object, Schema};
+use salvo_oapi::{BasicType, Components, RefOr, ToSchema};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -116,6 +117,18 @@ impl FromStr for EventId {
 impl serde::Serialize for EventId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+/// An id in a document: a string `MS-N` (or `N`).
+impl ToSchema for EventId {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        let (description, pattern) = crate::openapi::HUB_IDS;
+        let id = Object::new()
+            .schema_type(BasicType::String)
+            .description(description)
+            .pattern(pattern);
+        RefOr::Type(Schema::Object(Box::new(id)))
     }
 }
 

@@ -33,6 +33,8 @@ use salvo::http::StatusCode;
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::http::uri::Scheme;
 use salvo::prelude::*;
+use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
@@ -41,11 +43,12 @@ use sse_shared::event_stream::{self, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
+use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
 use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::rate::{PerClient, PerKey};
-use sse_shared::resume::last_event_id;
+use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::secret::{presented_token, random_token};
 use sse_shared::streams::Streams;
 
@@ -67,8 +70,8 @@ const FILES: [(&str, &str); 2] = [
     ("chat.js", include_str!("../static/chat.js")),
 ];
 
-/// The routes: `GET /chat/events`, `POST /chat/messages`, and the page. The room is
-/// in every handler's `Depot`.
+/// The routes: `GET /chat/events`, `POST /chat/messages`, the page, and `GET
+/// /openapi.json`. The room is in every handler's `Depot`.
 pub fn router(room: &Arc<ChatRoom>) -> Router {
     let chat = Router::with_path("chat")
         .hoop(inject(Arc::clone(room)))
@@ -79,11 +82,60 @@ pub fn router(room: &Arc<ChatRoom>) -> Router {
                 .post(post_message),
         );
     let page = page::routes("SSE chat", include_str!("../static/index.html"), &FILES);
-    Router::new().push(chat).push(page)
+    let router = Router::new().push(chat).push(page);
+    openapi::serve(document(), router, &[events_doc()])
 }
 
-/// `GET /chat/events?name=..` (or with the member cookie): join and stream.
-#[handler]
+/// The OpenAPI document's own parts: who may post.
+fn document() -> OpenApi {
+    let cookie = ApiKeyValue::with_description(
+        "chat-member",
+        "Set by joining, HttpOnly (`__Host-chat-member` under TLS).",
+    );
+    let bearer = Http::new(HttpAuthScheme::Bearer).description("The welcome's `token`.");
+    OpenApi::new("sse-chat", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme(
+            "member_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(cookie)),
+        )
+        .add_security_scheme("member_token", SecurityScheme::Http(bearer))
+}
+
+/// What `GET /chat/events` sends, for the OpenAPI document: the types the code serializes.
+fn events_doc() -> StreamDoc {
+    StreamDoc {
+        path: "/chat/events",
+        ids: Some(HUB_IDS),
+        events: vec![
+            EventDoc::json::<Welcome>(
+                Some("welcome"),
+                "First, on every stream (no id): who you are, your token, who is online.",
+            ),
+            EventDoc::json::<PresenceEvent>(Some("join"), "A member's first stream opened."),
+            EventDoc::json::<PresenceEvent>(Some("leave"), "A member's last stream closed."),
+            EventDoc::json::<Message>(
+                Some("message"),
+                "A message, in the one order every member sees.",
+            ),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
+            ),
+        ],
+    }
+}
+
+/// Joins (as the member the cookie or bearer token names, else as a new member called
+/// `name`) and streams the room: `welcome`, recent or missed events, then live ones.
+#[endpoint(
+    status_codes(200, 400, 401, 403, 429, 503),
+    parameters(
+        ("name" = Option<String>, Query, description = "A new member's display name (1 to 32 characters); unused when the cookie or token names a member."),
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: replay what came after it."),
+        ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
+    ),
+    security((), ("member_cookie" = []), ("member_token" = []))
+)]
 async fn join_stream(
     req: &mut Request,
     depot: &mut Depot,
@@ -108,9 +160,9 @@ async fn join_stream(
     // The welcome holds this member's secret, so it is built for this stream alone and
     // never enters the shared history. It has no id: resuming is about the room.
     let welcome = Welcome {
-        user: &joined.stream.user,
-        token: &joined.token,
-        online: &joined.online,
+        user: joined.stream.user.clone(),
+        token: joined.token.clone(),
+        online: joined.online,
     };
     let welcome = Frame::new().event("welcome").and_then(|f| f.json(&welcome));
     let welcome = welcome.map_err(|_| internal())?.finish();
@@ -154,8 +206,14 @@ async fn member_only(
     }
 }
 
-/// `POST /chat/messages`: post as the member [`member_only`] found.
-#[handler]
+/// Posts the body as a message from the member the cookie or bearer token names
+/// ([`member_only`] found them).
+#[endpoint(
+    request_body(content = String, content_type = "text/plain", description = "The message: 1 to 2000 bytes of UTF-8, not only white space."),
+    status_codes(202, 400, 401, 403, 408, 413, 429, 503),
+    responses((status_code = 202, description = "Taken: it arrives on every stream with this id.", body = Accepted)),
+    security(("member_cookie" = []), ("member_token" = []))
+)]
 async fn post_message(
     req: &mut Request,
     depot: &mut Depot,
@@ -528,9 +586,11 @@ impl Default for RoomLimits {
 }
 
 /// A member as everyone sees them. The id is random and never repeats (names do).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
+    /// 16 hex digits, random.
     pub id: String,
+    /// The display name: 1 to 32 characters, not unique.
     pub name: String,
 }
 
@@ -551,11 +611,17 @@ impl HubEvent for ChatEvent {
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
         let frame = Frame::new().id(&id.to_string())?;
         let frame = match self {
-            ChatEvent::Join(user) => frame.event("join")?.json(&PresenceData { user })?,
-            ChatEvent::Leave(user) => frame.event("leave")?.json(&PresenceData { user })?,
-            ChatEvent::Message { from, text, at } => frame
-                .event("message")?
-                .json(&MessageData { id, from, text, at })?,
+            ChatEvent::Join(user) => frame
+                .event("join")?
+                .json(&PresenceEvent { user: user.clone() })?,
+            ChatEvent::Leave(user) => frame
+                .event("leave")?
+                .json(&PresenceEvent { user: user.clone() })?,
+            ChatEvent::Message { from, text, at } => {
+                let (from, text, at) = (from.clone(), text.clone(), at.clone());
+                let message = Message { id, from, text, at };
+                frame.event("message")?.json(&message)?
+            }
         };
         Ok(frame.finish())
     }
@@ -566,29 +632,42 @@ impl HubEvent for ChatEvent {
     }
 }
 
-#[derive(Serialize)]
-struct PresenceData<'a> {
-    user: &'a User,
+/// The `data` of `event: join` and `event: leave`: a member's first stream opened, or
+/// their last closed.
+#[derive(Serialize, ToSchema)]
+pub struct PresenceEvent {
+    pub user: User,
 }
 
-#[derive(Serialize)]
-struct MessageData<'a> {
-    id: EventId,
-    from: &'a User,
-    text: &'a str,
-    at: &'a str,
+/// The `data` of `event: message`.
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    /// The message's event id (also its `id:`).
+    pub id: EventId,
+    /// Who posted it: the member the token named, never taken from the request.
+    pub from: User,
+    pub text: String,
+    /// When the room took it (RFC 3339, milliseconds, UTC).
+    pub at: String,
 }
 
-#[derive(Serialize)]
-struct Welcome<'a> {
-    user: &'a User,
-    token: &'a str,
-    online: &'a [User],
+/// The `data` of `event: welcome`, the first event of every stream (built for that
+/// stream alone: it holds the member's secret).
+#[derive(Serialize, ToSchema)]
+pub struct Welcome {
+    /// Who this stream's member is.
+    pub user: User,
+    /// The member's secret (also set as an HttpOnly cookie): post with it as `Authorization: Bearer`.
+    pub token: String,
+    /// Who is online, by name.
+    pub online: Vec<User>,
 }
 
-#[derive(Serialize)]
-struct Accepted {
-    id: EventId,
+/// What `POST /chat/messages` answers.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// The message's event id: it arrives on the stream with this id.
+    pub id: EventId,
 }
 
 /// Why the room's members or presence could not answer.
