@@ -59,7 +59,7 @@ fn events_doc() -> StreamDoc {
             "^[0-9]+$",
         )),
         events: vec![
-            EventDoc::text(
+            EventDoc::text_matching(
                 None,
                 "The next number, from 1 (or the id sent back + 1).",
                 "^[0-9]+$",
