@@ -23,15 +23,17 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
 use salvo::prelude::*;
+use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
+use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
-use sse_shared::resume::last_event_id;
+use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::{find_newest, subscribe_with};
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
@@ -42,21 +44,24 @@ const FILES: [(&str, &str); 2] = [
     ("stocks.js", include_str!("../static/stocks.js")),
 ];
 
-/// One symbol's price after a tick.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One symbol's price after a tick: the `data` of `event: price`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Quote {
+    #[salvo(schema(value_type = String))]
     pub symbol: Arc<str>,
     /// In currency units, rounded to cents.
     pub price: f64,
     /// Since the previous tick, rounded to cents.
     pub change: f64,
+    /// When the tick was (RFC 3339, milliseconds, UTC).
+    #[salvo(schema(value_type = String))]
     pub at: Arc<str>,
 }
 
-/// The `snapshot` event's data.
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    prices: &'a [Quote],
+/// The `data` of `event: snapshot`: the latest price of each symbol asked for.
+#[derive(Serialize, ToSchema)]
+pub struct Snapshot {
+    pub prices: Vec<Quote>,
 }
 
 /// What the history carries: one price per symbol per tick.
@@ -216,7 +221,7 @@ impl Market {
             .collect();
         let snapshot = Frame::new()
             .event("snapshot")
-            .and_then(|f| f.json(&Snapshot { prices: &quotes }))
+            .and_then(|f| f.json(&Snapshot { prices: quotes }))
             .map_err(|e| {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             })?
@@ -296,9 +301,9 @@ pub fn parse_symbols(list: &str) -> Result<SymbolList, String> {
     Ok(SymbolList(symbols))
 }
 
-/// The routes: `GET /symbols`, `GET /prices`, and the page.
+/// The routes: `GET /symbols`, `GET /prices`, the page, and `GET /openapi.json`.
 pub fn router(streams: &Streams, market: &Arc<Market>) -> Router {
-    Router::new()
+    let router = Router::new()
         .push(Router::with_path("symbols").get(Symbols {
             market: Arc::clone(market),
         }))
@@ -310,7 +315,28 @@ pub fn router(streams: &Streams, market: &Arc<Market>) -> Router {
             "SSE stock feed",
             include_str!("../static/index.html"),
             &FILES,
-        ))
+        ));
+    let doc = OpenApi::new("sse-stock-feed", env!("CARGO_PKG_VERSION"));
+    openapi::serve(doc, router, &[prices_doc()])
+}
+
+/// What `GET /prices` sends, for the OpenAPI document: the types the code serializes.
+fn prices_doc() -> StreamDoc {
+    StreamDoc {
+        path: "/prices",
+        ids: Some(HUB_IDS),
+        events: vec![
+            EventDoc::json::<Snapshot>(
+                Some("snapshot"),
+                "First on a new stream, and after a reset (no id): the current prices.",
+            ),
+            EventDoc::json::<Quote>(Some("price"), "One symbol's price after a tick."),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The stream cannot go on from the id sent back: a snapshot follows.",
+            ),
+        ],
+    }
 }
 
 /// `GET /symbols`: the market's symbols, as a JSON list.
@@ -318,7 +344,8 @@ struct Symbols {
     market: Arc<Market>,
 }
 
-#[handler]
+/// The market's symbols.
+#[endpoint(responses((status_code = 200, description = "The symbols, in order.", body = Vec<String>)))]
 impl Symbols {
     async fn handle(&self, res: &mut Response) {
         res.render(Json(&self.market.symbols));
@@ -331,7 +358,16 @@ struct Prices {
     market: Arc<Market>,
 }
 
-#[handler]
+/// A snapshot of the symbols' prices, then each `price` as it moves; resumed after
+/// `Last-Event-ID` with no tick missed.
+#[endpoint(
+    status_codes(200, 400, 429, 503),
+    parameters(
+        ("symbols" = Option<String>, Query, description = "Comma-separated symbols (all when absent); an unknown one is a 400 naming the valid ones."),
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: replay the ticks after it."),
+        ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
+    )
+)]
 impl Prices {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
         let wanted = self
