@@ -21,13 +21,14 @@ pub mod session;
 
 use std::sync::Arc;
 
-use self::session::Sessions;
+use self::session::{SessionInfo, Sessions};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
+use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
@@ -35,9 +36,10 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
+use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
-use sse_shared::resume::last_event_id;
+use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::secret::{bearer_token, constant_time_eq};
 use sse_shared::streams::Streams;
 
@@ -54,7 +56,7 @@ const FILES: [(&str, &str); 2] = [
 ];
 
 /// How loud a notification is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Info,
@@ -79,25 +81,32 @@ pub struct Notification {
     at: String,
 }
 
-#[derive(Serialize)]
-struct NotificationData<'a> {
-    id: EventId,
-    title: &'a str,
-    message: &'a str,
-    level: Level,
-    user: Option<&'a str>,
-    at: &'a str,
+/// The `data` of `event: notification`, and what `POST /notifications` answers.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationData {
+    /// Its event id: they grow by one, per process.
+    pub id: EventId,
+    pub title: String,
+    pub message: String,
+    pub level: Level,
+    /// Whom it is for: `null` for everyone.
+    pub user: Option<String>,
+    /// When it was published (RFC 3339, milliseconds, UTC).
+    pub at: String,
 }
 
 impl Notification {
-    fn data(&self, id: EventId) -> NotificationData<'_> {
+    fn data(&self, id: EventId) -> NotificationData {
+        let draft = self.draft.clone();
+        let (title, message, level, user) = (draft.title, draft.message, draft.level, draft.user);
+        let at = self.at.clone();
         NotificationData {
             id,
-            title: &self.draft.title,
-            message: &self.draft.message,
-            level: self.draft.level,
-            user: self.draft.user.as_deref(),
-            at: &self.at,
+            title,
+            message,
+            level,
+            user,
+            at,
         }
     }
 
@@ -137,8 +146,8 @@ impl Notifier {
         })
     }
 
-    /// Publishes a notification; returns its JSON, as sent to subscribers.
-    pub async fn publish(&self, draft: Draft) -> Result<Value, PublishError> {
+    /// Publishes a notification; returns it as sent to subscribers.
+    pub async fn publish(&self, draft: Draft) -> Result<NotificationData, PublishError> {
         let notification = Notification {
             draft,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -149,16 +158,17 @@ impl Notifier {
             at: notification.at.clone(),
         };
         let id = self.log.publish(notification).await?;
-        Ok(serde_json::to_value(reply.data(id)).unwrap_or(Value::Null))
+        Ok(reply.data(id))
     }
 }
 
-/// The routes: `POST /notifications`, `GET /notifications/stream`, `/session`, page.
+/// The routes: `POST /notifications`, `GET /notifications/stream`, `/session`, the
+/// page, and `GET /openapi.json`.
 pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
     let admin_only = || AdminOnly {
         notifier: Arc::clone(notifier),
     };
-    Router::new()
+    let router = Router::new()
         .push(
             Router::with_path("notifications")
                 .push(Router::new().hoop(admin_only()).post(Publish {
@@ -187,7 +197,45 @@ pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
             "SSE notifications",
             include_str!("../static/index.html"),
             &FILES,
-        ))
+        ));
+    openapi::serve(document(), router, &[stream_doc()])
+}
+
+/// The OpenAPI document's own parts: the admin token and the session.
+fn document() -> OpenApi {
+    let admin = Http::new(HttpAuthScheme::Bearer).description("The admin token (--admin-token).");
+    let session = ApiKeyValue::with_description(
+        "notify-session",
+        "The session JWT POST /session sets, HttpOnly (`__Host-notify-session` under TLS); also accepted as Authorization: Bearer.",
+    );
+    OpenApi::new("sse-notify", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme("admin_token", SecurityScheme::Http(admin))
+        .add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(session)),
+        )
+}
+
+/// What `GET /notifications/stream` sends, for the OpenAPI document.
+fn stream_doc() -> StreamDoc {
+    StreamDoc {
+        path: "/notifications/stream",
+        ids: Some(HUB_IDS),
+        events: vec![
+            EventDoc::json::<NotificationData>(
+                Some("notification"),
+                "A broadcast, or one for the session's user.",
+            ),
+            EventDoc::json::<SessionInfo>(
+                Some("session-expired"),
+                "The session ended: the stream ends; a reconnect without a fresh session sees broadcasts only.",
+            ),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
+            ),
+        ],
+    }
 }
 
 /// `POST /notifications`: publishes (behind the [`AdminOnly`] hoop).
@@ -195,7 +243,13 @@ struct Publish {
     notifier: Arc<Notifier>,
 }
 
-#[handler]
+/// Publishes a notification: to everyone, or to one `user`'s streams.
+#[endpoint(
+    request_body = NewNotification,
+    status_codes(201, 400, 401, 403, 408, 413, 415, 503),
+    responses((status_code = 201, description = "Published: the notification as streams get it.", body = NotificationData)),
+    security(("admin_token" = []))
+)]
 impl Publish {
     async fn handle(
         &self,
@@ -238,13 +292,17 @@ impl AdminOnly {
 
 /// The body of `POST /notifications`, as sent. Serde names a missing, unknown or
 /// mistyped field; [`NewNotification::check`] names one that breaks a rule.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewNotification {
+    /// 1 to 120 characters.
     title: String,
+    /// 1 to 2000 characters.
     message: String,
+    /// `info` when absent.
     #[serde(default)]
     level: Option<Level>,
+    /// Only this user's streams get it (a display name, up to 64 characters); everyone when absent.
     #[serde(default)]
     user: Option<String>,
 }
@@ -290,7 +348,16 @@ struct Listen {
     notifier: Arc<Notifier>,
 }
 
-#[handler]
+/// Broadcasts, and the session's user's own notifications, until the session expires;
+/// resumed after `Last-Event-ID`.
+#[endpoint(
+    status_codes(200, 429, 503),
+    parameters(
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: replay what came after it (what this viewer may see)."),
+        ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
+    ),
+    security((), ("session_cookie" = []))
+)]
 impl Listen {
     async fn handle(
         &self,
@@ -328,7 +395,13 @@ struct SignIn {
     notifier: Arc<Notifier>,
 }
 
-#[handler]
+/// Signs a user in (standing in for your app's login): sets the session cookie.
+#[endpoint(
+    request_body = SignInBody,
+    status_codes(200, 400, 401, 403, 408, 413, 415, 500),
+    responses((status_code = 200, description = "Signed in.", body = SessionInfo)),
+    security(("admin_token" = []))
+)]
 impl SignIn {
     async fn handle(
         &self,
@@ -349,27 +422,29 @@ impl SignIn {
             )
         })?;
         sessions.set_cookie(res, token);
-        res.render(Json(
-            serde_json::json!({ "user": claims.sub, "exp": claims.exp }),
-        ));
+        res.render(Json(SessionInfo::from(&claims)));
         Ok(())
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignInBody {
+    /// A display name, up to 64 characters.
     user: String,
 }
 
-/// `GET /session`: `{"user", "exp"}` for a valid session, `{"user": null}` otherwise.
-#[handler]
-async fn who_am_i(depot: &mut Depot, res: &mut Response) {
-    let body = match session::user(depot) {
-        Some(claims) => serde_json::json!({ "user": claims.sub, "exp": claims.exp }),
-        None => serde_json::json!({ "user": null }),
-    };
-    res.render(Json(body));
+/// Whose the session is: `{"user", "exp"}` for a valid session, `{"user": null}`
+/// otherwise.
+#[endpoint(security((), ("session_cookie" = [])))]
+async fn who_am_i(depot: &mut Depot) -> Json<SessionInfo> {
+    Json(match session::user(depot) {
+        Some(claims) => SessionInfo::from(claims),
+        None => SessionInfo {
+            user: None,
+            exp: None,
+        },
+    })
 }
 
 /// `DELETE /session`: removes the cookie (`204`).
@@ -377,7 +452,8 @@ struct SignOut {
     notifier: Arc<Notifier>,
 }
 
-#[handler]
+/// Signs out: removes the session cookie.
+#[endpoint(status_codes(204, 403), responses((status_code = 204, description = "Signed out.")))]
 impl SignOut {
     async fn handle(&self, res: &mut Response) {
         self.notifier.sessions.clear_cookie(res);

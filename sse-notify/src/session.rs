@@ -17,6 +17,7 @@ use salvo::jwt_auth::{
     ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt,
 };
 use salvo::prelude::*;
+use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use sse_shared::frame::Frame;
 use sse_shared::names::display_name;
@@ -33,6 +34,26 @@ pub struct Claims {
     pub sub: String,
     /// When the session ends, in seconds since the Unix epoch.
     pub exp: u64,
+}
+
+/// Whose a session is, as `GET /session`, `POST /session` and `event: session-expired`
+/// say it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionInfo {
+    /// The user; `null` for no valid session.
+    pub user: Option<String>,
+    /// When the session ends, in seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+}
+
+impl From<&Claims> for SessionInfo {
+    fn from(claims: &Claims) -> Self {
+        Self {
+            user: Some(claims.sub.clone()),
+            exp: Some(claims.exp),
+        }
+    }
 }
 
 /// The JWT secret is too short to sign with.
@@ -170,7 +191,7 @@ where
     };
     let expired = Frame::new()
         .event("session-expired")
-        .and_then(|frame| frame.json(&serde_json::json!({ "user": claims.sub, "exp": claims.exp })))
+        .and_then(|frame| frame.json(&SessionInfo::from(claims)))
         .map(Frame::finish);
     async_stream::stream! {
         let mut frames = std::pin::pin!(frames);
