@@ -88,18 +88,19 @@ def check_events(document, events):
             problems.append(f"{where}: the document gives no text/event-stream itemSchema for GET {event['path']}")
             continue
         branches = resolve(items, document).get("oneOf", [items])
-        named = [b for b in branches if name in b.get("properties", {}).get("event", {}).get("enum", [])]
-        if len(named) != 1:
-            problems.append(f"{where}: {len(named)} branches of the itemSchema name this event")
-            continue
-        branch = named[0]
         item = {"data": event["data"]}
         if event.get("event") is not None:
             item["event"] = event["event"]
         if event.get("id") is not None:
             item["id"] = event["id"]
-        # The whole item against the whole itemSchema: exactly one branch matches.
-        problems += [f"{where}: {e}" for e in errors_of(strict(items), item, refs)]
+        # The branch this event is: the one its fields (event name, id, data as text)
+        # satisfy. Exactly one must.
+        matching = [b for b in branches if not errors_of(strict(b), item, refs)]
+        if len(matching) != 1:
+            found = errors_of(strict(items), item, refs)
+            problems.append(f"{where}: matches {len(matching)} branches of the itemSchema, not 1 ({found})")
+            continue
+        branch = matching[0]
         data_schema = branch["properties"]["data"]
         if data_schema.get("contentMediaType") == "application/json":
             try:

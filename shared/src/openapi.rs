@@ -40,6 +40,8 @@ pub const HUB_IDS: (&str, &str) = (
 /// One kind of event a stream sends.
 pub struct EventDoc {
     name: Option<&'static str>,
+    /// With `name` `None`: any name but these (a publisher chooses it), not `message`.
+    any_name_but: Option<&'static [&'static str]>,
     description: &'static str,
     data: DataDoc,
 }
@@ -58,6 +60,7 @@ impl EventDoc {
         let data = DataDoc::Json(T::to_schema);
         Self {
             name,
+            any_name_but: None,
             description,
             data,
         }
@@ -68,6 +71,7 @@ impl EventDoc {
         let data = DataDoc::Text(None);
         Self {
             name,
+            any_name_but: None,
             description,
             data,
         }
@@ -82,17 +86,35 @@ impl EventDoc {
         let data = DataDoc::Text(Some(pattern));
         Self {
             name,
+            any_name_but: None,
             description,
             data,
+        }
+    }
+
+    /// An event whose name is any but `reserved` (or none), with any text as `data`:
+    /// what a publisher sends through a hub.
+    pub fn text_any_name_but(reserved: &'static [&'static str], description: &'static str) -> Self {
+        Self {
+            name: None,
+            any_name_but: Some(reserved),
+            description,
+            data: DataDoc::Text(None),
         }
     }
 
     /// This event's branch of the stream's `itemSchema`: `event` (required, with this
     /// name; for an unnamed event absent or `message`), `data`, and `id` when `ids`.
     fn item(&self, components: &mut Components, ids: Option<&Object>) -> Object {
-        let event = Object::new()
-            .schema_type(BasicType::String)
-            .enum_values([self.name.unwrap_or("message")]);
+        let event = match self.any_name_but {
+            // `not` is a JSON Schema keyword salvo-oapi has no builder for.
+            Some(reserved) => Object::new()
+                .schema_type(BasicType::String)
+                .add_extension("not", serde_json::json!({ "enum": reserved })),
+            None => Object::new()
+                .schema_type(BasicType::String)
+                .enum_values([self.name.unwrap_or("message")]),
+        };
         let data = match &self.data {
             DataDoc::Json(schema) => Object::new()
                 .schema_type(BasicType::String)
@@ -124,7 +146,8 @@ impl EventDoc {
 pub struct StreamDoc {
     /// The stream's path, as in the document (`/chat/events`).
     pub path: &'static str,
-    /// How its `id:` fields look: a description and a pattern; `None` when it sends none.
+    /// How its `id:` fields look: a description and a pattern (`""`: any); `None` when it
+    /// sends none.
     pub ids: Option<(&'static str, &'static str)>,
     /// Every kind of event it sends.
     pub events: Vec<EventDoc>,
@@ -135,10 +158,14 @@ impl StreamDoc {
     /// the router) as `text/event-stream` with an `itemSchema`.
     fn describe(&self, mut doc: OpenApi) -> OpenApi {
         let ids = self.ids.map(|(description, pattern)| {
-            Object::new()
+            let id = Object::new()
                 .schema_type(BasicType::String)
-                .description(description)
-                .pattern(pattern)
+                .description(description);
+            if pattern.is_empty() {
+                id
+            } else {
+                id.pattern(pattern)
+            }
         });
         let mut one_of = OneOf::new();
         for event in &self.events {
@@ -160,26 +187,30 @@ impl StreamDoc {
     }
 }
 
-/// `router` with `GET /openapi.json` serving `doc` (as OpenAPI 3.2) with `router`'s
-/// endpoints, its event `streams`, `GET /healthz` and `GET /metrics`.
+/// `router` with `GET /openapi.json` serving [`document`]`(doc, &router, streams)`.
 pub fn serve(doc: OpenApi, router: Router, streams: &[StreamDoc]) -> Router {
+    let doc = document(doc, &router, streams);
+    router.push(doc.into_router(PATH))
+}
+
+/// `doc` as OpenAPI 3.2, with `router`'s endpoints, its event `streams`, `GET /healthz`
+/// and `GET /metrics`.
+pub fn document(doc: OpenApi, router: &Router, streams: &[StreamDoc]) -> OpenApi {
     // Schemas and operations named `Reset`, `join_stream`, not by module path: the names
     // a generated client's types get.
     naming::set_namer(naming::FlexNamer::new().short_mode(true));
     let mut doc = doc
         .openapi_version(OpenApiVersion::Version3_2)
-        .merge_router(&router);
+        .merge_router(router);
     for stream in streams {
         doc = stream.describe(doc);
     }
     let metrics = "Prometheus text format: open streams, events published, frames written, streams dropped as too slow, rejected connections.";
-    let doc = doc
-        .add_path(
-            "/healthz",
-            text_get("Liveness: `200 ok` while the process serves."),
-        )
-        .add_path("/metrics", text_get(metrics));
-    router.push(doc.into_router(PATH))
+    doc.add_path(
+        "/healthz",
+        text_get("Liveness: `200 ok` while the process serves."),
+    )
+    .add_path("/metrics", text_get(metrics))
 }
 
 /// A path whose `GET` answers text.

@@ -28,15 +28,22 @@ use salvo::affix_state::inject;
 use salvo::http::StatusCode;
 use salvo::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use salvo::prelude::*;
+use salvo_oapi::schema::Object;
+use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use salvo_oapi::{
+    BasicType, Components, EndpointOutRegister, OpenApi, Operation, Parameter, ParameterIn,
+    Required, ToSchema, endpoint,
+};
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
-use sse_shared::resume::{ResetReason, reset_frame};
+use sse_shared::resume::{Reset, ResetReason, reset_frame};
 use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
 use sse_shared::streams::Streams;
@@ -44,7 +51,7 @@ use url::Url;
 
 use self::auth::Token;
 use self::matcher::{MatchType, Matcher, Matchers, is_clean};
-use self::subscriptions::{ActiveSubscriptions, Registry};
+use self::subscriptions::{ActiveSubscriptions, Registry, Subscription};
 
 /// Where the hub is served.
 pub const HUB_PATH: &str = "/.well-known/mercure";
@@ -63,8 +70,8 @@ const FILES: [(&str, &str); 2] = [
 ];
 
 /// The routes: the hub (`GET` subscribes, `POST` publishes), a sample resource that
-/// advertises it (`GET /books/{id}`), and the page. The hub is in every handler's
-/// `Depot`.
+/// advertises it (`GET /books/{id}`), the page, and `GET /openapi.json`. The hub is in
+/// every handler's `Depot`.
 pub fn router(hub: &Arc<TopicHub>) -> Router {
     let mut mercure = Router::with_path(".well-known/mercure")
         .hoop(hub.token_hoop())
@@ -77,7 +84,7 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
         mercure = mercure.push(api);
     }
     let page = page::routes("SSE topics", include_str!("../static/index.html"), &FILES);
-    Router::new()
+    let router = Router::new()
         .hoop(inject(Arc::clone(hub)))
         .hoop(advertise)
         .push(mercure)
@@ -86,13 +93,117 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
             Router::with_path(".well-known/oauth-protected-resource/.well-known/mercure")
                 .get(resource_metadata),
         )
-        .push(page)
+        .push(page);
+    let doc = document(&hub.settings.cookie_name);
+    let doc = subscription_paths(openapi::document(doc, &router, &[updates_doc()]));
+    router.push(doc.into_router(openapi::PATH))
 }
 
-/// `GET /.well-known/mercure`: the updates whose topics match any of the request's
-/// matchers (and, when private, that its token may read), from `Last-Event-ID` (or
-/// `last_event_id`) or from now.
-#[handler]
+/// The subscriptions API's deeper paths as Mercure names them. The router serves them
+/// with one catch-all (`{**rest}`), since a pattern is one percent-encoded segment that
+/// may hold `%2F`; the handler splits the raw path itself.
+fn subscription_paths(mut doc: OpenApi) -> OpenApi {
+    let Some(any) = doc
+        .paths
+        .remove(&format!("{HUB_PATH}/subscriptions/{{**rest}}"))
+    else {
+        return doc;
+    };
+    let param = |name: &str, description: &str| {
+        let text = Object::new().schema_type(BasicType::String);
+        Parameter::new(name)
+            .location(ParameterIn::Path)
+            .required(Required::True)
+            .description(description)
+            .schema(text)
+    };
+    let match_type = param("match_type", "`exact` or `urlpattern`.");
+    let pattern = param(
+        "match",
+        "The matcher's pattern, percent-encoded as one segment.",
+    );
+    let subscriber = param(
+        "subscriber",
+        "The subscriber's `urn:uuid:`, percent-encoded.",
+    );
+    let deeper = [
+        (
+            "{match_type}/{match}",
+            "matcher_subscriptions",
+            vec![match_type.clone(), pattern.clone()],
+        ),
+        (
+            "{match_type}/{match}/{subscriber}",
+            "subscription",
+            vec![match_type, pattern, subscriber],
+        ),
+    ];
+    for (suffix, id, params) in deeper {
+        let mut item = any.clone();
+        for operation in item.operations.values_mut() {
+            operation.operation_id = Some(id.to_owned());
+            for param in &params {
+                operation.parameters.insert(param.clone());
+            }
+        }
+        doc.paths
+            .insert(format!("{HUB_PATH}/subscriptions/{suffix}"), item);
+    }
+    doc
+}
+
+/// The OpenAPI document's own parts: how a token is presented.
+fn document(cookie_name: &str) -> OpenApi {
+    let bearer = Http::new(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(
+            "A JWT whose `mercure` claim grants `publish` / `subscribe` (Mercure's Authorization).",
+        );
+    let cookie =
+        ApiKeyValue::with_description(cookie_name, "The same JWT in a cookie (for EventSource).");
+    OpenApi::new("sse-topics", env!("CARGO_PKG_VERSION"))
+        .add_security_scheme("bearer", SecurityScheme::Http(bearer))
+        .add_security_scheme("cookie", SecurityScheme::ApiKey(ApiKey::Cookie(cookie)))
+}
+
+/// What `GET /.well-known/mercure` sends, for the OpenAPI document.
+fn updates_doc() -> StreamDoc {
+    StreamDoc {
+        path: HUB_PATH,
+        ids: Some((
+            "The publisher's id, else `urn:uuid:`-free `#` and the hub's MS-N; send it back as Last-Event-ID (or last_event_id).",
+            "",
+        )),
+        events: vec![
+            EventDoc::text_any_name_but(
+                &["mercure", "reset"],
+                "An update: `event` is its `type` (none: unnamed), `data` its data, as published.",
+            ),
+            EventDoc::json::<Subscription>(
+                Some("mercure"),
+                "With --subscriptions, to tokens that may read it: a subscription began (`active: true`) or ended.",
+            ),
+            EventDoc::json::<Reset>(
+                Some("reset"),
+                "The id sent back names no retained update: everything retained follows.",
+            ),
+        ],
+    }
+}
+
+/// The updates whose topics match any of the request's matchers (and, when private,
+/// that its token may read), from `Last-Event-ID` (or `last_event_id`) or from now.
+#[endpoint(
+    status_codes(200, 400, 401, 403, 429, 503),
+    parameters(
+        ("match" = Option<Vec<String>>, Query, description = "A topic, exactly (`*`: every topic). Repeatable, as are the others: an update matching any is sent."),
+        ("match_exact" = Option<Vec<String>>, Query, description = "The same as `match`."),
+        ("match_urlpattern" = Option<Vec<String>>, Query, description = "A WHATWG URL Pattern, e.g. `https://example.com/books/:id`."),
+        ("last-event-id" = Option<String>, Header, description = "The last id seen: the updates after it (or `earliest`: all retained)."),
+        ("last_event_id" = Option<String>, Query, description = "The same, for a client that cannot send the header (the header wins).")
+    ),
+    security((), ("bearer" = []), ("cookie" = []))
+)]
 async fn subscribe(
     req: &mut Request,
     depot: &mut Depot,
@@ -155,8 +266,33 @@ async fn subscribe(
     Ok(())
 }
 
-/// `POST /.well-known/mercure`: publishes the form's update, answering its id.
-#[handler]
+/// The fields of `POST /.well-known/mercure`'s form, for the OpenAPI document (the
+/// handler reads them with [`form_pairs`]: `topic` repeats).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+struct UpdateForm {
+    /// One or more (repeat the field): the first is canonical.
+    topic: Vec<String>,
+    /// The update's data (empty when absent).
+    data: Option<String>,
+    /// Present (any value): only subscribers whose token grants one of its topics get it.
+    private: Option<String>,
+    /// The update's id (the hub makes one when absent).
+    id: Option<String>,
+    /// The SSE event name.
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// The SSE `retry`, in milliseconds.
+    retry: Option<u64>,
+}
+
+/// Publishes the form's update, answering its id as text.
+#[endpoint(
+    request_body(content = UpdateForm, content_type = "application/x-www-form-urlencoded"),
+    status_codes(200, 400, 401, 403, 408, 413, 415, 503),
+    responses((status_code = 200, description = "Published: the update's id.", body = String, content_type = "text/plain")),
+    security(("bearer" = []), ("cookie" = []))
+)]
 async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
     let (_, hub) = state(depot)?;
     let form = req
@@ -190,18 +326,26 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     Ok(())
 }
 
-/// `GET /books/{id}`: a resource whose updates the hub carries, advertising the hub
-/// (`Link: rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).
-#[handler]
-async fn book(req: &mut Request, res: &mut Response) {
+/// A resource whose updates the hub carries, advertising the hub (`Link:
+/// rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).
+#[endpoint(parameters(("id" = u32, Path, description = "Any number.")))]
+async fn book(req: &mut Request, res: &mut Response) -> Json<Book> {
     let id = req.param::<u32>("id").unwrap_or(1);
     let topic = format!("/books/{id}");
     if let Ok(link) = HeaderValue::from_str(&format!("<{topic}>; rel=\"self\"")) {
         res.headers_mut().append("link", link);
     }
-    res.render(Json(
-        serde_json::json!({ "@id": topic, "title": format!("Book {id}") }),
-    ));
+    let title = format!("Book {id}");
+    Json(Book { id: topic, title })
+}
+
+/// A sample resource (JSON-LD).
+#[derive(Serialize, ToSchema)]
+struct Book {
+    /// Its topic.
+    #[serde(rename = "@id")]
+    id: String,
+    title: String,
 }
 
 /// A hoop that advertises the hub: `Link: <hub>; rel="mercure"` on the page and every
@@ -241,27 +385,37 @@ async fn advertise(req: &mut Request, depot: &mut Depot, res: &mut Response, ctr
     }
 }
 
-/// `GET /.well-known/oauth-protected-resource/.well-known/mercure`: the hub's protected
-/// resource metadata (RFC 9728, as Mercure's Discovery section describes it).
-#[handler]
-async fn resource_metadata(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+/// The hub's protected resource metadata (RFC 9728, as Mercure's Discovery section
+/// describes it).
+#[endpoint]
+async fn resource_metadata(depot: &mut Depot) -> Result<Json<ResourceMetadata>, ApiError> {
     let (_, hub) = state(depot)?;
     let settings = &hub.settings;
     let resource = settings
         .jwt_audience
         .clone()
         .unwrap_or_else(|| hub.url().to_string());
-    let mut document = serde_json::json!({
-        "resource": resource,
-        "authorization_details_types_supported": [auth::DETAIL_TYPE],
-        "bearer_methods_supported": ["header"],
-        "mercure_cookie": settings.cookie_name,
-    });
-    if settings.subscriptions {
-        document["mercure_subscriptions"] = true.into();
-    }
-    res.render(Json(document));
-    Ok(())
+    Ok(Json(ResourceMetadata {
+        resource,
+        authorization_details_types_supported: [auth::DETAIL_TYPE],
+        bearer_methods_supported: ["header"],
+        mercure_cookie: settings.cookie_name.clone(),
+        mercure_subscriptions: settings.subscriptions.then_some(true),
+    }))
+}
+
+/// RFC 9728 protected resource metadata, with Mercure's fields.
+#[derive(Serialize, ToSchema)]
+struct ResourceMetadata {
+    /// The hub's URL (or the configured JWT audience).
+    resource: String,
+    authorization_details_types_supported: [&'static str; 1],
+    bearer_methods_supported: [&'static str; 1],
+    /// The cookie a token may come in.
+    mercure_cookie: String,
+    /// `true` when the subscriptions API is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mercure_subscriptions: Option<bool>,
 }
 
 /// The server's [`Streams`] and the hub, from the `Depot`.
@@ -734,6 +888,13 @@ fn invalid_token() -> Refusal {
     Refusal::Bearer {
         error: ApiError::new(StatusCode::UNAUTHORIZED, "invalid-token", message),
         challenge: "Bearer error=\"invalid_token\"".to_owned(),
+    }
+}
+
+/// A refusal is the family's JSON error (see [`ApiError`]'s statuses).
+impl EndpointOutRegister for Refusal {
+    fn register(components: &mut Components, operation: &mut Operation) {
+        ApiError::register(components, operation);
     }
 }
 

@@ -17,7 +17,9 @@ use salvo::async_trait;
 use salvo::http::StatusCode;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
-use serde_json::{Value, json};
+use salvo_oapi::{ToSchema, endpoint};
+use serde::Serialize;
+use serde_json::Value;
 use sse_shared::error::ApiError;
 use sse_shared::publish::Publisher;
 use sse_shared::secret::random_token;
@@ -197,6 +199,41 @@ fn path(match_type: MatchType, pattern: &str, subscriber: Option<&str>) -> Strin
     path
 }
 
+/// A subscription, as the subscriptions API lists it and its `mercure` announcements
+/// carry it (Mercure's Active Subscriptions). The registry keeps it as JSON.
+#[derive(Serialize, ToSchema)]
+pub struct Subscription {
+    /// Its path under the hub: `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`.
+    pub id: String,
+    /// Always `subscription`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `exact`, `urlpattern`, ...
+    pub match_type: &'static str,
+    /// The matcher's pattern.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// The subscriber: a `urn:uuid:` the hub chose.
+    pub subscriber: String,
+    /// Whether the subscription is open (an announcement of its end says `false`).
+    pub active: bool,
+    /// What the subscriber's token says about it (`mercure.payload`), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+}
+
+/// A collection of subscriptions, as `GET /.well-known/mercure/subscriptions[/..]` lists it.
+#[derive(Serialize, ToSchema)]
+pub struct Subscriptions {
+    /// The path asked for.
+    pub id: String,
+    /// Always `subscriptions`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[salvo(schema(value_type = Vec<Subscription>))]
+    pub subscriptions: Vec<Value>,
+}
+
 /// The JSON document describing one subscription (active until announced otherwise).
 fn document(
     match_type: MatchType,
@@ -204,23 +241,26 @@ fn document(
     subscriber: &str,
     payload: Option<Value>,
 ) -> Value {
-    let mut doc = json!({
-        "id": path(match_type, pattern, Some(subscriber)),
-        "type": "subscription",
-        "match_type": match_type.name(),
-        "match": pattern,
-        "subscriber": subscriber,
-        "active": true,
-    });
-    if let Some(payload) = payload {
-        doc["payload"] = payload;
-    }
-    doc
+    let doc = Subscription {
+        id: path(match_type, pattern, Some(subscriber)),
+        kind: "subscription",
+        match_type: match_type.name(),
+        pattern: pattern.to_owned(),
+        subscriber: subscriber.to_owned(),
+        active: true,
+        payload,
+    };
+    serde_json::to_value(doc).unwrap_or_default()
 }
 
-/// `GET /.well-known/mercure/subscriptions[/{match_type}/{match}[/{subscriber}]]`: the
-/// active subscriptions there, to a token that grants `subscribe` on that path.
-#[handler]
+/// The active subscriptions under this path (all, a matcher's, or one), to a token that
+/// grants `subscribe` on it. One subscription is a `Subscription`, the others a
+/// `Subscriptions` collection.
+#[endpoint(
+    status_codes(200, 400, 401, 403, 404, 503),
+    responses((status_code = 200, description = "The subscriptions (`Subscriptions`), or one (`Subscription`) for a path that names a subscriber.", body = Subscriptions)),
+    security(("bearer" = []), ("cookie" = []))
+)]
 pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
     let (_, hub) = state(depot)?;
     refuse_malformed_presentation(req)?;
@@ -257,19 +297,18 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let active = hub.registry.all().await.map_err(ApiError::from)?;
     let all = active.iter();
     let body = match parts.as_slice() {
-        [] => {
-            json!({"id": requested, "type": "subscriptions", "subscriptions": all.collect::<Vec<_>>()})
-        }
+        [] => collection(requested, all.cloned().collect()),
         [match_type, pattern] | [match_type, pattern, _]
             if MatchType::from_name(match_type).is_none() || pattern.is_empty() =>
         {
             return Err(not_found().into());
         }
         [match_type, pattern] => {
-            let found: Vec<&Value> = all
+            let found = all
                 .filter(|d| d["match_type"] == *match_type && d["match"] == *pattern)
+                .cloned()
                 .collect();
-            json!({"id": requested, "type": "subscriptions", "subscriptions": found})
+            collection(requested, found)
         }
         [match_type, pattern, subscriber] => {
             let mut found = all.filter(|d| {
@@ -293,6 +332,17 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     }
     res.render(Json(body));
     Ok(())
+}
+
+/// The collection at `id`, as JSON.
+fn collection(id: String, subscriptions: Vec<Value>) -> Value {
+    let kind = "subscriptions";
+    let list = Subscriptions {
+        id,
+        kind,
+        subscriptions,
+    };
+    serde_json::to_value(list).unwrap_or_default()
 }
 
 /// The id of the last update the hub dispatched, or `earliest`: the newest retained
