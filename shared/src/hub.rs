@@ -46,7 +46,7 @@ use crate::frame::{Frame, FrameError};
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 
 use crate::metrics::Metrics;
-use crate::resume::{ResetReason, reset_frame};
+use crate::resume::{Reset, ResetReason};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
@@ -692,6 +692,21 @@ impl<E: HubEvent> Subscription<E> {
             let batch = subscription.next_batch().await?;
             Some((batch, subscription))
         })
+    }
+}
+
+/// The `event: reset` frame (see `resume`). It carries no `id:`, so the client's
+/// cursor is unchanged until the next real event.
+pub fn reset_frame<T: fmt::Display>(
+    reason: ResetReason,
+    oldest: Option<T>,
+    latest: Option<T>,
+) -> Bytes {
+    let reset = Reset::new(reason, oldest, latest);
+    // Serializing an enum and two ids cannot fail; an empty reset is still a reset.
+    match Frame::new().event("reset").and_then(|f| f.json(&reset)) {
+        Ok(frame) => frame.finish(),
+        Err(_) => Bytes::from_static(b"event: reset\ndata: {}\n\n"),
     }
 }
 

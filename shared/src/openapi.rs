@@ -6,7 +6,7 @@
 //!   ([`StreamDoc`], [`EventDoc`]): one `oneOf` branch per event name, with
 //!   the `data` typed by the Rust type the code serializes (`#[derive(ToSchema)]`) as
 //!   `contentMediaType: application/json` + `contentSchema`, and the `id` format;
-//! - `GET /healthz` and `GET /metrics`, which [`crate::routes::service`] adds to every
+//! - `GET /healthz` and `GET /metrics`, which the `routes` module's `service` adds to every
 //!   server.
 //!
 //! ```ignore
@@ -14,7 +14,7 @@
 //! let count = StreamDoc {
 //!     path: "/events",
 //!     ids: Some(("The count.", "^[0-9]+$")),
-//!     events: vec![EventDoc::text_matching(None, "The next number.", "^[0-9]+$")],
+//!     events: vec![EventDoc::text(None, "The next number.", "^[0-9]+$")],
 //! };
 //! let router = openapi::serve(doc, router, &[count]); // and GET /openapi.json
 //! ```
@@ -30,7 +30,7 @@ use salvo_oapi::{
 /// The path the document is served at.
 pub const PATH: &str = "/openapi.json";
 
-/// The ids of a stream from the shared hub ([`crate::hub::EventId`]), for
+/// The ids of a stream from the shared hub (the `hub` module's `EventId`), for
 /// [`StreamDoc::ids`].
 pub const HUB_IDS: (&str, &str) = (
     "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
@@ -39,91 +39,65 @@ pub const HUB_IDS: (&str, &str) = (
 
 /// One kind of event a stream sends.
 pub struct EventDoc {
-    name: Option<&'static str>,
-    /// With `name` `None`: any name but these (a publisher chooses it), not `message`.
-    any_name_but: Option<&'static [&'static str]>,
+    /// `Ok(name)`; `Ok(None)`: unnamed; `Err(reserved)`: any name (or none) but these.
+    name: Result<Option<&'static str>, &'static [&'static str]>,
     description: &'static str,
-    data: DataDoc,
-}
-
-enum DataDoc {
-    /// JSON, of the schema this registers in the components.
-    Json(fn(&mut Components) -> RefOr<Schema>),
-    /// Plain text, matching this pattern if any.
-    Text(Option<&'static str>),
+    /// The schema of JSON `data`, or the pattern text `data` matches (`""`: any).
+    data: Result<fn(&mut Components) -> RefOr<Schema>, &'static str>,
 }
 
 impl EventDoc {
     /// An event named `name` (`None`: unnamed, which a browser dispatches as
     /// `message`) whose `data` is `T` as JSON.
     pub fn json<T: ToSchema>(name: Option<&'static str>, description: &'static str) -> Self {
-        let data = DataDoc::Json(T::to_schema);
+        let (name, data) = (Ok(name), Ok(T::to_schema as fn(&mut Components) -> _));
         Self {
             name,
-            any_name_but: None,
             description,
             data,
         }
     }
 
-    /// An event whose `data` is any text.
-    pub fn text(name: Option<&'static str>, description: &'static str) -> Self {
-        let data = DataDoc::Text(None);
-        Self {
-            name,
-            any_name_but: None,
-            description,
-            data,
-        }
-    }
-
-    /// An event whose `data` is text matching the regular expression `pattern`.
-    pub fn text_matching(
+    /// An event whose `data` is text matching the regular expression `pattern` (`""`:
+    /// any text).
+    pub fn text(
         name: Option<&'static str>,
         description: &'static str,
         pattern: &'static str,
     ) -> Self {
-        let data = DataDoc::Text(Some(pattern));
+        let (name, data) = (Ok(name), Err(pattern));
         Self {
             name,
-            any_name_but: None,
             description,
             data,
         }
     }
 
-    /// An event whose name is any but `reserved` (or none), with any text as `data`:
+    /// An event named anything but `reserved` (or nothing), with any text as `data`:
     /// what a publisher sends through a hub.
-    pub fn text_any_name_but(reserved: &'static [&'static str], description: &'static str) -> Self {
+    pub fn any_name_but(reserved: &'static [&'static str], description: &'static str) -> Self {
+        let (name, data) = (Err(reserved), Err(""));
         Self {
-            name: None,
-            any_name_but: Some(reserved),
+            name,
             description,
-            data: DataDoc::Text(None),
+            data,
         }
     }
 
-    /// This event's branch of the stream's `itemSchema`: `event` (required, with this
-    /// name; for an unnamed event absent or `message`), `data`, and `id` when `ids`.
+    /// This event's branch of the stream's `itemSchema`: `event` (required when named;
+    /// for an unnamed event absent or `message`), `data`, and `id` when `ids`.
     fn item(&self, components: &mut Components, ids: Option<&Object>) -> Object {
-        let event = match self.any_name_but {
+        let event = match self.name {
             // `not` is a JSON Schema keyword salvo-oapi has no builder for.
-            Some(reserved) => Object::new()
-                .schema_type(BasicType::String)
-                .add_extension("not", serde_json::json!({ "enum": reserved })),
-            None => Object::new()
-                .schema_type(BasicType::String)
-                .enum_values([self.name.unwrap_or("message")]),
+            Err(reserved) => string().add_extension("not", serde_json::json!({ "enum": reserved })),
+            Ok(name) => string().enum_values([name.unwrap_or("message")]),
         };
-        let data = match &self.data {
-            DataDoc::Json(schema) => Object::new()
-                .schema_type(BasicType::String)
+        let data = match self.data {
+            Ok(schema) => string()
                 .content_media_type("application/json")
                 .add_extension("contentSchema", serde_json::json!(schema(components))),
-            DataDoc::Text(None) => Object::new().schema_type(BasicType::String),
-            DataDoc::Text(Some(pattern)) => Object::new()
-                .schema_type(BasicType::String)
-                .pattern(*pattern),
+            Err("") => string(),
+            Err(pattern) => string().pattern(pattern),
         };
         let mut item = Object::new()
             .schema_type(BasicType::Object)
@@ -131,7 +105,7 @@ impl EventDoc {
             .property("event", event)
             .property("data", data)
             .required("data");
-        if self.name.is_some() {
+        if let Ok(Some(_)) = self.name {
             item = item.required("event");
         }
         if let Some(ids) = ids {
@@ -139,6 +113,11 @@ impl EventDoc {
         }
         item
     }
+}
+
+/// A string schema.
+fn string() -> Object {
+    Object::new().schema_type(BasicType::String)
 }
 
 /// An event stream: its path (a `GET` endpoint of the router), the format of its ids,
@@ -157,15 +136,9 @@ impl StreamDoc {
     /// Documents the stream's `GET` `200` in `doc` (made by the endpoint when `doc` merged
     /// the router) as `text/event-stream` with an `itemSchema`.
     fn describe(&self, mut doc: OpenApi) -> OpenApi {
-        let ids = self.ids.map(|(description, pattern)| {
-            let id = Object::new()
-                .schema_type(BasicType::String)
-                .description(description);
-            if pattern.is_empty() {
-                id
-            } else {
-                id.pattern(pattern)
-            }
+        let ids = self.ids.map(|(description, pattern)| match pattern {
+            "" => string().description(description),
+            _ => string().description(description).pattern(pattern),
         });
         let mut one_of = OneOf::new();
         for event in &self.events {
@@ -215,7 +188,7 @@ pub fn document(doc: OpenApi, router: &Router, streams: &[StreamDoc]) -> OpenApi
 
 /// A path whose `GET` answers text.
 fn text_get(description: &str) -> PathItem {
-    let text = Content::new(Object::new().schema_type(BasicType::String));
+    let text = Content::new(string());
     let ok = Response::new(description).add_content("text/plain", text);
     let mut operation = salvo_oapi::Operation::new();
     operation.responses.insert("200", ok);

@@ -11,12 +11,9 @@
 
 use std::fmt::Display;
 
-use bytes::Bytes;
 use salvo::Request;
 use salvo_oapi::ToSchema;
 use serde::Serialize;
-
-use crate::frame::Frame;
 
 /// The query parameter read when there is no `Last-Event-ID` header.
 pub const LAST_EVENT_ID_QUERY: &str = "lastEventId";
@@ -70,16 +67,5 @@ impl Reset {
             oldest,
             latest,
         }
-    }
-}
-
-/// The `event: reset` frame. It carries no `id:`, so the client's cursor is unchanged
-/// until the next real event.
-pub fn reset_frame<T: Display>(reason: ResetReason, oldest: Option<T>, latest: Option<T>) -> Bytes {
-    let reset = Reset::new(reason, oldest, latest);
-    // Serializing an enum and two ids cannot fail; an empty reset is still a reset.
-    match Frame::new().event("reset").and_then(|f| f.json(&reset)) {
-        Ok(frame) => frame.finish(),
-        Err(_) => Bytes::from_static(b"event: reset\ndata: {}\n\n"),
     }
 }

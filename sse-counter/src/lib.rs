@@ -24,7 +24,7 @@ use salvo_oapi::{OpenApi, endpoint};
 use sse_shared::error::ApiError;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
-use sse_shared::resume::{Reset, ResetReason};
+use sse_shared::resume::{Reset, ResetReason, last_event_id};
 use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval, sleep};
 
@@ -59,7 +59,7 @@ fn events_doc() -> StreamDoc {
             "^[0-9]+$",
         )),
         events: vec![
-            EventDoc::text_matching(
+            EventDoc::text(
                 None,
                 "The next number, from 1 (or the id sent back + 1).",
                 "^[0-9]+$",
@@ -173,15 +173,5 @@ impl CounterStream {
         res.headers_mut().insert("x-accel-buffering", no_buffering);
         sse::stream(res, events);
         Ok(())
-    }
-}
-
-/// The client's cursor: the `Last-Event-ID` header a browser sends when it reconnects,
-/// else `?lastEventId=` (for pages that reconnect by hand). A header that is not UTF-8
-/// comes back lossily converted, so it fails to parse and earns `invalid-id`.
-fn last_event_id(req: &Request) -> Option<String> {
-    match req.headers().get("last-event-id") {
-        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-        None => req.query::<String>("lastEventId"),
     }
 }

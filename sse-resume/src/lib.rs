@@ -174,7 +174,7 @@ fn events_doc() -> StreamDoc {
         ids: Some(HUB_IDS),
         events: vec![
             EventDoc::json::<Tick>(Some("tick"), "The producer's heartbeat."),
-            EventDoc::text(Some("note"), "Text someone posted (POST /events)."),
+            EventDoc::text(Some("note"), "Text someone posted (POST /events).", ""),
             EventDoc::json::<Live>(Some("live"), "The replay is over: what follows is live."),
             EventDoc::json::<Reset>(
                 Some("reset"),

@@ -39,11 +39,11 @@ use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start, reset_frame};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
-use sse_shared::resume::{Reset, ResetReason, reset_frame};
+use sse_shared::resume::{Reset, ResetReason};
 use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
 use sse_shared::streams::Streams;
@@ -175,7 +175,7 @@ fn updates_doc() -> StreamDoc {
             "",
         )),
         events: vec![
-            EventDoc::text_any_name_but(
+            EventDoc::any_name_but(
                 &["mercure", "reset"],
                 "An update: `event` is its `type` (none: unnamed), `data` its data, as published.",
             ),
