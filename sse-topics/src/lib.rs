@@ -171,7 +171,7 @@ fn updates_doc() -> StreamDoc {
     StreamDoc {
         path: HUB_PATH,
         ids: Some((
-            "The publisher's id, else `urn:uuid:`-free `#` and the hub's MS-N; send it back as Last-Event-ID (or last_event_id).",
+            "The publisher's id if it gave one, else `#` and the hub's MS-N; send it back as Last-Event-ID (or last_event_id) to resume after it.",
             "",
         )),
         events: vec![
