@@ -303,13 +303,20 @@ impl TestApp {
     }
 }
 
-/// Checks the contract the app at `base` serves at `GET /openapi.json`, and `events`
-/// (each with the path of the stream it was read from) against it, with
-/// `scripts/openapi-check.py`: the document must be valid OpenAPI (openapi-spec-validator),
-/// and each event must match its stream's `itemSchema`, its JSON `data` strictly.
-/// The Python is `OPENAPI_PYTHON`, else `<target>/openapi-venv/bin/python`, which
-/// `scripts/test` makes.
-pub async fn check_contract(base: &str, events: &[(&str, &Sse)]) -> TestResult {
+/// Checks that `events`, read from the stream at `path`, are named `names` (`""`:
+/// unnamed), then the contract the app at `base` serves at `GET /openapi.json` and the
+/// events against it, with `scripts/openapi-check.py`: the document must be valid
+/// OpenAPI (openapi-spec-validator), and each event must match its stream's
+/// `itemSchema`, its JSON `data` strictly. The Python is `OPENAPI_PYTHON`, else
+/// `<target>/openapi-venv/bin/python`, which `scripts/test` makes.
+pub async fn check_contract(base: &str, path: &str, events: &[Sse], names: &[&str]) -> TestResult {
+    let read: Vec<_> = events
+        .iter()
+        .map(|e| e.event.as_deref().unwrap_or(""))
+        .collect();
+    if read != names {
+        return Err(format!("the events read are {read:?}, not {names:?}").into());
+    }
     let document = http().get(format!("{base}/openapi.json")).send().await?;
     if document.status() != 200 {
         return Err(format!("GET /openapi.json: {}", document.status()).into());
@@ -317,7 +324,7 @@ pub async fn check_contract(base: &str, events: &[(&str, &Sse)]) -> TestResult {
     let document = document.text().await?;
     let events: Vec<_> = events
         .iter()
-        .map(|(path, sse)| {
+        .map(|sse| {
             serde_json::json!({ "path": path, "event": sse.event, "data": sse.data, "id": sse.id })
         })
         .collect();

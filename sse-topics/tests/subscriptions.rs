@@ -314,18 +314,13 @@ async fn the_events_sent_are_the_ones_openapi_json_describes() -> TestResult {
     let url = app.url(&format!("{HUB}?match=x"));
     let mut reset = SseConnection::open(&url, &[("last-event-id", "no-such-id")]).await?;
     read.push(reset.next_event().await?);
-    let names: Vec<_> = read
-        .iter()
-        .map(|e| e.event.as_deref().unwrap_or(""))
-        .collect();
     let expected = [
         "mercure", "mercure", "mercure", "mercure", "mercure", "", "book", "reset",
     ];
-    assert_eq!(names, expected);
+
     assert!(
         read.iter()
             .any(|e| e.data.as_deref().is_some_and(|d| d.contains("acme")))
     );
-    let read: Vec<_> = read.iter().map(|event| (HUB, event)).collect();
-    check_contract(&app.url(""), &read).await
+    check_contract(&app.url(""), HUB, &read, &expected).await
 }
