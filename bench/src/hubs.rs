@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use crate::load::{BenchResult, EVENT_BYTES};
-use crate::per_event::{PerEvent, Regime, Runs, listed, median, rounds};
+use crate::per_event::{PerEvent, Regime, Runs, figures, listed, median, ratio_of_medians, rounds};
 use crate::servers::Server;
 
 const HUBS: [Server; 2] = [Server::Topics, Server::Mercure];
@@ -35,20 +35,6 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
     std::fs::write(&path, &md)?;
     println!("{md}\nwrote {path}");
     Ok(())
-}
-
-fn each(results: &Runs, key: (Server, usize, Regime), pick: impl Fn(&PerEvent) -> f64) -> Vec<f64> {
-    results
-        .get(&key)
-        .map_or_else(Vec::new, |runs| runs.iter().map(pick).collect())
-}
-
-/// `ours / Mercure` of the medians.
-fn ratio(ours: &[f64], mercure: &[f64]) -> String {
-    match (median(ours.to_vec()), median(mercure.to_vec())) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-        _ => "-".to_owned(),
-    }
 }
 
 fn markdown(
@@ -87,7 +73,7 @@ fn markdown(
     let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for &(n, rate) in loads {
         for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
-            let of = |hub, pick: fn(&PerEvent) -> f64| each(results, (hub, n, regime), pick);
+            let of = |hub, pick: fn(&PerEvent) -> f64| figures(results, (hub, n, regime), pick);
             let cpu = (
                 of(Server::Topics, |r| r.cpu_us),
                 of(Server::Mercure, |r| r.cpu_us),
@@ -106,10 +92,10 @@ fn markdown(
                 regime.label(),
                 listed(&cpu.0, 2),
                 listed(&cpu.1, 2),
-                ratio(&cpu.0, &cpu.1),
+                ratio_of_medians(cpu.0.clone(), cpu.1.clone()),
                 listed(&kib.0, 1),
                 listed(&kib.1, 1),
-                ratio(&kib.0, &kib.1),
+                ratio_of_medians(kib.0.clone(), kib.1.clone()),
                 per_read.0,
                 per_read.1,
             );
@@ -149,7 +135,7 @@ fn markdown(
     let _ = writeln!(md, "|---|---:|---:|");
     for &(n, rate) in loads {
         for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
-            let cores = |hub| listed(&each(results, (hub, n, regime), |r| r.cores), 2);
+            let cores = |hub| listed(&figures(results, (hub, n, regime), |r| r.cores), 2);
             let _ = writeln!(
                 md,
                 "| {n}, {} | {} | {} |",

@@ -228,8 +228,12 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
     Ok(())
 }
 
-/// Each run's figure, in run order, and their median.
-fn figures(results: &Runs, key: (Server, usize, Regime), pick: fn(&PerEvent) -> f64) -> Vec<f64> {
+/// Each run's figure, in run order.
+pub(crate) fn figures(
+    results: &Runs,
+    key: (Server, usize, Regime),
+    pick: impl Fn(&PerEvent) -> f64,
+) -> Vec<f64> {
     results
         .get(&key)
         .map_or_else(Vec::new, |runs| runs.iter().map(pick).collect())
@@ -249,8 +253,13 @@ pub(crate) fn listed(values: &[f64], digits: usize) -> String {
 }
 
 fn ratio(results: &Runs, a: (Server, usize, Regime), b: (Server, usize, Regime)) -> String {
-    let cpu = |key| median(figures(results, key, |r| r.cpu_us));
-    match (cpu(a), cpu(b)) {
+    let cpu = |key| figures(results, key, |r| r.cpu_us);
+    ratio_of_medians(cpu(a), cpu(b))
+}
+
+/// `a / b` of the medians, as `1.02x` (`-` when either has none).
+pub(crate) fn ratio_of_medians(a: Vec<f64>, b: Vec<f64>) -> String {
+    match (median(a), median(b)) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
         _ => "-".to_owned(),
     }

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 
 use crate::load::{BenchResult, EVENT_BYTES};
+use crate::per_event::median;
 use crate::servers::Server;
 use crate::{ClosedLoop, FixedRate, closed_loop, fixed_rate};
 
@@ -88,14 +89,6 @@ pub async fn all(runs: usize, measure: Duration, quick: bool, out: &str) -> Benc
     println!("{markdown}");
     println!("wrote {md_path} and {svg_path}");
     Ok(())
-}
-
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    Some(values[values.len() / 2])
 }
 
 /// The median of one closed-loop figure over the runs.
