@@ -75,7 +75,7 @@ pub struct Draft {
 }
 
 /// A published notification: the draft, its time, and (in the frame) its id.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Notification {
     draft: Draft,
     at: String,
@@ -96,10 +96,9 @@ pub struct NotificationData {
 }
 
 impl Notification {
-    fn data(&self, id: EventId) -> NotificationData {
-        let draft = self.draft.clone();
+    fn into_data(self, id: EventId) -> NotificationData {
+        let (draft, at) = (self.draft, self.at);
         let (title, message, level, user) = (draft.title, draft.message, draft.level, draft.user);
-        let at = self.at.clone();
         NotificationData {
             id,
             title,
@@ -125,7 +124,7 @@ impl HubEvent for Notification {
         Ok(Frame::new()
             .id(&id.to_string())?
             .event("notification")?
-            .json(&self.data(id))?
+            .json(&self.clone().into_data(id))?
             .finish())
     }
 }
@@ -152,13 +151,10 @@ impl Notifier {
             draft,
             at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
         };
-        // The hub keeps the notification; build the reply from a copy of its parts.
-        let reply = Notification {
-            draft: notification.draft.clone(),
-            at: notification.at.clone(),
-        };
+        // The hub keeps the notification; the reply is made from a copy.
+        let reply = notification.clone();
         let id = self.log.publish(notification).await?;
-        Ok(reply.data(id))
+        Ok(reply.into_data(id))
     }
 }
 
