@@ -39,18 +39,35 @@ pub const HUB_IDS: (&str, &str) = (
 
 /// One kind of event a stream sends.
 pub struct EventDoc {
-    /// `Ok(name)`; `Ok(None)`: unnamed; `Err(reserved)`: any name (or none) but these.
-    name: Result<Option<&'static str>, &'static [&'static str]>,
+    name: EventName,
     description: &'static str,
-    /// The schema of JSON `data`, or the pattern text `data` matches (`""`: any).
-    data: Result<fn(&mut Components) -> RefOr<Schema>, &'static str>,
+    data: EventData,
+}
+
+/// What an event's `event:` field is.
+enum EventName {
+    /// This name.
+    Named(&'static str),
+    /// None: a browser dispatches it as `message`.
+    Unnamed,
+    /// Any name (or none) but these: a publisher's choice.
+    AnyBut(&'static [&'static str]),
+}
+
+/// What an event's `data:` is.
+enum EventData {
+    /// JSON of the schema this registers in the components.
+    Json(fn(&mut Components) -> RefOr<Schema>),
+    /// Text matching this pattern (`""`: any text).
+    Text(&'static str),
 }
 
 impl EventDoc {
     /// An event named `name` (`None`: unnamed, which a browser dispatches as
     /// `message`) whose `data` is `T` as JSON.
     pub fn json<T: ToSchema>(name: Option<&'static str>, description: &'static str) -> Self {
-        let (name, data) = (Ok(name), Ok(T::to_schema as fn(&mut Components) -> _));
+        let name = name.map_or(EventName::Unnamed, EventName::Named);
+        let data = EventData::Json(T::to_schema);
         Self {
             name,
             description,
@@ -65,7 +82,8 @@ impl EventDoc {
         description: &'static str,
         pattern: &'static str,
     ) -> Self {
-        let (name, data) = (Ok(name), Err(pattern));
+        let name = name.map_or(EventName::Unnamed, EventName::Named);
+        let data = EventData::Text(pattern);
         Self {
             name,
             description,
@@ -76,7 +94,7 @@ impl EventDoc {
     /// An event named anything but `reserved` (or nothing), with any text as `data`:
     /// what a publisher sends through a hub.
     pub fn any_name_but(reserved: &'static [&'static str], description: &'static str) -> Self {
-        let (name, data) = (Err(reserved), Err(""));
+        let (name, data) = (EventName::AnyBut(reserved), EventData::Text(""));
         Self {
             name,
             description,
@@ -88,16 +106,19 @@ impl EventDoc {
     /// for an unnamed event absent or `message`), `data`, and `id` when `ids`.
     fn item(&self, components: &mut Components, ids: Option<&Object>) -> Object {
         let event = match self.name {
+            EventName::Named(name) => string().enum_values([name]),
+            EventName::Unnamed => string().enum_values(["message"]),
             // `not` is a JSON Schema keyword salvo-oapi has no builder for.
-            Err(reserved) => string().add_extension("not", serde_json::json!({ "enum": reserved })),
-            Ok(name) => string().enum_values([name.unwrap_or("message")]),
+            EventName::AnyBut(reserved) => {
+                string().add_extension("not", serde_json::json!({ "enum": reserved }))
+            }
         };
         let data = match self.data {
-            Ok(schema) => string()
+            EventData::Json(schema) => string()
                 .content_media_type("application/json")
                 .add_extension("contentSchema", serde_json::json!(schema(components))),
-            Err("") => string(),
-            Err(pattern) => string().pattern(pattern),
+            EventData::Text("") => string(),
+            EventData::Text(pattern) => string().pattern(pattern),
         };
         let mut item = Object::new()
             .schema_type(BasicType::Object)
@@ -105,7 +126,7 @@ impl EventDoc {
             .property("event", event)
             .property("data", data)
             .required("data");
-        if let Ok(Some(_)) = self.name {
+        if let EventName::Named(_) = self.name {
             item = item.required("event");
         }
         if let Some(ids) = ids {
