@@ -167,6 +167,7 @@ async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Err
         cookie_name: "mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,
+        limits: Default::default(),
     };
     let hub = sse_topics::TopicHub::new(log, settings, HUB_SECRET.as_bytes())?;
     run_ours(&args, streams, sse_topics::router(&hub), false).await

@@ -20,7 +20,7 @@ use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::matcher::{MatchType, Matcher, Matchers};
+use super::matcher::{MatchType, Matcher, Matchers, Selection, Selector};
 
 /// The authorization detail type Mercure defines.
 pub const DETAIL_TYPE: &str = "https://mercure.rocks/authorization-detail";
@@ -35,6 +35,9 @@ const MAX_TOPICS_PER_DETAIL: usize = 64;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     pub exp: u64,
+    /// Read to refuse an `iss` that is not one string.
+    #[serde(default)]
+    pub iss: Option<Value>,
     #[serde(default)]
     pub authorization_details: Option<Value>,
 }
@@ -105,8 +108,9 @@ pub enum Token {
     Valid { grants: Arc<Grants>, exp: u64 },
 }
 
-/// The request's token, as the [`hoop`] found it, with its grants read.
-pub fn token(depot: &Depot, matchers: &Matchers) -> Token {
+/// The request's token, as the [`hoop`] found it, with its grants read and compiled
+/// (new URL patterns off the runtime's workers, within one request's budget).
+pub async fn token(depot: &Depot, matchers: &Arc<Matchers>) -> Token {
     match depot.jwt_auth_state() {
         JwtAuthState::Unauthorized => Token::None,
         JwtAuthState::Forbidden => Token::Invalid,
@@ -119,42 +123,49 @@ pub fn token(depot: &Depot, matchers: &Matchers) -> Token {
             if claims.exp <= unix_now() {
                 return Token::Invalid;
             }
-            match Grants::from_claims(claims, matchers) {
-                Some(grants) => Token::Valid {
-                    grants: Arc::new(grants),
-                    exp: claims.exp,
-                },
-                None => Token::Invalid,
+            // One issuer, as a string (RFC 7519 §4.1.1): jsonwebtoken also takes a list.
+            if claims.iss.as_ref().is_some_and(|iss| !iss.is_string()) {
+                return Token::Invalid;
+            }
+            let Some(details) = Detail::read_all(claims) else {
+                return Token::Invalid;
+            };
+            let wanted = details.iter().flat_map(|d| d.topics.iter().cloned());
+            let Ok(compiled) = matchers.compile_off_workers(wanted.collect()).await else {
+                return Token::Invalid;
+            };
+            Token::Valid {
+                grants: Arc::new(Grants::new(details, compiled)),
+                exp: claims.exp,
             }
         }
     }
 }
 
-/// What a token allows: the matchers its details grant `publish` on, and `subscribe`.
-#[derive(Default)]
-pub struct Grants {
-    pub publish: Vec<Arc<Matcher>>,
-    pub subscribe: Vec<Arc<Matcher>>,
-    /// The `subscribe` details in order, each with its `payload` (a JSON object), for
-    /// the subscriptions they describe (see [`Grants::payload_for`]).
-    pub subscribe_details: Vec<(Vec<Arc<Matcher>>, Option<Value>)>,
+/// One Mercure authorization detail, read but not compiled.
+struct Detail {
+    publish: bool,
+    subscribe: bool,
+    topics: Vec<Selector>,
+    payload: Option<Value>,
 }
 
-impl Grants {
-    /// The grants of `claims`, or `None` when any Mercure detail is malformed (a
-    /// missing or empty `actions` or `topics`, a non-string action, a matcher that is
-    /// not an object, an unsupported `match_type`, a bad pattern) or past the limits.
-    /// Details of other types are not ours and grant nothing; unknown actions too.
-    pub fn from_claims(claims: &Claims, matchers: &Matchers) -> Option<Self> {
-        let mut grants = Grants::default();
+impl Detail {
+    /// The Mercure details of `claims`, or `None` when any is malformed (a missing or
+    /// empty `actions` or `topics`, a non-string action, a matcher that is not an
+    /// object, an unsupported `match_type`, a pattern with a bad character) or past the
+    /// limits. Details of other types are not ours and grant nothing; unknown actions
+    /// too.
+    fn read_all(claims: &Claims) -> Option<Vec<Detail>> {
         let details = match &claims.authorization_details {
-            None => return Some(grants),
+            None => return Some(Vec::new()),
             Some(Value::Array(details)) => details,
             Some(_) => return None,
         };
         if details.len() > MAX_DETAILS {
             return None;
         }
+        let mut read = Vec::new();
         for detail in details {
             let detail = detail.as_object()?;
             if detail.get("type").and_then(Value::as_str) != Some(DETAIL_TYPE) {
@@ -165,34 +176,69 @@ impl Grants {
             if actions.is_empty() || topics.is_empty() || topics.len() > MAX_TOPICS_PER_DETAIL {
                 return None;
             }
-            let mut compiled = Vec::with_capacity(topics.len());
+            let mut wanted = Vec::with_capacity(topics.len());
             for topic in topics {
                 let topic = topic.as_object()?;
                 let pattern = topic.get("match")?.as_str()?;
+                Matchers::check(pattern).ok()?;
                 let match_type = match topic.get("match_type") {
                     None => MatchType::Exact,
                     Some(name) => MatchType::from_name(name.as_str()?)?,
                 };
-                compiled.push(matchers.get(match_type, pattern).ok()?);
+                wanted.push((match_type, pattern.to_owned()));
             }
             let payload = match detail.get("payload") {
                 None => None,
                 Some(Value::Object(payload)) => Some(Value::Object(payload.clone())),
                 Some(_) => return None,
             };
+            let (mut publish, mut subscribe) = (false, false);
             for action in actions {
                 match action.as_str()? {
-                    "publish" => grants.publish.extend(compiled.iter().cloned()),
-                    "subscribe" => {
-                        grants.subscribe.extend(compiled.iter().cloned());
-                        let detail = (compiled.clone(), payload.clone());
-                        grants.subscribe_details.push(detail);
-                    }
+                    "publish" => publish = true,
+                    "subscribe" => subscribe = true,
                     _ => {}
                 }
             }
+            read.push(Detail {
+                publish,
+                subscribe,
+                topics: wanted,
+                payload,
+            });
         }
-        Some(grants)
+        Some(read)
+    }
+}
+
+/// What a token allows: the matchers its details grant `publish` on, and `subscribe`.
+#[derive(Default)]
+pub struct Grants {
+    pub publish: Vec<Arc<Matcher>>,
+    pub subscribe: Selection,
+    /// The `subscribe` details in order, each with its `payload` (a JSON object), for
+    /// the subscriptions they describe (see [`Grants::payload_for`]).
+    pub subscribe_details: Vec<(Vec<Arc<Matcher>>, Option<Value>)>,
+}
+
+impl Grants {
+    /// The grants of `details`, whose matchers are `compiled`, in order.
+    fn new(details: Vec<Detail>, compiled: Vec<Arc<Matcher>>) -> Self {
+        let mut grants = Grants::default();
+        let mut compiled = compiled.into_iter();
+        let mut subscribe = Vec::new();
+        for detail in details {
+            let matchers: Vec<Arc<Matcher>> = compiled.by_ref().take(detail.topics.len()).collect();
+            if detail.publish {
+                grants.publish.extend(matchers.iter().cloned());
+            }
+            if detail.subscribe {
+                subscribe.extend(matchers.iter().cloned());
+                grants.subscribe_details.push((matchers, detail.payload));
+            }
+        }
+        grants.subscribe = Selection::new(subscribe);
+        grants
     }
 
     /// Whether these grants allow publishing to `topic`.
@@ -211,9 +257,7 @@ impl Grants {
     /// Whether these grants allow reading a private update with these topics: a
     /// `subscribe` grant on any one of them.
     pub fn may_read(&self, topics: &[String]) -> bool {
-        topics
-            .iter()
-            .any(|t| self.subscribe.iter().any(|m| m.matches(t)))
+        self.subscribe.matches_any(topics)
     }
 }
 

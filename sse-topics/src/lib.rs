@@ -50,13 +50,13 @@ use sse_shared::streams::Streams;
 use url::Url;
 
 use self::auth::Token;
-use self::matcher::{MatchType, Matcher, Matchers, is_clean};
+use self::matcher::{
+    MatchLimits, MatchType, MatcherError, Matchers, Selection, Selector, is_clean,
+};
 use self::subscriptions::{ActiveSubscriptions, Registry, Subscription};
 
 /// Where the hub is served.
 pub const HUB_PATH: &str = "/.well-known/mercure";
-/// The most topic matchers one subscription may carry.
-pub const MAX_MATCHERS: usize = 50;
 /// The largest publish request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The most topics one update may carry.
@@ -211,15 +211,19 @@ async fn subscribe(
 ) -> Result<(), Refusal> {
     let (streams, hub) = state(depot)?;
     refuse_malformed_presentation(req)?;
+    // Before the token and admission only the query's text is read: nothing is
+    // compiled, cached or scanned for a request that is then refused.
     let query = form_pairs(req.uri().query().unwrap_or_default())?;
-    let (matchers, query_cursor) = hub.subscription(&query)?;
-    let (grants, exp) = match auth::token(depot, &hub.matchers) {
+    let (wanted, query_cursor) = hub.subscription(&query)?;
+    let (grants, exp) = match auth::token(depot, &hub.matchers).await {
         Token::Valid { grants, exp } => (Some(grants), Some(exp)),
         Token::None if hub.settings.anonymous => (None, None),
         Token::None => return Err(Refusal::bearer(None, "This hub needs an access token.")),
         Token::Invalid => return Err(invalid_token()),
     };
     let guard = streams.admit(req)?;
+    let matchers = hub.matchers.compile_off_workers(wanted).await;
+    let routing = Selection::new(matchers.map_err(matcher_refused)?);
     // The header wins over the query parameter.
     let header = req.headers().get("last-event-id").map(|v| v.to_str());
     let cursor = match header {
@@ -230,14 +234,17 @@ async fn subscribe(
     let resume = cursor.map(|id| hub.resume_after(&id));
     let start = resume.as_ref().map_or(Start::Live, |r| r.start.clone());
 
-    let announced_matchers = hub.settings.subscriptions.then(|| matchers.clone());
+    let announced_matchers = hub
+        .settings
+        .subscriptions
+        .then(|| routing.matchers().to_vec());
     let announced_grants = grants.clone();
+    // Privacy first: a private update is never matched against the routing of a
+    // subscriber who may not read it (nor remembered for it).
     let filter = move |update: &Update| {
-        let routed = update
-            .topics
-            .iter()
-            .any(|topic| matchers.iter().any(|m| m.matches(topic)));
-        routed && (!update.private || grants.as_ref().is_some_and(|g| g.may_read(&update.topics)))
+        let readable =
+            !update.private || grants.as_ref().is_some_and(|g| g.may_read(&update.topics));
+        readable && routing.matches_any(&update.topics)
     };
     let mut subscription = hub.hub().subscribe_filtered(start, filter);
     if let Some(resume) = resume {
@@ -304,7 +311,7 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         return Err(ApiError::new(status, "unsupported-media-type", message).into());
     }
     refuse_malformed_presentation(req)?;
-    let grants = match auth::token(depot, &hub.matchers) {
+    let grants = match auth::token(depot, &hub.matchers).await {
         Token::Valid { grants, .. } => grants,
         Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
         Token::Invalid => return Err(invalid_token()),
@@ -432,7 +439,7 @@ fn state(depot: &Depot) -> Result<(Streams, Arc<TopicHub>), ApiError> {
 /// The hub: its history, its matchers, and who may subscribe.
 pub struct TopicHub {
     log: Publisher<Update>,
-    matchers: Matchers,
+    matchers: Arc<Matchers>,
     settings: HubArgs,
     secret: Vec<u8>,
     registry: Arc<dyn Registry>,
@@ -470,7 +477,7 @@ impl TopicHub {
         if secret.len() < auth::MIN_SECRET_BYTES {
             return Err(SecretTooShort);
         }
-        let matchers = Matchers::new(settings.hub_url.clone());
+        let matchers = Arc::new(Matchers::new(settings.hub_url.clone(), settings.limits));
         Ok(Arc::new(Self {
             log,
             matchers,
@@ -506,15 +513,17 @@ impl TopicHub {
         auth::hoop(&self.secret, audience, issuer, &settings.cookie_name)
     }
 
-    /// A subscription's matchers, and its `last_event_id` (the first one), from the
-    /// query: `400` for a name in the `match` namespace that is not a supported type,
-    /// a bad or too long pattern, too many matchers, or none.
+    /// A subscription's matchers (read, not compiled), and its `last_event_id` (the
+    /// first one), from the query: `400` for a name in the `match` namespace that is not
+    /// a supported type, a pattern too long or with a bad character, too many
+    /// matchers, or none.
     fn subscription(
         &self,
         query: &[(String, String)],
-    ) -> Result<(Vec<Arc<Matcher>>, Option<String>), ApiError> {
-        let mut matchers = Vec::new();
+    ) -> Result<(Vec<Selector>, Option<String>), ApiError> {
+        let mut wanted = Vec::new();
         let mut cursor = None;
+        let max = self.matchers.limits().max_matchers;
         for (name, value) in query {
             if name == "last_event_id" {
                 cursor.get_or_insert_with(|| value.clone());
@@ -533,21 +542,19 @@ impl TopicHub {
                     return Err(ApiError::bad_request("unknown-matcher-type", message));
                 }
             };
-            if matchers.len() == MAX_MATCHERS {
-                let message = format!("At most {MAX_MATCHERS} matchers per subscription.");
+            if wanted.len() == max {
+                let message = format!("At most {max} matchers per subscription.");
                 return Err(ApiError::bad_request("too-many-matchers", message));
             }
-            let matcher = self.matchers.get(match_type, value);
-            matchers.push(
-                matcher.map_err(|e| ApiError::bad_request("invalid-matcher", e.to_string()))?,
-            );
+            Matchers::check(value).map_err(matcher_refused)?;
+            wanted.push((match_type, value.clone()));
         }
-        if matchers.is_empty() {
+        if wanted.is_empty() {
             let message =
                 "Subscribe with at least one match, match_exact or match_urlpattern parameter.";
             return Err(ApiError::bad_request("no-matcher", message));
         }
-        Ok((matchers, cursor))
+        Ok((wanted, cursor))
     }
 
     /// Where a subscription that sent `id` starts: after the oldest retained update
@@ -645,7 +652,9 @@ impl TopicHub {
                 ));
             }
         }
-        let id = first("id");
+        // An empty id or type is no id or type, as Mercure's hub reads them (an empty
+        // `id:` line would clear the client's last event id).
+        let id = first("id").filter(|id| !id.is_empty());
         if let Some(id) = id {
             if id.len() > MAX_FIELD_BYTES {
                 return Err(too_large("id"));
@@ -657,14 +666,20 @@ impl TopicHub {
                 return Err(bad("invalid-id", message));
             }
         }
-        let event_type = first("type");
+        let event_type = first("type").filter(|t| !t.is_empty());
         if let Some(event_type) = event_type {
             if event_type.len() > MAX_FIELD_BYTES {
                 return Err(too_large("type"));
             }
-            if event_type == "mercure" || !is_clean(event_type) {
+            // The hub's own event names, however a client might compare them, and any
+            // name a client could read as one once it trims spaces.
+            let padded = event_type.trim() != event_type;
+            let own = ["mercure", "reset"]
+                .iter()
+                .any(|name| event_type.eq_ignore_ascii_case(name));
+            if own || padded || !is_clean(event_type) {
                 let message = format!(
-                    "The type {event_type:?} is reserved or holds a control or format character."
+                    "The type {event_type:?} is the hub's own (mercure, reset), starts or ends with a space, or holds a control or format character."
                 );
                 return Err(bad("invalid-type", message));
             }
@@ -693,7 +708,8 @@ impl TopicHub {
     }
 
     /// Whether `topic`, resolved against the hub's URL, lies in the hub's namespace
-    /// (its path, or under it), whatever its scheme and host: after the URL parser
+    /// (its path, or under it, and `/.well-known/mercure`, where subscriptions are
+    /// announced, whatever `--hub-url`'s path), whatever its scheme and host: after the URL parser
     /// removed dot segments, with percent-encoded unreserved characters decoded (so
     /// `/.well-known/%6Dercure` is caught too).
     fn is_reserved(&self, topic: &str) -> bool {
@@ -706,8 +722,11 @@ impl TopicHub {
             .url()
             .join(&decoded)
             .map_or(decoded, |u| u.path().to_owned());
-        let hub = self.url().path().trim_end_matches('/');
-        path == hub || path.starts_with(&format!("{hub}/"))
+        let under = |root: &str| {
+            let root = root.trim_end_matches('/');
+            path == root || path.starts_with(&format!("{root}/"))
+        };
+        under(self.url().path()) || under(HUB_PATH)
     }
 }
 
@@ -831,6 +850,9 @@ pub struct HubArgs {
     /// each subscribe and unsubscribe then takes a place in the history.
     #[arg(long, env = "SUBSCRIPTIONS")]
     pub subscriptions: bool,
+    /// What one subscription may make the hub do.
+    #[command(flatten)]
+    pub limits: MatchLimits,
 }
 
 /// The JWT secret is too short to verify HS256 tokens with.
@@ -880,6 +902,16 @@ fn refuse_malformed_presentation(req: &Request) -> Result<(), Refusal> {
         error: ApiError::bad_request("invalid-request", message),
         challenge: "Bearer error=\"invalid_request\"".to_owned(),
     })
+}
+
+/// `400` for a matcher the hub will not take: `matcher-too-costly` for one past the
+/// compile budget, `invalid-matcher` for the others.
+fn matcher_refused(e: MatcherError) -> ApiError {
+    let code = match e {
+        MatcherError::TooCostly(_) => "matcher-too-costly",
+        _ => "invalid-matcher",
+    };
+    ApiError::bad_request(code, e.to_string())
 }
 
 fn invalid_token() -> Refusal {

@@ -265,7 +265,7 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let (_, hub) = state(depot)?;
     refuse_malformed_presentation(req)?;
     let requested = req.uri().path().to_owned();
-    let grants = match auth::token(depot, &hub.matchers) {
+    let grants = match auth::token(depot, &hub.matchers).await {
         Token::Valid { grants, .. } => grants,
         Token::None => {
             return Err(Refusal::bearer(
@@ -275,7 +275,7 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         }
         Token::Invalid => return Err(invalid_token()),
     };
-    if !grants.subscribe.iter().any(|m| m.matches(&requested)) {
+    if !grants.subscribe.matches(&requested) {
         let message = "The token does not grant subscribe on this path.";
         return Err(Refusal::bearer(Some("insufficient_scope"), message));
     }

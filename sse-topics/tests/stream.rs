@@ -26,11 +26,16 @@ fn settings() -> TestResult<HubArgs> {
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,
+        limits: Default::default(),
     })
 }
 
 async fn start_with(hub_args: HubArgs) -> TestResult<TestApp> {
-    TestApp::start(ServerArgs::default(), |streams| {
+    start_on(ServerArgs::default(), hub_args).await
+}
+
+async fn start_on(server: ServerArgs, hub_args: HubArgs) -> TestResult<TestApp> {
+    TestApp::start(server, |streams| {
         let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
         match TopicHub::new(Publisher::in_memory(hub), hub_args, SECRET) {
             Ok(topics) => sse_topics::router(&Arc::clone(&topics)),
@@ -689,7 +694,7 @@ fn b64(bytes: &[u8]) -> String {
 #[tokio::test]
 async fn every_malformed_subscription_is_refused_with_400() -> TestResult {
     let app = start().await?;
-    let too_many: String = (0..=sse_topics::MAX_MATCHERS)
+    let too_many: String = (0..=sse_topics::matcher::MatchLimits::default().max_matchers)
         .map(|i| format!("match=t{i}&"))
         .collect();
     let too_long = format!(
@@ -727,6 +732,55 @@ async fn every_malformed_subscription_is_refused_with_400() -> TestResult {
     }
     // Other parameters are not the hub's to judge.
     subscribe(&app, "match=t&matte=1&topic=x", &[]).await?;
+    Ok(())
+}
+
+/// Hostile round three (1): a subscription's patterns are compiled only once its token
+/// and its admission are checked, so a refused request compiles nothing: a pattern
+/// that does not compile is answered with the token's `401` or admission's `429`.
+#[tokio::test]
+async fn patterns_are_compiled_only_after_the_token_and_admission() -> TestResult {
+    let server = ServerArgs {
+        max_streams_per_ip: 1,
+        ..ServerArgs::default()
+    };
+    let app = start_on(server, settings()?).await?;
+    let broken = format!("{HUB}?match_urlpattern={}", enc("https://example.com/("));
+    let response = http()
+        .get(app.url(&broken))
+        .bearer_auth("not.a.token")
+        .send()
+        .await?;
+    expect_error(response, 401, "invalid-token").await?;
+    let _held = subscribe(&app, "match=t", &[]).await?;
+    let response = http().get(app.url(&broken)).send().await?;
+    expect_error(response, 429, "too-many-streams").await?;
+    Ok(())
+}
+
+/// Hostile round three (1): a pattern whose expressions would compile to megabytes
+/// (`\p{L}{100}`: 570 MB of RSS for fifty) is refused with `400`, and the same text
+/// with URL patterns' ASCII classes (`\w`) is small and accepted.
+#[tokio::test]
+async fn a_pattern_too_costly_to_compile_is_refused() -> TestResult {
+    let app = start().await?;
+    let costly = enc(r"/pJ/:x(\p{L}{100})");
+    let response = http()
+        .get(app.url(&format!("{HUB}?match_urlpattern={costly}")))
+        .send()
+        .await?;
+    expect_error(response, 400, "matcher-too-costly").await?;
+    subscribe(
+        &app,
+        &format!("match_urlpattern={}", enc(r"/pJ/:x(\w{100})")),
+        &[],
+    )
+    .await?;
+    // Fifty ordinary patterns fit one request's budget.
+    let fifty: String = (0..50)
+        .map(|i| format!("match_urlpattern={}&", enc(&format!(r"/p{i}/:id(\d+)"))))
+        .collect();
+    subscribe(&app, &fifty, &[]).await?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ async fn start() -> TestResult<TestApp> {
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: true,
+        limits: Default::default(),
     };
     TestApp::start(ServerArgs::default(), |streams| {
         let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
