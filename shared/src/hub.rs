@@ -50,6 +50,12 @@ use crate::resume::{Reset, ResetReason};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 const MAX_BATCH: usize = 64 * 1024;
+/// The most retained events one read looks at under the hub's lock (a filtered
+/// subscriber far behind may pass over many before one is its own).
+const MAX_SCAN: usize = 4096;
+/// The most events a subscriber with a costly filter takes out of the hub's lock at a
+/// time (see [`Hub::subscribe_matching`]).
+const MAX_SCAN_UNLOCKED: usize = 64;
 
 /// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
 /// yet (another instance published it, and this one's reader is behind) before it
@@ -143,6 +149,21 @@ pub trait HubEvent: Send + Sync + 'static {
     fn counts_as_recent(&self) -> bool {
         true
     }
+
+    /// Whether this event is of a kind kept apart: in a history of its own, with the
+    /// same bounds, so that many of them never evict the events clients resume from
+    /// (a topic hub's announcements of who subscribed, which any visitor can cause).
+    /// A subscriber reads both, in id order; one whose cursor is older than the oldest
+    /// retained event kept apart goes on without a reset (clients do not resume them).
+    fn kept_apart(&self) -> bool {
+        false
+    }
+
+    /// The id as a client sees it in this event's frame (the hub's `id`, unless the
+    /// event shows another), for the `oldest` and `latest` of a `reset`.
+    fn shown_id(&self, id: EventId) -> String {
+        id.to_string()
+    }
 }
 
 /// How much history the hub keeps.
@@ -229,13 +250,55 @@ impl Start {
 
 pub(crate) struct Stored<E> {
     pub(crate) id: EventId,
-    pub(crate) event: E,
+    /// Shared, so a costly filter can read it outside the lock.
+    pub(crate) event: Arc<E>,
     frame: Bytes,
 }
 
-pub(crate) struct History<E> {
+/// The events of one kind, oldest first, and the bytes of their frames.
+pub(crate) struct Lane<E> {
     pub(crate) events: VecDeque<Stored<E>>,
     bytes: usize,
+}
+
+impl<E> Lane<E> {
+    fn new() -> Self {
+        Self {
+            events: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The events after `cursor`, oldest first.
+    fn after(&self, cursor: EventId) -> std::collections::vec_deque::Iter<'_, Stored<E>> {
+        let start = self.events.partition_point(|s| s.id <= cursor);
+        self.events.range(start..)
+    }
+}
+
+/// `a` and `b` (each in id order: oldest first, or newest first when `newest_first`)
+/// merged in that order.
+fn merge<'a, E: 'a>(
+    a: impl Iterator<Item = &'a Stored<E>>,
+    b: impl Iterator<Item = &'a Stored<E>>,
+    newest_first: bool,
+) -> impl Iterator<Item = &'a Stored<E>> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || {
+        let from_a = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => (x.id < y.id) != newest_first,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if from_a { a.next() } else { b.next() }
+    })
+}
+
+pub(crate) struct History<E> {
+    /// The events clients resume from.
+    pub(crate) main: Lane<E>,
+    /// The events kept apart ([`HubEvent::kept_apart`]).
+    pub(crate) apart: Lane<E>,
     /// The run an in-memory hub's ids name; `None` for a hub fed by a shared log, whose
     /// ids are the log's.
     run: Option<u64>,
@@ -246,13 +309,29 @@ pub(crate) struct History<E> {
     evicted_up_to: Option<EventId>,
 }
 
-impl<E> History<E> {
-    fn oldest(&self) -> Option<EventId> {
-        self.events.front().map(|s| s.id)
+impl<E: HubEvent> History<E> {
+    /// Every retained event, oldest first.
+    pub(crate) fn oldest_first(&self) -> impl Iterator<Item = &Stored<E>> {
+        merge(self.main.events.iter(), self.apart.events.iter(), false)
     }
 
+    /// Every retained event, newest first.
+    pub(crate) fn newest_first(&self) -> impl Iterator<Item = &Stored<E>> {
+        let (main, apart) = (self.main.events.iter().rev(), self.apart.events.iter().rev());
+        merge(main, apart, true)
+    }
+
+    /// A `reset`, naming the oldest event a client can resume from and the newest, as
+    /// clients see their ids.
     fn reset(&self, reason: ResetReason) -> Bytes {
-        reset_frame(reason, self.oldest(), self.latest)
+        let shown = |s: &Stored<E>| s.event.shown_id(s.id);
+        let oldest = self.main.events.front().map(shown);
+        let newest = self.newest_first().next();
+        let latest = match newest {
+            Some(s) if Some(s.id) == self.latest => Some(shown(s)),
+            _ => self.latest.map(|id| id.to_string()),
+        };
+        reset_frame(reason, oldest, latest)
     }
 }
 
@@ -331,8 +410,8 @@ impl<E: HubEvent> Hub<E> {
         Self {
             inner: Arc::new(Inner {
                 history: RwLock::new(History {
-                    events: VecDeque::new(),
-                    bytes: 0,
+                    main: Lane::new(),
+                    apart: Lane::new(),
                     run: Some(run_start()),
                     next_seq: 1,
                     latest: None,
@@ -420,24 +499,36 @@ impl<E: HubEvent> Hub<E> {
 
     fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
         let frame = self.frame(id, &event)?;
+        let event = Arc::new(event);
         Ok(Stored { id, event, frame })
     }
 
     fn append(&self, history: &mut History<E>, stored: Stored<E>) {
-        history.bytes += stored.frame.len();
         history.latest = Some(stored.id);
-        history.events.push_back(stored);
+        let apart = stored.event.kept_apart();
+        let lane = if apart {
+            &mut history.apart
+        } else {
+            &mut history.main
+        };
+        lane.bytes += stored.frame.len();
+        lane.events.push_back(stored);
         let limits = self.inner.limits;
-        while history.events.len() > limits.max_events || history.bytes > limits.max_bytes {
-            let Some(evicted) = history.events.pop_front() else {
+        while lane.events.len() > limits.max_events || lane.bytes > limits.max_bytes {
+            let Some(evicted) = lane.events.pop_front() else {
                 break;
             };
-            history.bytes -= evicted.frame.len();
-            history.evicted_up_to = Some(evicted.id);
+            lane.bytes -= evicted.frame.len();
+            if !apart {
+                history.evicted_up_to = Some(evicted.id);
+            }
         }
         let metrics = &self.inner.metrics;
-        metrics.history_events.set(history.events.len() as i64);
-        metrics.history_bytes.set(history.bytes as i64);
+        let (main, apart) = (&history.main, &history.apart);
+        metrics
+            .history_events
+            .set((main.events.len() + apart.events.len()) as i64);
+        metrics.history_bytes.set((main.bytes + apart.bytes) as i64);
     }
 
     /// From now on this hub's ids are a shared log's, not a run of its own: called by
@@ -477,6 +568,12 @@ impl<E: HubEvent> Hub<E> {
         &self.inner.metrics
     }
 
+    /// An `event: reset` for `reason`, naming the oldest retained event and the newest
+    /// as clients see their ids ([`HubEvent::shown_id`]).
+    pub fn reset(&self, reason: ResetReason) -> Bytes {
+        self.inner.history.read().reset(reason)
+    }
+
     /// The newest id published, if any.
     pub fn latest(&self) -> Option<EventId> {
         self.inner.history.read().latest
@@ -499,6 +596,20 @@ impl<E: HubEvent> Hub<E> {
         self.start_at(&self.inner.history.read(), start, Box::new(filter), wake)
     }
 
+    /// Like [`Hub::subscribe_filtered`], for a filter that costs more than a comparison
+    /// (matching topics against patterns): it runs outside the hub's lock, on at most
+    /// 64 events at a time, so publishing never waits on it however far back the
+    /// subscriber starts. (Each event it reads costs two reference counts more.)
+    pub fn subscribe_matching(
+        &self,
+        start: Start,
+        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
+    ) -> Subscription<E> {
+        let mut subscription = self.subscribe_filtered(start, filter);
+        subscription.unlocked = true;
+        subscription
+    }
+
     /// A subscription whose cursor is fixed under `history`'s lock.
     pub(crate) fn start_at(
         &self,
@@ -519,7 +630,9 @@ impl<E: HubEvent> Hub<E> {
             Start::Recent(n) => {
                 let mut cursor = history.evicted_up_to.unwrap_or(EventId::ZERO);
                 let mut matched = 0;
-                for stored in history.events.iter().rev() {
+                // Everything retained (`n` past their number): no event to look at.
+                let all = n > history.main.events.len() + history.apart.events.len();
+                for stored in history.newest_first().take_while(|_| !all) {
                     if matched == n {
                         cursor = stored.id;
                         break;
@@ -559,6 +672,7 @@ impl<E: HubEvent> Hub<E> {
             hub: self.clone(),
             cursor,
             filter,
+            unlocked: false,
             wake,
             pending,
             live_marker: false,
@@ -573,6 +687,8 @@ pub struct Subscription<E> {
     hub: Hub<E>,
     cursor: EventId,
     filter: Filter<E>,
+    /// Whether the filter runs outside the hub's lock.
+    unlocked: bool,
     wake: watch::Receiver<()>,
     /// Frames to send before the next read (a reset, a snapshot).
     pub(crate) pending: Vec<Bytes>,
@@ -626,12 +742,21 @@ impl<E: HubEvent> Subscription<E> {
             for frame in std::mem::take(&mut self.pending) {
                 batch.push(&frame);
             }
-            self.read(&mut batch);
-            if std::mem::take(&mut self.live_marker) {
+            let caught_up = if self.unlocked {
+                self.read_unlocked(&mut batch)
+            } else {
+                self.read(&mut batch)
+            };
+            if caught_up && std::mem::take(&mut self.live_marker) {
                 batch.push(&live_marker(self.cursor));
             }
             if let Some(frames) = batch.finish() {
                 return Some(frames);
+            }
+            if !caught_up {
+                // Passed over events that were not its own: let others run, go on.
+                tokio::task::yield_now().await;
+                continue;
             }
             match self.ahead_until {
                 None => self.wake.changed().await.ok()?,
@@ -654,29 +779,21 @@ impl<E: HubEvent> Subscription<E> {
         self.ahead_until = None;
     }
 
-    /// Adds everything after the cursor (at most [`MAX_BATCH`] bytes) to `batch`.
-    fn read(&mut self, batch: &mut Batch) {
+    /// Adds what passes the filter after the cursor to `batch`: at most [`MAX_BATCH`]
+    /// bytes, looking at at most [`MAX_SCAN`] events. Whether it read up to the newest.
+    fn read(&mut self, batch: &mut Batch) -> bool {
         let history = self.hub.inner.history.read();
-        if history.evicted_up_to.is_some_and(|e| self.cursor < e) {
-            // Fell off the history: say so, and go on from the newest event (or from the
-            // floor, when a shared log lost entries past what this hub has seen).
-            self.hub.inner.metrics.streams_lagged.inc();
-            tracing::debug!(cursor = %self.cursor, "subscriber lagged");
-            self.cursor = history
-                .latest
-                .max(history.evicted_up_to)
-                .unwrap_or(self.cursor);
-            batch.push(&history.reset(ResetReason::Lagged));
-            return;
+        if lagged(&mut self.cursor, &history, &self.hub.inner.metrics, batch) {
+            return true;
         }
         if history.latest.is_some_and(|latest| latest >= self.cursor) {
             self.ahead_until = None; // the id it waited for has arrived
         }
-        let start = history.events.partition_point(|s| s.id <= self.cursor);
+        let (main, apart) = (history.main.after(self.cursor), history.apart.after(self.cursor));
         let mut bytes = 0;
-        for stored in history.events.range(start..) {
-            if bytes >= MAX_BATCH {
-                break;
+        for (scanned, stored) in merge(main, apart, false).enumerate() {
+            if bytes >= MAX_BATCH || scanned == MAX_SCAN {
+                return false;
             }
             self.cursor = stored.id;
             if (self.filter)(&stored.event) {
@@ -684,6 +801,36 @@ impl<E: HubEvent> Subscription<E> {
                 batch.push(&stored.frame);
             }
         }
+        true
+    }
+
+    /// [`Subscription::read`] for a costly filter: takes at most [`MAX_SCAN_UNLOCKED`]
+    /// events out of the lock, then filters them.
+    fn read_unlocked(&mut self, batch: &mut Batch) -> bool {
+        let (taken, caught_up) = {
+            let history = self.hub.inner.history.read();
+            if lagged(&mut self.cursor, &history, &self.hub.inner.metrics, batch) {
+                return true;
+            }
+            if history.latest.is_some_and(|latest| latest >= self.cursor) {
+                self.ahead_until = None;
+            }
+            let (main, apart) = (history.main.after(self.cursor), history.apart.after(self.cursor));
+            let mut after = merge(main, apart, false);
+            let taken: Vec<(EventId, Arc<E>, Bytes)> = after
+                .by_ref()
+                .take(MAX_SCAN_UNLOCKED)
+                .map(|s| (s.id, Arc::clone(&s.event), s.frame.clone()))
+                .collect();
+            (taken, after.next().is_none())
+        };
+        for (id, event, frame) in taken {
+            self.cursor = id;
+            if (self.filter)(&event) {
+                batch.push(&frame);
+            }
+        }
+        caught_up
     }
 
     /// The frames to send, for [`crate::event_stream::respond`].
@@ -693,6 +840,25 @@ impl<E: HubEvent> Subscription<E> {
             Some((batch, subscription))
         })
     }
+}
+
+/// Whether `cursor` fell off the history; if so, says so in `batch` and moves it to
+/// the newest event (or to the floor, when a shared log lost entries past what this
+/// hub has seen).
+fn lagged<E: HubEvent>(
+    cursor: &mut EventId,
+    history: &History<E>,
+    metrics: &HubMetrics,
+    batch: &mut Batch,
+) -> bool {
+    if !history.evicted_up_to.is_some_and(|e| *cursor < e) {
+        return false;
+    }
+    metrics.streams_lagged.inc();
+    tracing::debug!(cursor = %cursor, "subscriber lagged");
+    *cursor = history.latest.max(history.evicted_up_to).unwrap_or(*cursor);
+    batch.push(&history.reset(ResetReason::Lagged));
+    true
 }
 
 /// The `event: reset` frame (see `resume`). It carries no `id:`, so the client's

@@ -9,16 +9,19 @@ use crate::hub::{EventId, Hub, HubEvent, Start, Subscription};
 
 /// The first `Some` that `find` returns for `hub`'s retained events, newest first
 /// (for example, the last tick, to go on from it).
-pub fn find_newest<E, R>(hub: &Hub<E>, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
+pub fn find_newest<E: HubEvent, R>(hub: &Hub<E>, find: impl FnMut(&E) -> Option<R>) -> Option<R> {
     let history = hub.inner.history.read();
-    history.events.iter().rev().map(|s| &s.event).find_map(find)
+    history.newest_first().map(|s| &*s.event).find_map(find)
 }
 
 /// The id of the oldest retained event for which `found` holds (for example, the
 /// event a client-chosen id names, where ids may repeat and the first one counts).
-pub fn find_oldest<E>(hub: &Hub<E>, mut found: impl FnMut(EventId, &E) -> bool) -> Option<EventId> {
+pub fn find_oldest<E: HubEvent>(
+    hub: &Hub<E>,
+    mut found: impl FnMut(EventId, &E) -> bool,
+) -> Option<EventId> {
     let history = hub.inner.history.read();
-    let mut events = history.events.iter();
+    let mut events = history.oldest_first();
     events.find(|s| found(s.id, &s.event)).map(|s| s.id)
 }
 
@@ -33,7 +36,7 @@ pub fn subscribe_with<E: HubEvent, R>(
 ) -> (Subscription<E>, R) {
     let wake = hub.inner.wake.subscribe();
     let history = hub.inner.history.read();
-    let inspected = inspect(&mut history.events.iter().rev().map(|s| &s.event));
+    let inspected = inspect(&mut history.newest_first().map(|s| &*s.event));
     let subscription = hub.start_at(&history, start, Box::new(filter), wake);
     (subscription, inspected)
 }

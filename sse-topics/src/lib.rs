@@ -39,7 +39,7 @@ use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Start, reset_frame};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
@@ -246,7 +246,7 @@ async fn subscribe(
             !update.private || grants.as_ref().is_some_and(|g| g.may_read(&update.topics));
         readable && routing.matches_any(&update.topics)
     };
-    let mut subscription = hub.hub().subscribe_filtered(start, filter);
+    let mut subscription = hub.hub().subscribe_matching(start, filter);
     if let Some(resume) = resume {
         let value = HeaderValue::from_str(&resume.preceding);
         if let Ok(value) = value {
@@ -584,8 +584,7 @@ impl TopicHub {
                 reset: None,
             },
             None => {
-                let (oldest, latest) = (find_oldest(hub, |_, _| true), hub.latest());
-                let reset = reset_frame(ResetReason::UnknownId, oldest, latest);
+                let reset = hub.reset(ResetReason::UnknownId);
                 Resume {
                     start: everything,
                     preceding: "earliest".into(),
@@ -791,19 +790,24 @@ pub struct Update {
     pub retry: Option<u64>,
 }
 
-impl Update {
+impl HubEvent for Update {
     /// The id clients see: the publisher's, or `#` and the hub's own (a fragment, as
     /// Mercure asks of hub-made ids; a publisher's id may not start with `#`, so the
     /// two never meet).
-    pub fn shown_id(&self, id: EventId) -> Cow<'_, str> {
+    fn shown_id(&self, id: EventId) -> String {
         match &self.id {
-            Some(own) => Cow::Borrowed(own),
-            None => Cow::Owned(format!("#{id}")),
+            Some(own) => own.clone(),
+            None => format!("#{id}"),
         }
     }
-}
 
-impl HubEvent for Update {
+    /// Announcements of subscriptions (`mercure`, which publishers may not use) are
+    /// kept apart: a visitor who opens and closes streams makes them, and they must not
+    /// evict the updates clients resume from.
+    fn kept_apart(&self) -> bool {
+        self.event_type.as_deref() == Some("mercure")
+    }
+
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
         let mut frame = Frame::new().id(&self.shown_id(id))?;
         if let Some(event_type) = &self.event_type {
