@@ -66,7 +66,7 @@ fn blocks(batch: &Bytes) -> Vec<String> {
 
 /// Everything available to `sub` right now, without waiting.
 /// Bounded, so a subscriber that never runs dry fails instead of hanging.
-fn drain(sub: &mut Subscription<Note>) -> Vec<String> {
+fn drain<E: HubEvent>(sub: &mut Subscription<E>) -> Vec<String> {
     let mut seen = Vec::new();
     for _ in 0..100_000 {
         match sub.next_batch().now_or_never() {
@@ -436,4 +436,84 @@ fn retained<E: sse_shared::HubEvent>(hub: &Hub<E>) -> (usize, usize) {
         gauge(metrics.history_events.get()),
         gauge(metrics.history_bytes.get()),
     )
+}
+
+/// An event that is kept apart, or not.
+struct Mixed {
+    apart: bool,
+}
+
+impl HubEvent for Mixed {
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        Ok(Frame::new().id(&id.to_string())?.data("m").finish())
+    }
+
+    fn kept_apart(&self) -> bool {
+        self.apart
+    }
+}
+
+/// Hostile round three (5): events kept apart have their own bounds: a flood of them
+/// never evicts the others, and a subscriber reads both in id order, without a reset
+/// for the ones kept apart it can no longer get.
+#[test]
+fn events_kept_apart_never_evict_the_others() {
+    let limits = HistoryLimits {
+        max_events: 10,
+        max_bytes: usize::MAX,
+    };
+    let hub = Hub::new(limits, Metrics::new());
+    let publish = |apart| assert!(hub.publish(Mixed { apart }).is_ok());
+    (0..5).for_each(|_| publish(false)); // 1..=5
+    (0..100).for_each(|_| publish(true)); // 6..=105, the last ten kept
+    publish(false); // 106
+    let second = EventId {
+        ms: hub.run().unwrap_or(0),
+        seq: 2,
+    };
+    let mut sub = hub.subscribe(Start::After(second.to_string()));
+    let expected: Vec<String> = (3..=5)
+        .chain(96..=106)
+        .map(|n: u64| n.to_string())
+        .collect();
+    assert_eq!(drain(&mut sub), expected);
+}
+
+/// Hostile round three (3): a costly filter ([`Hub::subscribe_matching`]) runs
+/// outside the hub's lock: a publish goes through while the filter is busy.
+#[test]
+fn a_costly_filter_never_holds_up_a_publish() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, mpsc};
+    use std::time::Duration;
+
+    let hub = hub(100);
+    for _ in 0..10 {
+        assert!(hub.publish(Note("n".into())).is_ok());
+    }
+    let (entered, filtering) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let first = AtomicBool::new(true);
+    let mut sub = hub.subscribe_matching(Start::Recent(usize::MAX), move |_: &Note| {
+        if first.swap(false, Ordering::SeqCst) {
+            let _ = entered.send(());
+            if let Ok(released) = released.lock() {
+                let _ = released.recv_timeout(Duration::from_secs(30));
+            }
+        }
+        true
+    });
+    let reader = std::thread::spawn(move || drain(&mut sub));
+    assert!(filtering.recv_timeout(Duration::from_secs(10)).is_ok());
+    let (published, done) = mpsc::channel();
+    let publisher = hub.clone();
+    std::thread::spawn(move || {
+        let _ = published.send(publisher.publish(Note("late".into())).is_ok());
+    });
+    let outcome = done.recv_timeout(Duration::from_secs(5));
+    let _ = release.send(());
+    assert_eq!(outcome, Ok(true), "the publish waited for the filter");
+    let seen = reader.join().unwrap_or_default();
+    assert_eq!(seen.len(), 11, "{seen:?}");
 }

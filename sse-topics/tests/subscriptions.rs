@@ -18,6 +18,10 @@ const SECRET: &[u8] = b"a test secret of at least 32 bytes!";
 const HUB: &str = "/.well-known/mercure";
 
 async fn start() -> TestResult<TestApp> {
+    start_keeping(HistoryLimits::default()).await
+}
+
+async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
     let settings = HubArgs {
         hub_url: "https://hub.example/.well-known/mercure".parse()?,
         jwt_audience: None,
@@ -28,7 +32,7 @@ async fn start() -> TestResult<TestApp> {
         limits: Default::default(),
     };
     TestApp::start(ServerArgs::default(), |streams| {
-        let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+        let hub = Hub::new(limits, streams.metrics().clone());
         match TopicHub::new(Publisher::in_memory(hub), settings, SECRET) {
             Ok(topics) => sse_topics::router(&Arc::clone(&topics)),
             Err(_) => salvo::Router::new(),
@@ -166,6 +170,56 @@ async fn every_matcher_is_announced_privately_and_its_end_too() -> TestResult {
         anonymous.next_event().await?.data.as_deref(),
         Some("sentinel")
     );
+    Ok(())
+}
+
+/// Hostile round three (5): a visitor who opens and closes streams of fifty matchers
+/// makes a hundred announcements a cycle. They are kept apart, so they never evict the
+/// updates clients resume from: after eleven cycles against a history of 20 updates,
+/// a resume gets exactly the updates after its id, and `earliest` all of them.
+#[tokio::test]
+async fn announcements_never_evict_the_updates_clients_resume_from() -> TestResult {
+    let app = start_keeping(HistoryLimits {
+        max_events: 20,
+        ..HistoryLimits::default()
+    })
+    .await?;
+    let publisher = token(json!([detail(&["publish"], json!([{"match": "*"}]))]))?;
+    for n in 0..20 {
+        let id = format!("u{n}");
+        let response = http()
+            .post(app.url(HUB))
+            .bearer_auth(&publisher)
+            .form(&[("topic", "t"), ("data", id.as_str()), ("id", id.as_str())])
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200);
+    }
+    let fifty: String = (0..50).map(|i| format!("match=m{i}&")).collect();
+    for _ in 0..11 {
+        drop(subscribe(&app, &fifty, None).await?);
+    }
+    // Every cycle's end announced (a stream's end is announced once it is gone).
+    let reader = token(json!([detail(&["subscribe"], json!([{"match": "*"}]))]))?;
+    wait_until(WAIT, "every churned subscription ended", || async {
+        let all: Value = http()
+            .get(app.url("/.well-known/mercure/subscriptions"))
+            .bearer_auth(&reader)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(all["subscriptions"].as_array().is_some_and(Vec::is_empty))
+    })
+    .await?;
+    for (query, first) in [("match=t&last_event_id=u9", 10), ("match=t&last_event_id=earliest", 0)] {
+        let mut conn = subscribe(&app, query, None).await?;
+        for n in first..20 {
+            let event = conn.next_event().await?;
+            let seen = (event.event.as_deref(), event.id.as_deref());
+            assert_eq!(seen, (None, Some(format!("u{n}").as_str())), "{query}");
+        }
+    }
     Ok(())
 }
 
