@@ -317,7 +317,10 @@ impl<E: HubEvent> History<E> {
 
     /// Every retained event, newest first.
     pub(crate) fn newest_first(&self) -> impl Iterator<Item = &Stored<E>> {
-        let (main, apart) = (self.main.events.iter().rev(), self.apart.events.iter().rev());
+        let (main, apart) = (
+            self.main.events.iter().rev(),
+            self.apart.events.iter().rev(),
+        );
         merge(main, apart, true)
     }
 
@@ -789,7 +792,10 @@ impl<E: HubEvent> Subscription<E> {
         if history.latest.is_some_and(|latest| latest >= self.cursor) {
             self.ahead_until = None; // the id it waited for has arrived
         }
-        let (main, apart) = (history.main.after(self.cursor), history.apart.after(self.cursor));
+        let (main, apart) = (
+            history.main.after(self.cursor),
+            history.apart.after(self.cursor),
+        );
         let mut bytes = 0;
         for (scanned, stored) in merge(main, apart, false).enumerate() {
             if bytes >= MAX_BATCH || scanned == MAX_SCAN {
@@ -815,7 +821,10 @@ impl<E: HubEvent> Subscription<E> {
             if history.latest.is_some_and(|latest| latest >= self.cursor) {
                 self.ahead_until = None;
             }
-            let (main, apart) = (history.main.after(self.cursor), history.apart.after(self.cursor));
+            let (main, apart) = (
+                history.main.after(self.cursor),
+                history.apart.after(self.cursor),
+            );
             let mut after = merge(main, apart, false);
             let taken: Vec<(EventId, Arc<E>, Bytes)> = after
                 .by_ref()

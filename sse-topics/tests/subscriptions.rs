@@ -190,7 +190,8 @@ async fn announcements_never_evict_the_updates_clients_resume_from() -> TestResu
         let response = http()
             .post(app.url(HUB))
             .bearer_auth(&publisher)
-            .form(&[("topic", "t"), ("data", id.as_str()), ("id", id.as_str())])
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("topic=t&data={id}&id={id}"))
             .send()
             .await?;
         assert_eq!(response.status(), 200);
@@ -212,7 +213,10 @@ async fn announcements_never_evict_the_updates_clients_resume_from() -> TestResu
         Ok(all["subscriptions"].as_array().is_some_and(Vec::is_empty))
     })
     .await?;
-    for (query, first) in [("match=t&last_event_id=u9", 10), ("match=t&last_event_id=earliest", 0)] {
+    for (query, first) in [
+        ("match=t&last_event_id=u9", 10),
+        ("match=t&last_event_id=earliest", 0),
+    ] {
         let mut conn = subscribe(&app, query, None).await?;
         for n in first..20 {
             let event = conn.next_event().await?;
