@@ -44,21 +44,21 @@ pub struct Claims {
 
 /// The hoop that puts a valid token's claims in the `Depot`. It never refuses by
 /// itself: each handler decides what a missing or invalid token means (see [`token`]).
+///
+/// `audience` is the hub's resource identifier, which every token's `aud` must name
+/// (Mercure: hubs MUST verify it, so a token for another hub sharing the key is refused).
 pub fn hoop(
     secret: &[u8],
-    audience: Option<&str>,
+    audience: &str,
     issuer: Option<&str>,
     cookie: &str,
 ) -> JwtAuth<Claims, TokenDecoder> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.validate_nbf = true;
-    let mut required = vec!["exp"];
-    validation.validate_aud = audience.is_some();
-    if let Some(audience) = audience {
-        validation.set_audience(&[audience]);
-        required.push("aud");
-    }
+    let mut required = vec!["exp", "aud"];
+    validation.validate_aud = true;
+    validation.set_audience(&[audience]);
     if let Some(issuer) = issuer {
         validation.set_issuer(&[issuer]);
         required.push("iss");

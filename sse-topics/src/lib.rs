@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use salvo::affix_state::inject;
 use salvo::http::StatusCode;
-use salvo::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use salvo::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue};
 use salvo::prelude::*;
 use salvo_oapi::schema::Object;
 use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
@@ -210,7 +210,7 @@ async fn subscribe(
     res: &mut Response,
 ) -> Result<(), Refusal> {
     let (streams, hub) = state(depot)?;
-    refuse_malformed_presentation(req)?;
+    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     // Before the token and admission only the query's text is read: nothing is
     // compiled, cached or scanned for a request that is then refused.
     let query = form_pairs(req.uri().query().unwrap_or_default())?;
@@ -310,7 +310,7 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return Err(ApiError::new(status, "unsupported-media-type", message).into());
     }
-    refuse_malformed_presentation(req)?;
+    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     let grants = match auth::token(depot, &hub.matchers).await {
         Token::Valid { grants, .. } => grants,
         Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
@@ -398,10 +398,7 @@ async fn advertise(req: &mut Request, depot: &mut Depot, res: &mut Response, ctr
 async fn resource_metadata(depot: &mut Depot) -> Result<Json<ResourceMetadata>, ApiError> {
     let (_, hub) = state(depot)?;
     let settings = &hub.settings;
-    let resource = settings
-        .jwt_audience
-        .clone()
-        .unwrap_or_else(|| hub.url().to_string());
+    let resource = hub.audience();
     Ok(Json(ResourceMetadata {
         resource,
         authorization_details_types_supported: [auth::DETAIL_TYPE],
@@ -506,11 +503,21 @@ impl TopicHub {
 
     fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {
         let settings = &self.settings;
-        let (audience, issuer) = (
-            settings.jwt_audience.as_deref(),
-            settings.jwt_issuer.as_deref(),
-        );
-        auth::hoop(&self.secret, audience, issuer, &settings.cookie_name)
+        let issuer = settings.jwt_issuer.as_deref();
+        auth::hoop(
+            &self.secret,
+            &self.audience(),
+            issuer,
+            &settings.cookie_name,
+        )
+    }
+
+    /// The hub's resource identifier, which every token's `aud` must name:
+    /// `--jwt-audience`, else the hub's URL.
+    pub fn audience(&self) -> String {
+        let settings = &self.settings;
+        let url = || self.url().to_string();
+        settings.jwt_audience.clone().unwrap_or_else(url)
     }
 
     /// A subscription's matchers (read, not compiled), and its `last_event_id` (the
@@ -832,7 +839,8 @@ pub struct HubArgs {
         default_value = "http://localhost:8080/.well-known/mercure"
     )]
     pub hub_url: Url,
-    /// The `aud` every token must name (unchecked when unset).
+    /// The hub's resource identifier, which every token's `aud` must name (default:
+    /// the hub's URL, `--hub-url`).
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
     /// The `iss` every token must name (unchecked when unset).
@@ -894,14 +902,29 @@ impl Refusal {
     }
 }
 
-/// `400` with `error="invalid_request"` when the token's presentation is malformed: an
-/// `Authorization` header that is not exactly one `Bearer <token>` (RFC 6750).
-fn refuse_malformed_presentation(req: &Request) -> Result<(), Refusal> {
+/// `400` with `error="invalid_request"` when the token's presentation is malformed or
+/// ambiguous: an `Authorization` header that is not exactly one `Bearer <token>` (RFC
+/// 6750), or the token's cookie more than once (a sibling domain can add one, and which
+/// one counts would be the order the browser sent them in).
+fn refuse_malformed_presentation(req: &Request, cookie_name: &str) -> Result<(), Refusal> {
     let headers = req.headers().get_all(AUTHORIZATION).iter().count();
-    if headers == 0 || (headers == 1 && bearer_token(req).is_some()) {
+    let cookies = req
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter(|c| {
+            c.split_once('=')
+                .is_some_and(|(n, _)| n.trim() == cookie_name)
+        })
+        .count();
+    let header_ok = headers == 0 || (headers == 1 && bearer_token(req).is_some());
+    if header_ok && cookies <= 1 {
         return Ok(());
     }
-    let message = "Present the access token as one Authorization: Bearer <token> header.";
+    let message =
+        "Present the access token once: one Authorization: Bearer <token> header, or one cookie.";
     Err(Refusal::Bearer {
         error: ApiError::bad_request("invalid-request", message),
         challenge: "Bearer error=\"invalid_request\"".to_owned(),

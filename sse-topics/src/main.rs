@@ -74,17 +74,16 @@ async fn run(cli: Cli) -> MainResult {
 /// An access token granting publish and subscribe on every topic until an hour from
 /// now, with the audience and issuer the hub checks.
 fn try_out_token(secret: &[u8], hub: &HubArgs) -> Result<String, jsonwebtoken::errors::Error> {
+    let audience = hub.jwt_audience.clone();
     let mut claims = serde_json::json!({
         "exp": unix_now() + 3600,
+        "aud": audience.unwrap_or_else(|| hub.hub_url.to_string()),
         "authorization_details": [{
             "type": DETAIL_TYPE,
             "actions": ["publish", "subscribe"],
             "topics": [{"match": "*"}],
         }],
     });
-    if let Some(audience) = &hub.jwt_audience {
-        claims["aud"] = audience.as_str().into();
-    }
     if let Some(issuer) = &hub.jwt_issuer {
         claims["iss"] = issuer.as_str().into();
     }

@@ -263,7 +263,7 @@ fn document(
 )]
 pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
     let (_, hub) = state(depot)?;
-    refuse_malformed_presentation(req)?;
+    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     let requested = req.uri().path().to_owned();
     let grants = match auth::token(depot, &hub.matchers).await {
         Token::Valid { grants, .. } => grants,

@@ -10,6 +10,7 @@ use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a browser test secret, 32 bytes or more";
+const AUDIENCE: &str = "urn:test-hub";
 
 fn publisher() -> TestResult<String> {
     token(&["publish"])
@@ -19,6 +20,7 @@ fn publisher() -> TestResult<String> {
 fn token(actions: &[&str]) -> TestResult<String> {
     let claims = json!({
         "exp": unix_now() + 600,
+        "aud": AUDIENCE,
         "authorization_details": [{"type": DETAIL_TYPE, "actions": actions, "topics": [{"match": "*"}]}],
     });
     Ok(sign(SECRET.as_bytes(), &claims)?)
@@ -43,7 +45,8 @@ async fn publish(base: &str, token: &str, form: &[(&str, &str)]) -> TestResult {
 
 #[tokio::test]
 async fn the_page_receives_exactly_the_public_updates_its_matchers_select() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &["--jwt-secret", SECRET]).await?;
+    let mut app =
+        AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--jwt-audience", AUDIENCE]).await?;
     let token = publisher()?;
     Browser::run(async |browser| {
         let wait = Duration::from_secs(10);
@@ -124,7 +127,17 @@ async fn the_page_receives_exactly_the_public_updates_its_matchers_select() -> T
 
 #[tokio::test]
 async fn the_page_shows_who_is_subscribed_to_its_matchers_live() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--subscriptions"]).await?;
+    let mut app = AppProcess::spawn(
+        BIN,
+        &[
+            "--jwt-secret",
+            SECRET,
+            "--jwt-audience",
+            AUDIENCE,
+            "--subscriptions",
+        ],
+    )
+    .await?;
     let token = token(&["publish", "subscribe"])?;
     Browser::run(async |browser| {
         let wait = Duration::from_secs(10);

@@ -12,10 +12,12 @@ use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a redis test secret, at least 32 bytes";
+const AUDIENCE: &str = "urn:test-hub";
 
 fn token(actions: &[&str]) -> TestResult<String> {
     let claims = json!({
         "exp": unix_now() + 600,
+        "aud": AUDIENCE,
         "authorization_details": [{"type": DETAIL_TYPE, "actions": actions, "topics": [{"match": "*"}]}],
     });
     Ok(sign(SECRET.as_bytes(), &claims)?)
@@ -52,7 +54,14 @@ async fn next(conn: &mut SseConnection) -> TestResult<(String, String)> {
 async fn two_instances_serve_one_audience() -> TestResult {
     let redis = RedisServer::start().await?;
     let url = redis.url();
-    let options = ["--redis", url.as_str(), "--jwt-secret", SECRET];
+    let options = [
+        "--redis",
+        url.as_str(),
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+    ];
     let (a, b) = (
         AppProcess::spawn(BIN, &options).await?,
         AppProcess::spawn(BIN, &options).await?,
@@ -130,6 +139,8 @@ async fn behind_nginx_every_instance_lists_every_subscriber_and_a_killed_ones_en
         url.as_str(),
         "--jwt-secret",
         SECRET,
+        "--jwt-audience",
+        AUDIENCE,
         "--subscriptions",
     ];
     let mut a = AppProcess::spawn(BIN, &options).await?;

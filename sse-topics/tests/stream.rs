@@ -17,10 +17,11 @@ type Form<'a> = Vec<(&'a str, &'a str)>;
 
 const SECRET: &[u8] = b"a test secret of at least 32 bytes!";
 const HUB: &str = "/.well-known/mercure";
+const HUB_URL: &str = "https://hub.example/.well-known/mercure";
 
 fn settings() -> TestResult<HubArgs> {
     Ok(HubArgs {
-        hub_url: "https://hub.example/.well-known/mercure".parse()?,
+        hub_url: HUB_URL.parse()?,
         jwt_audience: None,
         jwt_issuer: None,
         cookie_name: "__Secure-mercure_access_token".into(),
@@ -56,6 +57,9 @@ fn token_with(secret: &[u8], typ: Option<&str>, mut claims: Value) -> TestResult
     header.typ = typ.map(str::to_owned);
     if claims.get("exp").is_none() {
         claims["exp"] = json!(unix_now() + 3600);
+    }
+    if claims.get("aud").is_none() {
+        claims["aud"] = json!(HUB_URL);
     }
     Ok(jsonwebtoken::encode(
         &header,
@@ -509,6 +513,12 @@ async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
             Some("at+jwt"),
             with("iss", json!("https://another-issuer.example")),
         )?,
+        // One issuer is one string (RFC 7519), not a list that holds it.
+        token_with(
+            SECRET,
+            Some("at+jwt"),
+            with("iss", json!(["https://issuer.example"])),
+        )?,
         token_with(
             SECRET,
             Some("at+jwt"),
@@ -781,6 +791,84 @@ async fn a_pattern_too_costly_to_compile_is_refused() -> TestResult {
         .map(|i| format!("match_urlpattern={}&", enc(&format!(r"/p{i}/:id(\d+)"))))
         .collect();
     subscribe(&app, &fifty, &[]).await?;
+    Ok(())
+}
+
+/// Hostile round three (6): without `--jwt-audience` the hub's URL is its resource
+/// identifier, and a token must name it in `aud` (Mercure: hubs MUST verify it), so a
+/// token minted for another hub that shares the key is refused.
+#[tokio::test]
+async fn a_token_must_name_this_hub_as_its_audience() -> TestResult {
+    let app = start().await?;
+    let claims = |aud: Value| {
+        let everything =
+            json!([{"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}]}]);
+        json!({"aud": aud, "authorization_details": everything})
+    };
+    let form = [("topic", "a"), ("data", "x")];
+    let others = [
+        json!("https://another-hub.example/.well-known/mercure"),
+        json!(null),
+        json!([]),
+    ];
+    for aud in others {
+        let token = token_with(SECRET, Some("at+jwt"), claims(aud.clone()))?;
+        let response = post(&app, Some(&token), &form).await?;
+        expect_error(response, 401, "invalid-token")
+            .await
+            .map_err(|e| format!("aud {aud}: {e}"))?;
+    }
+    let token = token_with(SECRET, Some("at+jwt"), claims(json!(["urn:x", HUB_URL])))?;
+    assert_eq!(post(&app, Some(&token), &form).await?.status(), 200);
+    Ok(())
+}
+
+/// Hostile round three (6): the token's cookie twice is ambiguous (which one counts
+/// would be the browser's order, and a sibling domain can add one): `400
+/// invalid_request`, as for two `Authorization` headers.
+#[tokio::test]
+async fn the_token_cookie_twice_is_refused() -> TestResult {
+    let app = start().await?;
+    let reader = token(&["subscribe"], &[("*", "exact")])?;
+    let cookie = format!(
+        "__Secure-mercure_access_token={reader}; other=1; __Secure-mercure_access_token={reader}"
+    );
+    let response = http()
+        .get(app.url(&format!("{HUB}?match=t")))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        challenge("error=\"invalid_request\", ").as_str()
+    );
+    expect_error(response, 400, "invalid-request").await?;
+    let once = format!("other=1; __Secure-mercure_access_token={reader}");
+    subscribe(&app, "match=t", &[("cookie", &once)]).await?;
+    Ok(())
+}
+
+/// Hostile round three (6): a `reset` names the oldest and newest retained updates by
+/// the ids clients receive (the publisher's, or `#...`), so sending one back resumes.
+#[tokio::test]
+async fn a_reset_names_ids_a_client_can_send_back() -> TestResult {
+    let app = start().await?;
+    publish(&app, &[("topic", "t"), ("data", "1"), ("id", "first")]).await?;
+    let second = publish(&app, &[("topic", "t"), ("data", "2")]).await?;
+    let mut conn = subscribe(&app, "match=t&last_event_id=nope", &[]).await?;
+    let reset = conn.next_event().await?;
+    assert_eq!(reset.event.as_deref(), Some("reset"));
+    let reset: Value = serde_json::from_str(reset.data.as_deref().unwrap_or("{}"))?;
+    assert_eq!(
+        (&reset["oldest"], &reset["latest"]),
+        (&json!("first"), &json!(second))
+    );
+    let mut conn = subscribe(&app, "match=t&last_event_id=first", &[]).await?;
+    let next = conn.next_event().await?;
+    assert_eq!(
+        (next.event.as_deref(), next.id.as_deref()),
+        (None, Some(second.as_str()))
+    );
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use sse_topics::{HubArgs, TopicHub};
 
 const SECRET: &[u8] = b"a test secret of at least 32 bytes!";
 const HUB: &str = "/.well-known/mercure";
+const HUB_URL: &str = "https://hub.example/.well-known/mercure";
 
 async fn start() -> TestResult<TestApp> {
     start_keeping(HistoryLimits::default()).await
@@ -23,7 +24,7 @@ async fn start() -> TestResult<TestApp> {
 
 async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
     let settings = HubArgs {
-        hub_url: "https://hub.example/.well-known/mercure".parse()?,
+        hub_url: HUB_URL.parse()?,
         jwt_audience: None,
         jwt_issuer: None,
         cookie_name: "__Secure-mercure_access_token".into(),
@@ -43,7 +44,7 @@ async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
 
 /// A token whose details are `details` (each `[actions, topics, payload]`).
 fn token(details: Value) -> TestResult<String> {
-    let claims = json!({"exp": unix_now() + 600, "authorization_details": details});
+    let claims = json!({"exp": unix_now() + 600, "aud": HUB_URL, "authorization_details": details});
     Ok(sign(SECRET, &claims)?)
 }
 
