@@ -405,6 +405,16 @@ async fn every_malformed_publish_is_refused_and_publishes_nothing() -> TestResul
         (vec![("topic", "t"), ("id", "a\u{feff}b")], "invalid-id"),
         (vec![("topic", "t"), ("type", "mercure")], "invalid-type"),
         (vec![("topic", "t"), ("type", "a\u{7f}")], "invalid-type"),
+        // Hostile round three (6): the hub's own names however a client compares
+        // them, and line separators some clients split lines at.
+        (vec![("topic", "t"), ("type", "Mercure")], "invalid-type"),
+        (vec![("topic", "t"), ("type", " mercure")], "invalid-type"),
+        (vec![("topic", "t"), ("type", "mercure ")], "invalid-type"),
+        (vec![("topic", "t"), ("type", "reset")], "invalid-type"),
+        (vec![("topic", "t"), ("type", "RESET")], "invalid-type"),
+        (vec![("topic", "t"), ("type", "a\u{2028}b")], "invalid-type"),
+        (vec![("topic", "t"), ("id", "a\u{2029}b")], "invalid-id"),
+        (vec![("topic", "a\u{2028}b")], "invalid-topic"),
         (vec![("topic", "t"), ("retry", "1s")], "invalid-retry"),
         (vec![("topic", "t"), ("retry", "-1")], "invalid-retry"),
         (vec![("topic", "t"), ("retry", "")], "invalid-retry"),
@@ -468,6 +478,19 @@ async fn every_malformed_publish_is_refused_and_publishes_nothing() -> TestResul
     // Nothing of it was published: the next event is the sentinel.
     publish(&app, &[("topic", "sentinel"), ("data", "sentinel")]).await?;
     assert_eq!(until_sentinel(&mut conn, "sentinel").await?, ["sentinel"]);
+    // An empty id or type is none, as Mercure's hub reads them (an empty `id:` line
+    // would clear the client's last event id): the hub makes the id.
+    let id = publish(
+        &app,
+        &[("topic", "t"), ("data", "e"), ("id", ""), ("type", "")],
+    )
+    .await?;
+    assert!(id.starts_with('#'), "{id}");
+    let event = conn.next_event().await?;
+    assert_eq!(
+        (event.event.as_deref(), event.id.as_deref()),
+        (None, Some(id.as_str()))
+    );
     Ok(())
 }
 
@@ -797,6 +820,32 @@ async fn a_pattern_too_costly_to_compile_is_refused() -> TestResult {
 /// Hostile round three (6): without `--jwt-audience` the hub's URL is its resource
 /// identifier, and a token must name it in `aud` (Mercure: hubs MUST verify it), so a
 /// token minted for another hub that shares the key is refused.
+/// Hostile round three (4): with a `--hub-url` of another path, subscriptions are still
+/// announced under `/.well-known/mercure/subscriptions/...`, so that namespace stays
+/// reserved too: no publisher can forge an announcement there.
+#[tokio::test]
+async fn the_reserved_namespace_holds_for_any_hub_path() -> TestResult {
+    let app = start_with(HubArgs {
+        hub_url: "https://hub.example/realtime/.well-known/mercure".parse()?,
+        jwt_audience: Some(HUB_URL.into()),
+        ..settings()?
+    })
+    .await?;
+    let token = publisher()?;
+    for topic in [
+        "/.well-known/mercure/subscriptions/exact/%2Fbooks%2F1/urn%3Auuid%3Aforged",
+        "/realtime/.well-known/mercure/x",
+        "https://other.example/.well-known/mercure",
+    ] {
+        let response = post(&app, Some(&token), &[("topic", topic), ("data", "d")]).await?;
+        expect_error(response, 400, "reserved-topic")
+            .await
+            .map_err(|e| format!("{topic}: {e}"))?;
+    }
+    publish(&app, &[("topic", "/realtime/books/1"), ("data", "d")]).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_token_must_name_this_hub_as_its_audience() -> TestResult {
     let app = start().await?;
