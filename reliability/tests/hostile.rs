@@ -582,6 +582,9 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
             vec![("origin", "https://evil.example".into())],
             vec![("origin", other_port.clone())],
             vec![("origin", "null".into())],
+            // Hostile round three (6): no Origin, no Fetch Metadata, another site's Referer.
+            vec![("referer", "https://evil.example/page".into())],
+            vec![("referer", format!("{other_port}/"))],
         ] {
             let what = format!("{method} {path} with {headers:?}");
             expect_error(send(headers).await?, 403, "cross-origin")
@@ -603,6 +606,7 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
                 ("sec-fetch-site", "cross-site".into()),
                 ("origin", listed.into()),
             ],
+            vec![("referer", format!("{own}/page"))],
             vec![],
         ] {
             let status = send(headers.clone()).await?.status();

@@ -23,8 +23,10 @@ use crate::error::ApiError;
 /// - `Sec-Fetch-Site: same-site` or `cross-site`: only from a listed `Origin`.
 /// - No Fetch Metadata (plain HTTP to a host that is not localhost, older browsers):
 ///   an `Origin` must be this server's own (its `Host`) or listed; without an `Origin`,
-///   a browser navigation (it asks for `text/html`) is refused, since it could come
-///   from any site, and anything else is a client that is not a page.
+///   a `Referer`'s origin must be (a privacy tool may strip `Origin` and leave it),
+///   and without either, a browser navigation (it asks for `text/html`) is refused,
+///   since it could come from any site, and anything else is a client that is not a
+///   page.
 pub fn is_own_origin(req: &Request, listed: &[String]) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let origin = header("origin");
@@ -32,9 +34,13 @@ pub fn is_own_origin(req: &Request, listed: &[String]) -> bool {
     match header("sec-fetch-site") {
         Some("same-origin" | "none") => true,
         Some(_) => from_listed,
-        None => match origin {
-            Some(origin) => from_listed || is_this_host(origin, req),
-            None => !header("accept").is_some_and(|accept| accept.contains("text/html")),
+        None => match (origin, header("referer")) {
+            (Some(origin), _) => from_listed || is_this_host(origin, req),
+            (None, Some(referer)) => {
+                let origin = url::Url::parse(referer).map(|u| u.origin().ascii_serialization());
+                origin.is_ok_and(|o| listed.contains(&o) || is_this_host(&o, req))
+            }
+            (None, None) => !header("accept").is_some_and(|accept| accept.contains("text/html")),
         },
     }
 }
