@@ -49,11 +49,13 @@ impl Registry for SharedRegistry {
 
     async fn all(&self) -> Result<Vec<Value>, RegistryError> {
         let documents = self.0.documents().await.map_err(unavailable)?;
-        // Each subscriber's document is the list of its subscriptions.
-        let each = documents
-            .iter()
-            .map(|d| serde_json::from_str::<Vec<Value>>(d));
-        let lists: Result<Vec<_>, _> = each.collect();
-        Ok(lists.map_err(|e| RegistryError(e.into()))?.concat())
+        // Each subscriber's document is the list of its subscriptions. One that does
+        // not read (written by something else) is skipped, not everyone's answer.
+        let each = documents.iter().filter_map(|d| {
+            let list = serde_json::from_str::<Vec<Value>>(d);
+            list.inspect_err(|e| tracing::warn!("skipping a subscriber document in Redis: {e}"))
+                .ok()
+        });
+        Ok(each.flatten().collect())
     }
 }

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sse_shared::testing::{AppProcess, Nginx, RedisServer, SseConnection, TestResult, WAIT, http};
+use sse_shared::testing::{
+    AppProcess, Nginx, RedisServer, SseConnection, TestResult, WAIT, http, wait_until, within,
+};
 use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
@@ -220,5 +222,48 @@ async fn behind_nginx_every_instance_lists_every_subscriber_and_a_killed_ones_en
     let mut resumed = subscribe(a.url(), "match=t", &resume).await?;
     assert_eq!(next(&mut resumed).await?, (missed[0].clone(), "m1".into()));
     assert_eq!(next(&mut resumed).await?, (missed[1].clone(), "m2".into()));
+    Ok(())
+}
+
+/// Hostile round three (6): a subscriber document in Redis that does not read (written
+/// by something else) is skipped: the subscriptions API still lists everyone else.
+#[tokio::test]
+async fn a_malformed_document_in_redis_does_not_hide_the_others() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    let options = [
+        "--redis",
+        url.as_str(),
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--subscriptions",
+    ];
+    let app = AppProcess::spawn(BIN, &options).await?;
+    let _subscriber = subscribe(app.url(), "match=urn%3Aa", &[]).await?;
+    let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
+    let written = within(
+        WAIT,
+        "redis-cli",
+        tokio::process::Command::new(&cli)
+            .args([
+                "-u",
+                url.as_str(),
+                "HSET",
+                "sse-topics:subscriptions:docs",
+                "bogus",
+                "not json",
+            ])
+            .output(),
+    )
+    .await??;
+    assert!(written.status.success(), "{written:?}");
+    wait_until(
+        WAIT,
+        "the subscriber listed despite the bogus document",
+        || async { Ok(listed(app.url()).await?.len() == 1) },
+    )
+    .await?;
     Ok(())
 }
