@@ -659,3 +659,31 @@ fn header_map(headers: &[(&'static str, &str)]) -> TestResult<reqwest::header::H
     }
     Ok(map)
 }
+
+/// Hostile round three (6): two POSTs pipelined on one connection (sent in one write)
+/// are both answered at once, in order: the second is not left waiting on a timer.
+#[tokio::test]
+async fn pipelined_posts_are_both_answered() -> TestResult {
+    let (app, _) = resume(ServerArgs::default(), HistoryLimits::default()).await?;
+    let one = "POST /events HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+    let mut socket = tokio::net::TcpStream::connect(app.server.local_addr()).await?;
+    socket.write_all(format!("{one}{one}").as_bytes()).await?;
+    let mut answers = Vec::new();
+    let both = async {
+        let mut buffer = [0u8; 4096];
+        while String::from_utf8_lossy(&answers)
+            .matches("HTTP/1.1 201")
+            .count()
+            < 2
+        {
+            let n = socket.read(&mut buffer).await?;
+            if n == 0 {
+                return Err("the connection closed before the second answer".into());
+            }
+            answers.extend_from_slice(&buffer[..n]);
+        }
+        TestResult::Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), both).await??;
+    Ok(())
+}
