@@ -860,7 +860,7 @@ fn lagged<E: HubEvent>(
     metrics: &HubMetrics,
     batch: &mut Batch,
 ) -> bool {
-    if !history.evicted_up_to.is_some_and(|e| *cursor < e) {
+    if history.evicted_up_to.is_none_or(|e| *cursor >= e) {
         return false;
     }
     metrics.streams_lagged.inc();
