@@ -2,6 +2,7 @@
 //! connection, ours side by side with peers, in one run on one machine. Writes
 //! `bench/results/<date>.md` and `<date>.svg`.
 
+mod hostile;
 mod hubs;
 mod load;
 mod per_event;
@@ -75,6 +76,15 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
+    /// Hostile round three's reproductions against sse-topics binaries (`NAME=PATH`,
+    /// e.g. the one before the fixes and the one after), each scenario in a fresh
+    /// process; writes `<out>/<date>-hostile.md`.
+    Hostile {
+        #[arg(long = "binary", required = true, value_parser = name_and_path)]
+        binaries: Vec<(String, String)>,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
     /// One per-event CPU measurement: gated on delivery (`--window`), or at `--rate`.
     Cpu {
         server: Server,
@@ -130,6 +140,12 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+}
+
+/// `NAME=PATH`, as `--binary` takes it.
+fn name_and_path(text: &str) -> Result<(String, String), String> {
+    let (name, path) = text.split_once('=').ok_or("expected NAME=PATH")?;
+    Ok((name.to_owned(), path.to_owned()))
 }
 
 #[cfg(all(feature = "jemalloc", not(feature = "dhat")))]
@@ -202,6 +218,7 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => hubs::suite(runs, seconds, quick, &out).await,
+            Cmd::Hostile { binaries, out } => hostile::run(&binaries, &out).await,
             Cmd::Cpu {
                 server,
                 clients,

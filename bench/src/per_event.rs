@@ -57,7 +57,7 @@ pub struct PerEvent {
 
 /// `/proc/<pid>/stat`'s user + system time, in clock ticks (USER_HZ, 100 a second on
 /// Linux whatever the kernel's own tick).
-fn cpu_ticks(pid: u32) -> BenchResult<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> BenchResult<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // After the command name (in parentheses, and free to hold spaces): field 3 on.
     let fields: Vec<&str> = stat
