@@ -20,12 +20,18 @@
 //! slowly) gets `event: reset` with reason `lagged` and goes on from the newest event; it
 //! never holds back the publisher or anyone else. What a slow client has not read yet is
 //! at most one batch (64 KiB) in its response plus hyper's and the kernel's buffers.
+//! Events of a kind any visitor can cause (a topic hub's announcements of who
+//! subscribed: [`HubEvent::kept_apart`]) are kept in a history of their own with the same
+//! bounds, so a flood of them never evicts the events clients resume from.
 //!
 //! **Cost.** A publish builds one frame, appends one entry and bumps one version under a
 //! write lock, then wakes the waiting subscribers: nothing is copied per subscriber. A
 //! wake-up takes a read lock, binary-searches the cursor (`O(log n)`), and clones the
 //! frames after it (reference counts, not bytes); joining a batch into one body frame
-//! happens outside the lock.
+//! happens outside the lock. A read looks at at most 4,096 events under the lock, and a
+//! filter that costs more than a comparison ([`Hub::subscribe_matching`]) runs outside
+//! it, 64 events at a time: however far back a subscriber starts, publishing never
+//! waits on it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -56,6 +62,10 @@ const MAX_SCAN: usize = 4096;
 /// The most events a subscriber with a costly filter takes out of the hub's lock at a
 /// time (see [`Hub::subscribe_matching`]).
 const MAX_SCAN_UNLOCKED: usize = 64;
+/// Up to this many new events, a costly filter still runs under the lock: a live
+/// subscriber usually finds one or two, and taking them out costs two shared reference
+/// counts each.
+const FILTER_UNDER_LOCK: usize = 4;
 
 /// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
 /// yet (another instance published it, and this one's reader is behind) before it
@@ -159,6 +169,12 @@ pub trait HubEvent: Send + Sync + 'static {
         false
     }
 
+    /// Bytes this event holds besides its frame (a topic hub's topics, which no client
+    /// is sent), counted against the history's byte bound with the frame.
+    fn held_bytes(&self) -> usize {
+        0
+    }
+
     /// The id as a client sees it in this event's frame (the hub's `id`, unless the
     /// event shows another), for the `oldest` and `latest` of a `reset`.
     fn shown_id(&self, id: EventId) -> String {
@@ -171,7 +187,7 @@ pub trait HubEvent: Send + Sync + 'static {
 pub struct HistoryLimits {
     /// Most events kept.
     pub max_events: usize,
-    /// Most bytes of frames kept.
+    /// Most bytes kept: frames, and what events hold besides ([`HubEvent::held_bytes`]).
     pub max_bytes: usize,
 }
 
@@ -255,7 +271,14 @@ pub(crate) struct Stored<E> {
     frame: Bytes,
 }
 
-/// The events of one kind, oldest first, and the bytes of their frames.
+impl<E: HubEvent> Stored<E> {
+    /// What it counts against the history's byte bound.
+    fn size(&self) -> usize {
+        self.frame.len() + self.event.held_bytes()
+    }
+}
+
+/// The events of one kind, oldest first, and the bytes they hold.
 pub(crate) struct Lane<E> {
     pub(crate) events: VecDeque<Stored<E>>,
     bytes: usize,
@@ -371,7 +394,10 @@ impl HubMetrics {
         Self {
             events_published: metrics.events_published.clone(),
             history_events: gauge("history_events", "Events retained for replay"),
-            history_bytes: gauge("history_bytes", "Bytes of frames retained for replay"),
+            history_bytes: gauge(
+                "history_bytes",
+                "Bytes retained for replay: frames, and topics a hub keeps with them",
+            ),
             streams_lagged: counter("streams_lagged", "Streams that fell behind the history"),
             backend_up,
             backend_errors: counter("backend_errors", "Failed calls to Redis, any purpose"),
@@ -490,12 +516,12 @@ impl<E: HubEvent> Hub<E> {
     /// history may be.
     fn frame(&self, id: EventId, event: &E) -> Result<Bytes, PublishError> {
         let frame = event.frame(id)?;
-        let max = self.inner.limits.max_bytes;
-        if frame.len() > max {
-            return Err(PublishError::TooLarge {
-                size: frame.len(),
-                max,
-            });
+        let (max, size) = (
+            self.inner.limits.max_bytes,
+            frame.len() + event.held_bytes(),
+        );
+        if size > max {
+            return Err(PublishError::TooLarge { size, max });
         }
         Ok(frame)
     }
@@ -514,14 +540,14 @@ impl<E: HubEvent> Hub<E> {
         } else {
             &mut history.main
         };
-        lane.bytes += stored.frame.len();
+        lane.bytes += stored.size();
         lane.events.push_back(stored);
         let limits = self.inner.limits;
         while lane.events.len() > limits.max_events || lane.bytes > limits.max_bytes {
             let Some(evicted) = lane.events.pop_front() else {
                 break;
             };
-            lane.bytes -= evicted.frame.len();
+            lane.bytes -= evicted.size();
             if !apart {
                 history.evicted_up_to = Some(evicted.id);
             }
@@ -600,9 +626,9 @@ impl<E: HubEvent> Hub<E> {
     }
 
     /// Like [`Hub::subscribe_filtered`], for a filter that costs more than a comparison
-    /// (matching topics against patterns): it runs outside the hub's lock, on at most
-    /// 64 events at a time, so publishing never waits on it however far back the
-    /// subscriber starts. (Each event it reads costs two reference counts more.)
+    /// (matching topics against patterns): when the subscriber is more than a few
+    /// events behind, it runs outside the hub's lock, on at most 64 events at a time,
+    /// so publishing never waits on it however far back the subscriber starts.
     pub fn subscribe_matching(
         &self,
         start: Start,
@@ -745,11 +771,7 @@ impl<E: HubEvent> Subscription<E> {
             for frame in std::mem::take(&mut self.pending) {
                 batch.push(&frame);
             }
-            let caught_up = if self.unlocked {
-                self.read_unlocked(&mut batch)
-            } else {
-                self.read(&mut batch)
-            };
+            let caught_up = self.read(&mut batch);
             if caught_up && std::mem::take(&mut self.live_marker) {
                 batch.push(&live_marker(self.cursor));
             }
@@ -783,7 +805,10 @@ impl<E: HubEvent> Subscription<E> {
     }
 
     /// Adds what passes the filter after the cursor to `batch`: at most [`MAX_BATCH`]
-    /// bytes, looking at at most [`MAX_SCAN`] events. Whether it read up to the newest.
+    /// bytes, looking at at most [`MAX_SCAN`] events. A costly filter runs under the
+    /// lock only on the few events a live subscriber usually finds
+    /// ([`FILTER_UNDER_LOCK`]); further behind, it takes [`MAX_SCAN_UNLOCKED`] out of the
+    /// lock and filters them there. Whether it read up to the newest.
     fn read(&mut self, batch: &mut Batch) -> bool {
         let history = self.hub.inner.history.read();
         if lagged(&mut self.cursor, &history, &self.hub.inner.metrics, batch) {
@@ -796,6 +821,21 @@ impl<E: HubEvent> Subscription<E> {
             history.main.after(self.cursor),
             history.apart.after(self.cursor),
         );
+        let behind = main.len() + apart.len();
+        if self.unlocked && behind > FILTER_UNDER_LOCK {
+            let taken: Vec<(EventId, Arc<E>, Bytes)> = merge(main, apart, false)
+                .take(MAX_SCAN_UNLOCKED)
+                .map(|s| (s.id, Arc::clone(&s.event), s.frame.clone()))
+                .collect();
+            drop(history);
+            for (id, event, frame) in taken {
+                self.cursor = id;
+                if (self.filter)(&event) {
+                    batch.push(&frame);
+                }
+            }
+            return behind <= MAX_SCAN_UNLOCKED;
+        }
         let mut bytes = 0;
         for (scanned, stored) in merge(main, apart, false).enumerate() {
             if bytes >= MAX_BATCH || scanned == MAX_SCAN {
@@ -808,38 +848,6 @@ impl<E: HubEvent> Subscription<E> {
             }
         }
         true
-    }
-
-    /// [`Subscription::read`] for a costly filter: takes at most [`MAX_SCAN_UNLOCKED`]
-    /// events out of the lock, then filters them.
-    fn read_unlocked(&mut self, batch: &mut Batch) -> bool {
-        let (taken, caught_up) = {
-            let history = self.hub.inner.history.read();
-            if lagged(&mut self.cursor, &history, &self.hub.inner.metrics, batch) {
-                return true;
-            }
-            if history.latest.is_some_and(|latest| latest >= self.cursor) {
-                self.ahead_until = None;
-            }
-            let (main, apart) = (
-                history.main.after(self.cursor),
-                history.apart.after(self.cursor),
-            );
-            let mut after = merge(main, apart, false);
-            let taken: Vec<(EventId, Arc<E>, Bytes)> = after
-                .by_ref()
-                .take(MAX_SCAN_UNLOCKED)
-                .map(|s| (s.id, Arc::clone(&s.event), s.frame.clone()))
-                .collect();
-            (taken, after.next().is_none())
-        };
-        for (id, event, frame) in taken {
-            self.cursor = id;
-            if (self.filter)(&event) {
-                batch.push(&frame);
-            }
-        }
-        caught_up
     }
 
     /// The frames to send, for [`crate::event_stream::respond`].

@@ -815,6 +815,11 @@ impl HubEvent for Update {
         self.event_type.as_deref() == Some("mercure")
     }
 
+    /// Its topics: up to 100 of 2 KB each that no client is sent, but the history holds.
+    fn held_bytes(&self) -> usize {
+        self.topics.iter().map(String::len).sum()
+    }
+
     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
         let mut frame = Frame::new().id(&self.shown_id(id))?;
         if let Some(event_type) = &self.event_type {

@@ -22,7 +22,7 @@
 //!   the hub remember more than the bound.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
@@ -241,31 +241,25 @@ fn url_matches(pattern: &UrlPattern<BoundedRegex>, url: &Url) -> bool {
 /// (see [`Matcher::matches_with`]).
 const PARSE_FIRST: usize = 4;
 
-/// A set of matchers, tried cheaply: `*` at once, exact ones by one lookup per topic,
-/// URL patterns through the shared answers.
+/// A set of matchers, tried cheaply: `*` at once, exact ones by comparing bytes
+/// (lengths first), URL patterns through the shared answers.
 #[derive(Default)]
 pub struct Selection {
     any: bool,
-    exact: HashSet<String>,
-    patterns: Vec<Arc<Matcher>>,
+    /// How many are URL patterns.
+    patterns: usize,
     all: Vec<Arc<Matcher>>,
 }
 
 impl Selection {
     /// The selection of `matchers`.
     pub fn new(matchers: Vec<Arc<Matcher>>) -> Self {
-        let mut selection = Selection::default();
-        for matcher in &matchers {
-            match matcher.compiled {
-                Compiled::Any => selection.any = true,
-                Compiled::Exact => {
-                    selection.exact.insert(matcher.pattern.clone());
-                }
-                Compiled::Pattern { .. } => selection.patterns.push(Arc::clone(matcher)),
-            }
+        let kind = |m: &&Arc<Matcher>| matches!(m.compiled, Compiled::Pattern { .. });
+        Self {
+            any: matchers.iter().any(|m| matches!(m.compiled, Compiled::Any)),
+            patterns: matchers.iter().filter(kind).count(),
+            all: matchers,
         }
-        selection.all = matchers;
-        selection
     }
 
     /// The matchers, in the order given.
@@ -280,13 +274,18 @@ impl Selection {
 
     /// Whether any matcher matches `topic`.
     pub fn matches(&self, topic: &str) -> bool {
-        if self.any || self.exact.contains(topic) {
+        if self.any {
+            return true;
+        }
+        let exact = |m: &Arc<Matcher>| matches!(m.compiled, Compiled::Exact);
+        if self.all.iter().any(|m| exact(m) && m.pattern == topic) {
             return true;
         }
         let mut url = None;
-        let parse_first = self.patterns.len() >= PARSE_FIRST;
-        self.patterns
+        let parse_first = self.patterns >= PARSE_FIRST;
+        self.all
             .iter()
+            .filter(|m| !exact(m))
             .any(|m| m.matches_with(topic, &mut url, parse_first))
     }
 }
