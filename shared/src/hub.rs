@@ -653,6 +653,7 @@ impl<E: HubEvent> Hub<E> {
             seq: 0,
         };
         let live = history.latest.unwrap_or(before_all);
+        let replaying = !matches!(start, Start::Live);
         let mut ahead_until = None;
         let (cursor, reset) = match start {
             Start::Live => (live, None),
@@ -702,6 +703,7 @@ impl<E: HubEvent> Hub<E> {
             cursor,
             filter,
             unlocked: false,
+            replaying,
             wake,
             pending,
             live_marker: false,
@@ -718,6 +720,8 @@ pub struct Subscription<E> {
     filter: Filter<E>,
     /// Whether the filter runs outside the hub's lock.
     unlocked: bool,
+    /// Whether it has not yet read up to the newest event once.
+    replaying: bool,
     wake: watch::Receiver<()>,
     /// Frames to send before the next read (a reset, a snapshot).
     pub(crate) pending: Vec<Bytes>,
@@ -772,6 +776,7 @@ impl<E: HubEvent> Subscription<E> {
                 batch.push(&frame);
             }
             let caught_up = self.read(&mut batch);
+            self.replaying &= !caught_up;
             if caught_up && std::mem::take(&mut self.live_marker) {
                 batch.push(&live_marker(self.cursor));
             }
@@ -811,8 +816,9 @@ impl<E: HubEvent> Subscription<E> {
     /// lock and filters them there. Whether it read up to the newest.
     fn read(&mut self, batch: &mut Batch) -> bool {
         let history = self.hub.inner.history.read();
-        if lagged(&mut self.cursor, &history, &self.hub.inner.metrics, batch) {
-            return true;
+        let metrics = &self.hub.inner.metrics;
+        if lagged(&mut self.cursor, &history, metrics, self.replaying, batch) {
+            return !self.replaying; // a replay goes on from the oldest retained
         }
         if history.latest.is_some_and(|latest| latest >= self.cursor) {
             self.ahead_until = None; // the id it waited for has arrived
@@ -859,21 +865,27 @@ impl<E: HubEvent> Subscription<E> {
     }
 }
 
-/// Whether `cursor` fell off the history; if so, says so in `batch` and moves it to
+/// Whether `cursor` fell off the history; if so, says so in `batch` and moves it: to
 /// the newest event (or to the floor, when a shared log lost entries past what this
-/// hub has seen).
+/// hub has seen), or, for a subscriber still `replaying` (it has not caught up once:
+/// `earliest` on a full history loses its first event to the next publish), to the
+/// oldest retained, so it still gets what was retained.
 fn lagged<E: HubEvent>(
     cursor: &mut EventId,
     history: &History<E>,
     metrics: &HubMetrics,
+    replaying: bool,
     batch: &mut Batch,
 ) -> bool {
-    if history.evicted_up_to.is_none_or(|e| *cursor >= e) {
+    let Some(floor) = history.evicted_up_to.filter(|floor| *cursor < *floor) else {
         return false;
-    }
+    };
     metrics.streams_lagged.inc();
     tracing::debug!(cursor = %cursor, "subscriber lagged");
-    *cursor = history.latest.max(history.evicted_up_to).unwrap_or(*cursor);
+    *cursor = match replaying {
+        true => floor,
+        false => history.latest.map_or(floor, |latest| latest.max(floor)),
+    };
     batch.push(&history.reset(ResetReason::Lagged));
     true
 }

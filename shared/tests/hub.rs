@@ -101,19 +101,26 @@ struct Model {
 }
 
 impl Model {
-    fn expect(&self, cursor: &mut u64, out: &mut Vec<String>) {
+    /// A subscriber that fell off the history is reset; one still replaying (it has not
+    /// read up to the newest once) goes on from the oldest retained, the others live.
+    fn expect(&self, (cursor, replaying): &mut (u64, bool), out: &mut Vec<String>) {
         if *cursor < self.evicted_up_to {
             out.push("reset:lagged".into());
-            *cursor = self.published;
-            return;
+            *cursor = if *replaying {
+                self.evicted_up_to
+            } else {
+                self.published
+            };
         }
         out.extend((*cursor + 1..=self.published).map(|i| i.to_string()));
         *cursor = self.published;
+        *replaying = false;
     }
 }
 
-/// A subscription, its cursor in the model, what it got, what it should have got.
-type Tracked = (Subscription<Note>, u64, Vec<String>, Vec<String>);
+/// A subscription, its cursor in the model and whether it is replaying, what it got,
+/// what it should have got.
+type Tracked = (Subscription<Note>, (u64, bool), Vec<String>, Vec<String>);
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -146,11 +153,11 @@ proptest! {
                         Some(id) if id < model.evicted_up_to => { expected.push("reset:history-gap".into()); model.published }
                         Some(id) => id,
                     };
-                    subs.push((sub, cursor, Vec::new(), expected));
+                    subs.push((sub, (cursor, last.is_some()), Vec::new(), expected));
                 }
                 Op::SubscribeGarbage => {
                     let sub = hub.subscribe(Start::After("x1".into()));
-                    subs.push((sub, model.published, Vec::new(), vec!["reset:invalid-id".into()]));
+                    subs.push((sub, (model.published, true), Vec::new(), vec!["reset:invalid-id".into()]));
                 }
                 Op::Read(i) => {
                     if subs.is_empty() { continue; }
@@ -516,4 +523,20 @@ fn a_costly_filter_never_holds_up_a_publish() {
     assert_eq!(outcome, Ok(true), "the publish waited for the filter");
     let seen = reader.join().unwrap_or_default();
     assert_eq!(seen.len(), 11, "{seen:?}");
+}
+
+/// Hostile round three (5): `earliest` on a full history loses its first event to the
+/// next publish before it reads anything; it is told so (`reset`), and still gets every
+/// event retained, not a jump to the newest.
+#[test]
+fn a_replay_that_lags_before_its_first_read_goes_on_from_the_oldest_retained() {
+    let hub = hub(10);
+    for _ in 0..10 {
+        assert!(hub.publish(Note("n".into())).is_ok()); // 1..=10, the history full
+    }
+    let mut sub = hub.subscribe(Start::Recent(usize::MAX));
+    assert!(hub.publish(Note("n".into())).is_ok()); // 11 evicts 1
+    let mut expected = vec!["reset:lagged".to_owned()];
+    expected.extend((2..=11).map(|n: u64| n.to_string()));
+    assert_eq!(drain(&mut sub), expected);
 }

@@ -47,6 +47,19 @@ async fn subscribe(base: &str, query: &str, headers: &[(&str, &str)]) -> TestRes
 }
 
 /// The (id, data) of the next event.
+/// The hub's options with Redis at `url`, then `more`.
+fn options<'a>(url: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let common = [
+        "--redis",
+        url,
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+    ];
+    [&common[..], more].concat()
+}
+
 async fn next(conn: &mut SseConnection) -> TestResult<(String, String)> {
     let event = conn.next_event().await?;
     Ok((event.id.unwrap_or_default(), event.data.unwrap_or_default()))
@@ -56,14 +69,7 @@ async fn next(conn: &mut SseConnection) -> TestResult<(String, String)> {
 async fn two_instances_serve_one_audience() -> TestResult {
     let redis = RedisServer::start().await?;
     let url = redis.url();
-    let options = [
-        "--redis",
-        url.as_str(),
-        "--jwt-secret",
-        SECRET,
-        "--jwt-audience",
-        AUDIENCE,
-    ];
+    let options = options(&url, &[]);
     let (a, b) = (
         AppProcess::spawn(BIN, &options).await?,
         AppProcess::spawn(BIN, &options).await?,
@@ -136,15 +142,7 @@ const ALL_SUBSCRIPTIONS: &str = "match_urlpattern=%2F.well-known%2Fmercure%2Fsub
 async fn behind_nginx_every_instance_lists_every_subscriber_and_a_killed_ones_end() -> TestResult {
     let redis = RedisServer::start().await?;
     let url = redis.url();
-    let options = [
-        "--redis",
-        url.as_str(),
-        "--jwt-secret",
-        SECRET,
-        "--jwt-audience",
-        AUDIENCE,
-        "--subscriptions",
-    ];
+    let options = options(&url, &["--subscriptions"]);
     let mut a = AppProcess::spawn(BIN, &options).await?;
     let b = AppProcess::spawn(BIN, &options).await?;
     let a_port = a.port()?.to_string();
@@ -231,15 +229,7 @@ async fn behind_nginx_every_instance_lists_every_subscriber_and_a_killed_ones_en
 async fn a_malformed_document_in_redis_does_not_hide_the_others() -> TestResult {
     let redis = RedisServer::start().await?;
     let url = redis.url();
-    let options = [
-        "--redis",
-        url.as_str(),
-        "--jwt-secret",
-        SECRET,
-        "--jwt-audience",
-        AUDIENCE,
-        "--subscriptions",
-    ];
+    let options = options(&url, &["--subscriptions"]);
     let app = AppProcess::spawn(BIN, &options).await?;
     let _subscriber = subscribe(app.url(), "match=urn%3Aa", &[]).await?;
     let cli = std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into());
