@@ -731,7 +731,6 @@ pub struct Subscription<E> {
     ahead_until: Option<Instant>,
 }
 
-/// What one read found.
 /// Frames gathered for one write: a single frame is passed on as it is (shared, no
 /// copy); several are joined into one buffer.
 #[derive(Default)]
