@@ -204,6 +204,12 @@ pub struct StreamSlot {
 }
 
 impl StreamSlot {
+    /// The address this stream is counted under (IPv6 by its /64), if its client has
+    /// one: the key for any other per-client bound.
+    pub fn client(&self) -> Option<IpAddr> {
+        self.ip
+    }
+
     fn new(slots: Arc<Mutex<Slots>>, ip: Option<IpAddr>, metrics: &Metrics) -> Self {
         metrics.open_streams.inc();
         Self {

@@ -411,7 +411,12 @@ pub async fn expect_error(
         .headers()
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    let body: serde_json::Value = response.json().await?;
+    // Not read when it is not JSON (an event stream's body never ends), and read
+    // within WAIT when it is.
+    if !json {
+        return Err(format!("expected {status} {code}, got {got}, not JSON").into());
+    }
+    let body: serde_json::Value = within(WAIT, "an error's body", response.json()).await??;
     let fields = body.as_object().map(|o| o.len());
     let message = body["message"].as_str().is_some_and(|m| !m.is_empty());
     if got != status || !json || body["error"] != code || !message || fields != Some(2) {

@@ -18,11 +18,14 @@ pub mod matcher;
 pub mod subscriptions;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use parking_lot::Mutex;
 use percent_encoding::percent_decode_str;
 use salvo::affix_state::inject;
 use salvo::http::StatusCode;
@@ -224,6 +227,9 @@ async fn subscribe(
     let guard = streams.admit(req)?;
     let matchers = hub.matchers.compile_off_workers(wanted).await;
     let routing = Selection::new(matchers.map_err(matcher_refused)?);
+    // What its patterns cost to match, held for its client while the stream lives.
+    let weight = routing.matchers().iter().map(|m| m.weight).sum();
+    let held = hub.hold_weight(guard.client(), weight)?;
     // The header wins over the query parameter.
     let header = req.headers().get("last-event-id").map(|v| v.to_str());
     let cursor = match header {
@@ -265,7 +271,7 @@ async fn subscribe(
         }
         None => None,
     };
-    let frames = event_stream::with_guard(frames, announced);
+    let frames = event_stream::with_guard(frames, (announced, held));
     // With a token, the stream ends at its `exp`: the client comes back with a new one.
     let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
@@ -440,6 +446,27 @@ pub struct TopicHub {
     settings: HubArgs,
     secret: Vec<u8>,
     registry: Arc<dyn Registry>,
+    /// What the open subscriptions of each client address weigh ([`Matcher::weight`]).
+    weights: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A subscription's weight, held for its client until its stream ends.
+struct HeldWeight {
+    weights: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+    weight: usize,
+}
+
+impl Drop for HeldWeight {
+    fn drop(&mut self) {
+        let mut weights = self.weights.lock();
+        if let Some(held) = weights.get_mut(&self.client) {
+            *held = held.saturating_sub(self.weight);
+            if *held == 0 {
+                weights.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// Where a subscription resumes, and what it says about that.
@@ -481,6 +508,7 @@ impl TopicHub {
             settings,
             secret: secret.to_vec(),
             registry,
+            weights: Arc::default(),
         }))
     }
 
@@ -510,6 +538,36 @@ impl TopicHub {
             issuer,
             &settings.cookie_name,
         )
+    }
+
+    /// Holds `weight` for `client` while the returned guard lives: `429
+    /// patterns-too-costly` past `--max-pattern-weight-per-client`, so no address can
+    /// make every publish run more expressions than that.
+    fn hold_weight(
+        &self,
+        client: Option<IpAddr>,
+        weight: usize,
+    ) -> Result<Option<HeldWeight>, ApiError> {
+        let Some(client) = client.filter(|_| weight > 0) else {
+            return Ok(None);
+        };
+        let max = self.matchers.limits().client_weight;
+        let mut weights = self.weights.lock();
+        let total = weights.get(&client).copied().unwrap_or(0) + weight;
+        if total > max {
+            let message = format!(
+                "The open subscriptions of this address would run {total} bytes of expressions on every topic, past this hub's {max}; close some, or use fewer custom regular expressions."
+            );
+            let status = StatusCode::TOO_MANY_REQUESTS;
+            return Err(ApiError::new(status, "patterns-too-costly", message));
+        }
+        weights.insert(client, total);
+        let weights = Arc::clone(&self.weights);
+        Ok(Some(HeldWeight {
+            weights,
+            client,
+            weight,
+        }))
     }
 
     /// The hub's resource identifier, which every token's `aud` must name:

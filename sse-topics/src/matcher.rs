@@ -59,11 +59,17 @@ pub struct MatchLimits {
     /// Bytes of remembered (URL pattern, topic) answers, for the whole hub.
     #[arg(long = "match-cache-bytes", env = "MATCH_CACHE_BYTES", default_value_t = CACHE_BYTES)]
     pub cache_bytes: usize,
+    /// The most bytes of expressions the open subscriptions of one client address may
+    /// run on every topic (their patterns' custom regular expressions; literal parts and
+    /// whole segments weigh nothing); past it, `429 patterns-too-costly`.
+    #[arg(long = "max-pattern-weight-per-client", env = "MAX_PATTERN_WEIGHT_PER_CLIENT", default_value_t = CLIENT_WEIGHT)]
+    pub client_weight: usize,
 }
 
 const MAX_MATCHERS: usize = 50;
 const COMPILED_BYTES: usize = 1024 * 1024;
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
+const CLIENT_WEIGHT: usize = 1024 * 1024;
 
 impl Default for MatchLimits {
     fn default() -> Self {
@@ -71,6 +77,7 @@ impl Default for MatchLimits {
             max_matchers: MAX_MATCHERS,
             compiled_bytes: COMPILED_BYTES,
             cache_bytes: CACHE_BYTES,
+            client_weight: CLIENT_WEIGHT,
         }
     }
 }
@@ -124,6 +131,10 @@ pub struct Matcher {
     pub match_type: MatchType,
     pub pattern: String,
     compiled: Compiled,
+    /// The bytes of the expressions it runs when it matches a topic (0 for exact, `*`,
+    /// and URL patterns of literal parts and whole segments): what one evaluation can
+    /// cost grows with them.
+    pub weight: usize,
 }
 
 enum Compiled {
@@ -191,6 +202,26 @@ impl Matcher {
             }
         }
     }
+}
+
+/// The bytes of the expressions `pattern` runs when it matches (its components that are
+/// neither literal nor one whole segment).
+fn expression_bytes(pattern: &UrlPattern<BoundedRegex>) -> usize {
+    let components = [
+        &pattern.protocol,
+        &pattern.username,
+        &pattern.password,
+        &pattern.hostname,
+        &pattern.port,
+        &pattern.pathname,
+        &pattern.search,
+        &pattern.hash,
+    ];
+    let bytes = |c: &&urlpattern::component::Component<BoundedRegex>| match &c.matcher.inner {
+        InnerMatcher::RegExp { regexp: Ok(r) } => r.regex.memory_usage(),
+        _ => 0,
+    };
+    components.iter().map(bytes).sum()
 }
 
 /// Whether `url` matches `pattern`: what `UrlPattern::test` answers, component by
@@ -392,10 +423,15 @@ impl Matchers {
             MatchType::Exact => Compiled::Exact,
             MatchType::UrlPattern => self.compile_pattern(pattern)?,
         };
+        let weight = match &compiled {
+            Compiled::Pattern { pattern, .. } => expression_bytes(pattern),
+            _ => 0,
+        };
         let matcher = Arc::new(Matcher {
             match_type,
             pattern: pattern.to_owned(),
             compiled,
+            weight,
         });
         let mut live = self.live.lock();
         // Forget the matchers nobody holds any more, now and then.

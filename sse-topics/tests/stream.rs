@@ -8,7 +8,9 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_shared::publish::Publisher;
-use sse_shared::testing::{SseConnection, TestApp, TestResult, expect_error, http, reqwest};
+use sse_shared::testing::{
+    SseConnection, TestApp, TestResult, WAIT, expect_error, http, reqwest, wait_until,
+};
 use sse_shared::{HistoryLimits, Hub, ServerArgs};
 use sse_topics::auth::{DETAIL_TYPE, unix_now};
 use sse_topics::{HubArgs, TopicHub};
@@ -918,6 +920,55 @@ async fn a_reset_names_ids_a_client_can_send_back() -> TestResult {
         (next.event.as_deref(), next.id.as_deref()),
         (None, Some(second.as_str()))
     );
+    Ok(())
+}
+
+/// Hostile round three (1, after the attacker's second look): what one client's open
+/// subscriptions cost to match is bounded (`--max-pattern-weight-per-client`): past
+/// it `429 patterns-too-costly`, until a stream ends; patterns without custom
+/// expressions weigh nothing.
+#[tokio::test]
+async fn the_expressions_one_client_holds_are_bounded() -> TestResult {
+    use sse_topics::matcher::{MatchLimits, MatchType, Matchers};
+    let costly = r"/:x([a-y]*[a-y]{0,40}z)";
+    let probe = Matchers::new(HUB_URL.parse()?, MatchLimits::default());
+    let compiled = probe.compile(&[(MatchType::UrlPattern, costly.to_owned())])?;
+    let weight = compiled.first().ok_or("nothing compiled")?.weight;
+    assert!(weight > 0);
+    let limits = MatchLimits {
+        client_weight: weight + weight / 2,
+        ..MatchLimits::default()
+    };
+    let app = start_with(HubArgs {
+        limits,
+        ..settings()?
+    })
+    .await?;
+    let query = format!("match_urlpattern={}", enc(costly));
+    let first = subscribe(&app, &query, &[]).await?;
+    let refused = http()
+        .get(app.url(&format!("{HUB}?{query}")))
+        .send()
+        .await?;
+    expect_error(refused, 429, "patterns-too-costly").await?;
+    // Whole segments and literals weigh nothing.
+    let plain: String = (0..50)
+        .map(|i| format!("match_urlpattern={}&", enc(&format!("/p{i}/:id"))))
+        .collect();
+    subscribe(&app, &plain, &[]).await?;
+    drop(first);
+    wait_until(
+        WAIT,
+        "the weight of the closed stream to be released",
+        || async {
+            let response = http()
+                .get(app.url(&format!("{HUB}?{query}")))
+                .send()
+                .await?;
+            Ok(response.status() == 200)
+        },
+    )
+    .await?;
     Ok(())
 }
 
