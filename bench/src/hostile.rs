@@ -107,20 +107,16 @@ fn publisher() -> BenchResult<String> {
     Ok(sign(SECRET.as_bytes(), &claims)?)
 }
 
-/// `text` percent-encoded for a query or a form (all but ALPHA, DIGIT, `-._~`).
+/// `text` percent-encoded for a query or a form (all but ALPHA and DIGIT).
 fn enc(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(b));
-            }
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One `topic` field for each of `topics`, then `data`.
+fn update<'a>(topics: &'a [String], data: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut fields: Vec<(&str, &str)> = topics.iter().map(|t| ("topic", t.as_str())).collect();
+    fields.push(("data", data));
+    fields
 }
 
 /// 50 URL-pattern matchers from `template` (`{i}` numbered).
@@ -134,18 +130,15 @@ fn fifty(template: &str, tag: &str) -> String {
         .join("&")
 }
 
-/// Publishes `topics` with `data`; the time it took and the status.
-async fn publish(
-    hub: &HubProcess,
-    token: &str,
-    topics: &[String],
-    data: &str,
-) -> BenchResult<(Duration, u16)> {
-    let mut body: Vec<String> = topics.iter().map(|t| format!("topic={}", enc(t))).collect();
-    body.push(format!("data={}", enc(data)));
+/// Publishes the form `fields` to the hub at `base`; the time it took and the status.
+async fn publish(base: &str, token: &str, fields: &[(&str, &str)]) -> BenchResult<(Duration, u16)> {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(name, value)| format!("{name}={}", enc(value)))
+        .collect();
     let started = Instant::now();
     let response = http()
-        .post(hub.url(HUB))
+        .post(format!("{base}{HUB}"))
         .bearer_auth(token)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body.join("&"))
@@ -270,7 +263,7 @@ async fn cache(binary: &str) -> BenchResult<Row> {
     for n in 0..30 {
         let topics: Vec<String> = (0..100).map(|k| format!("/t/{n}/{k}")).collect();
         let started = Instant::now();
-        publish(&hub, &token, &topics, &format!("u{n}")).await?;
+        publish(&hub.base, &token, &update(&topics, &format!("u{n}"))).await?;
         probe.next_event().await?;
         deliveries.push(started.elapsed());
     }
@@ -322,7 +315,7 @@ async fn replay(binary: &str) -> BenchResult<Row> {
         let topics: Vec<String> = (0..100)
             .map(|k| format!("https://example.com/h/{n}/{k}"))
             .collect();
-        publish(&hub, &token, &topics, "h").await?;
+        publish(&hub.base, &token, &update(&topics, "h")).await?;
     }
     let patterns = fifty("https://example.com/:a/:b/:c/{i}", "e");
     let query = format!("last_event_id=earliest&{patterns}");
@@ -335,17 +328,9 @@ async fn replay(binary: &str) -> BenchResult<Row> {
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                let body = "topic=%2Fother&data=x";
-                let sent = http()
-                    .post(format!("{base}{HUB}"))
-                    .bearer_auth(&token)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await;
-                if sent.is_ok() {
-                    latencies.push(started.elapsed());
+                let other = [("topic", "/other"), ("data", "x")];
+                if let Ok((took, _)) = publish(&base, &token, &other).await {
+                    latencies.push(took);
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -361,8 +346,11 @@ async fn replay(binary: &str) -> BenchResult<Row> {
     let mut stream =
         tokio::time::timeout(Duration::from_secs(120), http().get(url).send()).await??;
     // Published after the subscribe: the replay has read everything when it arrives.
-    let sentinel = "https://example.com/s/x/y/e0".to_owned();
-    publish(&hub, &token, &[sentinel], "sentinel").await?;
+    let sentinel = [
+        ("topic", "https://example.com/s/x/y/e0"),
+        ("data", "sentinel"),
+    ];
+    publish(&hub.base, &token, &sentinel).await?;
     let mut text = String::new();
     while !text.contains("data: sentinel\n") {
         let chunk = tokio::time::timeout(Duration::from_secs(120), stream.chunk()).await??;
@@ -397,14 +385,9 @@ async fn flush(binary: &str) -> BenchResult<Row> {
     let hub = HubProcess::start(binary, &["--subscriptions", "--history", "1000"]).await?;
     let token = publisher()?;
     for n in 0..1000 {
-        let body = format!("topic=t&data=u{n}&id=u{n}");
-        http()
-            .post(hub.url(HUB))
-            .bearer_auth(&token)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await?;
+        let id = format!("u{n}");
+        let fields = [("topic", "t"), ("data", id.as_str()), ("id", id.as_str())];
+        publish(&hub.base, &token, &fields).await?;
     }
     let plain: String = (0..50).map(|i| format!("match=m{i}&")).collect();
     for _ in 0..11 {
@@ -412,7 +395,7 @@ async fn flush(binary: &str) -> BenchResult<Row> {
     }
     // The ends are announced once each stream is gone: give them a moment to land.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    publish(&hub, &token, &["t".into()], "sentinel").await?;
+    publish(&hub.base, &token, &[("topic", "t"), ("data", "sentinel")]).await?;
     let mut outcomes = Vec::new();
     for query in [
         "match=t&last_event_id=u499",
