@@ -435,9 +435,135 @@ async fn flush(binary: &str) -> BenchResult<Row> {
     ])
 }
 
+/// A URL pattern whose expression the hub accepts but that costs the most to run on a
+/// long topic of `c`s (every topic passes its literal part, `/`): the largest `{0,K}`
+/// the hub compiles, found by asking it.
+async fn costliest_accepted(hub: &HubProcess) -> BenchResult<String> {
+    for k in (100..=1000).rev().step_by(50) {
+        let pattern = format!("/:x([!-y]*[!-y]{{0,{k}}}az)");
+        let (status, _) = open(hub, &format!("match_urlpattern={}", enc(&pattern))).await?;
+        if status == 200 {
+            return Ok(format!("/:x([!-y]*[!-y]{{0,{k}}}{{letter}}z)"));
+        }
+    }
+    Err("no costly pattern was accepted".into())
+}
+
+/// (6) Costly patterns the hub accepts, from many addresses: 20 client addresses
+/// (127.0.0.2-21) each open streams of 12 such patterns until the hub refuses one;
+/// then 5 publishes of a 2 KB topic plus `/legit`, which an ordinary subscriber
+/// selects exactly. What it does to the publishes, the ordinary subscriber's
+/// deliveries and `/healthz`.
+async fn accepted(binary: &str) -> BenchResult<Row> {
+    let hub = HubProcess::start(binary, &[]).await?;
+    let template = costliest_accepted(&hub).await?;
+    let letters = "abcdefghijklmnopqrstuvwxy";
+    let mut held = Vec::new();
+    let mut refusals = std::collections::BTreeMap::new();
+    for address in 2..22u8 {
+        let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, address]))
+            .build()?;
+        for stream in 0..10 {
+            let query: Vec<String> = letters
+                .chars()
+                .take(12)
+                .map(|letter| {
+                    let pattern = template
+                        .replace("{letter}", &letter.to_string())
+                        .replace("/:x", &format!("/:x{stream}"));
+                    format!("match_urlpattern={}", enc(&pattern))
+                })
+                .collect();
+            let url = hub.url(&format!("{HUB}?{}", query.join("&")));
+            let mut response = client.get(url).send().await?;
+            let status = response.status().as_u16();
+            if status != 200 {
+                *refusals.entry(status).or_insert(0) += 1;
+                break;
+            }
+            tokio::time::timeout(Duration::from_secs(60), response.chunk()).await??;
+            held.push(response);
+        }
+    }
+    let rss = hub.memory("VmRSS:")?;
+    let mut legit = SseConnection::open(&hub.url(&format!("{HUB}?match=%2Flegit")), &[]).await?;
+    let token = publisher()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let health = probe_health(&hub, Arc::clone(&stop));
+    let cpu = hub.cpu()?;
+    let (mut publishes, mut deliveries) = (Vec::new(), Vec::new());
+    for n in 0..5 {
+        let topics = [format!("/{n}{}", "c".repeat(2040)), "/legit".to_owned()];
+        let data = format!("u{n}");
+        let started = Instant::now();
+        let (took, _) = publish(&hub.base, &token, &update(&topics, &data)).await?;
+        publishes.push(took);
+        loop {
+            let event = legit.next_within(Duration::from_secs(120)).await?;
+            if event.data.as_deref() == Some(data.as_str()) {
+                break;
+            }
+        }
+        deliveries.push(started.elapsed());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let health = health.await?;
+    let cpu_delivered = hub.cpu()? - cpu;
+    // Then until the hub is quiet (the costly subscribers' matching is done).
+    let mut last = hub.cpu()?;
+    for _ in 0..240 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = hub.cpu()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let cpu_quiet = last - cpu;
+    publishes.sort();
+    deliveries.sort();
+    let refused = refusals
+        .iter()
+        .map(|(status, n)| format!("{n} × {status}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(vec![
+        ("pattern (largest {0,K} accepted)", format!("`{template}`")),
+        (
+            "streams held (12 patterns each); refused",
+            format!("{}; {refused}", held.len()),
+        ),
+        ("RSS with them (MiB)", format!("{rss:.0}")),
+        (
+            "publish p50 / max (ms)",
+            format!(
+                "{} / {}",
+                ms(percentile(&publishes, 0.5)),
+                ms(percentile(&publishes, 1.0))
+            ),
+        ),
+        (
+            "ordinary subscriber's delivery p50 / max (ms)",
+            format!(
+                "{} / {}",
+                ms(percentile(&deliveries, 0.5)),
+                ms(percentile(&deliveries, 1.0))
+            ),
+        ),
+        ("slowest /healthz meanwhile (ms)", ms(health)),
+        (
+            "CPU until delivered; until quiet (s)",
+            format!("{cpu_delivered:.2}; {cpu_quiet:.2}"),
+        ),
+    ])
+}
+
 /// Runs every scenario for every binary, in turns; writes the results.
-pub async fn run(binaries: &[(String, String)], out: &str) -> BenchResult<()> {
-    let scenarios: [(&str, &str); 8] = [
+/// With `only` not empty, just the scenarios whose keys it lists, written to
+/// `<date>-hostile-<keys>.md`.
+pub async fn run(binaries: &[(String, String)], only: &[String], out: &str) -> BenchResult<()> {
+    let scenarios: [(&str, &str); 9] = [
         ("1. 4 × 50 `\\w{100}` patterns, bad token", "refused-w"),
         ("1. 4 × 50 `\\p{L}{100}` patterns, bad token", "refused-p"),
         ("1. 3 streams × 50 `\\w{100}` patterns held", "held-w"),
@@ -458,6 +584,10 @@ pub async fn run(binaries: &[(String, String)], out: &str) -> BenchResult<()> {
             "5. --subscriptions, 11 cycles of 50 matchers, then resume",
             "flush",
         ),
+        (
+            "6. accepted costly patterns from 20 addresses, 5 publishes of a 2 KB topic",
+            "accepted",
+        ),
     ];
     let mut md = String::new();
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
@@ -475,12 +605,16 @@ pub async fn run(binaries: &[(String, String)], out: &str) -> BenchResult<()> {
         binaries
             .iter()
             .map(|(n, p)| format!("--binary {n}={p}"))
+            .chain(only.iter().map(|key| format!("--only {key}")))
             .collect::<Vec<_>>()
             .join(" "),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     let _ = writeln!(md, "Binaries: {}.\n", names.join(", "));
-    for (title, key) in scenarios {
+    let chosen = scenarios
+        .into_iter()
+        .filter(|(_, key)| only.is_empty() || only.iter().any(|o| o == key));
+    for (title, key) in chosen {
         let _ = writeln!(md, "## {title}\n");
         let mut rows: Vec<(String, Row)> = Vec::new();
         for (name, binary) in binaries {
@@ -493,6 +627,7 @@ pub async fn run(binaries: &[(String, String)], out: &str) -> BenchResult<()> {
                 "cache" => cache(binary).await,
                 "announcements" => announcements(binary).await,
                 "replay" => replay(binary).await,
+                "accepted" => accepted(binary).await,
                 _ => flush(binary).await,
             };
             let row = row.unwrap_or_else(|e| vec![("failed", e.to_string())]);
@@ -530,7 +665,10 @@ pub async fn run(binaries: &[(String, String)], out: &str) -> BenchResult<()> {
         let _ = writeln!(md);
     }
     std::fs::create_dir_all(out)?;
-    let path = format!("{out}/{date}-hostile.md");
+    let path = match only {
+        [] => format!("{out}/{date}-hostile.md"),
+        keys => format!("{out}/{date}-hostile-{}.md", keys.join("-")),
+    };
     std::fs::write(&path, &md)?;
     println!("{md}\nwrote {path}");
     Ok(())

@@ -82,6 +82,10 @@ enum Cmd {
     Hostile {
         #[arg(long = "binary", required = true, value_parser = name_and_path)]
         binaries: Vec<(String, String)>,
+        /// Only the scenarios with these keys (`refused-w`, `refused-p`, `held-w`,
+        /// `held-p`, `cache`, `announcements`, `replay`, `flush`, `accepted`).
+        #[arg(long)]
+        only: Vec<String>,
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
@@ -218,7 +222,11 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => hubs::suite(runs, seconds, quick, &out).await,
-            Cmd::Hostile { binaries, out } => hostile::run(&binaries, &out).await,
+            Cmd::Hostile {
+                binaries,
+                only,
+                out,
+            } => hostile::run(&binaries, &only, &out).await,
             Cmd::Cpu {
                 server,
                 clients,

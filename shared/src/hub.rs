@@ -31,7 +31,10 @@
 //! happens outside the lock. A read looks at at most 4,096 events under the lock, and a
 //! filter that costs more than a comparison ([`Hub::subscribe_matching`]) runs outside
 //! it, 64 events at a time: however far back a subscriber starts, publishing never
-//! waits on it.
+//! waits on it. What such a filter cannot tell cheaply (an expression to evaluate) runs
+//! on a blocking thread, for one subscriber at a time per two cores, in slices of
+//! 10 ms: however many subscribers bring costly patterns, the runtime's workers, the
+//! publishers and every other subscriber keep the rest of the machine.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -45,7 +48,7 @@ use parking_lot::RwLock;
 use salvo_oapi::schema::{Object, Schema};
 use salvo_oapi::{BasicType, Components, RefOr, ToSchema};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::frame::{Frame, FrameError};
@@ -66,6 +69,9 @@ const MAX_SCAN_UNLOCKED: usize = 64;
 /// subscriber usually finds one or two, and taking them out costs two shared reference
 /// counts each.
 const FILTER_UNDER_LOCK: usize = 4;
+/// How long a costly filter runs on a blocking thread before it lets the next
+/// subscriber waiting for one have it.
+const COSTLY_SLICE: Duration = Duration::from_millis(10);
 
 /// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
 /// yet (another instance published it, and this one's reader is behind) before it
@@ -364,6 +370,8 @@ impl<E: HubEvent> History<E> {
 pub(crate) struct Inner<E> {
     pub(crate) history: RwLock<History<E>>,
     pub(crate) wake: watch::Sender<()>,
+    /// Turns on a blocking thread for costly filters: one per two cores (at least one).
+    costly: Arc<Semaphore>,
     limits: HistoryLimits,
     metrics: HubMetrics,
 }
@@ -424,6 +432,25 @@ impl<E> Clone for Hub<E> {
 
 type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
 
+/// A filter that may cost more than a comparison (matching an event's topics against
+/// patterns), for [`Hub::subscribe_matching`]: what it can tell cheaply is asked on the
+/// runtime's workers; the rest is asked on a blocking thread.
+pub trait Matching<E>: Send + Sync + 'static {
+    /// Whether `event` passes, if that takes no more than comparisons and lookups;
+    /// `None` if it takes evaluating an expression.
+    fn quick(&self, event: &E) -> Option<bool>;
+    /// Whether `event` passes, whatever it takes.
+    fn test(&self, event: &E) -> bool;
+}
+
+/// An event taken out of the history to be filtered outside its lock.
+type Taken<E> = (EventId, Arc<E>, Bytes);
+
+/// How many subscribers may run a costly filter at once: one per two cores.
+fn costly_turns() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 /// The millisecond a hub is made, naming its run (at least 1, so ids always show it).
 fn run_start() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -447,6 +474,7 @@ impl<E: HubEvent> Hub<E> {
                     evicted_up_to: None,
                 }),
                 wake,
+                costly: Arc::new(Semaphore::new(costly_turns())),
                 limits,
                 metrics: HubMetrics::register(&metrics),
             }),
@@ -626,16 +654,19 @@ impl<E: HubEvent> Hub<E> {
     }
 
     /// Like [`Hub::subscribe_filtered`], for a filter that costs more than a comparison
-    /// (matching topics against patterns): when the subscriber is more than a few
+    /// (matching topics against patterns). When the subscriber is more than a few
     /// events behind, it runs outside the hub's lock, on at most 64 events at a time,
-    /// so publishing never waits on it however far back the subscriber starts.
-    pub fn subscribe_matching(
-        &self,
-        start: Start,
-        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
-    ) -> Subscription<E> {
-        let mut subscription = self.subscribe_filtered(start, filter);
-        subscription.unlocked = true;
+    /// so publishing never waits on it however far back the subscriber starts. What
+    /// [`Matching::quick`] cannot tell is asked of [`Matching::test`] on a blocking
+    /// thread, when the subscriber's turn comes: at most one subscriber per two cores
+    /// does so at a time, for 10 ms at a time, so no number of costly subscribers
+    /// takes the runtime's workers from the rest. A subscriber whose matching cannot
+    /// keep up falls behind like a slow client (`reset`, `lagged`).
+    pub fn subscribe_matching(&self, start: Start, matching: impl Matching<E>) -> Subscription<E> {
+        let matching: Arc<dyn Matching<E>> = Arc::new(matching);
+        let test = Arc::clone(&matching);
+        let mut subscription = self.subscribe_filtered(start, move |event| test.test(event));
+        subscription.matching = Some(matching);
         subscription
     }
 
@@ -702,7 +733,8 @@ impl<E: HubEvent> Hub<E> {
             hub: self.clone(),
             cursor,
             filter,
-            unlocked: false,
+            matching: None,
+            taken: VecDeque::new(),
             replaying,
             wake,
             pending,
@@ -718,8 +750,10 @@ pub struct Subscription<E> {
     hub: Hub<E>,
     cursor: EventId,
     filter: Filter<E>,
-    /// Whether the filter runs outside the hub's lock.
-    unlocked: bool,
+    /// A costly filter, run outside the hub's lock (see [`Hub::subscribe_matching`]).
+    matching: Option<Arc<dyn Matching<E>>>,
+    /// Events after the cursor taken out of the lock, still to be filtered.
+    taken: VecDeque<Taken<E>>,
     /// Whether it has not yet read up to the newest event once.
     replaying: bool,
     wake: watch::Receiver<()>,
@@ -775,6 +809,7 @@ impl<E: HubEvent> Subscription<E> {
                 batch.push(&frame);
             }
             let caught_up = self.read(&mut batch);
+            self.filter_taken(&mut batch).await?;
             self.replaying &= !caught_up;
             if caught_up && std::mem::take(&mut self.live_marker) {
                 batch.push(&live_marker(self.cursor));
@@ -809,10 +844,12 @@ impl<E: HubEvent> Subscription<E> {
     }
 
     /// Adds what passes the filter after the cursor to `batch`: at most [`MAX_BATCH`]
-    /// bytes, looking at at most [`MAX_SCAN`] events. A costly filter runs under the
-    /// lock only on the few events a live subscriber usually finds
-    /// ([`FILTER_UNDER_LOCK`]); further behind, it takes [`MAX_SCAN_UNLOCKED`] out of the
-    /// lock and filters them there. Whether it read up to the newest.
+    /// bytes, looking at at most [`MAX_SCAN`] events. A costly filter is asked under
+    /// the lock only what it can tell quickly, and only on the few events a live
+    /// subscriber usually finds ([`FILTER_UNDER_LOCK`]); further behind, or at the
+    /// first event it cannot tell quickly, up to [`MAX_SCAN_UNLOCKED`] events are
+    /// taken out of the lock for [`Subscription::filter_taken`]. Whether it read (or
+    /// took) up to the newest.
     fn read(&mut self, batch: &mut Batch) -> bool {
         let history = self.hub.inner.history.read();
         let metrics = &self.hub.inner.metrics;
@@ -826,33 +863,84 @@ impl<E: HubEvent> Subscription<E> {
             history.main.after(self.cursor),
             history.apart.after(self.cursor),
         );
-        let behind = main.len() + apart.len();
-        if self.unlocked && behind > FILTER_UNDER_LOCK {
-            let taken: Vec<(EventId, Arc<E>, Bytes)> = merge(main, apart, false)
-                .take(MAX_SCAN_UNLOCKED)
-                .map(|s| (s.id, Arc::clone(&s.event), s.frame.clone()))
-                .collect();
-            drop(history);
-            for (id, event, frame) in taken {
-                self.cursor = id;
-                if (self.filter)(&event) {
-                    batch.push(&frame);
-                }
-            }
-            return behind <= MAX_SCAN_UNLOCKED;
-        }
+        let mut behind = main.len() + apart.len();
+        let mut events = merge(main, apart, false).peekable();
         let mut bytes = 0;
-        for (scanned, stored) in merge(main, apart, false).enumerate() {
+        let mut scanned = 0;
+        while let Some(stored) = events.peek() {
             if bytes >= MAX_BATCH || scanned == MAX_SCAN {
                 return false;
             }
+            let pass = match &self.matching {
+                None => Some((self.filter)(&stored.event)),
+                Some(_) if behind > FILTER_UNDER_LOCK => None,
+                Some(matching) => matching.quick(&stored.event),
+            };
+            let Some(pass) = pass else {
+                let take = |s: &Stored<E>| (s.id, Arc::clone(&s.event), s.frame.clone());
+                self.taken
+                    .extend(events.by_ref().take(MAX_SCAN_UNLOCKED).map(take));
+                return behind <= MAX_SCAN_UNLOCKED;
+            };
             self.cursor = stored.id;
-            if (self.filter)(&stored.event) {
+            if pass {
                 bytes += stored.frame.len();
                 batch.push(&stored.frame);
             }
+            events.next();
+            scanned += 1;
+            behind -= 1;
         }
         true
+    }
+
+    /// Filters the events [`Subscription::read`] took out of the lock, into `batch`:
+    /// quickly where the filter can; the rest on a blocking thread when this
+    /// subscriber's turn comes (see [`Hub::subscribe_matching`]). `None` only if the
+    /// blocking thread panicked.
+    async fn filter_taken(&mut self, batch: &mut Batch) -> Option<()> {
+        let Some(matching) = self.matching.clone() else {
+            return Some(());
+        };
+        while let Some((id, event, frame)) = self.taken.front() {
+            if let Some(pass) = matching.quick(event) {
+                self.cursor = *id;
+                if pass {
+                    batch.push(frame);
+                }
+                self.taken.pop_front();
+                continue;
+            }
+            let turn = Arc::clone(&self.hub.inner.costly)
+                .acquire_owned()
+                .await
+                .ok()?;
+            let events = std::mem::take(&mut self.taken);
+            let matching = Arc::clone(&matching);
+            let (tested, rest) = tokio::task::spawn_blocking(move || {
+                let _turn = turn;
+                let started = std::time::Instant::now();
+                let mut events = events;
+                let mut tested = Vec::new();
+                while let Some((id, event, frame)) = events.pop_front() {
+                    tested.push((id, matching.test(&event).then_some(frame)));
+                    if started.elapsed() >= COSTLY_SLICE {
+                        break;
+                    }
+                }
+                (tested, events)
+            })
+            .await
+            .ok()?;
+            for (id, frame) in tested {
+                self.cursor = id;
+                if let Some(frame) = frame {
+                    batch.push(&frame);
+                }
+            }
+            self.taken = rest;
+        }
+        Some(())
     }
 
     /// The frames to send, for [`crate::event_stream::respond`].

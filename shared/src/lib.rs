@@ -51,7 +51,7 @@ pub mod testing;
 pub use config::ServerArgs;
 pub use error::ApiError;
 pub use frame::{Frame, FrameError};
-pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, PublishError, Start};
+pub use hub::{EventId, HistoryArgs, HistoryLimits, Hub, HubEvent, Matching, PublishError, Start};
 pub use producer::{Held, Producer};
 pub use publish::Publisher;
 pub use streams::Streams;

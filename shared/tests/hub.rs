@@ -3,12 +3,15 @@
 //! subscriber that falls off the history gets `reset` first; memory stays bounded.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
-use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Start, Subscription};
+use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Matching, Start, Subscription};
 use sse_shared::metrics::Metrics;
 use sse_shared::{Frame, FrameError};
 
@@ -486,43 +489,160 @@ fn events_kept_apart_never_evict_the_others() {
     assert_eq!(drain(&mut sub), expected);
 }
 
-/// Hostile round three (3): a costly filter ([`Hub::subscribe_matching`]) runs
-/// outside the hub's lock: a publish goes through while the filter is busy.
-#[test]
-fn a_costly_filter_never_holds_up_a_publish() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Mutex, mpsc};
-    use std::time::Duration;
+/// A costly filter for the tests below: it can tell nothing quickly, and its test
+/// waits (bounded) until the test thread lets it go, saying when it starts.
+struct Blocking {
+    entered: std::sync::mpsc::Sender<()>,
+    release: Release,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+    /// The longest it waits.
+    hold: Duration,
+}
 
+impl Matching<Note> for Blocking {
+    fn quick(&self, _: &Note) -> Option<bool> {
+        None
+    }
+
+    fn test(&self, _: &Note) -> bool {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let _ = self.entered.send(());
+        let (released, signal) = &*self.release;
+        let guard = released.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = signal.wait_timeout_while(guard, self.hold, |r| !*r);
+        drop(wait);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        true
+    }
+}
+
+/// Set once the test thread lets the filter go.
+type Release = Arc<(Mutex<bool>, Condvar)>;
+
+fn blocking(hold: Duration) -> (Blocking, std::sync::mpsc::Receiver<()>, Release) {
+    let (entered, entries) = std::sync::mpsc::channel();
+    let release = Arc::new((Mutex::new(false), Condvar::new()));
+    let filter = Blocking {
+        entered,
+        release: Arc::clone(&release),
+        running: Arc::default(),
+        most: Arc::default(),
+        hold,
+    };
+    (filter, entries, release)
+}
+
+fn let_go(release: &(Mutex<bool>, Condvar)) {
+    *release.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    release.1.notify_all();
+}
+
+/// Hostile round three (3): a costly filter ([`Hub::subscribe_matching`]) runs
+/// outside the hub's lock and off the runtime's workers: while one is busy, a publish
+/// goes through and another subscriber, on the runtime's only worker, reads it.
+#[test]
+fn a_costly_filter_holds_neither_the_lock_nor_a_worker() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let hub = hub(100);
     for _ in 0..10 {
-        assert!(hub.publish(Note("n".into())).is_ok());
+        hub.publish(Note("n".into()))?;
     }
-    let (entered, filtering) = mpsc::channel();
-    let (release, released) = mpsc::channel::<()>();
-    let released = Mutex::new(released);
-    let first = AtomicBool::new(true);
-    let mut sub = hub.subscribe_matching(Start::Recent(usize::MAX), move |_: &Note| {
-        if first.swap(false, Ordering::SeqCst) {
-            let _ = entered.send(());
-            if let Ok(released) = released.lock() {
-                let _ = released.recv_timeout(Duration::from_secs(30));
+    let (filter, entries, release) = blocking(Duration::from_secs(20));
+    let mut costly = hub.subscribe_matching(Start::Recent(usize::MAX), filter);
+    let costly = runtime.spawn(async move {
+        let mut seen = Vec::new();
+        while seen.len() < 11 {
+            match costly.next_batch().await {
+                Some(batch) => seen.extend(blocks(&batch)),
+                None => break,
             }
         }
-        true
+        seen
     });
-    let reader = std::thread::spawn(move || drain(&mut sub));
-    assert!(filtering.recv_timeout(Duration::from_secs(10)).is_ok());
-    let (published, done) = mpsc::channel();
+    entries.recv_timeout(Duration::from_secs(10))?;
+    // The filter is busy now.
+    let mut plain = hub.subscribe(Start::Live);
+    let (read, outcome) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = read.send(plain.next_batch().await.map(|b| blocks(&b)));
+    });
+    let (published, done) = std::sync::mpsc::channel();
     let publisher = hub.clone();
     std::thread::spawn(move || {
         let _ = published.send(publisher.publish(Note("late".into())).is_ok());
     });
-    let outcome = done.recv_timeout(Duration::from_secs(5));
-    let _ = release.send(());
-    assert_eq!(outcome, Ok(true), "the publish waited for the filter");
-    let seen = reader.join().unwrap_or_default();
-    assert_eq!(seen.len(), 11, "{seen:?}");
+    let publish = done.recv_timeout(Duration::from_secs(5));
+    let other = outcome.recv_timeout(Duration::from_secs(5));
+    let_go(&release);
+    assert_eq!(publish, Ok(true), "the publish waited for the filter");
+    assert_eq!(
+        other,
+        Ok(Some(vec!["11".to_owned()])),
+        "the worker waited for the filter"
+    );
+    let seen = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), costly).await })??;
+    let expected: Vec<String> = (1..=11).map(|n: u64| n.to_string()).collect();
+    assert_eq!(seen, expected);
+    Ok(())
+}
+
+/// Hostile round three: however many subscribers bring costly filters, at most one
+/// per two cores runs one at a time; each still gets its events.
+#[test]
+fn costly_filters_take_turns() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let turns = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+    let hub = hub(100);
+    hub.publish(Note("n".into()))?;
+    // Each holds its turn 300 ms, long enough for all to be running at once if
+    // nothing made them take turns.
+    let (filter, entries, release) = blocking(Duration::from_millis(300));
+    let most = Arc::clone(&filter.most);
+    let filter = Arc::new(filter);
+    let readers: Vec<_> = (0..turns + 3)
+        .map(|_| {
+            let shared = Shared(Arc::clone(&filter));
+            let mut sub = hub.subscribe_matching(Start::Recent(usize::MAX), shared);
+            runtime.spawn(async move { sub.next_batch().await.map(|b| blocks(&b)) })
+        })
+        .collect();
+    for _ in 0..turns + 3 {
+        entries.recv_timeout(Duration::from_secs(10))?;
+    }
+    let_go(&release);
+    for reader in readers {
+        let seen = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), reader).await })??;
+        assert_eq!(seen, Some(vec!["1".to_owned()]));
+    }
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        most <= turns,
+        "{most} costly filters ran at once (turns: {turns})"
+    );
+    Ok(())
+}
+
+/// One [`Blocking`] filter shared by several subscribers.
+struct Shared(Arc<Blocking>);
+
+impl Matching<Note> for Shared {
+    fn quick(&self, note: &Note) -> Option<bool> {
+        self.0.quick(note)
+    }
+
+    fn test(&self, note: &Note) -> bool {
+        self.0.test(note)
+    }
 }
 
 /// Hostile round three (5): `earliest` on a full history loses its first event to the

@@ -42,7 +42,7 @@ use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Start};
+use sse_shared::hub::{EventId, Hub, HubEvent, Matching, Start};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
@@ -52,7 +52,7 @@ use sse_shared::snapshot::find_oldest;
 use sse_shared::streams::Streams;
 use url::Url;
 
-use self::auth::Token;
+use self::auth::{Grants, Token};
 use self::matcher::{
     MatchLimits, MatchType, MatcherError, Matchers, Selection, Selector, is_clean,
 };
@@ -245,13 +245,7 @@ async fn subscribe(
         .subscriptions
         .then(|| routing.matchers().to_vec());
     let announced_grants = grants.clone();
-    // Privacy first: a private update is never matched against the routing of a
-    // subscriber who may not read it (nor remembered for it).
-    let filter = move |update: &Update| {
-        let readable =
-            !update.private || grants.as_ref().is_some_and(|g| g.may_read(&update.topics));
-        readable && routing.matches_any(&update.topics)
-    };
+    let filter = UpdateFilter { grants, routing };
     let mut subscription = hub.hub().subscribe_matching(start, filter);
     if let Some(resume) = resume {
         let value = HeaderValue::from_str(&resume.preceding);
@@ -277,6 +271,39 @@ async fn subscribe(
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
     event_stream::respond(res, &streams, guard, frames.take_until(end));
     Ok(())
+}
+
+/// What one subscriber reads: the updates its matchers select, private ones only if
+/// its token grants one of their topics. Privacy first: a private update is never
+/// matched against the routing of a subscriber who may not read it (nor remembered
+/// for it). What takes evaluating a pattern's expressions the hub asks off its workers.
+struct UpdateFilter {
+    grants: Option<Arc<Grants>>,
+    routing: Selection,
+}
+
+impl Matching<Update> for UpdateFilter {
+    fn quick(&self, update: &Update) -> Option<bool> {
+        if update.private {
+            let grants = self
+                .grants
+                .as_ref()
+                .map(|g| g.subscribe.quick_any(&update.topics));
+            if !grants.unwrap_or(Some(false))? {
+                return Some(false);
+            }
+        }
+        self.routing.quick_any(&update.topics)
+    }
+
+    fn test(&self, update: &Update) -> bool {
+        let readable = !update.private
+            || self
+                .grants
+                .as_ref()
+                .is_some_and(|g| g.may_read(&update.topics));
+        readable && self.routing.matches_any(&update.topics)
+    }
 }
 
 /// The fields of `POST /.well-known/mercure`'s form, for the OpenAPI document (the

@@ -153,7 +153,7 @@ enum Compiled {
 impl Matcher {
     /// Whether `topic` matches.
     pub fn matches(&self, topic: &str) -> bool {
-        self.matches_with(topic, &mut None, false)
+        self.matches_with(topic, &mut None, false, true) == Some(true)
     }
 
     /// Whether `topic` matches. For a URL pattern: the remembered answer, else the
@@ -162,10 +162,17 @@ impl Matcher {
     /// asked, and only a match that got past the pattern's literal parts is looked up
     /// and remembered: for a caller with many patterns, one parse costs less than a
     /// lookup per pattern, and a replay of topics it does not select fills no cache.
-    fn matches_with(&self, topic: &str, url: &mut Option<Option<Url>>, parse_first: bool) -> bool {
+    /// Without `evaluate`, `None` where the answer takes evaluating an expression.
+    fn matches_with(
+        &self,
+        topic: &str,
+        url: &mut Option<Option<Url>>,
+        parse_first: bool,
+        evaluate: bool,
+    ) -> Option<bool> {
         match &self.compiled {
-            Compiled::Any => true,
-            Compiled::Exact => self.pattern == topic,
+            Compiled::Any => Some(true),
+            Compiled::Exact => Some(self.pattern == topic),
             Compiled::Pattern {
                 pattern,
                 id,
@@ -177,28 +184,31 @@ impl Matcher {
                     topic,
                 };
                 if !parse_first && let Some(known) = answers.get(&key) {
-                    return known;
+                    return Some(known);
                 }
                 // A topic that is not a URL reference matches no URL pattern.
                 let parsed = url.get_or_insert_with(|| base.join(topic).ok());
                 let Some(url) = parsed.as_ref() else {
-                    return false;
+                    return Some(false);
                 };
-                if parse_first {
+                if parse_first || !evaluate {
                     let literal = |m: &urlpattern::matcher::Matcher<BoundedRegex>, input: &str| {
                         input.starts_with(m.prefix.as_str()) && input.ends_with(m.suffix.as_str())
                     };
                     let path = url::quirks::pathname(url);
                     if !literal(&pattern.pathname.matcher, path) {
-                        return false;
+                        return Some(false);
                     }
-                    if let Some(known) = answers.get(&key) {
-                        return known;
-                    }
+                }
+                if parse_first && let Some(known) = answers.get(&key) {
+                    return Some(known);
+                }
+                if !evaluate && self.weight > 0 {
+                    return None;
                 }
                 let matched = url_matches(pattern, url);
                 answers.insert(AnswerKey::new(*id, topic), matched);
-                matched
+                Some(matched)
             }
         }
     }
@@ -303,24 +313,52 @@ impl Selection {
 
     /// Whether any matcher matches any of `topics`.
     pub fn matches_any<T: AsRef<str>>(&self, topics: &[T]) -> bool {
-        topics.iter().any(|topic| self.matches(topic.as_ref()))
+        self.decide_any(topics, true) == Some(true)
+    }
+
+    /// Whether any matcher matches any of `topics`, if that can be told without
+    /// evaluating an expression (from literal parts, whole segments and remembered
+    /// answers); `None` if not.
+    pub fn quick_any<T: AsRef<str>>(&self, topics: &[T]) -> Option<bool> {
+        self.decide_any(topics, false)
     }
 
     /// Whether any matcher matches `topic`.
     pub fn matches(&self, topic: &str) -> bool {
+        self.decide(topic, true) == Some(true)
+    }
+
+    fn decide_any<T: AsRef<str>>(&self, topics: &[T], evaluate: bool) -> Option<bool> {
+        let mut undecided = false;
+        for topic in topics {
+            match self.decide(topic.as_ref(), evaluate) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => undecided = true,
+            }
+        }
+        (!undecided).then_some(false)
+    }
+
+    fn decide(&self, topic: &str, evaluate: bool) -> Option<bool> {
         if self.any {
-            return true;
+            return Some(true);
         }
         let exact = |m: &Arc<Matcher>| matches!(m.compiled, Compiled::Exact);
         if self.all.iter().any(|m| exact(m) && m.pattern == topic) {
-            return true;
+            return Some(true);
         }
         let mut url = None;
         let parse_first = self.patterns >= PARSE_FIRST;
-        self.all
-            .iter()
-            .filter(|m| !exact(m))
-            .any(|m| m.matches_with(topic, &mut url, parse_first))
+        let mut undecided = false;
+        for matcher in self.all.iter().filter(|m| !exact(m)) {
+            match matcher.matches_with(topic, &mut url, parse_first, evaluate) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => undecided = true,
+            }
+        }
+        (!undecided).then_some(false)
     }
 }
 
@@ -787,6 +825,29 @@ mod tests {
         let exact = one(&matchers, MatchType::Exact, "/books/:id")?;
         assert!(!Arc::ptr_eq(&exact, &a));
         assert!(exact.matches("/books/:id") && !exact.matches("/books/1"));
+        Ok(())
+    }
+
+    #[test]
+    fn what_takes_an_expression_is_told_quickly_only_once_remembered() -> TestResult {
+        let matchers = matchers()?;
+        let selection = Selection::new(vec![
+            one(&matchers, MatchType::UrlPattern, r"/books/:id(\d+)")?,
+            one(&matchers, MatchType::UrlPattern, "/authors/:id")?,
+            one(&matchers, MatchType::Exact, "/x")?,
+        ]);
+        // Exact, whole segments, literal parts: told without an expression.
+        assert_eq!(selection.quick_any(&["/x"]), Some(true));
+        assert_eq!(selection.quick_any(&["/authors/1"]), Some(true));
+        assert_eq!(selection.quick_any(&["/other/1"]), Some(false));
+        // `/books/12` passes the literal part: only the expression can tell.
+        assert_eq!(selection.quick_any(&["/books/12"]), None);
+        assert_eq!(selection.quick_any(&["/other/1", "/x"]), Some(true));
+        assert!(selection.matches_any(&["/books/12"]));
+        assert!(!selection.matches_any(&["/books/twelve"]));
+        // Now remembered.
+        assert_eq!(selection.quick_any(&["/books/12"]), Some(true));
+        assert_eq!(selection.quick_any(&["/books/twelve"]), Some(false));
         Ok(())
     }
 
