@@ -915,6 +915,14 @@ impl<E: HubEvent> Subscription<E> {
                 .acquire_owned()
                 .await
                 .ok()?;
+            // Subscribers with the same patterns queue together for a new topic: the
+            // first one's answer is usually remembered by the time the next one's turn
+            // comes, and a quick answer needs no blocking thread.
+            if let Some((_, event, _)) = self.taken.front()
+                && matching.quick(event).is_some()
+            {
+                continue;
+            }
             let events = std::mem::take(&mut self.taken);
             let matching = Arc::clone(&matching);
             let (tested, rest) = tokio::task::spawn_blocking(move || {
