@@ -171,13 +171,15 @@ fn enc(text: &str) -> String {
 #[tokio::test]
 async fn a_subscriber_gets_exactly_the_updates_its_matchers_select() -> TestResult {
     let app = start().await?;
-    // Exact (bare and explicit), URL patterns (absolute and relative to the hub's URL).
+    // Exact (bare and explicit), URL patterns (absolute and relative to the hub's URL,
+    // one with an expression: matched off the runtime's workers, in order with the rest).
     let query = format!(
-        "match={}&match_exact={}&match_urlpattern={}&match_urlpattern={}&match=sentinel",
+        "match={}&match_exact={}&match_urlpattern={}&match_urlpattern={}&match_urlpattern={}&match=sentinel",
         enc("plain-topic"),
         enc("https://example.com/foo"),
         enc("https://example.com/books/:id"),
         enc("/orders/:id"),
+        enc(r"https://example.com/chapters/:n(\d+)"),
     );
     let mut conn = subscribe(&app, &query, &[]).await?;
     let cases = [
@@ -192,6 +194,9 @@ async fn a_subscriber_gets_exactly_the_updates_its_matchers_select() -> TestResu
         ("https://other.example/orders/9", false),
         ("not a url at all", false),
         ("https://[not-an-address/orders/1", false), // no URL: matches no pattern
+        ("https://example.com/chapters/12", true),
+        ("https://example.com/chapters/twelve", false),
+        ("https://example.com/chapters/13", true),
     ];
     for (topic, _) in &cases {
         publish(&app, &[("topic", topic), ("data", topic)]).await?;
