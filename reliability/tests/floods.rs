@@ -21,7 +21,7 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
         ..ServerArgs::default()
     };
     let app = TestApp::start(args, |streams| {
-        sse_counter::router(streams, Duration::from_millis(500))
+        sse_counter::router(streams.settings(), Duration::from_millis(500))
     })
     .await?;
     let url = app.url("/events");

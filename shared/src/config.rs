@@ -11,6 +11,8 @@ use clap::builder::TypedValueParser;
 use rand::RngExt;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
+use crate::event_stream::StreamSettings;
+
 /// The most bytes hyper buffers per HTTP/2 stream (~400 KB by default): what a client
 /// that stopped reading costs until the write-stall limit.
 pub(crate) const HTTP2_BUFFER: usize = 64 * 1024;
@@ -223,7 +225,17 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The `retry:` for a new stream: `--retry-ms`, spread by `--retry-jitter-pct`.
+    /// How streams talk to their clients: `--retry-ms`, `--retry-jitter-pct`,
+    /// `--keep-alive-secs`.
+    pub fn stream_settings(&self) -> StreamSettings {
+        StreamSettings {
+            retry: self.retry,
+            retry_jitter_pct: self.retry_jitter_pct,
+            keep_alive: self.keep_alive,
+        }
+    }
+
+    /// `--retry-ms`, spread by `--retry-jitter-pct`: one stream's `retry:`.
     pub fn jittered_retry(&self) -> Duration {
         self.jittered(self.retry)
     }

@@ -40,7 +40,8 @@ use crate::config::ServerArgs;
 use crate::config::{HTTP2_BUFFER, TlsError};
 use crate::routes::service;
 use crate::server::ServerError;
-use crate::streams::{Shutdown, Streams};
+use crate::shutdown::Shutdown;
+use crate::streams::Streams;
 
 /// The longest a TLS handshake may take.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
@@ -350,7 +351,7 @@ pub async fn run(
 ) -> std::process::ExitCode {
     let listening = |scheme: &str, addr| println!("listening on {scheme}://{addr}");
     let signal = async {
-        let signal = crate::streams::shutdown_signal().await;
+        let signal = crate::shutdown::shutdown_signal().await;
         tracing::info!(signal, "shutting down");
     };
     match serve_until(args, streams, app, listening, signal).await {

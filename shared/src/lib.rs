@@ -28,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod event_stream;
 pub mod frame;
+pub mod held_stream;
 pub mod hub;
 #[cfg(feature = "lean-server")]
 pub mod lean;
@@ -43,6 +44,7 @@ pub mod resume;
 pub mod routes;
 pub mod secret;
 pub mod server;
+pub mod shutdown;
 pub mod snapshot;
 pub mod streams;
 #[cfg(feature = "testing")]

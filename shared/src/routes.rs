@@ -33,7 +33,9 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(inject(streams.clone()).inject(BodyDeadline(streams.args().body_deadline)))
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
-        .push(app);
+        // Admission, the slot held by the body, the end on shutdown: around every
+        // route marked `StreamRoute`.
+        .push(streams.guard(app));
     // A 404 or 405 never reached the router's hoops: the catcher adds the headers.
     let service = Service::new(router).catcher(Catcher::new(json_errors).hoop(security_headers));
     match cors(origins) {

@@ -17,7 +17,8 @@ use salvo::prelude::*;
 
 use crate::config::{BODY_STALL, ServerArgs, TlsError, bound_buffers, probe_dead_peers};
 use crate::routes::service;
-use crate::streams::{Streams, shutdown_signal};
+use crate::shutdown::shutdown_signal;
+use crate::streams::Streams;
 
 /// Why the server could not start, or stopped serving.
 #[derive(Debug, thiserror::Error)]

@@ -1,20 +1,39 @@
-//! [`Streams`]: what every stream handler needs from its server: the options
-//! ([`ServerArgs`]: `retry:`, keep-alive, drain), admission (a server-wide cap, one per
-//! client [`address`](crate::address), a rate of new streams), the
-//! [`metrics`](crate::metrics), and the shutdown that ends every stream.
+//! [`Streams`]: the hoop that makes a server's event streams production grade.
+//! Around every route marked [`StreamRoute`] (a `GET` that opens a stream) it takes a
+//! stream slot *before* the handler runs, so a refusal is a plain `503`/`429` JSON
+//! response (a server-wide cap, one per client [`address`](crate::address), a rate of
+//! new streams); once the handler has written its stream, it wraps the body
+//! ([`HeldStream`]): the slot is held until the body is dropped (the client went away),
+//! the stream ends on shutdown with a last `retry:` or at its lifetime, a client that
+//! stopped reading is noticed, and frames are counted in the [`metrics`](crate::metrics).
+//! This is why salvo's `max_concurrency` hoop is not enough: it frees its slot when the
+//! handler returns, which for a stream is right away.
 //!
-//! A handler takes a [`StreamSlot`] with [`Streams::admit`] *before* it starts the
-//! stream, so a refusal is a plain `503`/`429` JSON response, and keeps it in the
-//! stream: when the client goes away, the body is dropped and with it the guard, which
-//! frees the slot. This is why salvo's `max_concurrency` hoop is not enough: it frees
-//! its slot when the handler returns, which for a stream is right away. On SIGTERM call [`Streams::shut_down`] *before* `stop_graceful`: a
-//! graceful stop waits for every response to finish, and an event stream never does.
+//! ```
+//! use salvo::prelude::*;
+//! use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+//! use sse_shared::{ServerArgs, Streams};
+//!
+//! #[handler]
+//! async fn events(res: &mut Response) {
+//!     let frames = futures_util::stream::pending();
+//!     event_stream::respond(res, &StreamSettings::default(), frames);
+//! }
+//!
+//! let streams = Streams::from_args(&ServerArgs::default());
+//! let app = Router::with_path("events").hoop(StreamRoute).get(events);
+//! let app = streams.guard(app); // what `routes::service` does
+//! # let _ = app;
+//! ```
+//!
+//! On SIGTERM call [`Streams::shut_down`] *before* `stop_graceful`: a graceful stop
+//! waits for every response to finish, and an event stream never does.
 
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -22,14 +41,17 @@ use governor::{DefaultDirectRateLimiter, Quota};
 use parking_lot::Mutex;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use rand::RngExt;
-use salvo::Request;
-use salvo::http::StatusCode;
+use salvo::http::{Method, StatusCode};
+use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
 
 use crate::address::{client_ip, limit_key};
 use crate::config::ServerArgs;
 use crate::error::ApiError;
+use crate::event_stream::{StreamRoute, StreamSettings};
+use crate::held_stream::HeldStream;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 
 /// Options, limits, metrics and the shutdown signal. Cheap to clone.
 #[derive(Clone)]
@@ -66,6 +88,11 @@ impl Streams {
     /// The options streams follow.
     pub fn args(&self) -> &ServerArgs {
         &self.args
+    }
+
+    /// What the options say about how a stream talks to its client, for handlers.
+    pub fn settings(&self) -> StreamSettings {
+        self.args.stream_settings()
     }
 
     /// Ends every open stream (their bodies finish cleanly). Idempotent.
@@ -153,38 +180,66 @@ impl Streams {
     }
 }
 
+/// The address a stream's client is counted under (see [`StreamSlot::client`]), put
+/// in the `Depot` for the stream's handler: the key for any other per-client bound.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamClient(pub Option<IpAddr>);
+
+impl Streams {
+    /// `router`, with this hoop on every router in it marked [`StreamRoute`].
+    pub fn guard(&self, mut router: Router) -> Router {
+        let marked = router
+            .hoops()
+            .iter()
+            .any(|hoop| Handler::type_id(hoop.as_ref()) == TypeId::of::<StreamRoute>());
+        if marked {
+            router.hoops_mut().push(Arc::new(self.clone()));
+        }
+        let routers = std::mem::take(router.routers_mut());
+        *router.routers_mut() = routers.into_iter().map(|r| self.guard(r)).collect();
+        router
+    }
+}
+
+#[async_trait]
+impl Handler for Streams {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        if req.method() != Method::GET {
+            return;
+        }
+        let slot = match self.admit(req) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                res.render(refusal);
+                ctrl.skip_rest();
+                return;
+            }
+        };
+        depot.insert_typed(StreamClient(slot.client()));
+        ctrl.call_next(req, depot, res).await;
+        let streaming = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        // Not a stream (a refusal): the slot is dropped, and freed, here.
+        if streaming {
+            let body = res.take_body();
+            res.stream(HeldStream::new(body, slot, &self.args, &self.shutdown));
+        }
+    }
+}
+
 /// Open streams, in all and per client address.
 #[derive(Default)]
 struct Slots {
     total: usize,
     per_ip: HashMap<IpAddr, usize>,
-}
-
-/// A shutdown that starts once; clones are the same signal. The flag lets a stream
-/// check it with one atomic load per wake-up (see `event_stream`).
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    token: CancellationToken,
-    started: Arc<AtomicBool>,
-}
-
-impl Shutdown {
-    /// Starts the shutdown. Idempotent.
-    pub fn start(&self) {
-        // The flag first: a waiter woken by the token must find it set.
-        self.started.store(true, Ordering::Release);
-        self.token.cancel();
-    }
-
-    /// Completes when the shutdown starts.
-    pub async fn wait(&self) {
-        self.token.cancelled().await;
-    }
-
-    /// The token and the flag, for a future that owns them.
-    pub(crate) fn parts(&self) -> (CancellationToken, Arc<AtomicBool>) {
-        (self.token.clone(), Arc::clone(&self.started))
-    }
 }
 
 /// The drop guard of one open stream: holds its slot and the counters a stream
@@ -240,23 +295,6 @@ impl Drop for StreamSlot {
         self.open_streams.dec();
         tracing::debug!("stream closed");
     }
-}
-
-/// Waits for SIGINT (Ctrl-C) or SIGTERM (what service managers and `kill` send).
-pub async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => return "SIGINT",
-                _ = term.recv() => return "SIGTERM",
-            },
-            Err(e) => tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C still works"),
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
 }
 
 #[cfg(test)]
@@ -341,11 +379,21 @@ mod tests {
         let token = streams.shutdown_token();
         // Cancelling a task's token does not start the shutdown.
         streams.shutdown_token().cancel();
-        assert!(!streams.shutdown().started.load(Ordering::Acquire));
+        assert!(
+            !streams
+                .shutdown()
+                .started
+                .load(std::sync::atomic::Ordering::Acquire)
+        );
         assert!(!token.is_cancelled());
 
         streams.shut_down();
-        assert!(streams.shutdown().started.load(Ordering::Acquire));
+        assert!(
+            streams
+                .shutdown()
+                .started
+                .load(std::sync::atomic::Ordering::Acquire)
+        );
         let cancelled = tokio::time::timeout(Duration::from_secs(10), token.cancelled()).await;
         assert!(cancelled.is_ok());
     }

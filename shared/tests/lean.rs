@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use salvo::prelude::*;
 use sse_shared::lean::{self, ConnectionSettings, StallGuard};
-use sse_shared::streams::Shutdown;
+use sse_shared::shutdown::Shutdown;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;

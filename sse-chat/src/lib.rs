@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, with_guard};
+use sse_shared::event_stream::{self, StreamRoute, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
@@ -75,7 +75,11 @@ const FILES: [(&str, &str); 2] = [
 pub fn router(room: &Arc<ChatRoom>) -> Router {
     let chat = Router::with_path("chat")
         .hoop(inject(Arc::clone(room)))
-        .push(Router::with_path("events").get(join_stream))
+        .push(
+            Router::with_path("events")
+                .hoop(StreamRoute)
+                .get(join_stream),
+        )
         .push(
             Router::with_path("messages")
                 .hoop(member_only)
@@ -142,7 +146,6 @@ async fn join_stream(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let (streams, room) = state(depot)?;
-    let guard = streams.admit(req)?;
     let settings = streams.args();
     let ip = client_ip(req, &settings.trusted_proxies);
     // Another site's page could navigate a browser here with a name of its choosing: a
@@ -172,7 +175,7 @@ async fn join_stream(
     let events = room.hub().subscribe(start).into_stream();
     let frames = stream::iter([welcome]).chain(events);
     // When the client goes away, `joined.stream` drops: maybe a `leave`.
-    event_stream::respond(res, &streams, guard, with_guard(frames, joined.stream));
+    event_stream::respond(res, &streams.settings(), with_guard(frames, joined.stream));
     Ok(())
 }
 

@@ -19,14 +19,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
-use salvo::sse::{self, SseEvent};
+use salvo::sse::{SseEvent, SseKeepAlive};
 use salvo_oapi::{OpenApi, endpoint};
 use sse_shared::error::ApiError;
+use sse_shared::event_stream::{StreamRoute, StreamSettings};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::resume::{Reset, ResetReason, last_event_id};
-use sse_shared::streams::Streams;
-use tokio::time::{MissedTickBehavior, interval, sleep};
+use tokio::time::{MissedTickBehavior, interval};
 
 /// The page's own files; the layout and shared stylesheet come from `sse_shared::page`.
 const FILES: [(&str, &str); 2] = [
@@ -35,12 +35,13 @@ const FILES: [(&str, &str); 2] = [
 ];
 
 /// The counter's routes: `GET /events`, the page, and `GET /openapi.json`.
-pub fn router(streams: &Streams, every: Duration) -> Router {
+pub fn router(settings: StreamSettings, every: Duration) -> Router {
     let router = Router::new()
-        .push(Router::with_path("events").get(CounterStream {
-            streams: streams.clone(),
-            every,
-        }))
+        .push(
+            Router::with_path("events")
+                .hoop(StreamRoute)
+                .get(CounterStream { settings, every }),
+        )
         .push(page::routes(
             "SSE counter",
             include_str!("../static/index.html"),
@@ -74,15 +75,8 @@ fn events_doc() -> StreamDoc {
 
 /// `GET /events`: a count from 1 (or from `Last-Event-ID` + 1), one number per tick.
 struct CounterStream {
-    streams: Streams,
+    settings: StreamSettings,
     every: Duration,
-}
-
-/// What the stream does next.
-enum Step {
-    Count,
-    KeepAlive,
-    End,
 }
 
 /// A count from 1, one number per interval; resumed after `Last-Event-ID` (or the
@@ -96,10 +90,6 @@ enum Step {
 )]
 impl CounterStream {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        // Take a stream slot first, so a refusal is a plain 503/429 response. The
-        // guard frees it when the stream is dropped (the client went away).
-        let guard = self.streams.admit(req)?;
-
         // Where to start, and whether the client must be told its id was no good.
         let (mut n, reset) = match last_event_id(req).map(|id| id.parse::<u64>()) {
             None => (1, None),
@@ -109,16 +99,9 @@ impl CounterStream {
             },
             Some(Err(_)) => (1, Some(ResetReason::InvalidId)),
         };
-        let settings = self.streams.args();
         // Each stream's own `retry:`, spread so that clients dropped together (a deploy)
-        // do not all come back in the same instant; and its own moment to end on a
-        // shutdown (`drain_after`), with its own last `retry:`.
-        let (retry, keep_alive) = (settings.jittered_retry(), settings.keep_alive);
-        let (drain_after, drain_retry) = settings.drain();
-        let lifetime = settings.lifetime().unwrap_or(Duration::MAX);
-        let shutdown = self.streams.shutdown().clone();
-        let published = self.streams.metrics().events_published.clone();
-        let keep_alives = guard.keep_alives.clone();
+        // do not all come back in the same instant.
+        let retry = self.settings.retry();
         let mut ticks = interval(self.every);
         // A client that reads slowly gets the next number late, not a burst of them.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -133,45 +116,22 @@ impl CounterStream {
                     yield event;
                 }
             }
-            let aged = sleep(lifetime); // `--max-stream-lifetime-secs`
-            tokio::pin!(aged);
             loop {
-                // A comment after `keep_alive` without a number keeps proxies from
-                // closing an idle stream; a shutdown ends every stream.
-                let step = tokio::select! {
-                    () = shutdown.wait() => Step::End,
-                    () = &mut aged => Step::End,
-                    _ = ticks.tick() => Step::Count,
-                    () = sleep(keep_alive) => Step::KeepAlive,
-                };
-                match step {
-                    Step::Count => {
-                        published.inc();
-                        yield SseEvent::default().id(n.to_string()).text(n.to_string());
-                        let Some(next) = n.checked_add(1) else { break };
-                        n = next;
-                    }
-                    Step::KeepAlive => {
-                        keep_alives.inc();
-                        yield SseEvent::default().comment(" keep-alive");
-                    }
-                    Step::End => {
-                        sleep(drain_after).await;
-                        yield SseEvent::default().retry(drain_retry);
-                        break;
-                    }
-                }
+                ticks.tick().await;
+                yield SseEvent::default().id(n.to_string()).text(n.to_string());
+                let Some(next) = n.checked_add(1) else { break };
+                n = next;
             }
         };
-        // The guard lives, and holds the slot, as long as the stream; it counts frames.
-        let events = events.map(move |event| {
-            guard.frames_written.inc();
-            Ok::<_, Infallible>(event)
-        });
         // nginx buffers proxied responses unless told not to.
         let no_buffering = HeaderValue::from_static("no");
         res.headers_mut().insert("x-accel-buffering", no_buffering);
-        sse::stream(res, events);
+        // A comment after `keep_alive` without a number keeps proxies from closing an
+        // idle stream.
+        SseKeepAlive::new(events.map(Ok::<_, Infallible>))
+            .max_interval(self.settings.keep_alive)
+            .comment(" keep-alive")
+            .stream(res);
         Ok(())
     }
 }

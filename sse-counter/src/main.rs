@@ -13,7 +13,7 @@ use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use sse_shared::config::{self, BODY_STALL};
-use sse_shared::streams::shutdown_signal;
+use sse_shared::shutdown::shutdown_signal;
 use sse_shared::{ServerArgs, Streams, routes};
 
 /// The smallest SSE stream: a counter with ids, so a reconnect goes on counting.
@@ -52,7 +52,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
     let streams = Streams::from_args(&cli.server);
-    let app = sse_counter::router(&streams, Duration::from_millis(cli.interval_ms));
+    let app = sse_counter::router(streams.settings(), Duration::from_millis(cli.interval_ms));
     // The panic net, security headers, same-origin POSTs, /healthz, /metrics, JSON errors.
     let service = routes::service(&streams, app);
     let addr = format!("{}:{}", cli.server.host, cli.server.port);

@@ -11,7 +11,10 @@ use sse_shared::testing::{
 };
 
 async fn counter(args: ServerArgs, every: Duration) -> TestResult<TestApp> {
-    TestApp::start(args, |streams| sse_counter::router(streams, every)).await
+    TestApp::start(args, |streams| {
+        sse_counter::router(streams.settings(), every)
+    })
+    .await
 }
 
 async fn fast_counter() -> TestResult<TestApp> {
@@ -167,8 +170,9 @@ async fn a_disconnect_is_seen_and_the_gauge_returns_to_zero() -> TestResult {
         Ok(app.metric("sse_open_streams").await? == 0.0)
     })
     .await?;
+    // Counted by the production stack's hoop around the stream (the counter's numbers
+    // are made per client, not published: `sse_events_published_total` is a hub's).
     assert!(app.metric("sse_frames_written_total").await? >= 6.0);
-    assert!(app.metric("sse_events_published_total").await? >= 3.0);
     Ok(())
 }
 
@@ -281,7 +285,7 @@ async fn common_routes_and_json_errors() -> TestResult {
             .finish(),
     );
     let app = TestApp::start(ServerArgs::default(), |streams| {
-        sse_counter::router(streams, Duration::from_secs(1))
+        sse_counter::router(streams.settings(), Duration::from_secs(1))
             .push(Router::with_path("explode").get(explode))
     })
     .await?;

@@ -31,7 +31,7 @@ use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream;
+use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
@@ -173,8 +173,9 @@ pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
                 .push(
                     Router::with_path("stream")
                         .hoop(notifier.sessions.hoop())
+                        .hoop(StreamRoute)
                         .get(Listen {
-                            streams: streams.clone(),
+                            settings: streams.settings(),
                             notifier: Arc::clone(notifier),
                         }),
                 ),
@@ -340,7 +341,7 @@ impl NewNotification {
 /// `GET /notifications/stream`: broadcasts, plus the session's user's own, until the
 /// session expires.
 struct Listen {
-    streams: Streams,
+    settings: StreamSettings,
     notifier: Arc<Notifier>,
 }
 
@@ -361,7 +362,6 @@ impl Listen {
         depot: &mut Depot,
         res: &mut Response,
     ) -> Result<(), ApiError> {
-        let guard = self.streams.admit(req)?;
         let session = session::user(depot).cloned();
         let viewer = session.as_ref().map(|claims| claims.sub.clone());
         let start = Start::resume_or(last_event_id(req), Start::Live);
@@ -377,9 +377,9 @@ impl Listen {
         match session {
             Some(claims) => {
                 let events = session::until_expiry(events, &claims);
-                event_stream::respond(res, &self.streams, guard, events);
+                event_stream::respond(res, &self.settings, events);
             }
-            None => event_stream::respond(res, &self.streams, guard, events),
+            None => event_stream::respond(res, &self.settings, events),
         }
         Ok(())
     }

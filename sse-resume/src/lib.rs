@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream;
+use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Live, Start};
 use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
@@ -147,8 +147,9 @@ pub fn router(streams: &Streams, log: &Publisher<ResumeEvent>, notes: NoteAllowa
     let router = Router::new()
         .push(
             Router::with_path("events")
+                .hoop(StreamRoute)
                 .get(Subscribe {
-                    streams: streams.clone(),
+                    settings: streams.settings(),
                     hub: log.hub().clone(),
                 })
                 .post(PostNote {
@@ -186,7 +187,7 @@ fn events_doc() -> StreamDoc {
 
 /// `GET /events`: replay after `Last-Event-ID`, then live.
 struct Subscribe {
-    streams: Streams,
+    settings: StreamSettings,
     hub: Hub<ResumeEvent>,
 }
 
@@ -201,13 +202,12 @@ struct Subscribe {
 )]
 impl Subscribe {
     async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let guard = self.streams.admit(req)?;
         // With an id: everything after it that is still retained (or `reset`, if it is
         // not an id, too old, or never issued). Without: live from now.
         let start = Start::resume_or(last_event_id(req), Start::Live);
         // `event: live` after the replay lets the page mark replayed events.
         let events = self.hub.subscribe(start).with_live_marker();
-        event_stream::respond(res, &self.streams, guard, events.into_stream());
+        event_stream::respond(res, &self.settings, events.into_stream());
         Ok(())
     }
 }

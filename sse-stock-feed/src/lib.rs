@@ -26,7 +26,7 @@ use salvo::prelude::*;
 use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
-use sse_shared::event_stream;
+use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
 use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
@@ -307,8 +307,8 @@ pub fn router(streams: &Streams, market: &Arc<Market>) -> Router {
         .push(Router::with_path("symbols").get(Symbols {
             market: Arc::clone(market),
         }))
-        .push(Router::with_path("prices").get(Prices {
-            streams: streams.clone(),
+        .push(Router::with_path("prices").hoop(StreamRoute).get(Prices {
+            settings: streams.settings(),
             market: Arc::clone(market),
         }))
         .push(page::routes(
@@ -354,7 +354,7 @@ impl Symbols {
 
 /// `GET /prices?symbols=..`: snapshot, then price events.
 struct Prices {
-    streams: Streams,
+    settings: StreamSettings,
     market: Arc<Market>,
 }
 
@@ -373,11 +373,10 @@ impl Prices {
         let wanted = self
             .market
             .wanted(req.query::<String>("symbols").as_deref())?;
-        let guard = self.streams.admit(req)?;
         let frames = self
             .market
             .watch(wanted, Start::resume_or(last_event_id(req), Start::Live))?;
-        event_stream::respond(res, &self.streams, guard, frames);
+        event_stream::respond(res, &self.settings, frames);
         Ok(())
     }
 }

@@ -40,7 +40,7 @@ use salvo_oapi::{
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream;
+use sse_shared::event_stream::{self, StreamRoute};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Matching, Start};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
@@ -49,7 +49,7 @@ use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, ResetReason};
 use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
-use sse_shared::streams::Streams;
+use sse_shared::streams::{StreamClient, Streams};
 use url::Url;
 
 use self::auth::{Grants, Token};
@@ -78,7 +78,8 @@ const FILES: [(&str, &str); 2] = [
 pub fn router(hub: &Arc<TopicHub>) -> Router {
     let mut mercure = Router::with_path(".well-known/mercure")
         .hoop(hub.token_hoop())
-        .get(subscribe)
+        // The subscription is an event stream; the subscriptions API below is not.
+        .push(Router::new().hoop(StreamRoute).get(subscribe))
         .post(publish);
     if hub.settings.subscriptions {
         let api = Router::with_path("subscriptions")
@@ -224,12 +225,12 @@ async fn subscribe(
         Token::None => return Err(Refusal::bearer(None, "This hub needs an access token.")),
         Token::Invalid => return Err(invalid_token()),
     };
-    let guard = streams.admit(req)?;
     let matchers = hub.matchers.compile_off_workers(wanted).await;
     let routing = Selection::new(matchers.map_err(matcher_refused)?);
     // What its patterns cost to match, held for its client while the stream lives.
     let weight = routing.matchers().iter().map(|m| m.weight).sum();
-    let held = hub.hold_weight(guard.client(), weight)?;
+    let client = depot.get_typed::<StreamClient>().ok().and_then(|c| c.0);
+    let held = hub.hold_weight(client, weight)?;
     // The header wins over the query parameter.
     let header = req.headers().get("last-event-id").map(|v| v.to_str());
     let cursor = match header {
@@ -269,7 +270,7 @@ async fn subscribe(
     // With a token, the stream ends at its `exp`: the client comes back with a new one.
     let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
-    event_stream::respond(res, &streams, guard, frames.take_until(end));
+    event_stream::respond(res, &streams.settings(), frames.take_until(end));
     Ok(())
 }
 
