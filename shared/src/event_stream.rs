@@ -2,8 +2,8 @@
 //! (a hub subscription hands over everything ready at once as one), keep-alive
 //! comments in the silences. Nothing else: admission, the end on shutdown, a stream's
 //! lifetime and a client that stopped reading are the production stack's, a hoop that
-//! wraps this body ([`crate::streams::Streams`]); it finds the routes that open streams
-//! by their [`StreamRoute`] mark.
+//! wraps this body (`Streams`, in the `streams` module); it finds the routes that open
+//! streams by their [`StreamRoute`] mark.
 //!
 //! ```
 //! use bytes::Bytes;
