@@ -72,6 +72,9 @@ const FILTER_UNDER_LOCK: usize = 4;
 /// How long a costly filter runs on a blocking thread before it lets the next
 /// subscriber waiting for one have it.
 const COSTLY_SLICE: Duration = Duration::from_millis(10);
+/// How long a costly filter's quick answers may run on a runtime worker per wake-up
+/// before the rest of what it took goes to the blocking thread.
+const QUICK_TIME: Duration = Duration::from_millis(2);
 
 /// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
 /// yet (another instance published it, and this one's reader is behind) before it
@@ -771,6 +774,8 @@ pub struct Subscription<E> {
 struct Batch {
     first: Option<Bytes>,
     joined: Option<BytesMut>,
+    /// The bytes pushed.
+    bytes: usize,
 }
 
 impl Batch {
@@ -778,6 +783,7 @@ impl Batch {
     /// cloned, as a clone and its drop are two atomic operations on a reference count
     /// that every subscriber shares (measured: ~5% of the server's CPU at 19,000 clients).
     fn push(&mut self, frame: &Bytes) {
+        self.bytes += frame.len();
         match (&mut self.joined, self.first.take()) {
             (Some(joined), _) => joined.extend_from_slice(frame),
             (None, None) => self.first = Some(frame.clone()),
@@ -808,8 +814,10 @@ impl<E: HubEvent> Subscription<E> {
             for frame in std::mem::take(&mut self.pending) {
                 batch.push(&frame);
             }
-            let caught_up = self.read(&mut batch);
+            // What was taken out of the lock and not yet filtered comes first.
+            let read_all = self.taken.is_empty() && self.read(&mut batch);
             self.filter_taken(&mut batch).await?;
+            let caught_up = read_all && self.taken.is_empty();
             self.replaying &= !caught_up;
             if caught_up && std::mem::take(&mut self.live_marker) {
                 batch.push(&live_marker(self.cursor));
@@ -877,10 +885,18 @@ impl<E: HubEvent> Subscription<E> {
                 Some(matching) => matching.quick(&stored.event),
             };
             let Some(pass) = pass else {
-                let take = |s: &Stored<E>| (s.id, Arc::clone(&s.event), s.frame.clone());
-                self.taken
-                    .extend(events.by_ref().take(MAX_SCAN_UNLOCKED).map(take));
-                return behind <= MAX_SCAN_UNLOCKED;
+                // At most `MAX_SCAN_UNLOCKED` events and about `MAX_BATCH` bytes: what
+                // a subscriber holds outside the history is one batch at most.
+                let mut taken_bytes = 0;
+                for stored in events.by_ref().take(MAX_SCAN_UNLOCKED) {
+                    taken_bytes += stored.frame.len();
+                    let taken = (stored.id, Arc::clone(&stored.event), stored.frame.clone());
+                    self.taken.push_back(taken);
+                    if taken_bytes >= MAX_BATCH {
+                        break;
+                    }
+                }
+                return behind <= self.taken.len();
             };
             self.cursor = stored.id;
             if pass {
@@ -894,16 +910,29 @@ impl<E: HubEvent> Subscription<E> {
         true
     }
 
-    /// Filters the events [`Subscription::read`] took out of the lock, into `batch`:
-    /// quickly where the filter can; the rest on a blocking thread when this
-    /// subscriber's turn comes (see [`Hub::subscribe_matching`]). `None` only if the
-    /// blocking thread panicked.
+    /// Filters the events [`Subscription::read`] took out of the lock into `batch`, up
+    /// to [`MAX_BATCH`] bytes (the rest stay taken for the next read): quickly where
+    /// the filter can, for at most [`QUICK_TIME`]; the rest on a blocking thread when
+    /// this subscriber's turn comes (see [`Hub::subscribe_matching`]). `None` only if
+    /// the blocking thread panicked.
     async fn filter_taken(&mut self, batch: &mut Batch) -> Option<()> {
         let Some(matching) = self.matching.clone() else {
             return Some(());
         };
-        while let Some((id, event, frame)) = self.taken.front() {
-            if let Some(pass) = matching.quick(event) {
+        let started = std::time::Instant::now();
+        while batch.bytes < MAX_BATCH {
+            let Some((id, event, frame)) = self.taken.front() else {
+                break;
+            };
+            // Quick answers here, for at most `QUICK_TIME` a wake-up: a replay of many
+            // topics against many patterns adds up even without expressions.
+            let over_time = started.elapsed() >= QUICK_TIME;
+            let quick = if over_time {
+                None
+            } else {
+                matching.quick(event)
+            };
+            if let Some(pass) = quick {
                 self.cursor = *id;
                 if pass {
                     batch.push(frame);
@@ -918,21 +947,24 @@ impl<E: HubEvent> Subscription<E> {
             // Subscribers with the same patterns queue together for a new topic: the
             // first one's answer is usually remembered by the time the next one's turn
             // comes, and a quick answer needs no blocking thread.
-            if let Some((_, event, _)) = self.taken.front()
+            if !over_time
+                && let Some((_, event, _)) = self.taken.front()
                 && matching.quick(event).is_some()
             {
                 continue;
             }
             let events = std::mem::take(&mut self.taken);
             let matching = Arc::clone(&matching);
+            let room = MAX_BATCH - batch.bytes;
             let (tested, rest) = tokio::task::spawn_blocking(move || {
                 let _turn = turn;
                 let started = std::time::Instant::now();
-                let mut events = events;
-                let mut tested = Vec::new();
+                let (mut events, mut tested, mut bytes) = (events, Vec::new(), 0);
                 while let Some((id, event, frame)) = events.pop_front() {
-                    tested.push((id, matching.test(&event).then_some(frame)));
-                    if started.elapsed() >= COSTLY_SLICE {
+                    let passed = matching.test(&event).then_some(frame);
+                    bytes += passed.as_ref().map_or(0, Bytes::len);
+                    tested.push((id, passed));
+                    if started.elapsed() >= COSTLY_SLICE || bytes >= room {
                         break;
                     }
                 }

@@ -632,6 +632,91 @@ fn costly_filters_take_turns() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Reads `sub` until `n` events (sequence numbers) have come, within 10 s; the size
+/// of the largest batch too.
+async fn read_n(sub: &mut Subscription<Note>, n: usize) -> (Vec<String>, usize) {
+    let (mut seen, mut largest) = (Vec::new(), 0);
+    let reading = async {
+        while seen.len() < n {
+            match sub.next_batch().await {
+                Some(batch) => {
+                    largest = largest.max(batch.len());
+                    seen.extend(blocks(&batch));
+                }
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), reading).await;
+    (seen, largest)
+}
+
+/// A costly filter that answers every event quickly (`true`), taking `quick_time`
+/// to do so, and counts the events its full test had to answer.
+struct Slow {
+    quick_time: Duration,
+    tested: Arc<AtomicUsize>,
+}
+
+impl Matching<Note> for Slow {
+    fn quick(&self, _: &Note) -> Option<bool> {
+        std::thread::sleep(self.quick_time);
+        Some(true)
+    }
+
+    fn test(&self, _: &Note) -> bool {
+        self.tested.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
+/// Hostile round three: a replay through a costly filter holds at most one batch
+/// (64 KiB and a frame) outside the history, however large the events it takes out
+/// of the lock, and still gets every event once, in order.
+#[tokio::test]
+async fn a_costly_replay_holds_one_batch_at_a_time() -> Result<(), Box<dyn std::error::Error>> {
+    let hub = hub(1000);
+    let big = "x".repeat(55_000);
+    for _ in 0..80 {
+        hub.publish(Note(big.clone()))?;
+    }
+    let filter = Slow {
+        quick_time: Duration::ZERO,
+        tested: Arc::default(),
+    };
+    let mut sub = hub.subscribe_matching(Start::Recent(usize::MAX), filter);
+    let (seen, largest) = read_n(&mut sub, 80).await;
+    let expected: Vec<String> = (1..=80).map(|n: u64| n.to_string()).collect();
+    assert_eq!(seen, expected);
+    assert!(largest <= 64 * 1024 + 56_000, "a batch of {largest} bytes");
+    Ok(())
+}
+
+/// Hostile round three: quick answers that add up (many topics against many patterns)
+/// run on a runtime worker for a short while per wake-up; the rest of what was taken
+/// goes to the blocking thread. Every event still comes once, in order.
+#[tokio::test]
+async fn quick_answers_that_add_up_move_off_the_worker() -> Result<(), Box<dyn std::error::Error>> {
+    let hub = hub(100);
+    for _ in 0..20 {
+        hub.publish(Note("n".into()))?;
+    }
+    let tested = Arc::new(AtomicUsize::new(0));
+    let filter = Slow {
+        quick_time: Duration::from_millis(3),
+        tested: Arc::clone(&tested),
+    };
+    let mut sub = hub.subscribe_matching(Start::Recent(usize::MAX), filter);
+    let (seen, _) = read_n(&mut sub, 20).await;
+    let expected: Vec<String> = (1..=20).map(|n: u64| n.to_string()).collect();
+    assert_eq!(seen, expected);
+    assert!(
+        tested.load(Ordering::SeqCst) > 0,
+        "every answer ran on the worker"
+    );
+    Ok(())
+}
+
 /// One [`Blocking`] filter shared by several subscribers.
 struct Shared(Arc<Blocking>);
 

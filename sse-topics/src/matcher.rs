@@ -183,7 +183,13 @@ impl Matcher {
                     matcher: *id,
                     topic,
                 };
-                if !parse_first && let Some(known) = answers.get(&key) {
+                // Literal parts and whole segments are tested faster than an answer is
+                // looked up and remembered: only expressions' answers are.
+                let remembered = self.weight > 0;
+                if remembered
+                    && !parse_first
+                    && let Some(known) = answers.get(&key)
+                {
                     return Some(known);
                 }
                 // A topic that is not a URL reference matches no URL pattern.
@@ -200,14 +206,19 @@ impl Matcher {
                         return Some(false);
                     }
                 }
-                if parse_first && let Some(known) = answers.get(&key) {
+                if remembered
+                    && parse_first
+                    && let Some(known) = answers.get(&key)
+                {
                     return Some(known);
                 }
-                if !evaluate && self.weight > 0 {
+                if !evaluate && remembered {
                     return None;
                 }
                 let matched = url_matches(pattern, url);
-                answers.insert(AnswerKey::new(*id, topic), matched);
+                if remembered {
+                    answers.insert(AnswerKey::new(*id, topic), matched);
+                }
                 Some(matched)
             }
         }
@@ -852,15 +863,30 @@ mod tests {
     }
 
     #[test]
+    fn only_answers_of_expressions_are_remembered() -> TestResult {
+        let matchers = matchers()?;
+        let segments = one(&matchers, MatchType::UrlPattern, "/books/:id")?;
+        let expression = one(&matchers, MatchType::UrlPattern, r"/books/:id(\d+)")?;
+        for n in 0..10 {
+            assert!(segments.matches(&format!("/books/{n}")));
+        }
+        assert_eq!(matchers.answers.len(), 0);
+        assert!(expression.matches("/books/1"));
+        assert_eq!(matchers.answers.len(), 1);
+        Ok(())
+    }
+
+    #[test]
     fn the_answers_cache_is_bounded_in_bytes() -> TestResult {
         let limits = MatchLimits {
             cache_bytes: 64 * 1024,
             ..MatchLimits::default()
         };
         let matchers = Matchers::new(Url::parse("https://hub.example/")?, limits);
-        // Patterns whose literal parts every topic passes: each answer is remembered.
+        // Patterns with expressions whose literal parts every topic passes: each
+        // answer is remembered.
         let wanted: Vec<_> = (0..50)
-            .map(|i| (MatchType::UrlPattern, format!("/t/:n/:x{i}")))
+            .map(|i| (MatchType::UrlPattern, format!(r"/t/:n(\d+)/:x{i}(x+)")))
             .collect();
         let compiled = matchers.compile(&wanted)?;
         for n in 0..100 {
