@@ -578,11 +578,54 @@ async fn accepted(binary: &str) -> BenchResult<Row> {
     ])
 }
 
+/// (7) Replays that never read: 80 updates of 55 KB retained, then 500 anonymous
+/// `match=*&last_event_id=earliest` streams (a 4 KiB receive buffer each) that read
+/// nothing. What each holds while its client does not read.
+async fn replay_memory(binary: &str) -> BenchResult<Row> {
+    let hub = HubProcess::start(binary, &[]).await?;
+    let token = publisher()?;
+    let data = "x".repeat(55_000);
+    for _ in 0..80 {
+        publish(&hub.base, &token, &[("topic", "/big"), ("data", &data)]).await?;
+    }
+    let base = hub.memory("VmRSS:")?;
+    let cpu = hub.cpu()?;
+    let address: std::net::SocketAddr = hub.base.trim_start_matches("http://").parse()?;
+    let request =
+        format!("GET {HUB}?match=*&last_event_id=earliest HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    let mut held = Vec::new();
+    for _ in 0..500 {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_recv_buffer_size(4096)?;
+        let mut stream = socket.connect(address).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
+        held.push(stream);
+    }
+    // Until the hub has written what it can (its CPU stops rising), bounded.
+    let mut last = hub.cpu()?;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = hub.cpu()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let rss = hub.memory("VmRSS:")? - base;
+    Ok(vec![
+        (
+            "RSS per stream not read (KiB)",
+            format!("{:.0}", rss * 1024.0 / held.len() as f64),
+        ),
+        ("CPU (s)", format!("{:.2}", last - cpu)),
+    ])
+}
+
 /// Runs every scenario for every binary, in turns; writes the results.
 /// With `only` not empty, just the scenarios whose keys it lists, written to
 /// `<date>-hostile-<keys>.md`.
 pub async fn run(binaries: &[(String, String)], only: &[String], out: &str) -> BenchResult<()> {
-    let scenarios: [(&str, &str); 9] = [
+    let scenarios: [(&str, &str); 10] = [
         ("1. 4 × 50 `\\w{100}` patterns, bad token", "refused-w"),
         ("1. 4 × 50 `\\p{L}{100}` patterns, bad token", "refused-p"),
         ("1. 3 streams × 50 `\\w{100}` patterns held", "held-w"),
@@ -606,6 +649,10 @@ pub async fn run(binaries: &[(String, String)], only: &[String], out: &str) -> B
         (
             "6. accepted costly patterns from 20 addresses, 5 publishes of a 2 KB topic",
             "accepted",
+        ),
+        (
+            "7. 500 earliest replays of 80 × 55 KB that never read",
+            "replay-memory",
         ),
     ];
     let mut md = String::new();
@@ -647,6 +694,7 @@ pub async fn run(binaries: &[(String, String)], only: &[String], out: &str) -> B
                 "announcements" => announcements(binary).await,
                 "replay" => replay(binary).await,
                 "accepted" => accepted(binary).await,
+                "replay-memory" => replay_memory(binary).await,
                 _ => flush(binary).await,
             };
             let row = row.unwrap_or_else(|e| vec![("failed", e.to_string())]);

@@ -83,7 +83,8 @@ enum Cmd {
         #[arg(long = "binary", required = true, value_parser = name_and_path)]
         binaries: Vec<(String, String)>,
         /// Only the scenarios with these keys (`refused-w`, `refused-p`, `held-w`,
-        /// `held-p`, `cache`, `announcements`, `replay`, `flush`, `accepted`).
+        /// `held-p`, `cache`, `announcements`, `replay`, `flush`, `accepted`,
+        /// `replay-memory`).
         #[arg(long)]
         only: Vec<String>,
         #[arg(long, default_value = "bench/results")]
