@@ -30,7 +30,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let stock = TestApp::start(args(), |s: &Streams| {
         let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let market = sse_stock_feed::Market::new(vec!["AAPL".into()], log);
-        sse_stock_feed::router(s, &market)
+        sse_stock_feed::router(s.settings(), &market)
     })
     .await?;
     let secret = b"hostile JWT secret, 32 bytes or more";
@@ -39,7 +39,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
         let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
         let notifier: Arc<sse_notify::Notifier> =
             sse_notify::Notifier::new(log, ADMIN.into(), sessions);
-        sse_notify::router(s, &notifier)
+        sse_notify::router(s.settings(), &notifier)
     })
     .await?;
     Ok(vec![
@@ -516,7 +516,10 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
     let sessions = Sessions::new(secret, false, Duration::from_secs(60))?;
     let notify = TestApp::start(args, |s: &Streams| {
         let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
-        sse_notify::router(s, &sse_notify::Notifier::new(log, ADMIN.into(), sessions))
+        sse_notify::router(
+            s.settings(),
+            &sse_notify::Notifier::new(log, ADMIN.into(), sessions),
+        )
     })
     .await?;
     let admin = format!("Bearer {ADMIN}");

@@ -2,10 +2,12 @@
 //! into another project with the modules its docs name (and the crates it uses).
 //!
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
-//! - [`streams`]: [`Streams`], what a stream handler needs: settings, admission (by
-//!   client [`address`]), [`metrics`], and the shutdown that ends every stream.
-//! - [`event_stream`]: the response for shared frames: `retry:`, keep-alive, the end
-//!   on shutdown, the drop guard.
+//! - [`event_stream`] (core): the response for shared frames: `retry:`, keep-alive,
+//!   [`StreamSettings`](event_stream::StreamSettings), and the
+//!   [`StreamRoute`](event_stream::StreamRoute) mark on routes that open streams.
+//! - [`streams`] (a hoop): [`Streams`], around every marked route: admission (by
+//!   client [`address`]), the slot held by the body, and through [`held_stream`] the
+//!   end on [`shutdown`], the lifetime, the write-stall watch and the [`metrics`].
 //! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
 //!   [`resume`]: `Last-Event-ID` and the `reset` event; [`snapshot`]: what a stream
 //!   that starts with a snapshot needs beyond subscribing.

@@ -41,7 +41,6 @@ use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::secret::{bearer_token, constant_time_eq};
-use sse_shared::streams::Streams;
 
 /// The largest publish request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -160,7 +159,7 @@ impl Notifier {
 
 /// The routes: `POST /notifications`, `GET /notifications/stream`, `/session`, the
 /// page, and `GET /openapi.json`.
-pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
+pub fn router(settings: StreamSettings, notifier: &Arc<Notifier>) -> Router {
     let admin_only = || AdminOnly {
         notifier: Arc::clone(notifier),
     };
@@ -175,7 +174,7 @@ pub fn router(streams: &Streams, notifier: &Arc<Notifier>) -> Router {
                         .hoop(notifier.sessions.hoop())
                         .hoop(StreamRoute)
                         .get(Listen {
-                            settings: streams.settings(),
+                            settings,
                             notifier: Arc::clone(notifier),
                         }),
                 ),

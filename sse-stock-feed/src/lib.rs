@@ -35,7 +35,6 @@ use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::{find_newest, subscribe_with};
-use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
@@ -302,13 +301,13 @@ pub fn parse_symbols(list: &str) -> Result<SymbolList, String> {
 }
 
 /// The routes: `GET /symbols`, `GET /prices`, the page, and `GET /openapi.json`.
-pub fn router(streams: &Streams, market: &Arc<Market>) -> Router {
+pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
     let router = Router::new()
         .push(Router::with_path("symbols").get(Symbols {
             market: Arc::clone(market),
         }))
         .push(Router::with_path("prices").hoop(StreamRoute).get(Prices {
-            settings: streams.settings(),
+            settings,
             market: Arc::clone(market),
         }))
         .push(page::routes(

@@ -56,7 +56,7 @@ async fn run(cli: Cli) -> MainResult {
             .clone()
             .run(producer, every, streams.shutdown_token()),
     );
-    let app = sse_stock_feed::router(&streams, &market);
+    let app = sse_stock_feed::router(streams.settings(), &market);
     let code = server::run(&cli.server, streams, app).await;
     // The simulator stopped when the shutdown began; let it finish giving the lease
     // back, so another instance takes over now rather than when the lease runs out.

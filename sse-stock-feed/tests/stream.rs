@@ -36,7 +36,7 @@ async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)
         let log = Publisher::in_memory(Hub::new(history, streams.metrics().clone()));
         let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
-        sse_stock_feed::router(streams, &created)
+        sse_stock_feed::router(streams.settings(), &created)
     })
     .await?;
     let market = market.ok_or("no market")?;
