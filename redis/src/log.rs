@@ -102,7 +102,7 @@ where
     }
 
     /// Appends `events` in one step, all or none, in order, and only while the lease
-    /// `fence` names (`(key, holder)`, see [`RedisLease`])
+    /// `fence` names (`(key, holder)`, see [`crate::lease::RedisLease`])
     /// is held by that holder; `None` appends unconditionally.
     pub async fn publish_fenced(
         &self,

@@ -35,7 +35,7 @@ pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
 pub struct BodyDeadline(pub Duration);
 
 /// Bounds what hyper buffers per HTTP/1 connection (`--max-header-bytes`) and per
-/// HTTP/2 stream ([`HTTP2_BUFFER`]), allows 100 streams per HTTP/2 connection, and
+/// HTTP/2 stream (`HTTP2_BUFFER`, 64 KiB), allows 100 streams per HTTP/2 connection, and
 /// pings HTTP/2 peers every 30 s (closing one silent for 20 s).
 pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(
     server: &mut salvo::Server<A>,

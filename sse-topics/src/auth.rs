@@ -5,7 +5,7 @@
 //!
 //! Salvo's `JwtAuth` hoop finds and checks the token ([`TokenDecoder`]: HS256 only,
 //! `typ`, no `crit`, `exp` required, `nbf`, and `aud` / `iss` when the hub is given
-//! them); [`Grants::from_claims`] then reads the details strictly: one detail that does
+//! them); [`token`] then reads the details strictly (`Detail::read_all`): one detail that does
 //! not parse makes the whole token invalid, never a token with fewer rights.
 
 use std::sync::Arc;
