@@ -1,0 +1,222 @@
+//! A real Chromium through chromedriver ([`Browser`]).
+
+#[allow(unused_imports)]
+use super::*;
+
+/// A fresh headless Chromium driven over WebDriver.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: fantoccini::Client,
+    driver: Child,
+    profile: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver (env `CHROMEDRIVER`, default `/usr/bin/chromedriver`) on a
+    /// free port and a headless Chromium (env `CHROME`, default `/usr/bin/chromium`)
+    /// with a fresh profile.
+    pub async fn launch() -> TestResult<Self> {
+        let driver_path =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chrome_path = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        for path in [&driver_path, &chrome_path] {
+            if !std::path::Path::new(path).exists() {
+                return Err(format!(
+                    "{path} not found: install chromium and chromium-driver (scripts/test does)"
+                )
+                .into());
+            }
+        }
+        let port = StdTcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let webdriver = format!("http://127.0.0.1:{port}");
+        wait_until(Duration::from_secs(20), "chromedriver to start", || async {
+            Ok(http()
+                .get(format!("{webdriver}/status"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()))
+        })
+        .await?;
+
+        let profile =
+            std::env::temp_dir().join(format!("sse-test-chromium-{}-{port}", std::process::id()));
+        let mut capabilities = serde_json::Map::new();
+        // The HTTPS tests serve a self-signed certificate.
+        capabilities.insert("acceptInsecureCerts".into(), serde_json::Value::Bool(true));
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": chrome_path,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--window-size=1200,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            }),
+        );
+        let client = within(
+            Duration::from_secs(30),
+            "a Chromium session",
+            fantoccini::ClientBuilder::new(
+                hyper_util::client::legacy::connect::HttpConnector::new(),
+            )
+            .capabilities(capabilities)
+            .connect(&webdriver),
+        )
+        .await??;
+        Ok(Self {
+            client,
+            driver,
+            profile,
+        })
+    }
+
+    /// Runs `test` with a fresh browser, which is closed afterwards however the test
+    /// ended.
+    pub async fn run(test: impl AsyncFnOnce(&Browser) -> TestResult) -> TestResult {
+        let browser = Self::launch().await?;
+        let result = test(&browser).await;
+        let closed = browser.close().await;
+        result.and(closed)
+    }
+
+    /// [`Browser::run`] with two browsers, for two users (cookies are per browser).
+    pub async fn run_two(test: impl AsyncFnOnce(&Browser, &Browser) -> TestResult) -> TestResult {
+        let (first, second) = Self::launch_two().await?;
+        let result = test(&first, &second).await;
+        let closed = (first.close().await, second.close().await);
+        result.and(closed.0).and(closed.1)
+    }
+
+    /// Two browsers, for two users (cookies are per browser); if the second cannot
+    /// start, the first is closed.
+    pub async fn launch_two() -> TestResult<(Self, Self)> {
+        let first = Self::launch().await?;
+        match Self::launch().await {
+            Ok(second) => Ok((first, second)),
+            Err(e) => {
+                first.close().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `script` first in every page this tab loads from now on, before the page's
+    /// own scripts (Chrome DevTools' `Page.addScriptToEvaluateOnNewDocument`, through
+    /// chromedriver): to take away an API a browser may lack, for instance.
+    pub async fn before_each_page(&self, script: &str) -> TestResult {
+        let params = serde_json::json!({ "source": script });
+        let command = DevTools("Page.addScriptToEvaluateOnNewDocument", params);
+        self.client.issue_cmd(command).await?;
+        Ok(())
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn eval(&self, script: &str) -> TestResult<serde_json::Value> {
+        Ok(self.client.execute(script, Vec::new()).await?)
+    }
+
+    /// Clicks the first element matching a CSS selector.
+    pub async fn click(&self, css: &str) -> TestResult {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Types `text` into the first element matching a CSS selector.
+    pub async fn type_into(&self, css: &str, text: &str) -> TestResult {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
+    /// The text of the first element matching a CSS selector.
+    pub async fn text(&self, css: &str) -> TestResult<String> {
+        let element = self.client.find(fantoccini::Locator::Css(css)).await?;
+        Ok(element.text().await?)
+    }
+
+    /// Waits until the text of `css` satisfies `check`, returning that text.
+    pub async fn wait_for_text(
+        &self,
+        css: &str,
+        limit: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> TestResult<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            // The element may not exist yet while the page loads.
+            let text = self.text(css).await.unwrap_or_default();
+            if check(&text) {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "timed out after {limit:?} waiting for the text of {css}; last text: {text:?}"
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a PNG screenshot of the page as `<target>/tmp/screenshots/<name>.png`.
+    pub async fn save_screenshot(&self, name: &str) -> TestResult {
+        let dir = target_tmp().ok_or("no target folder")?.join("screenshots");
+        self.screenshot(&dir.join(format!("{name}.png"))).await
+    }
+
+    /// Saves a PNG screenshot of the page to `path` (creating its folder).
+    pub async fn screenshot(&self, path: &std::path::Path) -> TestResult {
+        let png = self.client.screenshot().await?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
+        Ok(())
+    }
+
+    /// Ends the session and chromedriver, and removes the profile.
+    pub async fn close(mut self) -> TestResult {
+        let closed = within(WAIT, "the browser to close", self.client.clone().close()).await;
+        let _ = self.driver.kill().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+        Ok(closed??)
+    }
+}
+
+/// A Chrome DevTools command for the current tab, through chromedriver's
+/// `goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools(&'static str, serde_json::Value);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session.unwrap_or_default();
+        base.join(&format!("session/{session}/goog/cdp/execute"))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (salvo::http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.0, "params": self.1 });
+        (salvo::http::Method::POST, Some(body.to_string()))
+    }
+}
