@@ -9,14 +9,25 @@
 //! - `GET /healthz` and `GET /metrics`, which the `routes` module's `service` adds to every
 //!   server.
 //!
-//! ```ignore
-//! let doc = OpenApi::new("sse-counter", env!("CARGO_PKG_VERSION"));
-//! let count = StreamDoc {
+//! ```
+//! use salvo::prelude::*;
+//! use salvo_oapi::{OpenApi, endpoint};
+//! use sse_shared::openapi::{self, EventDoc, StreamDoc};
+//!
+//! #[endpoint]
+//! async fn events() {}
+//!
+//! let router = Router::with_path("events").get(events);
+//! let doc = OpenApi::new("sse-counter", "1.0.0");
+//! let count = || StreamDoc {
 //!     path: "/events",
 //!     ids: Some(("The count.", "^[0-9]+$")),
 //!     events: vec![EventDoc::text(None, "The next number.", "^[0-9]+$")],
 //! };
-//! let router = openapi::serve(doc, router, &[count]); // and GET /openapi.json
+//! let document = openapi::document(doc.clone(), &router, &[count()]);
+//! assert!(document.paths.contains_key("/events"));
+//! let router = openapi::serve(doc, router, &[count()]); // and GET /openapi.json
+//! # let _ = router;
 //! ```
 
 use salvo::Router;

@@ -20,7 +20,14 @@
 //!     event_stream::respond(res, &StreamSettings::default(), frames);
 //! }
 //!
-//! let streams = Streams::from_args(&ServerArgs::default());
+//! #[derive(clap::Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     server: ServerArgs,
+//! }
+//!
+//! let cli = <Cli as clap::Parser>::parse_from(["app", "--max-streams", "1000"]);
+//! let streams = Streams::from_args(&cli.server);
 //! let app = Router::with_path("events").hoop(StreamRoute).get(events);
 //! let app = streams.guard(app); // what `routes::service` does
 //! # let _ = app;
