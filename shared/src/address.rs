@@ -137,3 +137,9 @@ mod tests {
         assert_eq!(client_behind("127.0.0.1", &[]), ip("127.0.0.1"));
     }
 }
+
+/// The address a stream's client is counted under (IPv6 by its /64), put in the `Depot`
+/// by the `Streams` hoop for the stream's handler: the key for any other per-client
+/// bound. `None`: a peer without an IP.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamClient(pub Option<IpAddr>);

@@ -29,8 +29,12 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
-        // What handlers find in the `Depot`: the streams, and the body deadline.
-        .hoop(inject(streams.clone()).inject(BodyDeadline(streams.args().body_deadline)))
+        // What handlers find in the `Depot`: the streams, their settings, the body deadline.
+        .hoop(
+            inject(streams.clone())
+                .inject(streams.settings())
+                .inject(BodyDeadline(streams.args().body_deadline)),
+        )
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))
         // Admission, the slot held by the body, the end on shutdown: around every

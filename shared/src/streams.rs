@@ -52,7 +52,7 @@ use salvo::http::{Method, StatusCode};
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
 
-use crate::address::{client_ip, limit_key};
+use crate::address::{StreamClient, client_ip, limit_key};
 use crate::config::ServerArgs;
 use crate::error::ApiError;
 use crate::event_stream::{StreamRoute, StreamSettings};
@@ -186,11 +186,6 @@ impl Streams {
         Err(ApiError::new(status, code, message).retry_after(retry))
     }
 }
-
-/// The address a stream's client is counted under (see [`StreamSlot::client`]), put
-/// in the `Depot` for the stream's handler: the key for any other per-client bound.
-#[derive(Clone, Copy, Debug)]
-pub struct StreamClient(pub Option<IpAddr>);
 
 impl Streams {
     /// `router`, with this hoop on every router in it marked [`StreamRoute`].

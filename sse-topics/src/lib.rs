@@ -38,9 +38,10 @@ use salvo_oapi::{
     Required, ToSchema, endpoint,
 };
 use serde::{Deserialize, Serialize};
+use sse_shared::address::StreamClient;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute};
+use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Matching, Start};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
@@ -49,7 +50,6 @@ use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, ResetReason};
 use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
-use sse_shared::streams::{StreamClient, Streams};
 use url::Url;
 
 use self::auth::{Grants, Token};
@@ -213,7 +213,7 @@ async fn subscribe(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), Refusal> {
-    let (streams, hub) = state(depot)?;
+    let (settings, hub) = state(depot)?;
     refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     // Before the token and admission only the query's text is read: nothing is
     // compiled, cached or scanned for a request that is then refused.
@@ -270,7 +270,7 @@ async fn subscribe(
     // With a token, the stream ends at its `exp`: the client comes back with a new one.
     let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
-    event_stream::respond(res, &streams.settings(), frames.take_until(end));
+    event_stream::respond(res, &settings, frames.take_until(end));
     Ok(())
 }
 
@@ -456,15 +456,17 @@ struct ResourceMetadata {
     mercure_subscriptions: Option<bool>,
 }
 
-/// The server's [`Streams`] and the hub, from the `Depot`.
-fn state(depot: &Depot) -> Result<(Streams, Arc<TopicHub>), ApiError> {
+/// How streams talk to their clients, and the hub, from the `Depot`.
+fn state(depot: &Depot) -> Result<(StreamSettings, Arc<TopicHub>), ApiError> {
     let internal = || {
         let message = "The hub is not set up.";
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     };
-    let streams = depot.get_typed::<Streams>().map_err(|_| internal())?;
+    let settings = depot
+        .get_typed::<StreamSettings>()
+        .map_err(|_| internal())?;
     let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| internal())?;
-    Ok((streams.clone(), Arc::clone(hub)))
+    Ok((*settings, Arc::clone(hub)))
 }
 
 /// The hub: its history, its matchers, and who may subscribe.
