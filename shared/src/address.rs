@@ -143,3 +143,15 @@ mod tests {
 /// bound. `None`: a peer without an IP.
 #[derive(Clone, Copy, Debug)]
 pub struct StreamClient(pub Option<IpAddr>);
+
+/// The proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`), put in the
+/// `Depot` by the production stack (`routes::service`) for [`client_of`].
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<IpAddr>);
+
+/// The client's address as [`client_ip`] reads it, with the proxies the `Depot` names
+/// (none without the production stack: the socket's peer, the safe default).
+pub fn client_of(req: &Request, depot: &salvo::Depot) -> Option<IpAddr> {
+    let trusted = depot.get_typed::<TrustedProxies>().map(|t| t.0.as_slice());
+    client_ip(req, trusted.unwrap_or_default())
+}

@@ -10,6 +10,7 @@ use salvo::http::Method;
 use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
+use crate::address::TrustedProxies;
 use crate::config::BodyDeadline;
 use crate::error::json_errors;
 use crate::origin::SameOriginOnly;
@@ -29,10 +30,12 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
-        // What handlers find in the `Depot`: the streams, their settings, the body deadline.
+        // What handlers find in the `Depot`: the streams, their settings, the proxies
+        // believed about a client's address, the body deadline.
         .hoop(
             inject(streams.clone())
                 .inject(streams.settings())
+                .inject(TrustedProxies(streams.args().trusted_proxies.clone()))
                 .inject(BodyDeadline(streams.args().body_deadline)),
         )
         .push(Router::with_path("healthz").get(healthz))

@@ -14,7 +14,6 @@
 //! away was gone. Here the history *is* the queue ([`sse_shared::hub`]): a subscriber is
 //! a cursor into it, so replay and live are the same read and cannot race.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use sse_shared::address::client_ip;
+use sse_shared::address::client_of;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
@@ -37,7 +36,6 @@ use sse_shared::publish::Publisher;
 use sse_shared::rate::PerClient;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::find_newest;
-use sse_shared::streams::Streams;
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 
@@ -143,18 +141,21 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
 }
 
 /// The routes: `GET /events`, `POST /events`, the page, and `GET /openapi.json`.
-pub fn router(streams: &Streams, log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
+pub fn router(
+    settings: StreamSettings,
+    log: &Publisher<ResumeEvent>,
+    notes: NoteAllowance,
+) -> Router {
     let router = Router::new()
         .push(
             Router::with_path("events")
                 .hoop(StreamRoute)
                 .get(Subscribe {
-                    settings: streams.settings(),
+                    settings,
                     hub: log.hub().clone(),
                 })
                 .post(PostNote {
                     log: log.clone(),
-                    trusted_proxies: streams.args().trusted_proxies.clone(),
                     notes,
                     allowance: Arc::new(PerClient::new(notes.burst, f64::from(notes.per_second))),
                 }),
@@ -216,7 +217,6 @@ impl Subscribe {
 /// client's address (`429` beyond).
 struct PostNote {
     log: Publisher<ResumeEvent>,
-    trusted_proxies: Vec<IpAddr>,
     notes: NoteAllowance,
     allowance: Arc<PerClient>,
 }
@@ -241,7 +241,7 @@ impl PostNote {
         depot: &mut Depot,
         res: &mut Response,
     ) -> Result<(), ApiError> {
-        if let Some(ip) = client_ip(req, &self.trusted_proxies) {
+        if let Some(ip) = client_of(req, depot) {
             self.allowance.try_take(ip).map_err(|wait| {
                 let NoteAllowance { burst, per_second } = self.notes;
                 let message = format!(

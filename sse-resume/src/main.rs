@@ -51,7 +51,7 @@ async fn run(cli: Cli) -> MainResult {
         every,
         streams.shutdown_token(),
     ));
-    let app = sse_resume::router(&streams, &log, cli.notes);
+    let app = sse_resume::router(streams.settings(), &log, cli.notes);
     let code = server::run(&cli.server, streams, app).await;
     // The producer stopped when the shutdown began; let it finish giving the lease back,
     // so another instance takes over now rather than when the lease runs out.

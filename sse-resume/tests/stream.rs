@@ -19,7 +19,11 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::new(limits, streams.metrics().clone());
         hub = Some(created.clone());
-        sse_resume::router(streams, &Publisher::in_memory(created), Default::default())
+        sse_resume::router(
+            streams.settings(),
+            &Publisher::in_memory(created),
+            Default::default(),
+        )
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))

@@ -45,7 +45,7 @@ pub async fn resume(
     let streams = Streams::from_args(&args);
     let hub = Hub::new(history, streams.metrics().clone());
     let router = sse_resume::router(
-        &streams,
+        streams.settings(),
         &Publisher::in_memory(hub.clone()),
         Default::default(),
     );
