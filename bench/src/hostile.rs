@@ -82,6 +82,21 @@ impl HubProcess {
         Ok(cpu_ticks(self.pid()?)? as f64 / 100.0)
     }
 
+    /// CPU seconds once they stop rising for half a second (or after `limit`).
+    async fn cpu_once_quiet(&self, limit: Duration) -> BenchResult<f64> {
+        let mut last = self.cpu()?;
+        let until = Instant::now() + limit;
+        while Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = self.cpu()?;
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(last)
+    }
+
     /// `VmHWM` (peak) or `VmRSS`, in MiB.
     fn memory(&self, field: &str) -> BenchResult<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))?;
@@ -530,16 +545,7 @@ async fn accepted(binary: &str) -> BenchResult<Row> {
     let health = health.await?;
     let cpu_delivered = hub.cpu()? - cpu;
     // Then until the hub is quiet (the costly subscribers' matching is done).
-    let mut last = hub.cpu()?;
-    for _ in 0..240 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = hub.cpu()?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    let cpu_quiet = last - cpu;
+    let cpu_quiet = hub.cpu_once_quiet(Duration::from_secs(120)).await? - cpu;
     publishes.sort();
     deliveries.sort();
     let refused = refusals
@@ -601,16 +607,8 @@ async fn replay_memory(binary: &str) -> BenchResult<Row> {
         tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes()).await?;
         held.push(stream);
     }
-    // Until the hub has written what it can (its CPU stops rising), bounded.
-    let mut last = hub.cpu()?;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = hub.cpu()?;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+    // Until the hub has written what it can.
+    let last = hub.cpu_once_quiet(Duration::from_secs(30)).await?;
     let rss = hub.memory("VmRSS:")? - base;
     Ok(vec![
         (

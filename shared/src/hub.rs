@@ -916,6 +916,10 @@ impl<E: HubEvent> Subscription<E> {
     /// this subscriber's turn comes (see [`Hub::subscribe_matching`]). `None` only if
     /// the blocking thread panicked.
     async fn filter_taken(&mut self, batch: &mut Batch) -> Option<()> {
+        // The usual wake-up (a live subscriber) took nothing out: nothing to set up.
+        if self.taken.is_empty() {
+            return Some(());
+        }
         let Some(matching) = self.matching.clone() else {
             return Some(());
         };

@@ -5,15 +5,17 @@
 //! ```
 //! use sse_shared::shutdown::Shutdown;
 //!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tokio::task::JoinError> {
 //! let shutdown = Shutdown::default();
 //! let waiting = tokio::spawn({
 //!     let shutdown = shutdown.clone();
 //!     async move { shutdown.wait().await }
 //! });
 //! shutdown.start(); // on SIGTERM, before salvo's graceful stop
-//! waiting.await.unwrap();
-//! # });
+//! waiting.await?;
+//! # Ok(())
+//! # }
 //! ```
 
 use std::future::Future;
