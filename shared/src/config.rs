@@ -235,18 +235,9 @@ impl ServerArgs {
         }
     }
 
-    /// `--retry-ms`, spread by `--retry-jitter-pct`: one stream's `retry:`.
-    pub fn jittered_retry(&self) -> Duration {
-        self.jittered(self.retry)
-    }
-
     /// `duration` spread at random (uniformly) by up to `--retry-jitter-pct` either way.
     fn jittered(&self, duration: Duration) -> Duration {
-        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
-        if spread == 0.0 {
-            return duration;
-        }
-        duration.mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
+        crate::event_stream::spread(duration, self.retry_jitter_pct)
     }
 
     /// This stream's lifetime, if limited: `--max-stream-lifetime-secs`, spread like

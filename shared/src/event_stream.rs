@@ -62,13 +62,17 @@ impl Default for StreamSettings {
 impl StreamSettings {
     /// One stream's `retry:`: [`StreamSettings::retry`], spread.
     pub fn retry(&self) -> Duration {
-        let spread = f64::from(self.retry_jitter_pct.min(100)) / 100.0;
-        if spread == 0.0 {
-            return self.retry;
-        }
-        self.retry
-            .mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
+        spread(self.retry, self.retry_jitter_pct)
     }
+}
+
+/// `duration` spread at random (uniformly) by up to `pct` percent either way.
+pub fn spread(duration: Duration, pct: u8) -> Duration {
+    let spread = f64::from(pct.min(100)) / 100.0;
+    if spread == 0.0 {
+        return duration;
+    }
+    duration.mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
 }
 
 /// Marks a router whose `GET` opens an event stream. It does nothing itself: the
