@@ -11,7 +11,7 @@ use clap::builder::TypedValueParser;
 use rand::RngExt;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
-use crate::event_stream::StreamSettings;
+use crate::stream_route::StreamSettings;
 
 /// The most bytes hyper buffers per HTTP/2 stream (~400 KB by default): what a client
 /// that stopped reading costs until the write-stall limit.
@@ -237,7 +237,7 @@ impl ServerArgs {
 
     /// `duration` spread at random (uniformly) by up to `--retry-jitter-pct` either way.
     fn jittered(&self, duration: Duration) -> Duration {
-        crate::event_stream::spread(duration, self.retry_jitter_pct)
+        crate::stream_route::spread(duration, self.retry_jitter_pct)
     }
 
     /// This stream's lifetime, if limited: `--max-stream-lifetime-secs`, spread like

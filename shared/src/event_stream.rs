@@ -3,12 +3,13 @@
 //! comments in the silences. Nothing else: admission, the end on shutdown, a stream's
 //! lifetime and a client that stopped reading are the production stack's, a hoop that
 //! wraps this body (`Streams`, in the `streams` module); it finds the routes that open
-//! streams by their [`StreamRoute`] mark.
+//! streams by their [`StreamRoute`](crate::stream_route::StreamRoute) mark.
 //!
 //! ```
 //! use bytes::Bytes;
 //! use salvo::prelude::*;
-//! use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+//! use sse_shared::event_stream;
+//! use sse_shared::stream_route::{StreamRoute, StreamSettings};
 //!
 //! #[handler]
 //! async fn events(res: &mut Response) {
@@ -31,59 +32,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use pin_project_lite::pin_project;
-use rand::RngExt;
 use salvo::http::header::{HeaderMap, HeaderValue};
 use salvo::prelude::*;
 
 use crate::frame::{Frame, KEEP_ALIVE};
-
-/// How a stream talks to its client besides its events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamSettings {
-    /// The `retry:` each stream sends first: how long its client waits to reconnect.
-    pub retry: Duration,
-    /// Each stream's `retry` spread at random by up to this many percent either way,
-    /// so clients dropped together (a deploy) do not all come back at once (0: exact).
-    pub retry_jitter_pct: u8,
-    /// The longest silence before a keep-alive comment (proxies close idle streams).
-    pub keep_alive: Duration,
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        Self {
-            retry: Duration::from_secs(3),
-            retry_jitter_pct: 25,
-            keep_alive: Duration::from_secs(15),
-        }
-    }
-}
-
-impl StreamSettings {
-    /// One stream's `retry:`: [`StreamSettings::retry`], spread.
-    pub fn retry(&self) -> Duration {
-        spread(self.retry, self.retry_jitter_pct)
-    }
-}
-
-/// `duration` spread at random (uniformly) by up to `pct` percent either way.
-pub fn spread(duration: Duration, pct: u8) -> Duration {
-    let spread = f64::from(pct.min(100)) / 100.0;
-    if spread == 0.0 {
-        return duration;
-    }
-    duration.mul_f64(1.0 + rand::rng().random_range(-spread..=spread))
-}
-
-/// Marks a router whose `GET` opens an event stream. It does nothing itself: the
-/// production stack's hoops (admission, the end on shutdown) find streams by it.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StreamRoute;
-
-#[async_trait]
-impl Handler for StreamRoute {
-    async fn handle(&self, _: &mut Request, _: &mut Depot, _: &mut Response, _: &mut FlowCtrl) {}
-}
+use crate::stream_route::StreamSettings;
 
 /// Turns `res` into an SSE response streaming `frames` (each item one finished frame
 /// or several, see [`crate::frame`]).

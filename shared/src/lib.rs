@@ -2,9 +2,9 @@
 //! into another project with the modules its docs name (and the crates it uses).
 //!
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
-//! - [`event_stream`] (core): the response for shared frames: `retry:`, keep-alive,
-//!   [`StreamSettings`](event_stream::StreamSettings), and the
-//!   [`StreamRoute`](event_stream::StreamRoute) mark on routes that open streams.
+//! - [`event_stream`] (core): the response for shared frames: `retry:`, keep-alive;
+//!   [`stream_route`] (core): the [`StreamRoute`](stream_route::StreamRoute) mark on
+//!   routes that open streams and their [`StreamSettings`](stream_route::StreamSettings).
 //! - [`streams`] (a hoop): [`Streams`], around every marked route: admission (by
 //!   client [`address`]), the slot held by the body, and through [`held_stream`] the
 //!   end on [`shutdown`], the lifetime, the write-stall watch and the [`metrics`].
@@ -48,6 +48,7 @@ pub mod secret;
 pub mod server;
 pub mod shutdown;
 pub mod snapshot;
+pub mod stream_route;
 pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -11,7 +11,8 @@
 //!
 //! ```
 //! use salvo::prelude::*;
-//! use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+//! use sse_shared::event_stream;
+//! use sse_shared::stream_route::{StreamRoute, StreamSettings};
 //! use sse_shared::{ServerArgs, Streams};
 //!
 //! #[handler]
@@ -55,10 +56,10 @@ use tokio_util::sync::CancellationToken;
 use crate::address::{StreamClient, client_ip, limit_key};
 use crate::config::ServerArgs;
 use crate::error::ApiError;
-use crate::event_stream::{StreamRoute, StreamSettings};
 use crate::held_stream::HeldStream;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::stream_route::{StreamRoute, StreamSettings};
 
 /// Options, limits, metrics and the shutdown signal. Cheap to clone.
 #[derive(Clone)]

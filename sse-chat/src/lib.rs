@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_ip;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute, with_guard};
+use sse_shared::event_stream::{self, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
@@ -50,6 +50,7 @@ use sse_shared::publish::Publisher;
 use sse_shared::rate::{PerClient, PerKey};
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::secret::{presented_token, random_token};
+use sse_shared::stream_route::StreamRoute;
 use sse_shared::streams::Streams;
 
 use self::members::{FORGET_AFTER, FORGET_SILENT_AFTER, MemoryMembers, token_key};

@@ -20,12 +20,10 @@ use futures_util::StreamExt;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
 use salvo::sse::{SseEvent, SseKeepAlive};
-use salvo_oapi::{OpenApi, endpoint};
-use sse_shared::error::ApiError;
-use sse_shared::event_stream::{StreamRoute, StreamSettings};
-use sse_shared::openapi::{self, EventDoc, StreamDoc};
+use salvo_oapi::endpoint;
 use sse_shared::page;
 use sse_shared::resume::{Reset, ResetReason, last_event_id};
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use tokio::time::{MissedTickBehavior, interval};
 
 /// The page's own files; the layout and shared stylesheet come from `sse_shared::page`.
@@ -34,9 +32,10 @@ const FILES: [(&str, &str); 2] = [
     ("counter.js", include_str!("../static/counter.js")),
 ];
 
-/// The counter's routes: `GET /events`, the page, and `GET /openapi.json`.
+/// The counter's routes: `GET /events` and the page. (`#[endpoint]` describes a route
+/// for OpenAPI; `main.rs` serves the description, see `contract.rs`.)
 pub fn router(settings: StreamSettings, every: Duration) -> Router {
-    let router = Router::new()
+    Router::new()
         .push(
             Router::with_path("events")
                 .hoop(StreamRoute)
@@ -46,31 +45,7 @@ pub fn router(settings: StreamSettings, every: Duration) -> Router {
             "SSE counter",
             include_str!("../static/index.html"),
             &FILES,
-        ));
-    let doc = OpenApi::new("sse-counter", env!("CARGO_PKG_VERSION"));
-    openapi::serve(doc, router, &[events_doc()])
-}
-
-/// What `GET /events` sends, for the OpenAPI document: the types the code serializes.
-fn events_doc() -> StreamDoc {
-    StreamDoc {
-        path: "/events",
-        ids: Some((
-            "The count: a reconnect sends it back as Last-Event-ID.",
-            "^[0-9]+$",
-        )),
-        events: vec![
-            EventDoc::text(
-                None,
-                "The next number, from 1 (or the id sent back + 1).",
-                "^[0-9]+$",
-            ),
-            EventDoc::json::<Reset>(
-                Some("reset"),
-                "The id sent back was no count: counting starts again from 1.",
-            ),
-        ],
-    }
+        ))
 }
 
 /// `GET /events`: a count from 1 (or from `Last-Event-ID` + 1), one number per tick.
@@ -89,7 +64,7 @@ struct CounterStream {
     )
 )]
 impl CounterStream {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
+    async fn handle(&self, req: &mut Request, res: &mut Response) {
         // Where to start, and whether the client must be told its id was no good.
         let (mut n, reset) = match last_event_id(req).map(|id| id.parse::<u64>()) {
             None => (1, None),
@@ -132,6 +107,5 @@ impl CounterStream {
             .max_interval(self.settings.keep_alive)
             .comment(" keep-alive")
             .stream(res);
-        Ok(())
     }
 }

@@ -16,6 +16,8 @@ use sse_shared::config::{self, BODY_STALL};
 use sse_shared::shutdown::shutdown_signal;
 use sse_shared::{ServerArgs, Streams, routes};
 
+mod contract;
+
 /// The smallest SSE stream: a counter with ids, so a reconnect goes on counting.
 #[derive(Parser)]
 #[command(version, about)]
@@ -53,6 +55,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let streams = Streams::from_args(&cli.server);
     let app = sse_counter::router(streams.settings(), Duration::from_millis(cli.interval_ms));
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app);
     // The panic net, security headers, same-origin POSTs, /healthz, /metrics, JSON errors.
     let service = routes::service(&streams, app);
     let addr = format!("{}:{}", cli.server.host, cli.server.port);

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::try_join_all;
 use sse_shared::testing::{
-    AppProcess, SseConnection, TestResult, WAIT, command_output, figure, metric, refused_at_start,
-    send_raw, wait_until, within,
+    AppProcess, SseConnection, TestResult, WAIT, check_contract, command_output, figure, metric,
+    refused_at_start, send_raw, wait_until, within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
@@ -250,4 +250,19 @@ async fn clients_that_never_finish_a_request_or_never_read_cannot_hold_the_exit(
     );
     drop(held);
     Ok(())
+}
+
+/// `GET /openapi.json` (served by `main.rs`, from `contract.rs`) is valid OpenAPI 3.2
+/// (checked by an independent validator), and what a stream sends, a reset and numbers,
+/// is what it describes.
+#[tokio::test]
+async fn the_events_sent_are_the_ones_openapi_json_describes() -> TestResult {
+    let app = AppProcess::spawn(BIN, &["--interval-ms", "20"]).await?;
+    let url = format!("{}/events", app.url());
+    let mut conn = SseConnection::open(&url, &[("last-event-id", "x")]).await?;
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(conn.next_event().await?);
+    }
+    check_contract(app.url(), "/events", &events, &["reset", "", ""]).await
 }

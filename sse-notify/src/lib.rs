@@ -31,7 +31,7 @@ use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
@@ -41,6 +41,7 @@ use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::secret::{bearer_token, constant_time_eq};
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 
 /// The largest publish request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

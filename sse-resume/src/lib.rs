@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::client_of;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Live, Start};
 use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
@@ -36,6 +36,7 @@ use sse_shared::publish::Publisher;
 use sse_shared::rate::PerClient;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::find_newest;
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 

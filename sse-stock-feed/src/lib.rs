@@ -26,7 +26,7 @@ use salvo::prelude::*;
 use salvo_oapi::{OpenApi, ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
 use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
@@ -35,6 +35,7 @@ use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, last_event_id};
 use sse_shared::snapshot::{find_newest, subscribe_with};
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 

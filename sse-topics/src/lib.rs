@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::address::StreamClient;
 use sse_shared::body;
 use sse_shared::error::ApiError;
-use sse_shared::event_stream::{self, StreamRoute, StreamSettings};
+use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Matching, Start};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
@@ -50,6 +50,7 @@ use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, ResetReason};
 use sse_shared::secret::bearer_token;
 use sse_shared::snapshot::find_oldest;
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use url::Url;
 
 use self::auth::{Grants, Token};
