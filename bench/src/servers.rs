@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use parking_lot::Mutex;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -139,7 +140,10 @@ async fn ours(
     lean_server: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
-    let log = Publisher::in_memory(Hub::new(limits, streams.metrics().clone()));
+    let log = Publisher::in_memory(Hub::with_observer(
+        limits,
+        HubMetrics::register(streams.metrics()),
+    ));
     // The load generator posts every event from one address: no per-address limit.
     let unlimited = sse_resume::NoteAllowance {
         burst: u32::MAX,
@@ -159,7 +163,10 @@ pub const HUB_AUDIENCE: &str = "https://localhost/.well-known/mercure";
 /// allowed, tokens with [`HUB_SECRET`], [`HUB_ISSUER`] and [`HUB_AUDIENCE`].
 async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error>> {
     let (args, streams, limits) = our_settings(port, history);
-    let log = Publisher::in_memory(Hub::new(limits, streams.metrics().clone()));
+    let log = Publisher::in_memory(Hub::with_observer(
+        limits,
+        HubMetrics::register(streams.metrics()),
+    ));
     let settings = sse_topics::HubArgs {
         hub_url: HUB_AUDIENCE.parse()?,
         jwt_audience: Some(HUB_AUDIENCE.into()),
@@ -184,7 +191,7 @@ async fn chat(port: u16, history: usize) -> Result<(), Box<dyn std::error::Error
         join_burst: u32::MAX,
         ..sse_chat::RoomLimits::default()
     };
-    let hub = sse_shared::Hub::new(limits, streams.metrics().clone());
+    let hub = sse_shared::Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
     let room = sse_chat::ChatRoom::in_memory(hub, room_limits);
     let app = sse_chat::router(&room);
     run_ours(&args, streams, app, false).await

@@ -121,7 +121,7 @@ where
         let result: Result<Option<Vec<String>>, _> =
             script.query_async(&mut self.publisher.clone()).await;
         let ids = result.inspect_err(|_| {
-            self.hub.metrics().backend_errors.inc();
+            self.hub.observer().backend_error();
         })?;
         parse_ids(ids.ok_or(RedisLogError::NotHolder)?)
     }
@@ -176,7 +176,7 @@ where
         }
         let result: Result<Vec<String>, _> = pipe.query_async(&mut self.publisher.clone()).await;
         let ids = result.inspect_err(|_| {
-            self.hub.metrics().backend_errors.inc();
+            self.hub.observer().backend_error();
         })?;
         parse_ids(ids)
     }
@@ -189,15 +189,15 @@ where
     }
 
     async fn read(&self, shutdown: CancellationToken) {
-        let metrics = self.hub.metrics().clone();
+        let observer = self.hub.observer();
         let mut wait = BACKOFF.0;
         loop {
             let e: RedisLogError = tokio::select! {
                 () = shutdown.cancelled() => return,
                 error = self.session(&mut wait) => error,
             };
-            metrics.backend_up.set(0);
-            metrics.backend_errors.inc();
+            observer.backend_up(false);
+            observer.backend_error();
             tracing::warn!("Redis reader: {e}; retrying in {wait:?}");
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -239,7 +239,7 @@ where
                 return e;
             }
             // A successful read: Redis is there.
-            self.hub.metrics().backend_up.set(1);
+            self.hub.observer().backend_up(true);
             *wait = BACKOFF.0;
         }
     }
@@ -326,7 +326,7 @@ where
             Err(e) => Some(e),
         };
         if let Some(why) = skipped {
-            self.hub.metrics().backend_skipped.inc();
+            self.hub.observer().backend_skipped();
             tracing::error!(%id, "skipping an entry this version cannot carry: {why}");
         }
     }

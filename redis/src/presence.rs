@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use prometheus_client::metrics::counter::Counter;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sse_shared::hub::HubObserver;
 use sse_shared::secret::random_token;
 use tokio_util::sync::CancellationToken;
 
@@ -91,8 +91,8 @@ pub struct RedisPresence {
     stream: String,
     /// The event stream's length cap (the history's).
     cap: usize,
-    /// Failed calls, counted with the event log's (`sse_backend_errors`).
-    errors: Counter,
+    /// Where failed calls are reported, with the event log's (`sse_backend_errors`).
+    errors: Arc<dyn HubObserver>,
     /// This instance's open streams, as sent to Redis (the operation's arguments), to
     /// register them again after a sweep.
     open: Mutex<HashMap<String, [String; 5]>>,
@@ -107,7 +107,7 @@ impl RedisPresence {
         url: &str,
         prefix: &str,
         (stream, cap): (&str, usize),
-        errors: Counter,
+        errors: Arc<dyn HubObserver>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RedisLogError> {
         let presence = Arc::new(Self {
@@ -211,7 +211,7 @@ impl RedisPresence {
             .await;
         // The script answers the appended event's id, or nil (false) when none was.
         let appended = result.inspect_err(|_| {
-            self.errors.inc();
+            self.errors.backend_error();
         })?;
         Ok(!matches!(appended, redis::Value::Nil))
     }

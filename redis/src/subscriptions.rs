@@ -14,9 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use prometheus_client::metrics::counter::Counter;
 use redis::aio::ConnectionManager;
 use serde::Serialize;
+use sse_shared::hub::HubObserver;
 use sse_shared::secret::random_token;
 use tokio_util::sync::CancellationToken;
 
@@ -82,8 +82,8 @@ pub struct RedisSubscriptions {
     stream: String,
     /// The stream's length cap (the history's).
     cap: usize,
-    /// Failed calls, counted with the event log's (`sse_backend_errors`).
-    errors: Counter,
+    /// Where failed calls are reported, with the event log's (`sse_backend_errors`).
+    errors: Arc<dyn HubObserver>,
     /// This instance's subscribers, as sent to Redis (the enter's arguments), to
     /// register them again after a sweep.
     open: Mutex<HashMap<String, [String; 4]>>,
@@ -99,7 +99,7 @@ impl RedisSubscriptions {
         url: &str,
         prefix: &str,
         (stream, cap): (&str, usize),
-        errors: Counter,
+        errors: Arc<dyn HubObserver>,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, RedisLogError> {
         let subscriptions = Arc::new(Self {
@@ -158,7 +158,7 @@ impl RedisSubscriptions {
             .query_async(&mut self.conn.clone())
             .await;
         Ok(documents.inspect_err(|_| {
-            self.errors.inc();
+            self.errors.backend_error();
         })?)
     }
 
@@ -183,7 +183,7 @@ impl RedisSubscriptions {
             .query_async(&mut self.conn.clone())
             .await;
         result.inspect_err(|_| {
-            self.errors.inc();
+            self.errors.backend_error();
         })?;
         Ok(())
     }

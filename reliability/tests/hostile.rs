@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{chat, resume};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::routes::CONTENT_SECURITY_POLICY;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, expect_error, http, json_data, reqwest,
@@ -28,7 +29,10 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let (resume, _) = resume(args(), HistoryLimits::default()).await?;
     let (chat, _) = chat(args()).await?;
     let stock = TestApp::start(args(), |s: &Streams| {
-        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::with_observer(
+            HistoryLimits::default(),
+            HubMetrics::register(s.metrics()),
+        ));
         let market = sse_stock_feed::Market::new(vec!["AAPL".into()], log);
         sse_stock_feed::router(s.settings(), &market)
     })
@@ -36,7 +40,10 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, std::time::Duration::from_secs(60))?;
     let notify = TestApp::start(args(), |s: &Streams| {
-        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::with_observer(
+            HistoryLimits::default(),
+            HubMetrics::register(s.metrics()),
+        ));
         let notifier: Arc<sse_notify::Notifier> =
             sse_notify::Notifier::new(log, ADMIN.into(), sessions);
         sse_notify::router(s.settings(), &notifier)
@@ -515,7 +522,10 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, Duration::from_secs(60))?;
     let notify = TestApp::start(args, |s: &Streams| {
-        let log = Publisher::in_memory(Hub::new(HistoryLimits::default(), s.metrics().clone()));
+        let log = Publisher::in_memory(Hub::with_observer(
+            HistoryLimits::default(),
+            HubMetrics::register(s.metrics()),
+        ));
         sse_notify::router(
             s.settings(),
             &sse_notify::Notifier::new(log, ADMIN.into(), sessions),

@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use sse_resume::ResumeEvent;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{RedisServer, SseConnection, TestApp, TestResult, wait_until, within};
 use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -22,7 +23,10 @@ async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, Publis
         ..ServerArgs::default()
     };
     let streams = Streams::from_args(&args);
-    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let hub = Hub::with_observer(
+        HistoryLimits::default(),
+        HubMetrics::register(streams.metrics()),
+    );
     let log = sse_redis::publisher(
         Some(&redis.url()),
         "sse-resume:events",

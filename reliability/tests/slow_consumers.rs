@@ -155,7 +155,7 @@ async fn run(with_slow: bool) -> TestResult<Run> {
     // Readings while events flow, every 100 ms.
     let (mut max_retained, mut peak_heap_kib) = (0, 0);
     while !publisher.is_finished() {
-        let bytes = usize::try_from(hub.metrics().history_bytes.get()).unwrap_or(usize::MAX);
+        let bytes = app.metric("sse_history_bytes").await? as usize;
         max_retained = max_retained.max(bytes);
         peak_heap_kib = peak_heap_kib.max(heap_in_use_kib());
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -52,9 +52,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::frame::{Frame, FrameError};
-use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 
-use crate::metrics::Metrics;
 use crate::resume::{Reset, ResetReason};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
@@ -101,6 +99,24 @@ impl EventId {
     pub const fn seq(seq: u64) -> Self {
         Self { ms: 0, seq }
     }
+
+    /// What an id is, for documents (OpenAPI): a description and a pattern.
+    pub const DOC: (&str, &str) = (
+        "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
+        "^[0-9]+(-[0-9]+)?$",
+    );
+}
+
+/// An id in a document: a string `MS-N` (or `N`).
+impl ToSchema for EventId {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        let (description, pattern) = Self::DOC;
+        let id = Object::new()
+            .schema_type(BasicType::String)
+            .description(description)
+            .pattern(pattern);
+        RefOr::Type(Schema::Object(Box::new(id)))
+    }
 }
 
 impl fmt::Display for EventId {
@@ -142,18 +158,6 @@ impl FromStr for EventId {
 impl serde::Serialize for EventId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
-    }
-}
-
-/// An id in a document: a string `MS-N` (or `N`).
-impl ToSchema for EventId {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        let (description, pattern) = crate::openapi::HUB_IDS;
-        let id = Object::new()
-            .schema_type(BasicType::String)
-            .description(description)
-            .pattern(pattern);
-        RefOr::Type(Schema::Object(Box::new(id)))
     }
 }
 
@@ -205,28 +209,6 @@ impl Default for HistoryLimits {
         Self {
             max_events: 1000,
             max_bytes: 4 * 1024 * 1024,
-        }
-    }
-}
-
-/// How much history an example keeps for replay (`--history`, `--history-bytes`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct HistoryArgs {
-    /// Events kept for replay (at most ten million: Redis caps a stream by a signed
-    /// 64-bit count, and the bytes bound below binds long before).
-    #[arg(long = "history", env = "HISTORY", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    pub events: u64,
-    /// Bytes of events kept for replay (64 KiB to 64 GiB).
-    #[arg(long = "history-bytes", env = "HISTORY_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(64 * 1024..=64 << 30))]
-    pub bytes: u64,
-}
-
-impl HistoryArgs {
-    /// The hub's bounds these options describe.
-    pub fn limits(&self) -> HistoryLimits {
-        HistoryLimits {
-            max_events: usize::try_from(self.events).unwrap_or(usize::MAX),
-            max_bytes: usize::try_from(self.bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -376,49 +358,35 @@ pub(crate) struct Inner<E> {
     /// Turns on a blocking thread for costly filters: one per two cores (at least one).
     costly: Arc<Semaphore>,
     limits: HistoryLimits,
-    metrics: HubMetrics,
+    observer: Arc<dyn HubObserver>,
 }
 
-/// What a hub counts, on top of the server's [`Metrics`]; each metric's help text,
-/// where it is registered below, is its one description.
-#[derive(Clone)]
-#[allow(missing_docs)]
-pub struct HubMetrics {
-    pub events_published: Counter,
-    pub history_events: Gauge,
-    pub history_bytes: Gauge,
-    pub streams_lagged: Counter,
-    pub backend_up: Gauge,
-    pub backend_errors: Counter,
-    pub backend_skipped: Counter,
-}
-
-impl HubMetrics {
-    fn register(metrics: &Metrics) -> Self {
-        let gauge = |name, help| metrics.register(name, help, Gauge::default());
-        let counter = |name, help| metrics.register(name, help, Counter::default());
-        let backend_up = gauge(
-            "backend_up",
-            "1 while Redis is reachable; always 1 in memory",
-        );
-        backend_up.set(1);
-        Self {
-            events_published: metrics.events_published.clone(),
-            history_events: gauge("history_events", "Events retained for replay"),
-            history_bytes: gauge(
-                "history_bytes",
-                "Bytes retained for replay: frames, and topics a hub keeps with them",
-            ),
-            streams_lagged: counter("streams_lagged", "Streams that fell behind the history"),
-            backend_up,
-            backend_errors: counter("backend_errors", "Failed calls to Redis, any purpose"),
-            backend_skipped: counter(
-                "backend_skipped_entries",
-                "Redis entries the reader could not read and skipped",
-            ),
-        }
+/// What a hub reports as it works, for whoever watches it (in the examples, the
+/// Prometheus metrics: `metrics::HubMetrics`). Every method does nothing unless
+/// implemented; `()` watches nothing.
+pub trait HubObserver: Send + Sync + 'static {
+    /// `n` events were published.
+    fn published(&self, n: u64) {
+        let _ = n;
     }
+    /// The history now holds `events` events of `bytes` bytes (frames and
+    /// [`HubEvent::held_bytes`]).
+    fn history(&self, events: usize, bytes: usize) {
+        let _ = (events, bytes);
+    }
+    /// A subscriber fell behind the history (and was sent `reset`, `lagged`).
+    fn lagged(&self) {}
+    /// The shared log that feeds the hub (Redis) became reachable (`true`) or not.
+    fn backend_up(&self, up: bool) {
+        let _ = up;
+    }
+    /// A call to the shared log failed.
+    fn backend_error(&self) {}
+    /// The shared log held an entry its reader could not read, and skipped it.
+    fn backend_skipped(&self) {}
 }
+
+impl HubObserver for () {}
 
 /// A bounded, replayable event hub. Cheap to clone; clones share the history.
 pub struct Hub<E> {
@@ -463,8 +431,13 @@ fn run_start() -> u64 {
 }
 
 impl<E: HubEvent> Hub<E> {
-    /// An empty hub keeping at most `limits`, counting into `metrics`.
-    pub fn new(limits: HistoryLimits, metrics: Metrics) -> Self {
+    /// An empty hub keeping at most `limits`.
+    pub fn new(limits: HistoryLimits) -> Self {
+        Self::with_observer(limits, ())
+    }
+
+    /// An empty hub keeping at most `limits`, reporting to `observer`.
+    pub fn with_observer(limits: HistoryLimits, observer: impl HubObserver) -> Self {
         let (wake, _) = watch::channel(());
         Self {
             inner: Arc::new(Inner {
@@ -479,7 +452,7 @@ impl<E: HubEvent> Hub<E> {
                 wake,
                 costly: Arc::new(Semaphore::new(costly_turns())),
                 limits,
-                metrics: HubMetrics::register(&metrics),
+                observer: Arc::new(observer),
             }),
         }
     }
@@ -508,7 +481,7 @@ impl<E: HubEvent> Hub<E> {
             }
             ids
         };
-        self.inner.metrics.events_published.inc_by(ids.len() as u64);
+        self.inner.observer.published(ids.len() as u64);
         self.inner.wake.send_replace(());
         Ok(ids)
     }
@@ -527,7 +500,7 @@ impl<E: HubEvent> Hub<E> {
             let stored = self.store(id, event)?;
             self.append(&mut history, stored);
         }
-        self.inner.metrics.events_published.inc();
+        self.inner.observer.published(1);
         self.inner.wake.send_replace(());
         Ok(true)
     }
@@ -583,12 +556,11 @@ impl<E: HubEvent> Hub<E> {
                 history.evicted_up_to = Some(evicted.id);
             }
         }
-        let metrics = &self.inner.metrics;
         let (main, apart) = (&history.main, &history.apart);
-        metrics
-            .history_events
-            .set((main.events.len() + apart.events.len()) as i64);
-        metrics.history_bytes.set((main.bytes + apart.bytes) as i64);
+        let events = main.events.len() + apart.events.len();
+        self.inner
+            .observer
+            .history(events, main.bytes + apart.bytes);
     }
 
     /// From now on this hub's ids are a shared log's, not a run of its own: called by
@@ -623,9 +595,9 @@ impl<E: HubEvent> Hub<E> {
         self.inner.limits
     }
 
-    /// The metrics this hub counts into.
-    pub fn metrics(&self) -> &HubMetrics {
-        &self.inner.metrics
+    /// What this hub reports to (for a shared log's reader, which reports there too).
+    pub fn observer(&self) -> Arc<dyn HubObserver> {
+        Arc::clone(&self.inner.observer)
     }
 
     /// An `event: reset` for `reason`, naming the oldest retained event and the newest
@@ -860,8 +832,8 @@ impl<E: HubEvent> Subscription<E> {
     /// took) up to the newest.
     fn read(&mut self, batch: &mut Batch) -> bool {
         let history = self.hub.inner.history.read();
-        let metrics = &self.hub.inner.metrics;
-        if lagged(&mut self.cursor, &history, metrics, self.replaying, batch) {
+        let observer = &*self.hub.inner.observer;
+        if lagged(&mut self.cursor, &history, observer, self.replaying, batch) {
             return !self.replaying; // a replay goes on from the oldest retained
         }
         if history.latest.is_some_and(|latest| latest >= self.cursor) {
@@ -1004,14 +976,14 @@ impl<E: HubEvent> Subscription<E> {
 fn lagged<E: HubEvent>(
     cursor: &mut EventId,
     history: &History<E>,
-    metrics: &HubMetrics,
+    observer: &dyn HubObserver,
     replaying: bool,
     batch: &mut Batch,
 ) -> bool {
     let Some(floor) = history.evicted_up_to.filter(|floor| *cursor < *floor) else {
         return false;
     };
-    metrics.streams_lagged.inc();
+    observer.lagged();
     tracing::debug!(cursor = %cursor, "subscriber lagged");
     *cursor = match replaying {
         true => floor,

@@ -1,8 +1,9 @@
 //! Prometheus metrics for SSE servers, served as text on `GET /metrics`.
 //!
 //! One [`Metrics`] per server (not a global), so several servers in one process (as in
-//! the tests) keep separate counts. Handles are cheap clones of shared atomics; the hub
-//! adds its own (history size, lagging streams, the backend) with [`Metrics::register`].
+//! the tests) keep separate counts. Handles are cheap clones of shared atomics; a hub's
+//! own (history size, lagging streams, the backend) are `hub_metrics::HubMetrics`, the
+//! observer a `main.rs` gives the hub (`Hub::with_observer`).
 
 use std::sync::Arc;
 

@@ -41,13 +41,6 @@ use salvo_oapi::{
 /// The path the document is served at.
 pub const PATH: &str = "/openapi.json";
 
-/// The ids of a stream from the shared hub (the `hub` module's `EventId`), for
-/// [`StreamDoc::ids`].
-pub const HUB_IDS: (&str, &str) = (
-    "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
-    "^[0-9]+(-[0-9]+)?$",
-);
-
 /// One kind of event a stream sends.
 pub struct EventDoc {
     name: EventName,

@@ -3,7 +3,7 @@
 //! subscriber that falls off the history gets `reset` first; memory stays bounded.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
-use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, Matching, Start, Subscription};
-use sse_shared::metrics::Metrics;
+use sse_shared::hub::{
+    EventId, HistoryLimits, Hub, HubEvent, HubObserver, Matching, Start, Subscription,
+};
 use sse_shared::{Frame, FrameError};
 
 /// A test event: a payload of some bytes.
@@ -25,13 +26,51 @@ impl HubEvent for Note {
 }
 
 fn hub(max_events: usize) -> Hub<Note> {
-    Hub::new(
-        HistoryLimits {
-            max_events,
-            max_bytes: usize::MAX,
-        },
-        Metrics::new(),
-    )
+    hub_reporting(max_events, Reports::default())
+}
+
+fn hub_reporting(max_events: usize, reports: Reports) -> Hub<Note> {
+    let limits = HistoryLimits {
+        max_events,
+        max_bytes: usize::MAX,
+    };
+    Hub::with_observer(limits, reports)
+}
+
+/// What a hub reported to its observer (the seam the metrics use).
+#[derive(Clone, Default)]
+struct Reports(Arc<Reported>);
+
+#[derive(Default)]
+struct Reported {
+    lagged: AtomicU64,
+    events: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl HubObserver for Reports {
+    fn history(&self, events: usize, bytes: usize) {
+        self.0.events.store(events, Ordering::Relaxed);
+        self.0.bytes.store(bytes, Ordering::Relaxed);
+    }
+    fn lagged(&self) {
+        self.0.lagged.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Reports {
+    fn lagged(&self) -> u64 {
+        self.0.lagged.load(Ordering::Relaxed)
+    }
+
+    /// Events and bytes the hub retains now, as it last reported.
+    fn retained(&self) -> (usize, usize) {
+        let seen = &self.0;
+        (
+            seen.events.load(Ordering::Relaxed),
+            seen.bytes.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The id of this hub's `seq`-th event: `RUN-seq`.
@@ -195,17 +234,16 @@ fn recent_replays_the_last_n_matching_events() {
 
 #[test]
 fn the_history_is_bounded_by_bytes_and_oversized_events_are_refused() {
-    let hub: Hub<Note> = Hub::new(
-        HistoryLimits {
-            max_events: 1_000_000,
-            max_bytes: 10_000,
-        },
-        Metrics::new(),
-    );
+    let reports = Reports::default();
+    let limits = HistoryLimits {
+        max_events: 1_000_000,
+        max_bytes: 10_000,
+    };
+    let hub: Hub<Note> = Hub::with_observer(limits, reports.clone());
     for _ in 0..1_000 {
         assert!(hub.publish(Note("y".repeat(100))).is_ok());
     }
-    let (events, bytes) = retained(&hub);
+    let (events, bytes) = reports.retained();
     assert!(
         bytes <= 10_000 && events < 100,
         "{events} events, {bytes} bytes"
@@ -312,14 +350,8 @@ async fn racing_publishers_and_resuming_subscribers_see_everything_once() {
 
 #[test]
 fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
-    let metrics = Metrics::new();
-    let hub: Hub<Note> = Hub::new(
-        HistoryLimits {
-            max_events: 100,
-            max_bytes: usize::MAX,
-        },
-        metrics.clone(),
-    );
+    let reports = Reports::default();
+    let hub = hub_reporting(100, reports.clone());
     let mut slow = hub.subscribe(Start::Live);
     let mut fast = hub.subscribe(Start::Live);
     let mut fast_seen = VecDeque::new();
@@ -329,7 +361,7 @@ fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
     }
     assert_eq!(fast_seen.len(), 1_000, "the fast one is not held back");
     assert_eq!(drain(&mut slow), ["reset:lagged"]);
-    assert_eq!(hub.metrics().streams_lagged.get(), 1);
+    assert_eq!(reports.lagged(), 1);
     assert!(hub.publish(Note("after".into())).is_ok());
     assert_eq!(drain(&mut slow), ["1001"], "it goes on live");
 }
@@ -339,7 +371,8 @@ fn a_subscriber_that_falls_off_the_history_is_reset_and_goes_on() {
 /// its filter lets through.
 #[test]
 fn a_filtered_subscriber_that_falls_off_the_history_is_reset_and_goes_on_filtered() {
-    let hub = hub(100);
+    let reports = Reports::default();
+    let hub = hub_reporting(100, reports.clone());
     let mine = |n: &Note| n.0.starts_with("bob");
     let mut slow = hub.subscribe_filtered(Start::Live, mine);
     let mut idle = hub.subscribe_filtered(Start::Live, mine);
@@ -357,11 +390,7 @@ fn a_filtered_subscriber_that_falls_off_the_history_is_reset_and_goes_on_filtere
         );
     }
     assert_eq!(drain(&mut slow), ["reset:lagged"]);
-    assert_eq!(
-        hub.metrics().streams_lagged.get(),
-        1,
-        "the idle one never lagged"
-    );
+    assert_eq!(reports.lagged(), 1, "the idle one never lagged");
     assert!(hub.publish(Note("alice after".into())).is_ok());
     assert!(hub.publish(Note("bob after".into())).is_ok());
     assert_eq!(
@@ -438,16 +467,6 @@ async fn an_id_that_never_arrives_is_unknown_after_the_wait() {
     assert_eq!(drain(&mut sub), ["4"], "then live");
 }
 
-/// Events and bytes `hub` retains now, as its gauges say.
-fn retained<E: sse_shared::HubEvent>(hub: &Hub<E>) -> (usize, usize) {
-    let metrics = hub.metrics();
-    let gauge = |g: i64| usize::try_from(g).unwrap_or(usize::MAX);
-    (
-        gauge(metrics.history_events.get()),
-        gauge(metrics.history_bytes.get()),
-    )
-}
-
 /// An event that is kept apart, or not.
 struct Mixed {
     apart: bool,
@@ -472,7 +491,7 @@ fn events_kept_apart_never_evict_the_others() {
         max_events: 10,
         max_bytes: usize::MAX,
     };
-    let hub = Hub::new(limits, Metrics::new());
+    let hub = Hub::new(limits);
     let publish = |apart| assert!(hub.publish(Mixed { apart }).is_ok());
     (0..5).for_each(|_| publish(false)); // 1..=5
     (0..100).for_each(|_| publish(true)); // 6..=105, the last ten kept

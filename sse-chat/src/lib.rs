@@ -43,7 +43,7 @@ use sse_shared::event_stream::{self, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
-use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::origin::{cross_origin, is_own_origin};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
@@ -110,7 +110,7 @@ fn document() -> OpenApi {
 fn events_doc() -> StreamDoc {
     StreamDoc {
         path: "/chat/events",
-        ids: Some(HUB_IDS),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Welcome>(
                 Some("welcome"),

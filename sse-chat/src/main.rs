@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sse_chat::ChatRoom;
 use sse_redis::RedisArgs;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
@@ -37,7 +38,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
-    let hub = Hub::new(limits, streams.metrics().clone());
+    let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
     let room = match cli.redis.url.as_deref() {
         None => ChatRoom::in_memory(hub, cli.limits),
         Some(url) => {

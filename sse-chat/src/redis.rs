@@ -24,7 +24,7 @@ pub async fn room(
     let members = RedisMembers::connect(url, "sse-chat:members", FORGET_AFTER, silent).await?;
     let hub = log.hub();
     let stream = ("sse-chat:events", hub.limits().max_events);
-    let errors = hub.metrics().backend_errors.clone();
+    let errors = hub.observer();
     let presence = RedisPresence::connect(url, "sse-chat:presence", stream, errors, shutdown);
     let presence = SharedPresence(presence.await?);
     let members = SharedMembers(members);

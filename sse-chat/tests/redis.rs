@@ -8,6 +8,7 @@ use serde_json::Value;
 use sse_chat::RoomLimits;
 use sse_shared::config::ServerArgs;
 use sse_shared::hub::{HistoryLimits, Hub};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::streams::Streams;
 use sse_shared::testing::{
     AppProcess, Fault, FaultyProxy, RedisServer, SseConnection, TestApp, TestResult, WAIT,
@@ -213,7 +214,10 @@ async fn chat_on(redis: &RedisServer, presence_url: &str) -> TestResult<TestApp>
         ..ServerArgs::default()
     };
     let streams = Streams::from_args(&args);
-    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let hub = Hub::with_observer(
+        HistoryLimits::default(),
+        HubMetrics::register(streams.metrics()),
+    );
     let token = streams.shutdown_token();
     let log = sse_redis::publisher(Some(&redis.url()), "sse-chat:events", hub, token).await?;
     let limits = RoomLimits {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures_util::future::try_join_all;
 use serde_json::Value;
 use sse_chat::{ChatRoom, RoomLimits};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, check_contract, expect_error, http, json_data,
     reqwest, set_cookie, wait_until,
@@ -28,7 +29,10 @@ async fn start(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
 
 async fn start_with(args: ServerArgs, limits: RoomLimits) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let hub = Hub::with_observer(
+        HistoryLimits::default(),
+        HubMetrics::register(streams.metrics()),
+    );
     let room = ChatRoom::in_memory(hub, limits);
     let router = sse_chat::router(&room);
     Ok((TestApp::serve(args, streams, router).await?, room))

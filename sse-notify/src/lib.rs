@@ -36,7 +36,7 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
-use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::resume::{Reset, last_event_id};
@@ -217,7 +217,7 @@ fn document() -> OpenApi {
 fn stream_doc() -> StreamDoc {
     StreamDoc {
         path: "/notifications/stream",
-        ids: Some(HUB_IDS),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<NotificationData>(
                 Some("notification"),

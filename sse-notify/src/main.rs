@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sse_notify::session::Sessions;
 use sse_redis::RedisArgs;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -71,7 +72,7 @@ async fn run(cli: Cli) -> MainResult {
     let sessions = Sessions::new(jwt_secret.as_bytes(), tls, lifetime)?;
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
-    let hub = Hub::new(limits, streams.metrics().clone());
+    let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
     let redis = cli.redis.url.as_deref();
     let token = streams.shutdown_token();
     let log = sse_redis::publisher(redis, "sse-notify:notifications", hub, token).await?;

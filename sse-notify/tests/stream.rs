@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sse_notify::session::Sessions;
 use sse_notify::{Notification, Notifier};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, check_contract, command_output, expect_error, http,
     json_data, refused_at_start, set_cookie,
@@ -23,7 +24,10 @@ async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
     let mut hub = None;
     let sessions = Sessions::new(SECRET, false, Duration::from_secs(3600))?;
     let app = TestApp::start(ServerArgs::default(), |streams| {
-        let created = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+        let created = Hub::with_observer(
+            HistoryLimits::default(),
+            HubMetrics::register(streams.metrics()),
+        );
         hub = Some(created.clone());
         let notifier: Arc<Notifier> =
             Notifier::new(Publisher::in_memory(created), ADMIN.into(), sessions);

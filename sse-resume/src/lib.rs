@@ -29,7 +29,7 @@ use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, Live, Start};
-use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
@@ -174,7 +174,7 @@ pub fn router(
 fn events_doc() -> StreamDoc {
     StreamDoc {
         path: "/events",
-        ids: Some(HUB_IDS),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Tick>(Some("tick"), "The producer's heartbeat."),
             EventDoc::text(Some("note"), "Text someone posted (POST /events).", ""),

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sse_redis::RedisArgs;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
@@ -38,7 +39,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
-    let hub = Hub::new(limits, streams.metrics().clone());
+    let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
     let redis = cli.redis.url.as_deref();
     // One producer across instances: the holder of the lease "sse-resume:producer".
     let (key, job) = ("sse-resume:events", "sse-resume:producer");

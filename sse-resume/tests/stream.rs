@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sse_resume::{ResumeEvent, Tick};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, check_contract, expect_error, http, json_data, send_raw,
     wait_until, within,
@@ -17,7 +18,7 @@ use tokio::io::AsyncReadExt;
 async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, Hub<ResumeEvent>)> {
     let mut hub = None;
     let app = TestApp::start(args, |streams| {
-        let created = Hub::new(limits, streams.metrics().clone());
+        let created = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
         hub = Some(created.clone());
         sse_resume::router(
             streams.settings(),
@@ -306,8 +307,8 @@ async fn a_client_that_stops_reading_is_reset_and_holds_no_one_back() -> TestRes
         hub.publish(ResumeEvent::Note(text.clone()))?;
         if i % 500 == 0 {
             let (events, bytes) = (
-                hub.metrics().history_events.get() as usize,
-                hub.metrics().history_bytes.get() as usize,
+                app.metric("sse_history_events").await? as usize,
+                app.metric("sse_history_bytes").await? as usize,
             );
             assert!(events <= HISTORY, "{events} events retained");
             max_bytes = max_bytes.max(bytes);
@@ -360,7 +361,7 @@ async fn a_note_flood_from_one_address_gets_429_and_others_still_post() -> TestR
         trusted_proxies: vec!["127.0.0.1".parse()?],
         ..ServerArgs::default()
     };
-    let (app, hub) = start(HistoryLimits::default(), args).await?;
+    let (app, _) = start(HistoryLimits::default(), args).await?;
     let post = |client: &'static str| {
         http()
             .post(app.url("/events"))
@@ -391,7 +392,7 @@ async fn a_note_flood_from_one_address_gets_429_and_others_still_post() -> TestR
     );
     assert_eq!(created + refused, 300);
     assert_eq!(
-        hub.metrics().history_events.get() as u64,
+        app.metric("sse_history_events").await? as u64,
         created,
         "refused notes never reach the history"
     );

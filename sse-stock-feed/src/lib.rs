@@ -29,7 +29,7 @@ use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
-use sse_shared::openapi::{self, EventDoc, HUB_IDS, StreamDoc};
+use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
@@ -324,7 +324,7 @@ pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
 fn prices_doc() -> StreamDoc {
     StreamDoc {
         path: "/prices",
-        ids: Some(HUB_IDS),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Snapshot>(
                 Some("snapshot"),

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use sse_redis::RedisArgs;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
@@ -41,7 +42,7 @@ async fn run(cli: Cli) -> MainResult {
     // At least two ticks' worth, so the history always holds every symbol's last price.
     let mut limits = cli.history.limits();
     limits.max_events = limits.max_events.max(2 * cli.symbols.0.len());
-    let hub = Hub::new(limits, streams.metrics().clone());
+    let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
     let redis = cli.redis.url.as_deref();
     let token = streams.shutdown_token();
     // One simulator across instances: the holder of the lease "sse-stock-feed:simulator".

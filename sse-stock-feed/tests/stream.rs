@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, check_contract, expect_error, http, json_data,
 };
@@ -33,7 +34,10 @@ async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)
             max_events,
             ..HistoryLimits::default()
         };
-        let log = Publisher::in_memory(Hub::new(history, streams.metrics().clone()));
+        let log = Publisher::in_memory(Hub::with_observer(
+            history,
+            HubMetrics::register(streams.metrics()),
+        ));
         let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
         sse_stock_feed::router(streams.settings(), &created)
@@ -220,7 +224,10 @@ async fn prices_stay_positive_and_in_whole_cents() -> TestResult {
         max_events: 10_000,
         ..HistoryLimits::default()
     };
-    let log = Publisher::in_memory(Hub::new(history, streams.metrics().clone()));
+    let log = Publisher::in_memory(Hub::with_observer(
+        history,
+        HubMetrics::register(streams.metrics()),
+    ));
     let market = Market::new(vec!["PENNY".into()], log);
     let mut sim = Sim {
         walks: market.walks(),

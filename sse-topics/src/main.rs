@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sse_redis::RedisArgs;
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -43,7 +44,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> MainResult {
     let streams = Streams::from_args(&cli.server);
-    let hub = Hub::new(cli.history.limits(), streams.metrics().clone());
+    let hub = Hub::with_observer(
+        cli.history.limits(),
+        HubMetrics::register(streams.metrics()),
+    );
     let (secret, made) = match cli.jwt_secret {
         Some(secret) => (secret.into_bytes(), false),
         None => (random_token().into_bytes(), true),

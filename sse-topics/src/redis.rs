@@ -22,7 +22,7 @@ pub async fn registry(
     shutdown: CancellationToken,
 ) -> Result<Arc<dyn Registry>, RedisLogError> {
     let stream = (stream, hub.limits().max_events);
-    let errors = hub.metrics().backend_errors.clone();
+    let errors = hub.observer();
     let prefix = "sse-topics:subscriptions";
     let shared = RedisSubscriptions::connect(url, prefix, stream, errors, shutdown).await?;
     Ok(Arc::new(SharedRegistry(shared)))

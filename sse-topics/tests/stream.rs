@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::publish::Publisher;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, expect_error, http, reqwest, wait_until,
@@ -39,7 +40,10 @@ async fn start_with(hub_args: HubArgs) -> TestResult<TestApp> {
 
 async fn start_on(server: ServerArgs, hub_args: HubArgs) -> TestResult<TestApp> {
     TestApp::start(server, |streams| {
-        let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+        let hub = Hub::with_observer(
+            HistoryLimits::default(),
+            HubMetrics::register(streams.metrics()),
+        );
         match TopicHub::new(Publisher::in_memory(hub), hub_args, SECRET) {
             Ok(topics) => sse_topics::router(&Arc::clone(&topics)),
             Err(_) => salvo::Router::new(),

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::publish::Publisher;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, WAIT, check_contract, expect_error, http, reqwest,
@@ -33,7 +34,7 @@ async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
         limits: Default::default(),
     };
     TestApp::start(ServerArgs::default(), |streams| {
-        let hub = Hub::new(limits, streams.metrics().clone());
+        let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
         match TopicHub::new(Publisher::in_memory(hub), settings, SECRET) {
             Ok(topics) => sse_topics::router(&Arc::clone(&topics)),
             Err(_) => salvo::Router::new(),

@@ -7,6 +7,7 @@ use std::alloc::System;
 use std::sync::Arc;
 
 use sse_chat::{ChatRoom, RoomLimits};
+use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::testing::{TestApp, TestResult};
 use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 
@@ -31,7 +32,10 @@ pub fn roomy_chat() -> RoomLimits {
 /// sse-chat in memory.
 pub async fn chat(args: ServerArgs) -> TestResult<(TestApp, Arc<ChatRoom>)> {
     let streams = Streams::from_args(&args);
-    let hub = Hub::new(HistoryLimits::default(), streams.metrics().clone());
+    let hub = Hub::with_observer(
+        HistoryLimits::default(),
+        HubMetrics::register(streams.metrics()),
+    );
     let room = ChatRoom::in_memory(hub, roomy_chat());
     let router = sse_chat::router(&room);
     Ok((TestApp::serve(args, streams, router).await?, room))
@@ -43,7 +47,7 @@ pub async fn resume(
     history: HistoryLimits,
 ) -> TestResult<(TestApp, Hub<sse_resume::ResumeEvent>)> {
     let streams = Streams::from_args(&args);
-    let hub = Hub::new(history, streams.metrics().clone());
+    let hub = Hub::with_observer(history, HubMetrics::register(streams.metrics()));
     let router = sse_resume::router(
         streams.settings(),
         &Publisher::in_memory(hub.clone()),
