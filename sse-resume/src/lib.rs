@@ -21,20 +21,19 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use salvo_oapi::{OpenApi, ToSchema, endpoint};
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::address::client_of;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
-use sse_shared::hub::{EventId, Hub, HubEvent, Live, Start};
-use sse_shared::openapi::{self, EventDoc, StreamDoc};
+use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
 use sse_shared::rate::PerClient;
-use sse_shared::resume::{Reset, last_event_id};
+use sse_shared::resume::last_event_id;
 use sse_shared::snapshot::find_newest;
 use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use tokio::time::{MissedTickBehavior, interval};
@@ -141,13 +140,14 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
     .unwrap_or(0)
 }
 
-/// The routes: `GET /events`, `POST /events`, the page, and `GET /openapi.json`.
+/// The routes: `GET /events`, `POST /events` and the page. (`#[endpoint]` describes a
+/// route for OpenAPI; `main.rs` serves the description, see `contract.rs`.)
 pub fn router(
     settings: StreamSettings,
     log: &Publisher<ResumeEvent>,
     notes: NoteAllowance,
 ) -> Router {
-    let router = Router::new()
+    Router::new()
         .push(
             Router::with_path("events")
                 .hoop(StreamRoute)
@@ -165,26 +165,7 @@ pub fn router(
             "SSE resume",
             include_str!("../static/index.html"),
             &FILES,
-        ));
-    let doc = OpenApi::new("sse-resume", env!("CARGO_PKG_VERSION"));
-    openapi::serve(doc, router, &[events_doc()])
-}
-
-/// What `GET /events` sends, for the OpenAPI document: the types the code serializes.
-fn events_doc() -> StreamDoc {
-    StreamDoc {
-        path: "/events",
-        ids: Some(EventId::DOC),
-        events: vec![
-            EventDoc::json::<Tick>(Some("tick"), "The producer's heartbeat."),
-            EventDoc::text(Some("note"), "Text someone posted (POST /events).", ""),
-            EventDoc::json::<Live>(Some("live"), "The replay is over: what follows is live."),
-            EventDoc::json::<Reset>(
-                Some("reset"),
-                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
-            ),
-        ],
-    }
+        ))
 }
 
 /// `GET /events`: replay after `Last-Event-ID`, then live.

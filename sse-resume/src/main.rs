@@ -7,6 +7,8 @@ use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
+mod contract;
+
 /// Last-Event-ID done right: a bounded history, replay with no gap and no duplicate.
 #[derive(Parser)]
 #[command(version, about)]
@@ -53,6 +55,8 @@ async fn run(cli: Cli) -> MainResult {
         streams.shutdown_token(),
     ));
     let app = sse_resume::router(streams.settings(), &log, cli.notes);
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app);
     let code = server::run(&cli.server, streams, app).await;
     // The producer stopped when the shutdown began; let it finish giving the lease back,
     // so another instance takes over now rather than when the lease runs out.

@@ -23,17 +23,16 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
 use salvo::prelude::*;
-use salvo_oapi::{OpenApi, ToSchema, endpoint};
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, HubEvent, PublishError, Start};
-use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
-use sse_shared::resume::{Reset, last_event_id};
+use sse_shared::resume::last_event_id;
 use sse_shared::snapshot::{find_newest, subscribe_with};
 use sse_shared::stream_route::{StreamRoute, StreamSettings};
 use tokio::time::{MissedTickBehavior, interval};
@@ -301,9 +300,10 @@ pub fn parse_symbols(list: &str) -> Result<SymbolList, String> {
     Ok(SymbolList(symbols))
 }
 
-/// The routes: `GET /symbols`, `GET /prices`, the page, and `GET /openapi.json`.
+/// The routes: `GET /symbols`, `GET /prices` and the page. (`#[endpoint]` describes a
+/// route for OpenAPI; `main.rs` serves the description, see `contract.rs`.)
 pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
-    let router = Router::new()
+    Router::new()
         .push(Router::with_path("symbols").get(Symbols {
             market: Arc::clone(market),
         }))
@@ -315,28 +315,7 @@ pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
             "SSE stock feed",
             include_str!("../static/index.html"),
             &FILES,
-        ));
-    let doc = OpenApi::new("sse-stock-feed", env!("CARGO_PKG_VERSION"));
-    openapi::serve(doc, router, &[prices_doc()])
-}
-
-/// What `GET /prices` sends, for the OpenAPI document: the types the code serializes.
-fn prices_doc() -> StreamDoc {
-    StreamDoc {
-        path: "/prices",
-        ids: Some(EventId::DOC),
-        events: vec![
-            EventDoc::json::<Snapshot>(
-                Some("snapshot"),
-                "First on a new stream, and after a reset (no id): the current prices.",
-            ),
-            EventDoc::json::<Quote>(Some("price"), "One symbol's price after a tick."),
-            EventDoc::json::<Reset>(
-                Some("reset"),
-                "The stream cannot go on from the id sent back: a snapshot follows.",
-            ),
-        ],
-    }
+        ))
 }
 
 /// `GET /symbols`: the market's symbols, as a JSON list.

@@ -7,6 +7,8 @@ use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
+mod contract;
+
 /// One simulated market for every client: named JSON events and a live chart.
 #[derive(Parser)]
 #[command(version, about)]
@@ -58,6 +60,8 @@ async fn run(cli: Cli) -> MainResult {
             .run(producer, every, streams.shutdown_token()),
     );
     let app = sse_stock_feed::router(streams.settings(), &market);
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app);
     let code = server::run(&cli.server, streams, app).await;
     // The simulator stopped when the shutdown began; let it finish giving the lease
     // back, so another instance takes over now rather than when the lease runs out.

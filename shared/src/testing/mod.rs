@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use salvo::Router;
-use sse_stream::{Sse, SseByteStream};
+pub use sse_stream::Sse;
+use sse_stream::SseByteStream;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
 
