@@ -1,13 +1,28 @@
 //! Request bodies through salvo's own parsers, with a size limit, an overall deadline,
 //! and a clear JSON error for each way a client can get one wrong, never a panic.
 
+use std::time::Duration;
+
 use salvo::http::{ParseError, StatusCode};
 use salvo::{Depot, Request};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::{BODY_DEADLINE, BODY_STALL, BodyDeadline};
 use crate::error::ApiError;
+
+/// How long a request body may go without a byte before the request fails with `408`
+/// (salvo's fuse, `request_body_timeout`).
+pub const BODY_STALL: Duration = Duration::from_secs(10);
+
+/// How long a whole request body may take to arrive by default (`--body-deadline-secs`):
+/// [`BODY_STALL`] alone lets a body trickle in a byte every 9 s for hours.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a whole request body may take to arrive (`--body-deadline-secs`), as
+/// `routes::service` puts it in the `Depot` (salvo's `affix_state::inject`) for the
+/// readers of `body`; [`BODY_DEADLINE`] without it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Duration);
 
 /// Runs `read` within the request's [`BodyDeadline`]; `408` past it.
 async fn within_deadline<T>(

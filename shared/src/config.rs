@@ -20,20 +20,6 @@ pub(crate) const HTTP2_BUFFER: usize = 64 * 1024;
 /// The default `--max-header-bytes`, and the least hyper accepts.
 pub const HEADER_BYTES: usize = 8 * 1024;
 
-/// How long a request body may go without a byte before the request fails with `408`
-/// (salvo's fuse, `request_body_timeout`).
-pub const BODY_STALL: Duration = Duration::from_secs(10);
-
-/// How long a whole request body may take to arrive by default (`--body-deadline-secs`):
-/// [`BODY_STALL`] alone lets a body trickle in a byte every 9 s for hours.
-pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
-
-/// How long a whole request body may take to arrive (`--body-deadline-secs`), as
-/// `routes::service` puts it in the `Depot` (salvo's `affix_state::inject`) for the
-/// readers of `body`; [`BODY_DEADLINE`] without it.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyDeadline(pub Duration);
-
 /// Bounds what hyper buffers per HTTP/1 connection (`--max-header-bytes`) and per
 /// HTTP/2 stream (`HTTP2_BUFFER`, 64 KiB), allows 100 streams per HTTP/2 connection, and
 /// pings HTTP/2 peers every 30 s (closing one silent for 20 s).

@@ -11,7 +11,7 @@ use salvo::http::header::{self, HeaderName, HeaderValue};
 use salvo::prelude::*;
 
 use crate::address::TrustedProxies;
-use crate::config::BodyDeadline;
+use crate::body::BodyDeadline;
 use crate::error::json_errors;
 use crate::origin::SameOriginOnly;
 use crate::streams::Streams;

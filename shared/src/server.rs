@@ -15,7 +15,8 @@ use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 
-use crate::config::{BODY_STALL, ServerArgs, TlsError, bound_buffers, probe_dead_peers};
+use crate::body::BODY_STALL;
+use crate::config::{ServerArgs, TlsError, bound_buffers, probe_dead_peers};
 use crate::routes::service;
 use crate::shutdown::shutdown_signal;
 use crate::streams::Streams;

@@ -12,7 +12,8 @@ use clap::Parser;
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
-use sse_shared::config::{self, BODY_STALL};
+use sse_shared::body::BODY_STALL;
+use sse_shared::config;
 use sse_shared::shutdown::shutdown_signal;
 use sse_shared::{ServerArgs, Streams, routes};
 
