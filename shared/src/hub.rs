@@ -29,50 +29,40 @@
 //! wake-up takes a read lock, binary-searches the cursor (`O(log n)`), and clones the
 //! frames after it (reference counts, not bytes); joining a batch into one body frame
 //! happens outside the lock. A read looks at at most 4,096 events under the lock, and a
-//! filter that costs more than a comparison ([`Hub::subscribe_matching`]) runs outside
-//! it, 64 events at a time: however far back a subscriber starts, publishing never
-//! waits on it. What such a filter cannot tell cheaply (an expression to evaluate) runs
-//! on a blocking thread, for one subscriber at a time per two cores, in slices of
-//! 10 ms: however many subscribers bring costly patterns, the runtime's workers, the
-//! publishers and every other subscriber keep the rest of the machine.
+//! filter that costs more than a comparison (the `matching` module's) runs outside it,
+//! 64 events at a time: however far back a subscriber starts, publishing never waits
+//! on it.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
+use bytes::Bytes;
 use parking_lot::RwLock;
 use salvo_oapi::schema::{Object, Schema};
 use salvo_oapi::{BasicType, Components, RefOr, ToSchema};
-use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
-use crate::frame::{Frame, FrameError};
-
-use crate::resume::{Reset, ResetReason};
+use crate::frame::FrameError;
+use crate::resume::ResetReason;
+use crate::subscription::{Filter, Sift};
+pub use crate::subscription::{Live, Subscription, reset_frame};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
-const MAX_BATCH: usize = 64 * 1024;
+pub(crate) const MAX_BATCH: usize = 64 * 1024;
 /// The most retained events one read looks at under the hub's lock (a filtered
 /// subscriber far behind may pass over many before one is its own).
-const MAX_SCAN: usize = 4096;
+pub(crate) const MAX_SCAN: usize = 4096;
 /// The most events a subscriber with a costly filter takes out of the hub's lock at a
-/// time (see [`Hub::subscribe_matching`]).
-const MAX_SCAN_UNLOCKED: usize = 64;
+/// time (see the `matching` module).
+pub(crate) const MAX_SCAN_UNLOCKED: usize = 64;
 /// Up to this many new events, a costly filter still runs under the lock: a live
 /// subscriber usually finds one or two, and taking them out costs two shared reference
 /// counts each.
-const FILTER_UNDER_LOCK: usize = 4;
-/// How long a costly filter runs on a blocking thread before it lets the next
-/// subscriber waiting for one have it.
-const COSTLY_SLICE: Duration = Duration::from_millis(10);
-/// How long a costly filter's quick answers may run on a runtime worker per wake-up
-/// before the rest of what it took goes to the blocking thread.
-const QUICK_TIME: Duration = Duration::from_millis(2);
+pub(crate) const FILTER_UNDER_LOCK: usize = 4;
 
 /// How long a subscriber of a hub fed by a shared log waits for an id it has not seen
 /// yet (another instance published it, and this one's reader is behind) before it
@@ -259,7 +249,7 @@ pub(crate) struct Stored<E> {
     pub(crate) id: EventId,
     /// Shared, so a costly filter can read it outside the lock.
     pub(crate) event: Arc<E>,
-    frame: Bytes,
+    pub(crate) frame: Bytes,
 }
 
 impl<E: HubEvent> Stored<E> {
@@ -284,7 +274,10 @@ impl<E> Lane<E> {
     }
 
     /// The events after `cursor`, oldest first.
-    fn after(&self, cursor: EventId) -> std::collections::vec_deque::Iter<'_, Stored<E>> {
+    pub(crate) fn after(
+        &self,
+        cursor: EventId,
+    ) -> std::collections::vec_deque::Iter<'_, Stored<E>> {
         let start = self.events.partition_point(|s| s.id <= cursor);
         self.events.range(start..)
     }
@@ -292,7 +285,7 @@ impl<E> Lane<E> {
 
 /// `a` and `b` (each in id order: oldest first, or newest first when `newest_first`)
 /// merged in that order.
-fn merge<'a, E: 'a>(
+pub(crate) fn merge<'a, E: 'a>(
     a: impl Iterator<Item = &'a Stored<E>>,
     b: impl Iterator<Item = &'a Stored<E>>,
     newest_first: bool,
@@ -318,9 +311,9 @@ pub(crate) struct History<E> {
     run: Option<u64>,
     next_seq: u64,
     /// The newest id ever published.
-    latest: Option<EventId>,
+    pub(crate) latest: Option<EventId>,
     /// The newest id evicted: a cursor below it has missed something.
-    evicted_up_to: Option<EventId>,
+    pub(crate) evicted_up_to: Option<EventId>,
 }
 
 impl<E: HubEvent> History<E> {
@@ -340,7 +333,7 @@ impl<E: HubEvent> History<E> {
 
     /// A `reset`, naming the oldest event a client can resume from and the newest, as
     /// clients see their ids.
-    fn reset(&self, reason: ResetReason) -> Bytes {
+    pub(crate) fn reset(&self, reason: ResetReason) -> Bytes {
         let shown = |s: &Stored<E>| s.event.shown_id(s.id);
         let oldest = self.main.events.front().map(shown);
         let newest = self.newest_first().next();
@@ -355,10 +348,10 @@ impl<E: HubEvent> History<E> {
 pub(crate) struct Inner<E> {
     pub(crate) history: RwLock<History<E>>,
     pub(crate) wake: watch::Sender<()>,
-    /// Turns on a blocking thread for costly filters: one per two cores (at least one).
-    costly: Arc<Semaphore>,
+    /// Turns on a blocking thread for costly filters (the `matching` module's).
+    pub(crate) turns: OnceLock<Arc<Semaphore>>,
     limits: HistoryLimits,
-    observer: Arc<dyn HubObserver>,
+    pub(crate) observer: Arc<dyn HubObserver>,
 }
 
 /// What a hub reports as it works, for whoever watches it (in the examples, the
@@ -401,27 +394,6 @@ impl<E> Clone for Hub<E> {
     }
 }
 
-type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
-
-/// A filter that may cost more than a comparison (matching an event's topics against
-/// patterns), for [`Hub::subscribe_matching`]: what it can tell cheaply is asked on the
-/// runtime's workers; the rest is asked on a blocking thread.
-pub trait Matching<E>: Send + Sync + 'static {
-    /// Whether `event` passes, if that takes no more than comparisons and lookups;
-    /// `None` if it takes evaluating an expression.
-    fn quick(&self, event: &E) -> Option<bool>;
-    /// Whether `event` passes, whatever it takes.
-    fn test(&self, event: &E) -> bool;
-}
-
-/// An event taken out of the history to be filtered outside its lock.
-type Taken<E> = (EventId, Arc<E>, Bytes);
-
-/// How many subscribers may run a costly filter at once: one per two cores.
-fn costly_turns() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
-}
-
 /// The millisecond a hub is made, naming its run (at least 1, so ids always show it).
 fn run_start() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -450,7 +422,7 @@ impl<E: HubEvent> Hub<E> {
                     evicted_up_to: None,
                 }),
                 wake,
-                costly: Arc::new(Semaphore::new(costly_turns())),
+                turns: OnceLock::new(),
                 limits,
                 observer: Arc::new(observer),
             }),
@@ -628,20 +600,16 @@ impl<E: HubEvent> Hub<E> {
         self.start_at(&self.inner.history.read(), start, Box::new(filter), wake)
     }
 
-    /// Like [`Hub::subscribe_filtered`], for a filter that costs more than a comparison
-    /// (matching topics against patterns). When the subscriber is more than a few
-    /// events behind, it runs outside the hub's lock, on at most 64 events at a time,
-    /// so publishing never waits on it however far back the subscriber starts. What
-    /// [`Matching::quick`] cannot tell is asked of [`Matching::test`] on a blocking
-    /// thread, when the subscriber's turn comes: at most one subscriber per two cores
-    /// does so at a time, for 10 ms at a time, so no number of costly subscribers
-    /// takes the runtime's workers from the rest. A subscriber whose matching cannot
-    /// keep up falls behind like a slow client (`reset`, `lagged`).
-    pub fn subscribe_matching(&self, start: Start, matching: impl Matching<E>) -> Subscription<E> {
-        let matching: Arc<dyn Matching<E>> = Arc::new(matching);
-        let test = Arc::clone(&matching);
-        let mut subscription = self.subscribe_filtered(start, move |event| test.test(event));
-        subscription.matching = Some(matching);
+    /// Like [`Hub::subscribe_filtered`], with a filter asked under the lock only what it
+    /// can tell at once; the rest is taken out of the lock and handed to it (`matching`).
+    pub(crate) fn subscribe_sifted(
+        &self,
+        start: Start,
+        filter: impl Fn(&E) -> bool + Send + Sync + 'static,
+        sift: Arc<dyn Sift<E>>,
+    ) -> Subscription<E> {
+        let mut subscription = self.subscribe_filtered(start, filter);
+        subscription.sift = Some(sift);
         subscription
     }
 
@@ -708,7 +676,7 @@ impl<E: HubEvent> Hub<E> {
             hub: self.clone(),
             cursor,
             filter,
-            matching: None,
+            sift: None,
             taken: VecDeque::new(),
             replaying,
             wake,
@@ -716,313 +684,5 @@ impl<E: HubEvent> Hub<E> {
             live_marker: false,
             ahead_until,
         }
-    }
-}
-
-/// One subscriber: a cursor into the history. Turn it into the frames to send with
-/// [`Subscription::into_stream`].
-pub struct Subscription<E> {
-    hub: Hub<E>,
-    cursor: EventId,
-    filter: Filter<E>,
-    /// A costly filter, run outside the hub's lock (see [`Hub::subscribe_matching`]).
-    matching: Option<Arc<dyn Matching<E>>>,
-    /// Events after the cursor taken out of the lock, still to be filtered.
-    taken: VecDeque<Taken<E>>,
-    /// Whether it has not yet read up to the newest event once.
-    replaying: bool,
-    wake: watch::Receiver<()>,
-    /// Frames to send before the next read (a reset, a snapshot).
-    pub(crate) pending: Vec<Bytes>,
-    pub(crate) was_reset: bool,
-    pub(crate) live_marker: bool,
-    /// The cursor is an id this hub has not seen yet; until when to wait for it.
-    ahead_until: Option<Instant>,
-}
-
-/// Frames gathered for one write: a single frame is passed on as it is (shared, no
-/// copy); several are joined into one buffer.
-#[derive(Default)]
-struct Batch {
-    first: Option<Bytes>,
-    joined: Option<BytesMut>,
-    /// The bytes pushed.
-    bytes: usize,
-}
-
-impl Batch {
-    /// Takes `frame` by reference: a frame that is copied into a joined buffer is never
-    /// cloned, as a clone and its drop are two atomic operations on a reference count
-    /// that every subscriber shares (measured: ~5% of the server's CPU at 19,000 clients).
-    fn push(&mut self, frame: &Bytes) {
-        self.bytes += frame.len();
-        match (&mut self.joined, self.first.take()) {
-            (Some(joined), _) => joined.extend_from_slice(frame),
-            (None, None) => self.first = Some(frame.clone()),
-            (None, Some(first)) => {
-                let mut joined = BytesMut::with_capacity((first.len() + frame.len()) * 2);
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(frame);
-                self.joined = Some(joined);
-            }
-        }
-    }
-
-    fn finish(self) -> Option<Bytes> {
-        self.joined.map(BytesMut::freeze).or(self.first)
-    }
-}
-
-impl<E: HubEvent> Subscription<E> {
-    /// The next batch of frames, waiting for a publish when there is nothing new.
-    /// `None` only if the hub is gone.
-    pub async fn next_batch(&mut self) -> Option<Bytes> {
-        loop {
-            // Mark the current version seen first: a publish after this wakes us. (Not
-            // `borrow_and_update`: that takes the channel's read lock, which every
-            // subscriber shares, on every wake-up.)
-            self.wake.mark_unchanged();
-            let mut batch = Batch::default();
-            for frame in std::mem::take(&mut self.pending) {
-                batch.push(&frame);
-            }
-            // What was taken out of the lock and not yet filtered comes first.
-            let read_all = self.taken.is_empty() && self.read(&mut batch);
-            self.filter_taken(&mut batch).await?;
-            let caught_up = read_all && self.taken.is_empty();
-            self.replaying &= !caught_up;
-            if caught_up && std::mem::take(&mut self.live_marker) {
-                batch.push(&live_marker(self.cursor));
-            }
-            if let Some(frames) = batch.finish() {
-                return Some(frames);
-            }
-            if !caught_up {
-                // Passed over events that were not its own: let others run, go on.
-                tokio::task::yield_now().await;
-                continue;
-            }
-            match self.ahead_until {
-                None => self.wake.changed().await.ok()?,
-                Some(until) => match tokio::time::timeout_at(until, self.wake.changed()).await {
-                    Ok(changed) => changed.ok()?,
-                    Err(_) => self.give_up_waiting(),
-                },
-            }
-        }
-    }
-
-    /// The id this subscriber resumed after never came: say so, and go on live.
-    fn give_up_waiting(&mut self) {
-        let history = self.hub.inner.history.read();
-        if history.latest.is_none_or(|latest| latest < self.cursor) {
-            self.cursor = history.latest.unwrap_or(EventId::ZERO);
-            self.pending.push(history.reset(ResetReason::UnknownId));
-            self.was_reset = true;
-        }
-        self.ahead_until = None;
-    }
-
-    /// Adds what passes the filter after the cursor to `batch`: at most [`MAX_BATCH`]
-    /// bytes, looking at at most [`MAX_SCAN`] events. A costly filter is asked under
-    /// the lock only what it can tell quickly, and only on the few events a live
-    /// subscriber usually finds ([`FILTER_UNDER_LOCK`]); further behind, or at the
-    /// first event it cannot tell quickly, up to [`MAX_SCAN_UNLOCKED`] events are
-    /// taken out of the lock for [`Subscription::filter_taken`]. Whether it read (or
-    /// took) up to the newest.
-    fn read(&mut self, batch: &mut Batch) -> bool {
-        let history = self.hub.inner.history.read();
-        let observer = &*self.hub.inner.observer;
-        if lagged(&mut self.cursor, &history, observer, self.replaying, batch) {
-            return !self.replaying; // a replay goes on from the oldest retained
-        }
-        if history.latest.is_some_and(|latest| latest >= self.cursor) {
-            self.ahead_until = None; // the id it waited for has arrived
-        }
-        let (main, apart) = (
-            history.main.after(self.cursor),
-            history.apart.after(self.cursor),
-        );
-        let mut behind = main.len() + apart.len();
-        let mut events = merge(main, apart, false).peekable();
-        let mut bytes = 0;
-        let mut scanned = 0;
-        while let Some(stored) = events.peek() {
-            if bytes >= MAX_BATCH || scanned == MAX_SCAN {
-                return false;
-            }
-            let pass = match &self.matching {
-                None => Some((self.filter)(&stored.event)),
-                Some(_) if behind > FILTER_UNDER_LOCK => None,
-                Some(matching) => matching.quick(&stored.event),
-            };
-            let Some(pass) = pass else {
-                // At most `MAX_SCAN_UNLOCKED` events and about `MAX_BATCH` bytes: what
-                // a subscriber holds outside the history is one batch at most.
-                let mut taken_bytes = 0;
-                for stored in events.by_ref().take(MAX_SCAN_UNLOCKED) {
-                    taken_bytes += stored.frame.len();
-                    let taken = (stored.id, Arc::clone(&stored.event), stored.frame.clone());
-                    self.taken.push_back(taken);
-                    if taken_bytes >= MAX_BATCH {
-                        break;
-                    }
-                }
-                return behind <= self.taken.len();
-            };
-            self.cursor = stored.id;
-            if pass {
-                bytes += stored.frame.len();
-                batch.push(&stored.frame);
-            }
-            events.next();
-            scanned += 1;
-            behind -= 1;
-        }
-        true
-    }
-
-    /// Filters the events [`Subscription::read`] took out of the lock into `batch`, up
-    /// to [`MAX_BATCH`] bytes (the rest stay taken for the next read): quickly where
-    /// the filter can, for at most [`QUICK_TIME`]; the rest on a blocking thread when
-    /// this subscriber's turn comes (see [`Hub::subscribe_matching`]). `None` only if
-    /// the blocking thread panicked.
-    async fn filter_taken(&mut self, batch: &mut Batch) -> Option<()> {
-        // The usual wake-up (a live subscriber) took nothing out: nothing to set up.
-        if self.taken.is_empty() {
-            return Some(());
-        }
-        let Some(matching) = self.matching.clone() else {
-            return Some(());
-        };
-        let started = std::time::Instant::now();
-        while batch.bytes < MAX_BATCH {
-            let Some((id, event, frame)) = self.taken.front() else {
-                break;
-            };
-            // Quick answers here, for at most `QUICK_TIME` a wake-up: a replay of many
-            // topics against many patterns adds up even without expressions.
-            let over_time = started.elapsed() >= QUICK_TIME;
-            let quick = if over_time {
-                None
-            } else {
-                matching.quick(event)
-            };
-            if let Some(pass) = quick {
-                self.cursor = *id;
-                if pass {
-                    batch.push(frame);
-                }
-                self.taken.pop_front();
-                continue;
-            }
-            let turn = Arc::clone(&self.hub.inner.costly)
-                .acquire_owned()
-                .await
-                .ok()?;
-            // Subscribers with the same patterns queue together for a new topic: the
-            // first one's answer is usually remembered by the time the next one's turn
-            // comes, and a quick answer needs no blocking thread.
-            if !over_time
-                && let Some((_, event, _)) = self.taken.front()
-                && matching.quick(event).is_some()
-            {
-                continue;
-            }
-            let events = std::mem::take(&mut self.taken);
-            let matching = Arc::clone(&matching);
-            let room = MAX_BATCH - batch.bytes;
-            let (tested, rest) = tokio::task::spawn_blocking(move || {
-                let _turn = turn;
-                let started = std::time::Instant::now();
-                let (mut events, mut tested, mut bytes) = (events, Vec::new(), 0);
-                while let Some((id, event, frame)) = events.pop_front() {
-                    let passed = matching.test(&event).then_some(frame);
-                    bytes += passed.as_ref().map_or(0, Bytes::len);
-                    tested.push((id, passed));
-                    if started.elapsed() >= COSTLY_SLICE || bytes >= room {
-                        break;
-                    }
-                }
-                (tested, events)
-            })
-            .await
-            .ok()?;
-            for (id, frame) in tested {
-                self.cursor = id;
-                if let Some(frame) = frame {
-                    batch.push(&frame);
-                }
-            }
-            self.taken = rest;
-        }
-        Some(())
-    }
-
-    /// The frames to send, for [`crate::event_stream::respond`].
-    pub fn into_stream(self) -> impl Stream<Item = Bytes> + Send + 'static {
-        futures_util::stream::unfold(self, |mut subscription| async move {
-            let batch = subscription.next_batch().await?;
-            Some((batch, subscription))
-        })
-    }
-}
-
-/// Whether `cursor` fell off the history; if so, says so in `batch` and moves it: to
-/// the newest event (or to the floor, when a shared log lost entries past what this
-/// hub has seen), or, for a subscriber still `replaying` (it has not caught up once:
-/// `earliest` on a full history loses its first event to the next publish), to the
-/// oldest retained, so it still gets what was retained.
-fn lagged<E: HubEvent>(
-    cursor: &mut EventId,
-    history: &History<E>,
-    observer: &dyn HubObserver,
-    replaying: bool,
-    batch: &mut Batch,
-) -> bool {
-    let Some(floor) = history.evicted_up_to.filter(|floor| *cursor < *floor) else {
-        return false;
-    };
-    observer.lagged();
-    tracing::debug!(cursor = %cursor, "subscriber lagged");
-    *cursor = match replaying {
-        true => floor,
-        false => history.latest.map_or(floor, |latest| latest.max(floor)),
-    };
-    batch.push(&history.reset(ResetReason::Lagged));
-    true
-}
-
-/// The `event: reset` frame (see `resume`). It carries no `id:`, so the client's
-/// cursor is unchanged until the next real event.
-pub fn reset_frame<T: fmt::Display>(
-    reason: ResetReason,
-    oldest: Option<T>,
-    latest: Option<T>,
-) -> Bytes {
-    let reset = Reset::new(reason, oldest, latest);
-    // Serializing an enum and two ids cannot fail; an empty reset is still a reset.
-    match Frame::new().event("reset").and_then(|f| f.json(&reset)) {
-        Ok(frame) => frame.finish(),
-        Err(_) => Bytes::from_static(b"event: reset\ndata: {}\n\n"),
-    }
-}
-
-/// The `data` of `event: live`, sent once the replay is over.
-#[derive(Serialize, ToSchema)]
-pub struct Live {
-    /// The last event replayed (`null`: none was).
-    pub after: Option<String>,
-}
-
-/// The `live` marker after `cursor` (see `snapshot`'s `with_live_marker`).
-fn live_marker(cursor: EventId) -> Bytes {
-    let after = (cursor != EventId::ZERO).then(|| cursor.to_string());
-    match Frame::new()
-        .event("live")
-        .and_then(|f| f.json(&Live { after }))
-    {
-        Ok(frame) => frame.finish(),
-        Err(_) => Bytes::from_static(b"event: live\ndata: {}\n\n"),
     }
 }

@@ -36,6 +36,7 @@ pub mod hub;
 pub mod hub_metrics;
 #[cfg(feature = "lean-server")]
 pub mod lean;
+pub mod matching;
 pub mod metrics;
 pub mod names;
 pub mod openapi;
@@ -52,6 +53,7 @@ pub mod shutdown;
 pub mod snapshot;
 pub mod stream_route;
 pub mod streams;
+mod subscription;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -59,7 +61,8 @@ pub use config::ServerArgs;
 pub use error::ApiError;
 pub use frame::{Frame, FrameError};
 pub use history_args::HistoryArgs;
-pub use hub::{EventId, HistoryLimits, Hub, HubEvent, HubObserver, Matching, PublishError, Start};
+pub use hub::{EventId, HistoryLimits, Hub, HubEvent, HubObserver, PublishError, Start};
+pub use matching::Matching;
 pub use producer::{Held, Producer};
 pub use publish::Publisher;
 pub use streams::Streams;

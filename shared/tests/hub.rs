@@ -11,9 +11,8 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use proptest::prelude::*;
 use rand::{RngExt, SeedableRng};
-use sse_shared::hub::{
-    EventId, HistoryLimits, Hub, HubEvent, HubObserver, Matching, Start, Subscription,
-};
+use sse_shared::hub::{EventId, HistoryLimits, Hub, HubEvent, HubObserver, Start, Subscription};
+use sse_shared::matching::Matching;
 use sse_shared::{Frame, FrameError};
 
 /// A test event: a payload of some bytes.
