@@ -70,6 +70,18 @@ fn is_this_host(origin: &str, req: &Request) -> bool {
     bare(authority) == bare(host)
 }
 
+/// The origins whose pages may call too (`--cors-origins`), put in the `Depot` by the
+/// production stack (`routes::service`) for [`from_own_origin`].
+#[derive(Clone, Debug, Default)]
+pub struct CorsOrigins(pub Vec<String>);
+
+/// [`is_own_origin`] with the origins the `Depot` lists (none without the production
+/// stack: this server's own pages and clients that are not browsers only).
+pub fn from_own_origin(req: &Request, depot: &Depot) -> bool {
+    let listed = depot.get_typed::<CorsOrigins>().map(|o| o.0.as_slice());
+    is_own_origin(req, listed.unwrap_or_default())
+}
+
 /// The `403` for a request from another origin.
 pub fn cross_origin() -> ApiError {
     ApiError::new(

@@ -13,7 +13,7 @@ use salvo::prelude::*;
 use crate::address::TrustedProxies;
 use crate::body::BodyDeadline;
 use crate::error::json_errors;
-use crate::origin::SameOriginOnly;
+use crate::origin::{CorsOrigins, SameOriginOnly};
 use crate::streams::Streams;
 
 /// The `Content-Security-Policy` sent with every response but event streams.
@@ -31,11 +31,13 @@ pub fn service(streams: &Streams, app: Router) -> Service {
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
         // What handlers find in the `Depot`: the streams, their settings, the proxies
-        // believed about a client's address, the body deadline.
+        // believed about a client's address, the origins whose pages may call, the
+        // body deadline.
         .hoop(
             inject(streams.clone())
                 .inject(streams.settings())
                 .inject(TrustedProxies(streams.args().trusted_proxies.clone()))
+                .inject(CorsOrigins(origins.clone()))
                 .inject(BodyDeadline(streams.args().body_deadline)),
         )
         .push(Router::with_path("healthz").get(healthz))

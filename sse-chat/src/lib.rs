@@ -33,25 +33,22 @@ use salvo::http::StatusCode;
 use salvo::http::cookie::{Cookie, SameSite};
 use salvo::http::uri::Scheme;
 use salvo::prelude::*;
-use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use salvo_oapi::{OpenApi, ToSchema, endpoint};
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use sse_shared::address::client_ip;
+use sse_shared::address::client_of;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream::{self, with_guard};
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent, PublishError, Start};
 use sse_shared::names::display_name;
-use sse_shared::openapi::{self, EventDoc, StreamDoc};
-use sse_shared::origin::{cross_origin, is_own_origin};
+use sse_shared::origin::{cross_origin, from_own_origin};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::rate::{PerClient, PerKey};
-use sse_shared::resume::{Reset, last_event_id};
+use sse_shared::resume::last_event_id;
 use sse_shared::secret::{presented_token, random_token};
-use sse_shared::stream_route::StreamRoute;
-use sse_shared::streams::Streams;
+use sse_shared::stream_route::{StreamRoute, StreamSettings};
 
 use self::members::{FORGET_AFTER, FORGET_SILENT_AFTER, MemoryMembers, token_key};
 use self::presence::MemoryPresence;
@@ -71,8 +68,9 @@ const FILES: [(&str, &str); 2] = [
     ("chat.js", include_str!("../static/chat.js")),
 ];
 
-/// The routes: `GET /chat/events`, `POST /chat/messages`, the page, and `GET
-/// /openapi.json`. The room is in every handler's `Depot`.
+/// The routes: `GET /chat/events`, `POST /chat/messages` and the page. The room is in
+/// every handler's `Depot`. (`#[endpoint]` describes a route for OpenAPI; `main.rs`
+/// serves the description, see `contract.rs`.)
 pub fn router(room: &Arc<ChatRoom>) -> Router {
     let chat = Router::with_path("chat")
         .hoop(inject(Arc::clone(room)))
@@ -87,47 +85,7 @@ pub fn router(room: &Arc<ChatRoom>) -> Router {
                 .post(post_message),
         );
     let page = page::routes("SSE chat", include_str!("../static/index.html"), &FILES);
-    let router = Router::new().push(chat).push(page);
-    openapi::serve(document(), router, &[events_doc()])
-}
-
-/// The OpenAPI document's own parts: who may post.
-fn document() -> OpenApi {
-    let cookie = ApiKeyValue::with_description(
-        "chat-member",
-        "Set by joining, HttpOnly (`__Host-chat-member` under TLS).",
-    );
-    let bearer = Http::new(HttpAuthScheme::Bearer).description("The welcome's `token`.");
-    OpenApi::new("sse-chat", env!("CARGO_PKG_VERSION"))
-        .add_security_scheme(
-            "member_cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(cookie)),
-        )
-        .add_security_scheme("member_token", SecurityScheme::Http(bearer))
-}
-
-/// What `GET /chat/events` sends, for the OpenAPI document: the types the code serializes.
-fn events_doc() -> StreamDoc {
-    StreamDoc {
-        path: "/chat/events",
-        ids: Some(EventId::DOC),
-        events: vec![
-            EventDoc::json::<Welcome>(
-                Some("welcome"),
-                "First, on every stream (no id): who you are, your token, who is online.",
-            ),
-            EventDoc::json::<PresenceEvent>(Some("join"), "A member's first stream opened."),
-            EventDoc::json::<PresenceEvent>(Some("leave"), "A member's last stream closed."),
-            EventDoc::json::<Message>(
-                Some("message"),
-                "A message, in the one order every member sees.",
-            ),
-            EventDoc::json::<Reset>(
-                Some("reset"),
-                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
-            ),
-        ],
-    }
+    Router::new().push(chat).push(page)
 }
 
 /// Joins (as the member the cookie or bearer token names, else as a new member called
@@ -146,12 +104,11 @@ async fn join_stream(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), ApiError> {
-    let (streams, room) = state(depot)?;
-    let settings = streams.args();
-    let ip = client_ip(req, &settings.trusted_proxies);
+    let room = room(depot)?;
+    let ip = client_of(req, depot);
     // Another site's page could navigate a browser here with a name of its choosing: a
     // member (and the cookie that names one) is issued only to our own pages.
-    let own = is_own_origin(req, &settings.cors_origins);
+    let own = from_own_origin(req, depot);
     let name = req.query::<String>("name");
     let token = member_token(req);
     let joined = room
@@ -175,8 +132,11 @@ async fn join_stream(
     let start = Start::resume_or(last_event_id(req), Start::Recent(RECENT_MESSAGES));
     let events = room.hub().subscribe(start).into_stream();
     let frames = stream::iter([welcome]).chain(events);
-    // When the client goes away, `joined.stream` drops: maybe a `leave`.
-    event_stream::respond(res, &streams.settings(), with_guard(frames, joined.stream));
+    // When the client goes away, `joined.stream` drops: maybe a `leave`. (The
+    // production stack puts its `--retry-ms` and `--keep-alive-secs` in the `Depot`.)
+    let settings = depot.get_typed::<StreamSettings>().copied();
+    let settings = settings.unwrap_or_default();
+    event_stream::respond(res, &settings, with_guard(frames, joined.stream));
     Ok(())
 }
 
@@ -190,8 +150,8 @@ async fn member_only(
     res: &mut Response,
     ctrl: &mut FlowCtrl,
 ) {
-    let found = match (state(depot), member_token(req)) {
-        (Ok((_, room)), Some(token)) => room.member(&token).await,
+    let found = match (room(depot), member_token(req)) {
+        (Ok(room), Some(token)) => room.member(&token).await,
         (Err(e), _) => Err(e),
         (_, None) => Ok(None),
     };
@@ -223,7 +183,7 @@ async fn post_message(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), ApiError> {
-    let (streams, room) = state(depot)?;
+    let room = room(depot)?;
     let from = depot.get_typed::<Member>().map_err(|_| unknown_token())?;
     let from = from.clone();
     let text = body::text(req, depot, MAX_MESSAGE_BYTES).await?;
@@ -231,19 +191,17 @@ async fn post_message(
         let message = "The message is only white space.";
         return Err(ApiError::bad_request("empty-message", message));
     }
-    let ip = client_ip(req, &streams.args().trusted_proxies);
+    let ip = client_of(req, depot);
     let id = room.post(&from, text, ip).await?;
     res.status_code(StatusCode::ACCEPTED);
     res.render(Json(Accepted { id }));
     Ok(())
 }
 
-/// The server's [`Streams`] (`sse_shared::routes::service` puts it in the `Depot`) and
-/// the room ([`router`] does).
-fn state(depot: &Depot) -> Result<(Streams, Arc<ChatRoom>), ApiError> {
-    let streams = depot.get_typed::<Streams>().map_err(|_| internal())?;
+/// The room, which [`router`] puts in the `Depot`.
+fn room(depot: &Depot) -> Result<Arc<ChatRoom>, ApiError> {
     let room = depot.get_typed::<Arc<ChatRoom>>().map_err(|_| internal())?;
-    Ok((streams.clone(), Arc::clone(room)))
+    Ok(Arc::clone(room))
 }
 
 /// The member cookie's name: under TLS a `__Host-` cookie, which browsers accept only

@@ -1,3 +1,4 @@
+mod contract;
 mod redis;
 
 use std::process::ExitCode;
@@ -48,5 +49,7 @@ async fn run(cli: Cli) -> MainResult {
         }
     };
     let app = sse_chat::router(&room);
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app);
     Ok(server::run(&cli.server, streams, app).await)
 }
