@@ -26,8 +26,7 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use salvo::http::StatusCode;
 use salvo::prelude::*;
-use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use salvo_oapi::{OpenApi, ToSchema, endpoint};
+use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
 use sse_shared::body;
 use sse_shared::error::ApiError;
@@ -36,10 +35,9 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::PublishError;
 use sse_shared::hub::{EventId, HubEvent, Start};
 use sse_shared::names::display_name;
-use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
-use sse_shared::resume::{Reset, last_event_id};
+use sse_shared::resume::last_event_id;
 use sse_shared::secret::{bearer_token, constant_time_eq};
 use sse_shared::stream_route::{StreamRoute, StreamSettings};
 
@@ -158,13 +156,14 @@ impl Notifier {
     }
 }
 
-/// The routes: `POST /notifications`, `GET /notifications/stream`, `/session`, the
-/// page, and `GET /openapi.json`.
+/// The routes: `POST /notifications`, `GET /notifications/stream`, `/session` and the
+/// page. (`#[endpoint]` describes a route for OpenAPI; `main.rs` serves the
+/// description, see `contract.rs`.)
 pub fn router(settings: StreamSettings, notifier: &Arc<Notifier>) -> Router {
     let admin_only = || AdminOnly {
         notifier: Arc::clone(notifier),
     };
-    let router = Router::new()
+    Router::new()
         .push(
             Router::with_path("notifications")
                 .push(Router::new().hoop(admin_only()).post(Publish {
@@ -194,45 +193,7 @@ pub fn router(settings: StreamSettings, notifier: &Arc<Notifier>) -> Router {
             "SSE notifications",
             include_str!("../static/index.html"),
             &FILES,
-        ));
-    openapi::serve(document(), router, &[stream_doc()])
-}
-
-/// The OpenAPI document's own parts: the admin token and the session.
-fn document() -> OpenApi {
-    let admin = Http::new(HttpAuthScheme::Bearer).description("The admin token (--admin-token).");
-    let session = ApiKeyValue::with_description(
-        "notify-session",
-        "The session JWT POST /session sets, HttpOnly (`__Host-notify-session` under TLS); also accepted as Authorization: Bearer.",
-    );
-    OpenApi::new("sse-notify", env!("CARGO_PKG_VERSION"))
-        .add_security_scheme("admin_token", SecurityScheme::Http(admin))
-        .add_security_scheme(
-            "session_cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(session)),
-        )
-}
-
-/// What `GET /notifications/stream` sends, for the OpenAPI document.
-fn stream_doc() -> StreamDoc {
-    StreamDoc {
-        path: "/notifications/stream",
-        ids: Some(EventId::DOC),
-        events: vec![
-            EventDoc::json::<NotificationData>(
-                Some("notification"),
-                "A broadcast, or one for the session's user.",
-            ),
-            EventDoc::json::<SessionInfo>(
-                Some("session-expired"),
-                "The session ended: the stream ends; a reconnect without a fresh session sees broadcasts only.",
-            ),
-            EventDoc::json::<Reset>(
-                Some("reset"),
-                "The stream cannot go on from the id sent back: what it names is gone, or was never issued.",
-            ),
-        ],
-    }
+        ))
 }
 
 /// `POST /notifications`: publishes (behind the [`AdminOnly`] hoop).

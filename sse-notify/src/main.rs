@@ -9,6 +9,8 @@ use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
+mod contract;
+
 /// A notification service over SSE: an authenticated publish API, broadcast and
 /// per-user delivery.
 #[derive(Parser)]
@@ -78,5 +80,7 @@ async fn run(cli: Cli) -> MainResult {
     let log = sse_redis::publisher(redis, "sse-notify:notifications", hub, token).await?;
     let notifier = sse_notify::Notifier::new(log, admin_token, sessions);
     let app = sse_notify::router(streams.settings(), &notifier);
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app);
     Ok(server::run(&cli.server, streams, app).await)
 }
