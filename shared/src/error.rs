@@ -11,6 +11,8 @@ use salvo::prelude::*;
 use salvo_oapi::{Components, Content, EndpointOutRegister, Operation, ToSchema};
 use serde::Serialize;
 
+use crate::publish_error::PublishError;
+
 /// An error response: status, a stable machine-readable code, a human sentence, and
 /// optionally how long to wait before retrying.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -137,5 +139,30 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
         StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "The service is unavailable right now."),
         s if s.is_client_error() => ("client-error", "The request was refused."),
         _ => ("internal", "The server failed to handle this request."),
+    }
+}
+
+/// How a failed publish is answered.
+impl From<PublishError> for ApiError {
+    fn from(failure: PublishError) -> Self {
+        match failure {
+            PublishError::TooLarge { size, max } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("The event is {size} bytes; the history holds at most {max}."),
+            ),
+            PublishError::Frame(e) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+            PublishError::Unavailable(e) => {
+                tracing::warn!("publish failed: {e}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backend-unavailable",
+                    "The shared event store (Redis) is unreachable; nothing was published. Try again shortly.",
+                )
+                .retry_after(Duration::from_secs(1))
+            }
+        }
     }
 }

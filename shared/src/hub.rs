@@ -47,6 +47,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
 use crate::frame::FrameError;
+pub use crate::publish_error::PublishError;
 use crate::resume::ResetReason;
 use crate::subscription::{Filter, Sift};
 pub use crate::subscription::{Live, Subscription, reset_frame};
@@ -201,26 +202,6 @@ impl Default for HistoryLimits {
             max_bytes: 4 * 1024 * 1024,
         }
     }
-}
-
-/// Why a publish failed: nothing of it was published.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The event could not be turned into a frame.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    /// The frame alone is larger than the whole history may be.
-    #[error("the event is {size} bytes, more than the history's {max} bytes")]
-    TooLarge {
-        /// The frame's size.
-        size: usize,
-        /// The history's byte bound.
-        max: usize,
-    },
-    /// The log several instances share (Redis) could not take it, or the producer
-    /// lease it was published under is gone.
-    #[error("the shared event log could not take it: {0}")]
-    Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Where a new subscription starts.

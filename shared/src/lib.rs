@@ -44,6 +44,7 @@ pub mod origin;
 pub mod page;
 pub mod producer;
 pub mod publish;
+pub mod publish_error;
 pub mod rate;
 pub mod resume;
 pub mod routes;

@@ -7,12 +7,9 @@
 //! publishes through a `producer::Producer` instead.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use salvo::http::StatusCode;
 
-use crate::error::ApiError;
 use crate::hub::{EventId, Hub, HubEvent, PublishError};
 
 /// A log several instances share (`sse_redis::RedisLog`). Its reader hands every
@@ -20,30 +17,6 @@ use crate::hub::{EventId, Hub, HubEvent, PublishError};
 pub trait SharedLog<E>: Send + Sync + 'static {
     /// Appends `events` in order, all or none; returns the ids the log gave them.
     fn append(&self, events: Vec<E>) -> BoxFuture<'_, Result<Vec<EventId>, PublishError>>;
-}
-
-impl From<PublishError> for ApiError {
-    fn from(failure: PublishError) -> Self {
-        match failure {
-            PublishError::TooLarge { size, max } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                format!("The event is {size} bytes; the history holds at most {max}."),
-            ),
-            PublishError::Frame(e) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            }
-            PublishError::Unavailable(e) => {
-                tracing::warn!("publish failed: {e}");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "backend-unavailable",
-                    "The shared event store (Redis) is unreachable; nothing was published. Try again shortly.",
-                )
-                .retry_after(Duration::from_secs(1))
-            }
-        }
-    }
 }
 
 /// The publishing side of a hub: the hub itself, or a shared log that feeds it.
