@@ -1,3 +1,4 @@
+mod contract;
 mod redis;
 
 use std::process::ExitCode;
@@ -72,6 +73,8 @@ async fn run(cli: Cli) -> MainResult {
         }
     };
     let app = sse_topics::router(&topics);
+    // `GET /openapi.json`, describing the routes.
+    let app = contract::serve(app, &topics.settings().cookie_name);
     Ok(server::run(&cli.server, streams, app).await)
 }
 

@@ -27,9 +27,8 @@ use sse_shared::snapshot::find_newest;
 
 use super::auth::{self, Grants, Token};
 use super::matcher::{MatchType, Matcher};
-use super::{
-    HUB_PATH, Refusal, TopicHub, Update, invalid_token, refuse_malformed_presentation, state,
-};
+use super::refusal::{invalid_token, refuse_malformed_presentation};
+use super::{HUB_PATH, Refusal, TopicHub, Update, state};
 
 /// What RFC 6570 leaves unencoded in a simple expansion: ALPHA, DIGIT, `-._~`.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
