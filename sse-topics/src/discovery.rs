@@ -10,7 +10,7 @@ use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
 use sse_shared::error::ApiError;
 
-use crate::{TopicHub, auth, state};
+use super::{TopicHub, auth, state};
 
 /// A resource whose updates the hub carries, advertising the hub (`Link:
 /// rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).

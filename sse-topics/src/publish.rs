@@ -14,10 +14,10 @@ use serde::Deserialize;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 
-use crate::auth::{self, Token};
-use crate::matcher::is_clean;
-use crate::refusal::{Refusal, invalid_token, refuse_malformed_presentation};
-use crate::{HUB_PATH, MAX_BODY_BYTES, MAX_FIELD_BYTES, MAX_TOPICS, TopicHub, Update, state};
+use super::auth::{self, Token};
+use super::matcher::is_clean;
+use super::refusal::{Refusal, invalid_token, refuse_malformed_presentation};
+use super::{HUB_PATH, MAX_BODY_BYTES, MAX_FIELD_BYTES, MAX_TOPICS, TopicHub, Update, state};
 
 /// The fields of `POST /.well-known/mercure`'s form, for the OpenAPI document (the
 /// handler reads them with [`form_pairs`]: `topic` repeats).

@@ -8,7 +8,7 @@ use salvo_oapi::{Components, EndpointOutRegister, Operation};
 use sse_shared::error::ApiError;
 use sse_shared::secret::bearer_token;
 
-use crate::matcher::MatcherError;
+use super::matcher::MatcherError;
 
 /// Why a request was refused: the family's JSON error, with the `WWW-Authenticate`
 /// challenge Mercure (RFC 6750) asks for when it is about the token.

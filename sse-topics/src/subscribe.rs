@@ -23,11 +23,11 @@ use sse_shared::matching::Matching;
 use sse_shared::resume::ResetReason;
 use sse_shared::snapshot::find_oldest;
 
-use crate::auth::{self, Grants, Token};
-use crate::matcher::{MatchType, Matchers, Selection, Selector};
-use crate::publish::form_pairs;
-use crate::refusal::{Refusal, invalid_token, matcher_refused, refuse_malformed_presentation};
-use crate::{TopicHub, Update, state, subscriptions};
+use super::auth::{self, Grants, Token};
+use super::matcher::{MatchType, Matchers, Selection, Selector};
+use super::publish::form_pairs;
+use super::refusal::{Refusal, invalid_token, matcher_refused, refuse_malformed_presentation};
+use super::{TopicHub, Update, state, subscriptions};
 
 /// The updates whose topics match any of the request's matchers (and, when private,
 /// that its token may read), from `Last-Event-ID` (or `last_event_id`) or from now.
