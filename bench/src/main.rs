@@ -4,6 +4,7 @@
 
 mod hostile;
 mod hubs;
+mod lean;
 mod load;
 mod per_event;
 mod report;

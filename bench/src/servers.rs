@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 pub enum Server {
     /// Ours: sse-resume's hub, published through `POST /events`, on `salvo::Server`.
     Ours,
-    /// The same, served by hyper directly (`sse_shared::lean`, feature `lean-server`).
+    /// The same, served by hyper directly (`lean.rs`).
     Lean,
     /// Ours: sse-chat's room; every stream is a tab of one member, who posts through
     /// `POST /chat/messages` (JSON messages of ~170 bytes, not 64).
@@ -123,7 +123,7 @@ async fn run_ours(
     lean_server: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let code = if lean_server {
-        sse_shared::lean::run(args, streams, app).await
+        crate::lean::run(args, streams, app).await
     } else {
         sse_shared::server::run(args, streams, app).await
     };

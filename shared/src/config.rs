@@ -15,7 +15,7 @@ use crate::stream_route::StreamSettings;
 
 /// The most bytes hyper buffers per HTTP/2 stream (~400 KB by default): what a client
 /// that stopped reading costs until the write-stall limit.
-pub(crate) const HTTP2_BUFFER: usize = 64 * 1024;
+pub const HTTP2_BUFFER: usize = 64 * 1024;
 
 /// The default `--max-header-bytes`, and the least hyper accepts.
 pub const HEADER_BYTES: usize = 8 * 1024;
@@ -133,7 +133,7 @@ fn proxy_address(text: &str) -> Result<IpAddr, String> {
 }
 
 /// A PEM certificate chain and its private key.
-pub(crate) type PemPair = (Vec<u8>, Vec<u8>);
+pub type PemPair = (Vec<u8>, Vec<u8>);
 
 /// Address, stream and limit options (flatten into an example's own `clap::Parser`).
 #[derive(Debug, Clone, Args)]
@@ -257,7 +257,7 @@ impl ServerArgs {
 
     /// The PEM certificate chain and key the options ask for, if any: read from the
     /// files, or a self-signed certificate made now.
-    pub(crate) fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
+    pub fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let read = |path: &PathBuf| {
                 std::fs::read(path)

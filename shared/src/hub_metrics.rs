@@ -34,15 +34,14 @@ use crate::metrics::Metrics;
 /// gives the hub. Each metric's help text, where [`HubMetrics::register`] registers it,
 /// is its one description.
 #[derive(Clone)]
-#[allow(missing_docs)]
 pub struct HubMetrics {
-    pub events_published: Counter,
-    pub history_events: Gauge,
-    pub history_bytes: Gauge,
-    pub streams_lagged: Counter,
-    pub backend_up: Gauge,
-    pub backend_errors: Counter,
-    pub backend_skipped: Counter,
+    events_published: Counter,
+    history_events: Gauge,
+    history_bytes: Gauge,
+    streams_lagged: Counter,
+    backend_up: Gauge,
+    backend_errors: Counter,
+    backend_skipped: Counter,
 }
 
 impl HubMetrics {

@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! The SSE core the examples share, one concern per module. Each module can be copied
 //! into another project with the modules its docs name (and the crates it uses).
 //!
@@ -34,8 +35,6 @@ pub mod held_stream;
 pub mod history_args;
 pub mod hub;
 pub mod hub_metrics;
-#[cfg(feature = "lean-server")]
-pub mod lean;
 pub mod matching;
 pub mod metrics;
 pub mod names;

@@ -18,12 +18,16 @@ use salvo::prelude::*;
 /// What every stream counts, under the `sse_` prefix; each metric's help text, given
 /// where [`Metrics::new`] registers it, is its one description.
 #[derive(Clone)]
-#[allow(missing_docs)]
 pub struct Metrics {
+    /// `sse_open_streams`.
     pub open_streams: Gauge,
+    /// `sse_events_published_total`.
     pub events_published: Counter,
+    /// `sse_frames_written_total`.
     pub frames_written: Counter,
+    /// `sse_keep_alives_total`.
     pub keep_alives: Counter,
+    /// `sse_streams_closed_slow_total`.
     pub slow_closed: Counter,
     /// By `reason`.
     rejected: Family<[(&'static str, &'static str); 1], Counter>,

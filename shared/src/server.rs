@@ -26,7 +26,12 @@ use crate::streams::Streams;
 pub enum ServerError {
     /// The address could not be bound (in use, no permission, bad host).
     #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: String, reason: String },
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// What the system said.
+        reason: String,
+    },
     /// The TLS certificate or key could not be read or made.
     #[error(transparent)]
     Tls(#[from] TlsError),
