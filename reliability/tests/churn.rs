@@ -55,7 +55,7 @@ async fn churned_streams_leave_nothing_behind() -> TestResult {
                 .collect();
             let mut conn = SseConnection::open(url, &headers).await?;
             // The welcome: the member is in.
-            let token = conn.chat_welcome().await?.token;
+            let token = common::welcome_token(&mut conn).await?;
             TestResult::Ok((conn, token))
         }))
         .await?;

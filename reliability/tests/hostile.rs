@@ -517,7 +517,7 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
     };
     let (chat, _) = chat(args.clone()).await?;
     let mut member = SseConnection::open(&chat.url("/chat/events?name=victim"), &[]).await?;
-    let member = format!("Bearer {}", member.chat_welcome().await?.token);
+    let member = format!("Bearer {}", common::welcome_token(&mut member).await?);
     let (resume, _) = resume(args.clone(), HistoryLimits::default()).await?;
     let secret = b"hostile JWT secret, 32 bytes or more";
     let sessions = Sessions::new(secret, false, Duration::from_secs(60))?;

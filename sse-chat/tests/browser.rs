@@ -3,12 +3,16 @@
 //! where a script could read it. Pages of other origins can neither replace a member's
 //! identity nor post as them. Eight tabs of one member share one stream.
 
+mod common;
+
 use std::time::Duration;
 
 use sse_shared::testing::{
     AppProcess, Browser, SseConnection, TestResult, WindowHandle, another_origin, http, json_data,
     metric, wait_until, within,
 };
+
+use common::ReadWelcome;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,6 +2,8 @@
 //! shared; a killed instance's members leave within seconds; while Redis is down a post
 //! gets 503 and nothing is lost after it comes back.
 
+mod common;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,6 +18,8 @@ use sse_shared::testing::{
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use common::ReadWelcome;
 
 // The binary's Redis wiring, as `main.rs` uses it.
 #[path = "../src/redis.rs"]

@@ -3,9 +3,13 @@
 //! the old alice's number. And the page starts afresh when the server cannot go on from
 //! where it was (`reset`).
 
+mod common;
+
 use std::time::Duration;
 
 use sse_shared::testing::{AppProcess, Browser, RedisServer, SseConnection, TestResult};
+
+use common::ReadWelcome;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-chat");
 const WAIT: Duration = Duration::from_secs(10);

@@ -1,5 +1,7 @@
 //! sse-chat over real TCP, read by an independent SSE parser (`sse-stream`).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +14,8 @@ use sse_shared::testing::{
     wait_until,
 };
 use sse_shared::{HistoryLimits, Hub, ServerArgs, Streams};
+
+use common::ReadWelcome;
 
 /// Join and post limits high enough for the many members these tests make from one
 /// address; the tests of those limits use [`start_with`] and the defaults.

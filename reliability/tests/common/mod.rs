@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sse_chat::{ChatRoom, RoomLimits};
 use sse_shared::hub_metrics::HubMetrics;
-use sse_shared::testing::{TestApp, TestResult};
+use sse_shared::testing::{SseConnection, TestApp, TestResult, json_data};
 use sse_shared::{HistoryLimits, Hub, Publisher, ServerArgs, Streams};
 
 /// Limits high enough that a test's thousands of loopback streams are not refused.
@@ -92,3 +92,12 @@ pub fn alive_tasks() -> usize {
 }
 
 pub use sse_shared::testing::figure;
+
+/// The member token of sse-chat's `welcome`, the first event of a member's stream.
+pub async fn welcome_token(conn: &mut SseConnection) -> TestResult<String> {
+    let welcome = json_data(&conn.next_event().await?)?;
+    let token = welcome["token"]
+        .as_str()
+        .ok_or("a welcome without a token")?;
+    Ok(token.to_owned())
+}
