@@ -37,7 +37,8 @@ use tokio::time::Sleep;
 use tokio_rustls::TlsAcceptor;
 
 use sse_shared::config::ServerArgs;
-use sse_shared::config::{HTTP2_BUFFER, TlsError};
+use sse_shared::config::TlsError;
+use sse_shared::connection::HTTP2_BUFFER;
 use sse_shared::routes::service;
 use sse_shared::server::ServerError;
 use sse_shared::shutdown::Shutdown;
@@ -311,7 +312,7 @@ pub async fn serve_until(
     };
     let tls = tls_config(args)?;
     let listener = TcpListener::bind(&addr).await.map_err(bind_error)?;
-    sse_shared::config::probe_dead_peers(&listener)?;
+    sse_shared::connection::probe_dead_peers(&listener)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let settings = ConnectionSettings {
         http1_max_buf: args.max_header_bytes,

@@ -1,5 +1,22 @@
 //! The command-line options every example shares (each with an environment fallback),
-//! what they mean for a stream, the connection limits of the server, TLS, and logging.
+//! [`ServerArgs`], and what they mean: for a stream ([`ServerArgs::stream_settings`]), for the
+//! server's limits, for TLS. What the server does with each connection is in
+//! `connection`, logging in `logging`.
+//!
+//! ```
+//! use clap::Parser;
+//! use sse_shared::config::ServerArgs;
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     server: ServerArgs,
+//! }
+//!
+//! let cli = Cli::parse_from(["app", "--port", "9000", "--retry-ms", "5000"]);
+//! assert_eq!(cli.server.port, 9000);
+//! assert_eq!(cli.server.stream_settings().retry.as_millis(), 5000);
+//! ```
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -13,46 +30,8 @@ use salvo::conn::rustls::{Keycert, RustlsConfig};
 
 use crate::stream_route::StreamSettings;
 
-/// The most bytes hyper buffers per HTTP/2 stream (~400 KB by default): what a client
-/// that stopped reading costs until the write-stall limit.
-pub const HTTP2_BUFFER: usize = 64 * 1024;
-
 /// The default `--max-header-bytes`, and the least hyper accepts.
 pub const HEADER_BYTES: usize = 8 * 1024;
-
-/// Bounds what hyper buffers per HTTP/1 connection (`--max-header-bytes`) and per
-/// HTTP/2 stream (`HTTP2_BUFFER`, 64 KiB), allows 100 streams per HTTP/2 connection, and
-/// pings HTTP/2 peers every 30 s (closing one silent for 20 s).
-pub fn bound_buffers<A: salvo::conn::Acceptor + Send>(
-    server: &mut salvo::Server<A>,
-    args: &ServerArgs,
-) {
-    server.http1_mut().max_buf_size(args.max_header_bytes);
-    let http2 = server
-        .http2_mut()
-        .timer(salvo::rt::tokio::TokioTimer::new());
-    http2
-        .max_send_buf_size(HTTP2_BUFFER)
-        .max_concurrent_streams(100);
-    http2.keep_alive_interval(Duration::from_secs(30));
-    http2.keep_alive_timeout(Duration::from_secs(20));
-}
-
-/// Makes the kernel notice a peer that vanished without a FIN (a phone that lost its
-/// network): keepalive probes after 30 s of silence, and (Linux) at most 60 s for sent
-/// data to stay unacknowledged. Set on the listening socket, accepted sockets inherit
-/// them; without them a dead peer holds its stream slot for ~15 minutes.
-pub fn probe_dead_peers(listener: &tokio::net::TcpListener) -> std::io::Result<()> {
-    let socket = socket2::SockRef::from(listener);
-    let probes = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(30))
-        .with_interval(Duration::from_secs(10))
-        .with_retries(3);
-    socket.set_tcp_keepalive(&probes)?;
-    #[cfg(target_os = "linux")]
-    socket.set_tcp_user_timeout(Some(Duration::from_secs(60)))?;
-    Ok(())
-}
 
 /// The TLS certificate or key could not be read or made.
 #[derive(Debug, thiserror::Error)]
@@ -274,17 +253,6 @@ impl ServerArgs {
         let key = made.signing_key.serialize_pem().into_bytes();
         Ok(Some((made.cert.pem().into_bytes(), key)))
     }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`); stdout is kept for the
-/// `listening on` line. Safe to call more than once.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@
 pub mod address;
 pub mod body;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod event_stream;
 pub mod frame;
@@ -35,6 +36,7 @@ pub mod held_stream;
 pub mod history_args;
 pub mod hub;
 pub mod hub_metrics;
+pub mod logging;
 pub mod matching;
 pub mod metrics;
 pub mod names;

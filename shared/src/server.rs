@@ -16,7 +16,8 @@ use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 
 use crate::body::BODY_STALL;
-use crate::config::{ServerArgs, TlsError, bound_buffers, probe_dead_peers};
+use crate::config::{ServerArgs, TlsError};
+use crate::connection::{bound_buffers, probe_dead_peers};
 use crate::routes::service;
 use crate::shutdown::shutdown_signal;
 use crate::streams::Streams;

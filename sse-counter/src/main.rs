@@ -13,9 +13,9 @@ use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use sse_shared::body::BODY_STALL;
-use sse_shared::config;
 use sse_shared::shutdown::shutdown_signal;
 use sse_shared::{ServerArgs, Streams, routes};
+use sse_shared::{connection, logging};
 
 mod contract;
 
@@ -48,7 +48,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    config::init_tracing();
+    logging::init_tracing();
     let cli = Cli::parse();
     // Every stream is a socket: allow as many as the system lets this process have.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
@@ -71,12 +71,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .try_bind()
                 .await
                 .map_err(cannot_listen)?;
-            config::probe_dead_peers(acceptor.inner().inner())?;
+            connection::probe_dead_peers(acceptor.inner().inner())?;
             serve(acceptor, "https", &cli.server, streams, service).await
         }
         None => {
             let acceptor = listener.try_bind().await.map_err(cannot_listen)?;
-            config::probe_dead_peers(acceptor.inner())?;
+            connection::probe_dead_peers(acceptor.inner())?;
             serve(acceptor, "http", &cli.server, streams, service).await
         }
     }
@@ -100,7 +100,7 @@ async fn serve(
         .with_write_stall_timeout(args.write_stall())
         .with_request_body_timeout(BODY_STALL);
     let mut server = Server::new(acceptor).fuse_config(fuse);
-    config::bound_buffers(&mut server, args);
+    connection::bound_buffers(&mut server, args);
     let (handle, grace) = (server.handle(), args.shutdown_grace);
     tokio::spawn(async move {
         let signal = shutdown_signal().await;

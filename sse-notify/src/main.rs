@@ -43,7 +43,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    sse_shared::config::init_tracing();
+    sse_shared::logging::init_tracing();
     // This service's keep-alive default is 30 s (the tutorial's choice), not 15.
     let matches = Cli::command()
         .mut_arg("keep_alive", |arg| arg.default_value("30"))

@@ -34,7 +34,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    sse_shared::config::init_tracing();
+    sse_shared::logging::init_tracing();
     server::exit_code(run(Cli::parse()).await)
 }
 
