@@ -1,5 +1,19 @@
 //! Request bodies through salvo's own parsers, with a size limit, an overall deadline,
 //! and a clear JSON error for each way a client can get one wrong, never a panic.
+//!
+//! ```
+//! use salvo::prelude::*;
+//! use sse_shared::body;
+//! use sse_shared::error::ApiError;
+//!
+//! /// Echoes a note of 1 to 1,000 bytes of UTF-8: `413`, `400` or `408` otherwise,
+//! /// each as the JSON error.
+//! #[handler]
+//! async fn echo(req: &mut Request, depot: &mut Depot) -> Result<String, ApiError> {
+//!     body::text(req, depot, 1000).await
+//! }
+//! # let _ = Router::new().post(echo);
+//! ```
 
 use std::time::Duration;
 

@@ -2,6 +2,16 @@
 //!
 //! Handlers return `Result<_, ApiError>`; [`json_errors`] is a catcher that gives the
 //! same shape to errors salvo produces itself (no route, wrong method, a caught panic).
+//!
+//! ```
+//! use std::time::Duration;
+//! use salvo::http::StatusCode;
+//! use sse_shared::error::ApiError;
+//!
+//! let busy = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Wait a moment.")
+//!     .retry_after(Duration::from_secs(2)); // and a `Retry-After: 2` header
+//! assert_eq!(busy.body(), r#"{"error":"rate-limited","message":"Wait a moment."}"#);
+//! ```
 
 use std::time::Duration;
 

@@ -9,6 +9,16 @@
 //! LF, which is what every conforming client does. A field value always follows `": "`,
 //! so data that starts with a space keeps it. Ids and event names are single-line by
 //! definition: CR, LF or NUL in them is a [`FrameError`], never a panic.
+//!
+//! ```
+//! use sse_shared::frame::Frame;
+//!
+//! let frame = Frame::new().id("7")?.event("note")?.data("two\nlines").finish();
+//! assert_eq!(&frame[..], b"id: 7\nevent: note\ndata: two\ndata: lines\n\n");
+//! // An id with a line break would end the field early: refused, not written.
+//! assert!(Frame::new().id("7\nevent: forged").is_err());
+//! # Ok::<(), sse_shared::frame::FrameError>(())
+//! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;

@@ -1,29 +1,45 @@
 #![deny(missing_docs)]
-//! The SSE core the examples share, one concern per module. Each module can be copied
-//! into another project with the modules its docs name (and the crates it uses).
+//! Server-Sent Events for Salvo: a core that writes and fans out streams, and the
+//! production stack that wraps it, one concern per module. Each module opens with an
+//! example; each can be copied into another project with the modules it imports.
+//!
+//! # Layout
+//!
+//! **The core** imports nothing but itself (no options, limits, metrics, contract,
+//! HTTP error mapping, origin or address code): settings reach it as plain structs.
 //!
 //! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
-//! - [`event_stream`] (core): the response for shared frames: `retry:`, keep-alive;
-//!   [`stream_route`] (core): the [`StreamRoute`](stream_route::StreamRoute) mark on
-//!   routes that open streams and their [`StreamSettings`](stream_route::StreamSettings).
-//! - [`streams`] (a hoop): [`Streams`], around every marked route: admission (by
-//!   client [`address`]), the slot held by the body, and through [`held_stream`] the
-//!   end on [`shutdown`], the lifetime, the write-stall watch and the [`metrics`].
-//! - [`hub`]: the event hub: bounded history, gapless replay, slow-client policy;
-//!   [`resume`]: `Last-Event-ID` and the `reset` event; [`snapshot`]: what a stream
-//!   that starts with a snapshot needs beyond subscribing.
-//! - [`publish`]: [`Publisher`]: into the hub, or through a log several instances
-//!   share (the `sse-redis` crate); [`producer`]: one producer across instances.
-//! - [`error`]: the JSON error type; [`body`]: request bodies with limits.
-//! - [`openapi`]: the `GET /openapi.json` contract, event streams' events included.
-//! - [`page`]: the shared page layout, stylesheet, static files and CSP.
-//! - [`origin`]: refusing state changes and identities to other origins' pages.
-//! - [`secret`]: random tokens and bearer auth; [`names`]: display names; [`rate`]:
-//!   rate limits per key or client address (`governor`).
-//! - [`config`]: the options; [`routes`]: what every server serves besides its
-//!   example (`/healthz`, `/metrics`, JSON errors, the panic net); [`server`]: serving on
-//!   `salvo::Server` with a clean shutdown; `lean` (feature `lean-server`): connections served by hyper directly.
-//! - `testing` (feature `testing`): helpers for tests over real TCP and real Chromium.
+//! - [`stream_route`]: the [`StreamRoute`](stream_route::StreamRoute) mark on routes that
+//!   open streams, and their [`StreamSettings`](stream_route::StreamSettings);
+//!   [`event_stream`]: the response that writes shared frames (`retry:`, keep-alive).
+//! - [`hub`]: one bounded history that is every subscriber's queue (gapless replay,
+//!   the slow-client policy, a [`HubObserver`]); [`matching`]: filters that cost more
+//!   than a comparison, kept off the lock and the workers; [`resume`]: `Last-Event-ID`
+//!   and the `reset` event; [`snapshot`]: what a stream that starts with a snapshot needs.
+//! - [`publish`]: the [`Publisher`] seam (into the hub, or through a log several
+//!   instances share: the `sse-redis` crate); [`producer`]: one job across instances;
+//!   [`publish_error`]: why a publish failed.
+//!
+//! **What handlers use** besides the core: [`error`] (the one JSON error type, and how
+//! a failed publish is answered), [`body`] (request bodies with limits), [`page`]
+//! (the page layout and static files), [`names`] (display names), [`secret`] (tokens,
+//! bearer auth), [`rate`] (rate limits), [`address`] (the client's address behind
+//! proxies) and [`origin`] (is this request from our own pages?).
+//!
+//! **The production stack**, hoops a `main.rs` stacks around an example's router:
+//! [`streams`] ([`Streams`]: admission per server and per client address around every
+//! route marked `StreamRoute`, then the end on [`shutdown`], the lifetime and the
+//! write-stall watch on the body the handler wrote); [`routes`] (the panic net,
+//! security headers, the same-origin rule, CORS, the body deadline, `/healthz`,
+//! `/metrics`, JSON errors); [`metrics`] and [`hub_metrics`] (Prometheus).
+//!
+//! **Options and serving**: [`config`] ([`ServerArgs`]), [`history_args`]
+//! ([`HistoryArgs`]), [`connection`] (per-connection bounds), [`logging`], and
+//! [`server`] (serving on `salvo::Server` with a clean shutdown). [`openapi`]: the
+//! `GET /openapi.json` contract each example's `contract.rs` builds.
+//!
+//! `testing` (feature `testing`): tools for tests over real TCP, real processes and a
+//! real Chromium.
 
 pub mod address;
 pub mod body;
@@ -32,7 +48,7 @@ pub mod connection;
 pub mod error;
 pub mod event_stream;
 pub mod frame;
-pub mod held_stream;
+mod held_stream;
 pub mod history_args;
 pub mod hub;
 pub mod hub_metrics;

@@ -4,6 +4,17 @@
 //! the tests) keep separate counts. Handles are cheap clones of shared atomics; a hub's
 //! own (history size, lagging streams, the backend) are `hub_metrics::HubMetrics`, the
 //! observer a `main.rs` gives the hub (`Hub::with_observer`).
+//!
+//! ```
+//! use sse_shared::metrics::Metrics;
+//!
+//! let metrics = Metrics::new(); // `GET /metrics` renders it (it is a handler too)
+//! metrics.open_streams.inc();
+//! metrics.reject("per-ip-limit");
+//! let text = metrics.render();
+//! assert!(text.contains("sse_open_streams 1"));
+//! assert!(text.contains(r#"sse_rejected_streams_total{reason="per-ip-limit"} 1"#));
+//! ```
 
 use std::sync::Arc;
 

@@ -12,6 +12,15 @@
 //!   sequence joined by U+200D (a family) is refused with the other format characters;
 //! - at least one letter, number, punctuation or symbol: not spaces, marks or
 //!   variation selectors alone.
+//!
+//! ```
+//! use sse_shared::names::{NameError, display_name};
+//!
+//! assert_eq!(display_name("  Zoë ", 32), Ok("Zoë".to_owned()));
+//! // A right-to-left override would make "alice" show as someone else's name.
+//! assert_eq!(display_name("\u{202e}ecila", 32), Err(NameError::Hidden));
+//! assert_eq!(display_name("\u{301}", 32), Err(NameError::Blank)); // a mark alone
+//! ```
 
 use unicode_normalization::UnicodeNormalization;
 use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};

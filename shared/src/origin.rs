@@ -8,6 +8,18 @@
 //! server asks the browser where the request comes from: `Sec-Fetch-Site` (Fetch
 //! Metadata, sent by every current browser to HTTPS and localhost), else `Origin`
 //! (sent with every POST), and refuses with `403` what is not its own.
+//!
+//! ```
+//! use salvo::Request;
+//! use sse_shared::origin::is_own_origin;
+//!
+//! let mut req = Request::new();
+//! req.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
+//! req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+//! assert!(!is_own_origin(&req, &[]));
+//! // Unless `--cors-origins` lists the page's origin.
+//! assert!(is_own_origin(&req, &["https://evil.example".to_owned()]));
+//! ```
 
 use salvo::http::header::HOST;
 use salvo::http::uri::Scheme;

@@ -4,6 +4,15 @@
 //! Scripts and styles are separate files (never inline), so every page can be served
 //! with a strict `Content-Security-Policy` (see `routes`): only this origin's scripts
 //! run, and text from other users can never become markup or code.
+//!
+//! ```
+//! use sse_shared::page;
+//!
+//! // `GET /` (the layout around this HTML) and `GET /static/app.js`.
+//! let files = [("app.js", "new EventSource('/events');")];
+//! let router = page::routes("My stream", "<h1>Events</h1>", &files);
+//! # let _ = router;
+//! ```
 
 use bytes::Bytes;
 use salvo::http::header::HeaderValue;

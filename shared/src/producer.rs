@@ -2,6 +2,30 @@
 //! instances (a ticker, a market simulator). In memory it always runs; on a shared log
 //! it runs while it holds a [`SharedLease`] (`sse_redis::RedisLease`), and the log
 //! refuses its appends once the lease is another's.
+//!
+//! ```
+//! # use bytes::Bytes;
+//! # use sse_shared::frame::{Frame, FrameError};
+//! # use sse_shared::hub::{EventId, HubEvent};
+//! # struct Note(String);
+//! # impl HubEvent for Note {
+//! #     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+//! #         Ok(Frame::new().id(&id.to_string())?.data(&self.0).finish())
+//! #     }
+//! # }
+//! use sse_shared::hub::{HistoryLimits, Hub};
+//! use sse_shared::producer::{Held, Producer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut ticker = Producer::in_memory(Hub::new(HistoryLimits::default()));
+//! // In memory this instance always runs the job; with a lease, only its holder does.
+//! assert_ne!(ticker.holds().await, Held::No);
+//! ticker.publish(vec![Note("tick".into())]).await?;
+//! assert!(ticker.hub().latest().is_some());
+//! # Ok(())
+//! # }
+//! ```
 
 use futures_util::future::BoxFuture;
 

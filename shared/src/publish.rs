@@ -5,6 +5,30 @@
 //!
 //! A job that must run on one instance at a time (a ticker, a market simulator)
 //! publishes through a `producer::Producer` instead.
+//!
+//! ```
+//! # use bytes::Bytes;
+//! # use sse_shared::frame::{Frame, FrameError};
+//! # use sse_shared::hub::{EventId, HubEvent};
+//! # struct Note(String);
+//! # impl HubEvent for Note {
+//! #     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+//! #         Ok(Frame::new().id(&id.to_string())?.data(&self.0).finish())
+//! #     }
+//! # }
+//! use sse_shared::hub::{HistoryLimits, Hub, Start};
+//! use sse_shared::publish::Publisher;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let log = Publisher::in_memory(Hub::new(HistoryLimits::default()));
+//! let mut reader = log.hub().subscribe(Start::Live);
+//! let id = log.publish(Note("hello".into())).await?; // the same call with Redis
+//! let frames = reader.next_batch().await.ok_or("the hub is gone")?;
+//! assert_eq!(&frames[..], format!("id: {id}\ndata: hello\n\n").as_bytes());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 

@@ -2,6 +2,17 @@
 //! `governor` crate), per key ([`PerKey`]: a member, say) or per client address
 //! ([`PerClient`]), in bounded tables. Each refusal says how long to wait, for a
 //! `Retry-After`.
+//!
+//! ```
+//! use sse_shared::rate::PerKey;
+//!
+//! let posts = PerKey::new(2, 1.0); // 2 at once, then one a second
+//! assert!(posts.try_take(&"alice").is_ok());
+//! assert!(posts.try_take(&"alice").is_ok());
+//! let wait = posts.try_take(&"alice").unwrap_err(); // say it in `Retry-After`
+//! assert!(wait.as_millis() > 0);
+//! assert!(posts.try_take(&"bob").is_ok()); // each key its own allowance
+//! ```
 
 use std::hash::Hash;
 use std::net::IpAddr;

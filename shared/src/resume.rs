@@ -8,6 +8,19 @@
 //! A cursor the server cannot honour must never be answered with a 4xx: `EventSource`
 //! gives up for good on an HTTP error. The stream starts instead with `event: reset`,
 //! data `{"reason": .., "oldest": .., "latest": ..}`, and goes on live.
+//!
+//! ```
+//! use salvo::Request;
+//! use sse_shared::resume::{Reset, ResetReason, last_event_id};
+//!
+//! let mut req = Request::new();
+//! req.headers_mut().insert("last-event-id", "41".parse().unwrap());
+//! assert_eq!(last_event_id(&req).as_deref(), Some("41"));
+//! // An id that cannot be honoured: the `data` of the `reset` the stream starts with.
+//! let reset = Reset::new(ResetReason::HistoryGap, Some(45), Some(90));
+//! let json = serde_json::to_string(&reset).unwrap();
+//! assert_eq!(json, r#"{"reason":"history-gap","oldest":"45","latest":"90"}"#);
+//! ```
 
 use std::fmt::Display;
 

@@ -2,6 +2,26 @@
 //! answers `500` and logs, the connection survives), the security headers, the refusal
 //! of POST and DELETE requests from other origins' pages, `GET /healthz`, `GET
 //! /metrics`, and JSON errors for whatever salvo answers itself.
+//!
+//! ```
+//! use clap::Parser;
+//! use salvo::prelude::*;
+//! use sse_shared::{ServerArgs, Streams, routes};
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     server: ServerArgs,
+//! }
+//!
+//! # #[handler] async fn events() {}
+//! let cli = Cli::parse_from(["app"]);
+//! let streams = Streams::from_args(&cli.server);
+//! let app = Router::with_path("events").get(events);
+//! // The app inside what every server has; serve it with `salvo::Server`.
+//! let service: Service = routes::service(&streams, app);
+//! # let _ = service;
+//! ```
 
 use salvo::affix_state::inject;
 use salvo::catcher::Catcher;

@@ -1,5 +1,18 @@
 //! Secrets: random tokens, constant-time comparison, and the credential a request
 //! presents (`Authorization: Bearer`, else a cookie).
+//!
+//! ```
+//! use salvo::Request;
+//! use sse_shared::secret::{constant_time_eq, presented_token, random_token};
+//!
+//! let token = random_token();
+//! assert_eq!(token.len(), 32);
+//! let mut req = Request::new();
+//! let bearer = format!("Bearer {token}").parse().unwrap();
+//! req.headers_mut().insert("authorization", bearer);
+//! let presented = presented_token(&req, "session").unwrap_or_default();
+//! assert!(constant_time_eq(presented.as_bytes(), token.as_bytes()));
+//! ```
 
 use rand::RngExt;
 use salvo::Request;

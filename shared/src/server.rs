@@ -6,6 +6,31 @@
 //! Why the streams end first: a graceful stop waits for every response to finish, and
 //! an event stream never does. [`Streams::shut_down`] ends them all (each client gets
 //! its `retry:` and reconnects elsewhere), and the grace bounds whatever is left.
+//!
+//! ```
+//! use clap::Parser;
+//! use salvo::prelude::*;
+//! use sse_shared::{ServerArgs, Streams, server};
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     server: ServerArgs,
+//! }
+//!
+//! # #[handler] async fn events() {}
+//! #[tokio::main]
+//! async fn main() -> Result<(), server::ServerError> {
+//!     let cli = Cli::parse_from(["app", "--port", "0"]);
+//!     let streams = Streams::from_args(&cli.server);
+//!     let app = Router::with_path("events").get(events);
+//!     // A `main` calls `server::run(&cli.server, streams, app)`: until SIGINT or
+//!     // SIGTERM. Here, until `stop` (at once): every stream ends, then the server.
+//!     let listening = |scheme: &str, addr| println!("listening on {scheme}://{addr}");
+//!     let stop = async {};
+//!     server::serve(&cli.server, streams, app, listening, stop).await
+//! }
+//! ```
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

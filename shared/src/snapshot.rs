@@ -2,6 +2,30 @@
 //! the newest retained events (to go on from the last tick), a look at the history
 //! under the same lock that fixes a subscription's cursor (so the snapshot and the
 //! stream agree exactly), a first frame, and the `live` marker after a replay.
+//!
+//! ```
+//! # use bytes::Bytes;
+//! # use sse_shared::frame::{Frame, FrameError};
+//! # use sse_shared::hub::{EventId, HubEvent};
+//! # struct Note(String);
+//! # impl HubEvent for Note {
+//! #     fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+//! #         Ok(Frame::new().id(&id.to_string())?.data(&self.0).finish())
+//! #     }
+//! # }
+//! use sse_shared::hub::{HistoryLimits, Hub, Start};
+//! use sse_shared::snapshot::{find_newest, subscribe_with};
+//!
+//! let hub = Hub::new(HistoryLimits::default());
+//! for text in ["a", "b"] {
+//!     hub.publish(Note(text.into())).expect("small");
+//! }
+//! assert_eq!(find_newest(&hub, |n| Some(n.0.clone())).as_deref(), Some("b"));
+//! // A snapshot that agrees exactly with where the stream starts.
+//! let (stream, seen) = subscribe_with(&hub, Start::Live, |_| true, |newest| newest.count());
+//! assert_eq!(seen, 2);
+//! # let _ = stream;
+//! ```
 
 use bytes::Bytes;
 

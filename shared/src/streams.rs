@@ -3,7 +3,7 @@
 //! stream slot *before* the handler runs, so a refusal is a plain `503`/`429` JSON
 //! response (a server-wide cap, one per client [`address`](crate::address), a rate of
 //! new streams); once the handler has written its stream, it wraps the body
-//! ([`HeldStream`]): the slot is held until the body is dropped (the client went away),
+//! (`held_stream.rs`): the slot is held until the body is dropped (the client went away),
 //! the stream ends on shutdown with a last `retry:` or at its lifetime, a client that
 //! stopped reading is noticed, and frames are counted in the [`metrics`](crate::metrics).
 //! This is why salvo's `max_concurrency` hoop is not enough: it frees its slot when the

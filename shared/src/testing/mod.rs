@@ -9,6 +9,27 @@
 //! [`SseConnection`] (`sse`), [`AppProcess`] (`process`), [`Browser`] (`browser`),
 //! [`RedisServer`] (`redis_server`), [`Nginx`] (`nginx`), [`FaultyProxy`] (`proxy`);
 //! here, the bounded waits and the figures the reliability suite prints.
+//!
+//! ```
+//! use salvo::prelude::*;
+//! use sse_shared::ServerArgs;
+//! use sse_shared::testing::{SseConnection, TestApp, TestResult};
+//!
+//! #[handler]
+//! async fn events(res: &mut Response) {
+//!     let frames = futures_util::stream::iter([bytes::Bytes::from_static(b"data: hi\n\n")]);
+//!     let settings = sse_shared::stream_route::StreamSettings::default();
+//!     sse_shared::event_stream::respond(res, &settings, frames);
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> TestResult {
+//! let app = TestApp::start(ServerArgs::default(), |_| Router::with_path("events").get(events)).await?;
+//! let mut stream = SseConnection::open(&app.url("/events"), &[]).await?;
+//! assert_eq!(stream.next_event().await?.data.as_deref(), Some("hi"));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::future::Future;
 use std::net::TcpListener as StdTcpListener;
