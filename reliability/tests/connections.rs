@@ -22,7 +22,7 @@ async fn a_proxy_seen_as_an_ipv4_mapped_address_is_trusted() -> TestResult {
         ..ServerArgs::default()
     };
     let streams = Streams::from_args(&args);
-    let router = sse_counter::router(streams.settings(), Duration::from_secs(3600));
+    let router = sse_counter::router(Duration::from_secs(3600));
     let app = TestApp::serve_at(args, streams, router).await?;
     // Over IPv4, to the dual-stack listener.
     let url = format!("http://127.0.0.1:{}/events", app.server.local_addr().port());
@@ -52,10 +52,7 @@ async fn a_forged_forwarded_entry_cannot_buy_more_streams_for_one_client() -> Te
         trusted_proxies: vec!["127.0.0.1".parse()?],
         ..ServerArgs::default()
     };
-    let app = TestApp::start(args, |s| {
-        sse_counter::router(s.settings(), Duration::from_secs(3600))
-    })
-    .await?;
+    let app = TestApp::start(args, |_| sse_counter::router(Duration::from_secs(3600))).await?;
     let url = app.url("/events");
     for proxy_wrote in [
         "5.5.5.5:40001",
@@ -86,8 +83,8 @@ async fn a_forged_forwarded_entry_cannot_buy_more_streams_for_one_client() -> Te
 /// keepalive timer is armed on an idle stream), so a peer that vanished is noticed.
 #[tokio::test]
 async fn accepted_connections_probe_for_a_vanished_peer() -> TestResult {
-    let app = TestApp::start(ServerArgs::default(), |s| {
-        sse_counter::router(s.settings(), Duration::from_secs(3600))
+    let app = TestApp::start(ServerArgs::default(), |_| {
+        sse_counter::router(Duration::from_secs(3600))
     })
     .await?;
     let server_port = app.server.local_addr().port();

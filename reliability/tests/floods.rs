@@ -20,10 +20,7 @@ async fn limits_hold_under_a_flood_and_healthz_answers() -> TestResult {
         trusted_proxies: vec!["127.0.0.1".parse()?],
         ..ServerArgs::default()
     };
-    let app = TestApp::start(args, |streams| {
-        sse_counter::router(streams.settings(), Duration::from_millis(500))
-    })
-    .await?;
+    let app = TestApp::start(args, |_| sse_counter::router(Duration::from_millis(500))).await?;
     let url = app.url("/events");
 
     // Fill the server: 4 addresses x 50 streams.

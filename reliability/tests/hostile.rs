@@ -22,10 +22,8 @@ const ADMIN: &str = "hostile-admin-token-0123456789";
 /// Every example, started in this process: (name, app).
 async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
     let args = ServerArgs::default;
-    let counter = TestApp::start(args(), |s| {
-        sse_counter::router(s.settings(), Duration::from_millis(100))
-    })
-    .await?;
+    let counter =
+        TestApp::start(args(), |_| sse_counter::router(Duration::from_millis(100))).await?;
     let (resume, _) = resume(args(), HistoryLimits::default()).await?;
     let (chat, _) = chat(args()).await?;
     let stock = TestApp::start(args(), |s: &Streams| {
@@ -262,11 +260,7 @@ async fn a_6_kb_last_event_id_gets_a_reset_on_every_stream() -> TestResult {
 #[tokio::test]
 async fn a_request_head_past_max_header_bytes_gets_431_unless_the_option_allows_it() -> TestResult {
     let id = "1".repeat(10 * 1024);
-    let counter = |args| {
-        TestApp::start(args, |s| {
-            sse_counter::router(s.settings(), Duration::from_millis(100))
-        })
-    };
+    let counter = |args| TestApp::start(args, |_| sse_counter::router(Duration::from_millis(100)));
     // The default, 8 KiB: a 10 KB Last-Event-ID makes the head too large.
     let app = counter(ServerArgs::default()).await?;
     let request = format!("GET /events HTTP/1.1\r\nhost: x\r\nlast-event-id: {id}\r\n\r\n");

@@ -48,6 +48,12 @@ impl Default for StreamSettings {
 }
 
 impl StreamSettings {
+    /// The settings the production stack put in the `Depot` (`routes::service`, from
+    /// `--retry-ms` and `--keep-alive-secs`); the defaults without it.
+    pub fn from_depot(depot: &Depot) -> Self {
+        depot.get_typed::<Self>().copied().unwrap_or_default()
+    }
+
     /// One stream's `retry:`: [`StreamSettings::retry`], spread.
     pub fn retry(&self) -> Duration {
         spread(self.retry, self.retry_jitter_pct)

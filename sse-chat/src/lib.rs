@@ -132,10 +132,8 @@ async fn join_stream(
     let start = Start::resume_or(last_event_id(req), Start::Recent(RECENT_MESSAGES));
     let events = room.hub().subscribe(start).into_stream();
     let frames = stream::iter([welcome]).chain(events);
-    // When the client goes away, `joined.stream` drops: maybe a `leave`. (The
-    // production stack puts its `--retry-ms` and `--keep-alive-secs` in the `Depot`.)
-    let settings = depot.get_typed::<StreamSettings>().copied();
-    let settings = settings.unwrap_or_default();
+    // When the client goes away, `joined.stream` drops: maybe a `leave`.
+    let settings = StreamSettings::from_depot(depot);
     event_stream::respond(res, &settings, with_guard(frames, joined.stream));
     Ok(())
 }

@@ -55,7 +55,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
     let streams = Streams::from_args(&cli.server);
-    let app = sse_counter::router(streams.settings(), Duration::from_millis(cli.interval_ms));
+    let app = sse_counter::router(Duration::from_millis(cli.interval_ms));
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app);
     // The panic net, security headers, same-origin POSTs, /healthz, /metrics, JSON errors.

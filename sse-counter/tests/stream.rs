@@ -10,10 +10,7 @@ use sse_shared::testing::{
 };
 
 async fn counter(args: ServerArgs, every: Duration) -> TestResult<TestApp> {
-    TestApp::start(args, |streams| {
-        sse_counter::router(streams.settings(), every)
-    })
-    .await
+    TestApp::start(args, |_| sse_counter::router(every)).await
 }
 
 async fn fast_counter() -> TestResult<TestApp> {
@@ -283,9 +280,8 @@ async fn common_routes_and_json_errors() -> TestResult {
             .with_ansi(false)
             .finish(),
     );
-    let app = TestApp::start(ServerArgs::default(), |streams| {
-        sse_counter::router(streams.settings(), Duration::from_secs(1))
-            .push(Router::with_path("explode").get(explode))
+    let app = TestApp::start(ServerArgs::default(), |_| {
+        sse_counter::router(Duration::from_secs(1)).push(Router::with_path("explode").get(explode))
     })
     .await?;
 
