@@ -149,7 +149,7 @@ async fn ours(
         burst: u32::MAX,
         per_second: u32::MAX,
     };
-    let app = sse_resume::router(streams.settings(), &log, unlimited);
+    let app = sse_resume::router(&log, unlimited);
     run_ours(&args, streams, app, lean_server).await
 }
 

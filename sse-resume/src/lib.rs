@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
+use salvo::affix_state;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
@@ -140,26 +141,22 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
     .unwrap_or(0)
 }
 
-/// The routes: `GET /events`, `POST /events` and the page. (`#[endpoint]` describes a
-/// route for OpenAPI; `main.rs` serves the description, see `contract.rs`.)
-pub fn router(
-    settings: StreamSettings,
-    log: &Publisher<ResumeEvent>,
-    notes: NoteAllowance,
-) -> Router {
+/// The routes: `GET /events`, `POST /events` and the page. [`Events`] is in every
+/// handler's `Depot` (salvo's `affix_state`). (`#[endpoint]` describes a route for
+/// OpenAPI; `main.rs` serves the description, see `contract.rs`.)
+pub fn router(log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
+    let events = Events {
+        log: log.clone(),
+        notes,
+        per_client: PerClient::new(notes.burst, f64::from(notes.per_second)),
+    };
     Router::new()
+        .hoop(affix_state::inject(Arc::new(events)))
         .push(
             Router::with_path("events")
                 .hoop(StreamRoute)
-                .get(Subscribe {
-                    settings,
-                    hub: log.hub().clone(),
-                })
-                .post(PostNote {
-                    log: log.clone(),
-                    notes,
-                    allowance: Arc::new(PerClient::new(notes.burst, f64::from(notes.per_second))),
-                }),
+                .get(subscribe)
+                .post(post_note),
         )
         .push(page::routes(
             "SSE resume",
@@ -168,14 +165,16 @@ pub fn router(
         ))
 }
 
-/// `GET /events`: replay after `Last-Event-ID`, then live.
-struct Subscribe {
-    settings: StreamSettings,
-    hub: Hub<ResumeEvent>,
+/// The events: the log they are published to and read from, and how many notes each
+/// client address may post.
+pub struct Events {
+    log: Publisher<ResumeEvent>,
+    notes: NoteAllowance,
+    per_client: PerClient,
 }
 
-/// Every retained event after `Last-Event-ID` (none without one), `live`, then live
-/// events: each once, in order, with no gap.
+/// `GET /events`: every retained event after `Last-Event-ID` (none without one),
+/// `live`, then live events: each once, in order, with no gap.
 #[endpoint(
     status_codes(200, 429, 503),
     parameters(
@@ -183,24 +182,20 @@ struct Subscribe {
         ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
     )
 )]
-impl Subscribe {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        // With an id: everything after it that is still retained (or `reset`, if it is
-        // not an id, too old, or never issued). Without: live from now.
-        let start = Start::resume_or(last_event_id(req), Start::Live);
-        // `event: live` after the replay lets the page mark replayed events.
-        let events = self.hub.subscribe(start).with_live_marker();
-        event_stream::respond(res, &self.settings, events.into_stream());
-        Ok(())
-    }
-}
-
-/// `POST /events`: publish the body as a note, within the [`NoteAllowance`] of the
-/// client's address (`429` beyond).
-struct PostNote {
-    log: Publisher<ResumeEvent>,
-    notes: NoteAllowance,
-    allowance: Arc<PerClient>,
+async fn subscribe(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let events = events(depot)?;
+    // With an id: everything after it that is still retained (or `reset`, if it is
+    // not an id, too old, or never issued). Without: live from now.
+    let start = Start::resume_or(last_event_id(req), Start::Live);
+    // `event: live` after the replay lets the page mark replayed events.
+    let frames = events.log.hub().subscribe(start).with_live_marker();
+    let settings = StreamSettings::from_depot(depot);
+    event_stream::respond(res, &settings, frames.into_stream());
+    Ok(())
 }
 
 /// What `POST /events` answers.
@@ -210,34 +205,42 @@ struct Created {
     id: String,
 }
 
-/// Publishes the body as `event: note` (1 to 16 KiB of UTF-8).
+/// `POST /events`: publishes the body as `event: note` (1 to 16 KiB of UTF-8), within
+/// the [`NoteAllowance`] of the client's address (`429` beyond).
 #[endpoint(
     request_body(content = String, content_type = "text/plain", description = "The note."),
     status_codes(201, 400, 403, 408, 413, 429, 503),
     responses((status_code = 201, description = "Published.", body = Created))
 )]
-impl PostNote {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-    ) -> Result<(), ApiError> {
-        if let Some(ip) = client_of(req, depot) {
-            self.allowance.try_take(ip).map_err(|wait| {
-                let NoteAllowance { burst, per_second } = self.notes;
-                let message = format!(
-                    "At most {per_second} notes a second (bursts of {burst}) from one address; wait a moment."
-                );
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
-                    .retry_after(wait)
-            })?;
-        }
-        let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
-        // 503 while Redis is unreachable (nothing is published then).
-        let id = self.log.publish(ResumeEvent::Note(text)).await?;
-        res.status_code(StatusCode::CREATED);
-        res.render(Json(Created { id: id.to_string() }));
-        Ok(())
+async fn post_note(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let events = events(depot)?;
+    if let Some(ip) = client_of(req, depot) {
+        events.per_client.try_take(ip).map_err(|wait| {
+            let NoteAllowance { burst, per_second } = events.notes;
+            let message = format!(
+                "At most {per_second} notes a second (bursts of {burst}) from one address; wait a moment."
+            );
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
+                .retry_after(wait)
+        })?;
     }
+    let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
+    // 503 while Redis is unreachable (nothing is published then).
+    let id = events.log.publish(ResumeEvent::Note(text)).await?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(Created { id: id.to_string() }));
+    Ok(())
+}
+
+/// The [`Events`] [`router`] puts in the `Depot`.
+fn events(depot: &Depot) -> Result<Arc<Events>, ApiError> {
+    let events = depot.get_typed::<Arc<Events>>().map_err(|_| {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        ApiError::new(status, "internal", "The events are not set up.")
+    })?;
+    Ok(Arc::clone(events))
 }

@@ -54,7 +54,7 @@ async fn run(cli: Cli) -> MainResult {
         every,
         streams.shutdown_token(),
     ));
-    let app = sse_resume::router(streams.settings(), &log, cli.notes);
+    let app = sse_resume::router(&log, cli.notes);
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app);
     let code = server::run(&cli.server, streams, app).await;

@@ -19,11 +19,7 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
         hub = Some(created.clone());
-        sse_resume::router(
-            streams.settings(),
-            &Publisher::in_memory(created),
-            Default::default(),
-        )
+        sse_resume::router(&Publisher::in_memory(created), Default::default())
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))
