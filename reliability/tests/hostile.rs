@@ -32,7 +32,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
             HubMetrics::register(s.metrics()),
         ));
         let market = sse_stock_feed::Market::new(vec!["AAPL".into()], log);
-        sse_stock_feed::router(s.settings(), &market)
+        sse_stock_feed::router(&market)
     })
     .await?;
     let secret = b"hostile JWT secret, 32 bytes or more";

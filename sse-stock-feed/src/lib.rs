@@ -22,6 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use rand::RngExt;
+use salvo::affix_state;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
@@ -300,17 +301,18 @@ pub fn parse_symbols(list: &str) -> Result<SymbolList, String> {
     Ok(SymbolList(symbols))
 }
 
-/// The routes: `GET /symbols`, `GET /prices` and the page. (`#[endpoint]` describes a
-/// route for OpenAPI; `main.rs` serves the description, see `contract.rs`.)
-pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
+/// The routes: `GET /symbols`, `GET /prices` and the page. The market is in every
+/// handler's `Depot` (salvo's `affix_state`). (`#[endpoint]` describes a route for
+/// OpenAPI; `main.rs` serves the description, see `contract.rs`.)
+pub fn router(market: &Arc<Market>) -> Router {
     Router::new()
-        .push(Router::with_path("symbols").get(Symbols {
-            market: Arc::clone(market),
-        }))
-        .push(Router::with_path("prices").hoop(StreamRoute).get(Prices {
-            settings,
-            market: Arc::clone(market),
-        }))
+        .hoop(affix_state::inject(Arc::clone(market)))
+        .push(Router::with_path("symbols").get(list_symbols))
+        .push(
+            Router::with_path("prices")
+                .hoop(StreamRoute)
+                .get(watch_prices),
+        )
         .push(page::routes(
             "SSE stock feed",
             include_str!("../static/index.html"),
@@ -319,26 +321,14 @@ pub fn router(settings: StreamSettings, market: &Arc<Market>) -> Router {
 }
 
 /// `GET /symbols`: the market's symbols, as a JSON list.
-struct Symbols {
-    market: Arc<Market>,
-}
-
-/// The market's symbols.
 #[endpoint(responses((status_code = 200, description = "The symbols, in order.", body = Vec<String>)))]
-impl Symbols {
-    async fn handle(&self, res: &mut Response) {
-        res.render(Json(&self.market.symbols));
-    }
+async fn list_symbols(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    res.render(Json(&market(depot)?.symbols));
+    Ok(())
 }
 
-/// `GET /prices?symbols=..`: snapshot, then price events.
-struct Prices {
-    settings: StreamSettings,
-    market: Arc<Market>,
-}
-
-/// A snapshot of the symbols' prices, then each `price` as it moves; resumed after
-/// `Last-Event-ID` with no tick missed.
+/// `GET /prices?symbols=..`: a snapshot of the symbols' prices, then each `price` as
+/// it moves; resumed after `Last-Event-ID` with no tick missed.
 #[endpoint(
     status_codes(200, 400, 429, 503),
     parameters(
@@ -347,17 +337,26 @@ struct Prices {
         ("lastEventId" = Option<String>, Query, description = "The same, for a page that reconnects by hand (the header wins).")
     )
 )]
-impl Prices {
-    async fn handle(&self, req: &mut Request, res: &mut Response) -> Result<(), ApiError> {
-        let wanted = self
-            .market
-            .wanted(req.query::<String>("symbols").as_deref())?;
-        let frames = self
-            .market
-            .watch(wanted, Start::resume_or(last_event_id(req), Start::Live))?;
-        event_stream::respond(res, &self.settings, frames);
-        Ok(())
-    }
+async fn watch_prices(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<(), ApiError> {
+    let market = market(depot)?;
+    let wanted = market.wanted(req.query::<String>("symbols").as_deref())?;
+    let start = Start::resume_or(last_event_id(req), Start::Live);
+    let frames = market.watch(wanted, start)?;
+    event_stream::respond(res, &StreamSettings::from_depot(depot), frames);
+    Ok(())
+}
+
+/// The market [`router`] puts in the `Depot`.
+fn market(depot: &Depot) -> Result<Arc<Market>, ApiError> {
+    let market = depot.get_typed::<Arc<Market>>().map_err(|_| {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        ApiError::new(status, "internal", "The market is not set up.")
+    })?;
+    Ok(Arc::clone(market))
 }
 
 #[cfg(test)]

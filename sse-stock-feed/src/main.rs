@@ -59,7 +59,7 @@ async fn run(cli: Cli) -> MainResult {
             .clone()
             .run(producer, every, streams.shutdown_token()),
     );
-    let app = sse_stock_feed::router(streams.settings(), &market);
+    let app = sse_stock_feed::router(&market);
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app);
     let code = server::run(&cli.server, streams, app).await;

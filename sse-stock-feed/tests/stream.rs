@@ -38,7 +38,7 @@ async fn start(symbols: &[&str], max_events: usize) -> TestResult<(TestApp, Sim)
         ));
         let created = Market::new(symbols.iter().map(|s| s.to_string()).collect(), log);
         market = Some(Arc::clone(&created));
-        sse_stock_feed::router(streams.settings(), &created)
+        sse_stock_feed::router(&created)
     })
     .await?;
     let market = market.ok_or("no market")?;
