@@ -44,7 +44,7 @@ async fn every_example() -> TestResult<Vec<(&'static str, TestApp)>> {
         ));
         let notifier: Arc<sse_notify::Notifier> =
             sse_notify::Notifier::new(log, ADMIN.into(), sessions);
-        sse_notify::router(s.settings(), &notifier)
+        sse_notify::router(&notifier)
     })
     .await?;
     Ok(vec![
@@ -520,10 +520,7 @@ async fn every_post_and_delete_refuses_another_origins_page() -> TestResult {
             HistoryLimits::default(),
             HubMetrics::register(s.metrics()),
         ));
-        sse_notify::router(
-            s.settings(),
-            &sse_notify::Notifier::new(log, ADMIN.into(), sessions),
-        )
+        sse_notify::router(&sse_notify::Notifier::new(log, ADMIN.into(), sessions))
     })
     .await?;
     let admin = format!("Bearer {ADMIN}");

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use self::session::{SessionInfo, Sessions};
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
+use salvo::affix_state;
 use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
@@ -157,37 +158,27 @@ impl Notifier {
 }
 
 /// The routes: `POST /notifications`, `GET /notifications/stream`, `/session` and the
-/// page. (`#[endpoint]` describes a route for OpenAPI; `main.rs` serves the
-/// description, see `contract.rs`.)
-pub fn router(settings: StreamSettings, notifier: &Arc<Notifier>) -> Router {
-    let admin_only = || AdminOnly {
-        notifier: Arc::clone(notifier),
-    };
+/// page. The [`Notifier`] is in every handler's `Depot` (salvo's `affix_state`).
+/// (`#[endpoint]` describes a route for OpenAPI; `main.rs` serves the description, see
+/// `contract.rs`.)
+pub fn router(notifier: &Arc<Notifier>) -> Router {
     Router::new()
+        .hoop(affix_state::inject(Arc::clone(notifier)))
         .push(
             Router::with_path("notifications")
-                .push(Router::new().hoop(admin_only()).post(Publish {
-                    notifier: Arc::clone(notifier),
-                }))
+                .push(Router::new().hoop(admin_only).post(publish))
                 .push(
                     Router::with_path("stream")
                         .hoop(notifier.sessions.hoop())
                         .hoop(StreamRoute)
-                        .get(Listen {
-                            settings,
-                            notifier: Arc::clone(notifier),
-                        }),
+                        .get(listen),
                 ),
         )
         .push(
             Router::with_path("session")
-                .push(Router::new().hoop(admin_only()).post(SignIn {
-                    notifier: Arc::clone(notifier),
-                }))
+                .push(Router::new().hoop(admin_only).post(sign_in))
                 .push(Router::new().hoop(notifier.sessions.hoop()).get(who_am_i))
-                .push(Router::new().delete(SignOut {
-                    notifier: Arc::clone(notifier),
-                })),
+                .push(Router::new().delete(sign_out)),
         )
         .push(page::routes(
             "SSE notifications",
@@ -196,55 +187,42 @@ pub fn router(settings: StreamSettings, notifier: &Arc<Notifier>) -> Router {
         ))
 }
 
-/// `POST /notifications`: publishes (behind the [`AdminOnly`] hoop).
-struct Publish {
-    notifier: Arc<Notifier>,
-}
-
-/// Publishes a notification: to everyone, or to one `user`'s streams.
+/// `POST /notifications` (behind the [`admin_only`] hoop): publishes a notification, to
+/// everyone or to one `user`'s streams.
 #[endpoint(
     request_body = NewNotification,
     status_codes(201, 400, 401, 403, 408, 413, 415, 503),
     responses((status_code = 201, description = "Published: the notification as streams get it.", body = NotificationData)),
     security(("admin_token" = []))
 )]
-impl Publish {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-    ) -> Result<(), ApiError> {
-        let draft = body::json::<NewNotification>(req, depot, MAX_BODY_BYTES)
-            .await?
-            .check()?;
-        // 503 while Redis is unreachable (nothing is published then).
-        let published = self.notifier.publish(draft).await?;
-        res.status_code(StatusCode::CREATED);
-        res.render(Json(published));
-        Ok(())
-    }
+async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let notifier = notifier(depot)?;
+    let draft = body::json::<NewNotification>(req, depot, MAX_BODY_BYTES)
+        .await?
+        .check()?;
+    // 503 while Redis is unreachable (nothing is published then).
+    let published = notifier.publish(draft).await?;
+    res.status_code(StatusCode::CREATED);
+    res.render(Json(published));
+    Ok(())
 }
 
 /// A hoop that lets a request through only with the admin token as
 /// `Authorization: Bearer <token>` (compared in constant time); else `401`. It guards
 /// publishing and `POST /session`: nobody gets a session for a user without it.
-struct AdminOnly {
-    notifier: Arc<Notifier>,
-}
-
 #[handler]
-impl AdminOnly {
-    async fn handle(&self, req: &mut Request, res: &mut Response, ctrl: &mut FlowCtrl) {
-        let token = self.notifier.admin_token.as_bytes();
-        if !bearer_token(req).is_some_and(|t| constant_time_eq(t.as_bytes(), token)) {
-            res.render(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "This needs the admin token as Authorization: Bearer <token>.",
-            ));
-            ctrl.skip_rest();
-        }
+async fn admin_only(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    let admin = notifier(depot).map(|n| n.admin_token.clone());
+    let token = admin.as_deref().map(str::as_bytes).unwrap_or_default();
+    let presented = bearer_token(req).map(str::as_bytes);
+    // An empty token never matches: without the notifier nothing is let through.
+    if token.is_empty() || !presented.is_some_and(|t| constant_time_eq(t, token)) {
+        res.render(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "This needs the admin token as Authorization: Bearer <token>.",
+        ));
+        ctrl.skip_rest();
     }
 }
 
@@ -299,15 +277,8 @@ impl NewNotification {
     }
 }
 
-/// `GET /notifications/stream`: broadcasts, plus the session's user's own, until the
-/// session expires.
-struct Listen {
-    settings: StreamSettings,
-    notifier: Arc<Notifier>,
-}
-
-/// Broadcasts, and the session's user's own notifications, until the session expires;
-/// resumed after `Last-Event-ID`.
+/// `GET /notifications/stream`: broadcasts, and the session's user's own
+/// notifications, until the session expires; resumed after `Last-Event-ID`.
 #[endpoint(
     status_codes(200, 429, 503),
     parameters(
@@ -316,72 +287,56 @@ struct Listen {
     ),
     security((), ("session_cookie" = []))
 )]
-impl Listen {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-    ) -> Result<(), ApiError> {
-        let session = session::user(depot).cloned();
-        let viewer = session.as_ref().map(|claims| claims.sub.clone());
-        let start = Start::resume_or(last_event_id(req), Start::Live);
-        // The filter runs on replayed events too, so a resume never leaks another's.
-        let events = self
-            .notifier
-            .log
-            .hub()
-            .subscribe_filtered(start, move |n: &Notification| {
-                n.visible_to(viewer.as_deref())
-            })
-            .into_stream();
-        match session {
-            Some(claims) => {
-                let events = session::until_expiry(events, &claims);
-                event_stream::respond(res, &self.settings, events);
-            }
-            None => event_stream::respond(res, &self.settings, events),
+async fn listen(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let notifier = notifier(depot)?;
+    let settings = StreamSettings::from_depot(depot);
+    let session = session::user(depot).cloned();
+    let viewer = session.as_ref().map(|claims| claims.sub.clone());
+    let start = Start::resume_or(last_event_id(req), Start::Live);
+    // The filter runs on replayed events too, so a resume never leaks another's.
+    let events = notifier
+        .log
+        .hub()
+        .subscribe_filtered(start, move |n: &Notification| {
+            n.visible_to(viewer.as_deref())
+        })
+        .into_stream();
+    match session {
+        Some(claims) => {
+            let events = session::until_expiry(events, &claims);
+            event_stream::respond(res, &settings, events);
         }
-        Ok(())
+        None => event_stream::respond(res, &settings, events),
     }
+    Ok(())
 }
 
-/// `POST /session` with `{"user": "<name>"}` (behind [`AdminOnly`]): sets the session
-/// cookie; answers `{"user", "exp"}`.
-struct SignIn {
-    notifier: Arc<Notifier>,
-}
-
-/// Signs a user in (standing in for your app's login): sets the session cookie.
+/// `POST /session` with `{"user": "<name>"}` (behind [`admin_only`]): signs a user in
+/// (standing in for your app's login): sets the session cookie; answers
+/// `{"user", "exp"}`.
 #[endpoint(
     request_body = SignInBody,
     status_codes(200, 400, 401, 403, 408, 413, 415, 500),
     responses((status_code = 200, description = "Signed in.", body = SessionInfo)),
     security(("admin_token" = []))
 )]
-impl SignIn {
-    async fn handle(
-        &self,
-        req: &mut Request,
-        depot: &mut Depot,
-        res: &mut Response,
-    ) -> Result<(), ApiError> {
-        let SignInBody { user } = body::json(req, depot, 1024).await?;
-        let user = display_name(&user, MAX_USER_CHARS)
-            .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
-        let sessions = &self.notifier.sessions;
-        let (token, claims) = sessions.issue(&user).map_err(|e| {
-            tracing::error!(error = %e, "could not sign a session token");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Could not sign a session.",
-            )
-        })?;
-        sessions.set_cookie(res, token);
-        res.render(Json(SessionInfo::from(&claims)));
-        Ok(())
-    }
+async fn sign_in(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    let notifier = notifier(depot)?;
+    let SignInBody { user } = body::json(req, depot, 1024).await?;
+    let user = display_name(&user, MAX_USER_CHARS)
+        .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
+    let sessions = &notifier.sessions;
+    let (token, claims) = sessions.issue(&user).map_err(|e| {
+        tracing::error!(error = %e, "could not sign a session token");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Could not sign a session.",
+        )
+    })?;
+    sessions.set_cookie(res, token);
+    res.render(Json(SessionInfo::from(&claims)));
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -404,16 +359,19 @@ async fn who_am_i(depot: &mut Depot) -> Json<SessionInfo> {
     })
 }
 
-/// `DELETE /session`: removes the cookie (`204`).
-struct SignOut {
-    notifier: Arc<Notifier>,
+/// `DELETE /session`: signs out: removes the session cookie (`204`).
+#[endpoint(status_codes(204, 403, 500), responses((status_code = 204, description = "Signed out.")))]
+async fn sign_out(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
+    notifier(depot)?.sessions.clear_cookie(res);
+    res.status_code(StatusCode::NO_CONTENT);
+    Ok(())
 }
 
-/// Signs out: removes the session cookie.
-#[endpoint(status_codes(204, 403), responses((status_code = 204, description = "Signed out.")))]
-impl SignOut {
-    async fn handle(&self, res: &mut Response) {
-        self.notifier.sessions.clear_cookie(res);
-        res.status_code(StatusCode::NO_CONTENT);
-    }
+/// The [`Notifier`] [`router`] puts in the `Depot`.
+fn notifier(depot: &Depot) -> Result<Arc<Notifier>, ApiError> {
+    let notifier = depot.get_typed::<Arc<Notifier>>().map_err(|_| {
+        let status = StatusCode::INTERNAL_SERVER_ERROR;
+        ApiError::new(status, "internal", "The notifier is not set up.")
+    })?;
+    Ok(Arc::clone(notifier))
 }

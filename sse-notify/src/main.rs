@@ -79,7 +79,7 @@ async fn run(cli: Cli) -> MainResult {
     let token = streams.shutdown_token();
     let log = sse_redis::publisher(redis, "sse-notify:notifications", hub, token).await?;
     let notifier = sse_notify::Notifier::new(log, admin_token, sessions);
-    let app = sse_notify::router(streams.settings(), &notifier);
+    let app = sse_notify::router(&notifier);
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app);
     Ok(server::run(&cli.server, streams, app).await)

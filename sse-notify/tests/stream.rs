@@ -31,7 +31,7 @@ async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
         hub = Some(created.clone());
         let notifier: Arc<Notifier> =
             Notifier::new(Publisher::in_memory(created), ADMIN.into(), sessions);
-        sse_notify::router(streams.settings(), &notifier)
+        sse_notify::router(&notifier)
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))
