@@ -82,7 +82,7 @@ pub(crate) async fn advertise(
 pub(crate) async fn resource_metadata(
     depot: &mut Depot,
 ) -> Result<Json<ResourceMetadata>, ApiError> {
-    let (_, hub) = state(depot)?;
+    let hub = state(depot)?;
     let settings = &hub.settings;
     let resource = hub.audience();
     Ok(Json(ResourceMetadata {

@@ -45,7 +45,7 @@ use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
-use sse_shared::stream_route::{StreamRoute, StreamSettings};
+use sse_shared::stream_route::StreamRoute;
 use url::Url;
 
 use self::matcher::{MatchLimits, Matchers};
@@ -96,17 +96,13 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
         .push(page)
 }
 
-/// How streams talk to their clients, and the hub, from the `Depot`.
-fn state(depot: &Depot) -> Result<(StreamSettings, Arc<TopicHub>), ApiError> {
-    let internal = || {
+/// The hub, which [`router`] puts in the `Depot`.
+fn state(depot: &Depot) -> Result<Arc<TopicHub>, ApiError> {
+    let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| {
         let message = "The hub is not set up.";
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    };
-    let settings = depot
-        .get_typed::<StreamSettings>()
-        .map_err(|_| internal())?;
-    let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| internal())?;
-    Ok((*settings, Arc::clone(hub)))
+    })?;
+    Ok(Arc::clone(hub))
 }
 
 /// The hub: its history, its matchers, and who may subscribe.

@@ -51,7 +51,7 @@ pub(crate) async fn publish(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), Refusal> {
-    let (_, hub) = state(depot)?;
+    let hub = state(depot)?;
     let form = req
         .content_type()
         .is_some_and(|m| m.essence_str() == "application/x-www-form-urlencoded");

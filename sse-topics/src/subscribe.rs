@@ -22,6 +22,7 @@ use sse_shared::hub::{EventId, Start};
 use sse_shared::matching::Matching;
 use sse_shared::resume::ResetReason;
 use sse_shared::snapshot::find_oldest;
+use sse_shared::stream_route::StreamSettings;
 
 use super::auth::{self, Grants, Token};
 use super::matcher::{MatchType, Matchers, Selection, Selector};
@@ -47,7 +48,7 @@ pub(crate) async fn subscribe(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<(), Refusal> {
-    let (settings, hub) = state(depot)?;
+    let hub = state(depot)?;
     refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     // Before the token and admission only the query's text is read: nothing is
     // compiled, cached or scanned for a request that is then refused.
@@ -104,6 +105,7 @@ pub(crate) async fn subscribe(
     // With a token, the stream ends at its `exp`: the client comes back with a new one.
     let until = exp.map(|exp| exp.saturating_sub(auth::unix_now()));
     let end = tokio::time::sleep(until.map_or(Duration::MAX, Duration::from_secs));
+    let settings = StreamSettings::from_depot(depot);
     event_stream::respond(res, &settings, frames.take_until(end));
     Ok(())
 }

@@ -261,7 +261,7 @@ fn document(
     security(("bearer" = []), ("cookie" = []))
 )]
 pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
-    let (_, hub) = state(depot)?;
+    let hub = state(depot)?;
     refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
     let requested = req.uri().path().to_owned();
     let grants = match auth::token(depot, &hub.matchers).await {

@@ -35,6 +35,12 @@ async fn the_events_sent_are_the_ones_openapi_json_describes() -> TestResult {
         {"type": DETAIL_TYPE, "actions": ["subscribe"], "topics": [{"match": "*"}], "payload": {"tenant": "acme"}},
     ]))?;
     drop(subscribe(base, "match=urn%3Aa", Some(&with_payload)).await?);
+    // Its own 3 matchers, the other's start and end (with its payload): the end is
+    // announced once the hub sees the connection close, so wait for it before publishing.
+    let mut read = Vec::new();
+    while read.len() < 5 {
+        read.push(watcher.next_event().await?);
+    }
     for form in [
         "topic=https://example.com/books/1&data=plain",
         "topic=https://example.com/books/1&type=book&data=%7B%7D",
@@ -48,10 +54,8 @@ async fn the_events_sent_are_the_ones_openapi_json_describes() -> TestResult {
             .await?;
         assert_eq!(published.status(), 200);
     }
-    let mut read = Vec::new();
     while read.len() < 7 {
-        // Its own 3 matchers, the other's start and end (with its payload), two updates.
-        read.push(watcher.next_event().await?);
+        read.push(watcher.next_event().await?); // the two updates
     }
     let url = format!("{base}{HUB}?match=x");
     let mut reset = SseConnection::open(&url, &[("last-event-id", "no-such-id")]).await?;
