@@ -1,7 +1,8 @@
 //! The one JSON error type every response uses: `{"error": "<code>", "message": "..."}`.
 //!
-//! Handlers return `Result<_, ApiError>`; [`json_errors`] is a catcher that gives the
-//! same shape to errors salvo produces itself (no route, wrong method, a caught panic).
+//! Handlers return `Result<_, ApiError>`; the production stack's catcher
+//! (`routes::json_errors`) gives the same shape to errors salvo produces itself (no
+//! route, wrong method, a caught panic).
 //!
 //! ```
 //! use std::time::Duration;
@@ -15,8 +16,8 @@
 
 use std::time::Duration;
 
+use salvo::http::StatusCode;
 use salvo::http::header::{HeaderValue, RETRY_AFTER};
-use salvo::http::{ResBody, StatusCode};
 use salvo::prelude::*;
 use salvo_oapi::{Components, Content, EndpointOutRegister, Operation, ToSchema};
 use serde::Serialize;
@@ -106,49 +107,6 @@ impl Scribe for ApiError {
                 .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         res.render(Text::Json(self.body()));
-    }
-}
-
-/// A catcher goal that renders every error without a body as [`ApiError`] JSON:
-/// `Service::new(router).catcher(Catcher::new(json_errors))`.
-#[handler]
-pub async fn json_errors(res: &mut Response, ctrl: &mut FlowCtrl) {
-    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
-    let has_body = !(res.body.is_none() || res.body.is_error());
-    if has_body || !(status.is_client_error() || status.is_server_error()) {
-        return;
-    }
-    let (code, message) = describe(status);
-    // Salvo's own briefs repeat the status name; a caught panic's says what happened.
-    let message = match &res.body {
-        ResBody::Error(e) if e.brief != e.name && !e.brief.is_empty() => e.brief.clone(),
-        _ => message.to_owned(),
-    };
-    res.body = ResBody::None;
-    ApiError::new(status, code, message).render(res);
-    ctrl.skip_rest();
-}
-
-/// The code, and a sentence for when salvo gave none, for an error status.
-fn describe(status: StatusCode) -> (&'static str, &'static str) {
-    match status {
-        StatusCode::BAD_REQUEST => ("bad-request", "The request is malformed."),
-        StatusCode::UNAUTHORIZED => ("unauthorized", "This needs valid credentials."),
-        StatusCode::FORBIDDEN => ("forbidden", "This is not allowed."),
-        StatusCode::NOT_FOUND => ("not-found", "Nothing is served at this path."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "This path does not accept that method.",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The request body is too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported-media-type",
-            "The request body has the wrong content type.",
-        ),
-        StatusCode::TOO_MANY_REQUESTS => ("too-many-requests", "Too many requests; slow down."),
-        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "The service is unavailable right now."),
-        s if s.is_client_error() => ("client-error", "The request was refused."),
-        _ => ("internal", "The server failed to handle this request."),
     }
 }
 

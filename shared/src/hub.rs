@@ -289,7 +289,7 @@ pub(crate) struct History<E> {
     pub(crate) apart: Lane<E>,
     /// The run an in-memory hub's ids name; `None` for a hub fed by a shared log, whose
     /// ids are the log's.
-    run: Option<u64>,
+    pub(crate) run: Option<u64>,
     next_seq: u64,
     /// The newest id ever published.
     pub(crate) latest: Option<EventId>,
@@ -439,25 +439,6 @@ impl<E: HubEvent> Hub<E> {
         Ok(ids)
     }
 
-    /// Appends an event that already has its id, read from a log other processes share
-    /// (the `sse-redis` reader). Ids must grow: one at or below the newest is a repeat
-    /// and is skipped (a reader that reconnects may see it again).
-    pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
-        {
-            let mut history = self.inner.history.write();
-            // The log's ids, not a run of ours, from now on.
-            history.run = None;
-            if history.latest.is_some_and(|latest| id <= latest) {
-                return Ok(false);
-            }
-            let stored = self.store(id, event)?;
-            self.append(&mut history, stored);
-        }
-        self.inner.observer.published(1);
-        self.inner.wake.send_replace(());
-        Ok(true)
-    }
-
     /// Whether `event` could be published: it frames, and fits the history (with the
     /// longest id there can be). A shared log checks this before appending, so no
     /// instance meets an entry it cannot carry.
@@ -483,13 +464,13 @@ impl<E: HubEvent> Hub<E> {
         Ok(frame)
     }
 
-    fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
+    pub(crate) fn store(&self, id: EventId, event: E) -> Result<Stored<E>, PublishError> {
         let frame = self.frame(id, &event)?;
         let event = Arc::new(event);
         Ok(Stored { id, event, frame })
     }
 
-    fn append(&self, history: &mut History<E>, stored: Stored<E>) {
+    pub(crate) fn append(&self, history: &mut History<E>, stored: Stored<E>) {
         history.latest = Some(stored.id);
         let apart = stored.event.kept_apart();
         let lane = if apart {
@@ -514,27 +495,6 @@ impl<E: HubEvent> Hub<E> {
         self.inner
             .observer
             .history(events, main.bytes + apart.bytes);
-    }
-
-    /// From now on this hub's ids are a shared log's, not a run of its own: called by
-    /// the log's reader before it delivers anything, so that a client's id is judged
-    /// as the log's even while the hub is still empty.
-    pub fn take_ids_from_shared_log(&self) {
-        self.inner.history.write().run = None;
-    }
-
-    /// Says that the shared log has lost everything up to `up_to` (trimmed while this
-    /// instance was not reading, or before it started): a subscriber whose cursor is
-    /// older is reset (`lagged`), and a `Last-Event-ID` older gets `history-gap`.
-    pub fn raise_floor(&self, up_to: EventId) {
-        {
-            let mut history = self.inner.history.write();
-            if history.evicted_up_to.is_some_and(|e| e >= up_to) {
-                return;
-            }
-            history.evicted_up_to = Some(up_to);
-        }
-        self.inner.wake.send_replace(());
     }
 
     /// The run this hub's own ids name (the `RUN` of `RUN-N`); `None` once it is fed

@@ -17,8 +17,9 @@
 //!   than a comparison, kept off the lock and the workers; [`resume`]: `Last-Event-ID`
 //!   and the `reset` event; [`snapshot`]: what a stream that starts with a snapshot needs.
 //! - [`publish`]: the [`Publisher`] seam (into the hub, or through a log several
-//!   instances share: the `sse-redis` crate); [`producer`]: one job across instances;
-//!   [`publish_error`]: why a publish failed.
+//!   instances share: the `sse-redis` crate); [`shared_log`]: what a hub fed by such a
+//!   log needs; [`producer`]: one job across instances; [`publish_error`]: why a
+//!   publish failed.
 //!
 //! **What handlers use** besides the core: [`error`] (the one JSON error type, and how
 //! a failed publish is answered), [`body`] (request bodies with limits), [`page`]
@@ -67,6 +68,7 @@ pub mod resume;
 pub mod routes;
 pub mod secret;
 pub mod server;
+pub mod shared_log;
 pub mod shutdown;
 pub mod snapshot;
 pub mod stream_route;

@@ -26,13 +26,13 @@
 use salvo::affix_state::inject;
 use salvo::catcher::Catcher;
 use salvo::cors::{AllowCredentials, Cors, CorsHandler};
-use salvo::http::Method;
 use salvo::http::header::{self, HeaderName, HeaderValue};
+use salvo::http::{Method, ResBody, StatusCode};
 use salvo::prelude::*;
 
 use crate::address::TrustedProxies;
 use crate::body::BodyDeadline;
-use crate::error::json_errors;
+use crate::error::ApiError;
 use crate::origin::{CorsOrigins, SameOriginOnly};
 use crate::streams::Streams;
 
@@ -131,4 +131,47 @@ pub async fn security_headers(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+}
+
+/// A catcher goal that renders every error without a body as [`ApiError`] JSON:
+/// `Service::new(router).catcher(Catcher::new(json_errors))`.
+#[handler]
+pub async fn json_errors(res: &mut Response, ctrl: &mut FlowCtrl) {
+    let status = res.status_code.unwrap_or(StatusCode::NOT_FOUND);
+    let has_body = !(res.body.is_none() || res.body.is_error());
+    if has_body || !(status.is_client_error() || status.is_server_error()) {
+        return;
+    }
+    let (code, message) = describe(status);
+    // Salvo's own briefs repeat the status name; a caught panic's says what happened.
+    let message = match &res.body {
+        ResBody::Error(e) if e.brief != e.name && !e.brief.is_empty() => e.brief.clone(),
+        _ => message.to_owned(),
+    };
+    res.body = ResBody::None;
+    ApiError::new(status, code, message).render(res);
+    ctrl.skip_rest();
+}
+
+/// The code, and a sentence for when salvo gave none, for an error status.
+fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::BAD_REQUEST => ("bad-request", "The request is malformed."),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "This needs valid credentials."),
+        StatusCode::FORBIDDEN => ("forbidden", "This is not allowed."),
+        StatusCode::NOT_FOUND => ("not-found", "Nothing is served at this path."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method-not-allowed",
+            "This path does not accept that method.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported-media-type",
+            "The request body has the wrong content type.",
+        ),
+        StatusCode::TOO_MANY_REQUESTS => ("too-many-requests", "Too many requests; slow down."),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "The service is unavailable right now."),
+        s if s.is_client_error() => ("client-error", "The request was refused."),
+        _ => ("internal", "The server failed to handle this request."),
+    }
 }
