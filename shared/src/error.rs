@@ -50,6 +50,11 @@ impl ApiError {
         }
     }
 
+    /// `500 Internal Server Error`, code `internal`: the server's fault, not the client's.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
     /// `400 Bad Request`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -119,9 +124,7 @@ impl From<PublishError> for ApiError {
                 "payload-too-large",
                 format!("The event is {size} bytes; the history holds at most {max}."),
             ),
-            PublishError::Frame(e) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            }
+            PublishError::Frame(e) => ApiError::internal(e.to_string()),
             PublishError::Unavailable(e) => {
                 tracing::warn!("publish failed: {e}");
                 ApiError::new(

@@ -198,8 +198,10 @@ async fn post_message(
 
 /// The room, which [`router`] puts in the `Depot`.
 fn room(depot: &Depot) -> Result<Arc<ChatRoom>, ApiError> {
-    let room = depot.get_typed::<Arc<ChatRoom>>().map_err(|_| internal())?;
-    Ok(Arc::clone(room))
+    depot
+        .get_typed::<Arc<ChatRoom>>()
+        .cloned()
+        .map_err(|_| internal())
 }
 
 /// The member cookie's name: under TLS a `__Host-` cookie, which browsers accept only
@@ -683,9 +685,5 @@ fn unknown_token() -> ApiError {
 }
 
 fn internal() -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "The room could not take this.",
-    )
+    ApiError::internal("The room could not take this.")
 }

@@ -328,11 +328,7 @@ async fn sign_in(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
     let sessions = &notifier.sessions;
     let (token, claims) = sessions.issue(&user).map_err(|e| {
         tracing::error!(error = %e, "could not sign a session token");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Could not sign a session.",
-        )
+        ApiError::internal("Could not sign a session.")
     })?;
     sessions.set_cookie(res, token);
     res.render(Json(SessionInfo::from(&claims)));
@@ -369,9 +365,6 @@ async fn sign_out(depot: &mut Depot, res: &mut Response) -> Result<(), ApiError>
 
 /// The [`Notifier`] [`router`] puts in the `Depot`.
 fn notifier(depot: &Depot) -> Result<Arc<Notifier>, ApiError> {
-    let notifier = depot.get_typed::<Arc<Notifier>>().map_err(|_| {
-        let status = StatusCode::INTERNAL_SERVER_ERROR;
-        ApiError::new(status, "internal", "The notifier is not set up.")
-    })?;
-    Ok(Arc::clone(notifier))
+    let notifier = depot.get_typed::<Arc<Notifier>>().cloned();
+    notifier.map_err(|_| ApiError::internal("The notifier is not set up."))
 }

@@ -238,9 +238,6 @@ async fn post_note(
 
 /// The [`Events`] [`router`] puts in the `Depot`.
 fn events(depot: &Depot) -> Result<Arc<Events>, ApiError> {
-    let events = depot.get_typed::<Arc<Events>>().map_err(|_| {
-        let status = StatusCode::INTERNAL_SERVER_ERROR;
-        ApiError::new(status, "internal", "The events are not set up.")
-    })?;
-    Ok(Arc::clone(events))
+    let events = depot.get_typed::<Arc<Events>>().cloned();
+    events.map_err(|_| ApiError::internal("The events are not set up."))
 }

@@ -222,9 +222,7 @@ impl Market {
         let snapshot = Frame::new()
             .event("snapshot")
             .and_then(|f| f.json(&Snapshot { prices: quotes }))
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
+            .map_err(|e| ApiError::internal(e.to_string()))?
             .finish();
         Ok(subscription.send_first(snapshot).into_stream())
     }
@@ -352,11 +350,8 @@ async fn watch_prices(
 
 /// The market [`router`] puts in the `Depot`.
 fn market(depot: &Depot) -> Result<Arc<Market>, ApiError> {
-    let market = depot.get_typed::<Arc<Market>>().map_err(|_| {
-        let status = StatusCode::INTERNAL_SERVER_ERROR;
-        ApiError::new(status, "internal", "The market is not set up.")
-    })?;
-    Ok(Arc::clone(market))
+    let market = depot.get_typed::<Arc<Market>>().cloned();
+    market.map_err(|_| ApiError::internal("The market is not set up."))
 }
 
 #[cfg(test)]

@@ -37,7 +37,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use salvo::affix_state::inject;
-use salvo::http::StatusCode;
 use salvo::prelude::*;
 use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
@@ -98,11 +97,8 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
 
 /// The hub, which [`router`] puts in the `Depot`.
 fn state(depot: &Depot) -> Result<Arc<TopicHub>, ApiError> {
-    let hub = depot.get_typed::<Arc<TopicHub>>().map_err(|_| {
-        let message = "The hub is not set up.";
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
-    })?;
-    Ok(Arc::clone(hub))
+    let hub = depot.get_typed::<Arc<TopicHub>>().cloned();
+    hub.map_err(|_| ApiError::internal("The hub is not set up."))
 }
 
 /// The hub: its history, its matchers, and who may subscribe.
