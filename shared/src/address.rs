@@ -162,7 +162,7 @@ mod tests {
 #[derive(Clone, Copy, Debug)]
 pub struct StreamClient(pub Option<IpAddr>);
 
-/// The proxies whose `X-Forwarded-For` is believed (`--trusted-proxy`), put in the
+/// The proxies whose `X-Forwarded-For` is believed (`--trusted-proxies`), put in the
 /// `Depot` by the production stack (`routes::service`) for [`client_of`].
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies(pub Vec<IpAddr>);

@@ -38,6 +38,9 @@ use salvo::prelude::*;
 use crate::frame::{Frame, KEEP_ALIVE};
 use crate::stream_route::StreamSettings;
 
+/// The shortest silence before a keep-alive comment, whatever the settings say.
+pub const MIN_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
 /// Turns `res` into an SSE response streaming `frames` (each item one finished frame
 /// or several, see [`crate::frame`]).
 pub fn respond<S>(res: &mut Response, settings: &StreamSettings, frames: S)
@@ -59,12 +62,14 @@ where
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 
     let retry_ms = u64::try_from(settings.retry().as_millis()).unwrap_or(u64::MAX);
+    // A keep-alive every instant would be a loop that never waits: at least a second.
+    let keep_alive = settings.keep_alive.max(MIN_KEEP_ALIVE);
     res.stream(Body {
         first: Some(Frame::new().retry(retry_ms).finish()),
         frames,
-        keep_alive: settings.keep_alive,
+        keep_alive,
         last_frame: tokio::time::Instant::now(),
-        keep_alive_timer: tokio::time::sleep(settings.keep_alive),
+        keep_alive_timer: tokio::time::sleep(keep_alive),
     });
 }
 
@@ -126,5 +131,31 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
         }
         *this.last_frame = now;
         Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::{FutureExt, StreamExt};
+    use salvo::Response;
+
+    use super::*;
+
+    /// Settings are plain structs: a zero keep-alive must not make a body that is
+    /// ready for ever (it sent a comment on every poll, without waiting).
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_keep_alive_still_waits() {
+        let mut res = Response::new();
+        let settings = StreamSettings {
+            keep_alive: Duration::ZERO,
+            ..StreamSettings::default()
+        };
+        respond(&mut res, &settings, futures_util::stream::pending());
+        let mut body = res.take_body();
+        let mut ready = 0;
+        while ready < 100 && body.next().now_or_never().is_some() {
+            ready += 1;
+        }
+        assert_eq!(ready, 1, "only `retry:` is ready before any time passes");
     }
 }

@@ -76,7 +76,8 @@ pub const WAIT_FOR_NEWER: Duration = Duration::from_secs(2);
 /// `0` is before every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct EventId {
-    /// Milliseconds part (Redis stream ids); 0 in memory.
+    /// Milliseconds part: the run an in-memory hub's ids name, a Redis entry's
+    /// milliseconds; 0 for an id written `N`.
     pub ms: u64,
     /// Sequence part.
     pub seq: u64,
@@ -86,7 +87,7 @@ impl EventId {
     /// Before every event.
     pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
 
-    /// The in-memory id `seq`.
+    /// The id `N` (MS = 0), as a bare number parses.
     pub const fn seq(seq: u64) -> Self {
         Self { ms: 0, seq }
     }
@@ -336,7 +337,7 @@ pub(crate) struct Inner<E> {
 }
 
 /// What a hub reports as it works, for whoever watches it (in the examples, the
-/// Prometheus metrics: `metrics::HubMetrics`). Every method does nothing unless
+/// Prometheus metrics: `hub_metrics::HubMetrics`). Every method does nothing unless
 /// implemented; `()` watches nothing.
 pub trait HubObserver: Send + Sync + 'static {
     /// `n` events were published.

@@ -19,7 +19,7 @@
 //!     }
 //! }
 //!
-//! /// Notes divisible by `0`: a stand-in for a pattern that takes an expression.
+//! /// Notes divisible by a number: a stand-in for a pattern that takes an expression.
 //! struct DivisibleBy(u32);
 //! impl Matching<Note> for DivisibleBy {
 //!     fn quick(&self, note: &Note) -> Option<bool> {

@@ -33,7 +33,8 @@ pub struct StreamSettings {
     /// Each stream's `retry` spread at random by up to this many percent either way,
     /// so clients dropped together (a deploy) do not all come back at once (0: exact).
     pub retry_jitter_pct: u8,
-    /// The longest silence before a keep-alive comment (proxies close idle streams).
+    /// The longest silence before a keep-alive comment (proxies close idle streams);
+    /// at least a second (`event_stream::MIN_KEEP_ALIVE`).
     pub keep_alive: Duration,
 }
 

@@ -123,7 +123,9 @@ impl<E: HubEvent> Subscription<E> {
             let caught_up = read_all && self.taken.is_empty();
             self.replaying &= !caught_up;
             if caught_up && std::mem::take(&mut self.live_marker) {
-                batch.push(&live_marker(self.cursor));
+                let run = self.hub.inner.history.read().run.unwrap_or(0);
+                let before_all = EventId { ms: run, seq: 0 };
+                batch.push(&live_marker(self.cursor, before_all));
             }
             if let Some(frames) = batch.finish() {
                 return Some(frames);
@@ -265,13 +267,15 @@ pub fn reset_frame<T: fmt::Display>(
 /// The `data` of `event: live`, sent once the replay is over.
 #[derive(Serialize, ToSchema)]
 pub struct Live {
-    /// The last event replayed (`null`: none was).
+    /// The id the live events follow: the last event replayed, or, when none was, the
+    /// newest when the stream started (`null`: there was none yet).
     pub after: Option<String>,
 }
 
-/// The `live` marker after `cursor` (see `snapshot`'s `with_live_marker`).
-fn live_marker(cursor: EventId) -> Bytes {
-    let after = (cursor != EventId::ZERO).then(|| cursor.to_string());
+/// The `live` marker after `cursor` (see `snapshot`'s `with_live_marker`);
+/// `before_all`, the cursor before this hub's first event, names no event.
+fn live_marker(cursor: EventId, before_all: EventId) -> Bytes {
+    let after = (cursor != EventId::ZERO && cursor != before_all).then(|| cursor.to_string());
     match Frame::new()
         .event("live")
         .and_then(|f| f.json(&Live { after }))

@@ -763,3 +763,25 @@ fn a_replay_that_lags_before_its_first_read_goes_on_from_the_oldest_retained() {
     expected.extend((2..=11).map(|n: u64| n.to_string()));
     assert_eq!(drain(&mut sub), expected);
 }
+
+/// The `live` marker names the id live events follow, and no id that names no event:
+/// on a hub with nothing published, `after` is `null` (it said `RUN-0`).
+#[test]
+fn the_live_marker_names_only_ids_of_events() {
+    let hub = hub(10);
+    let marker = |start| {
+        let mut sub = hub.subscribe(start).with_live_marker();
+        let batch = sub
+            .next_batch()
+            .now_or_never()
+            .flatten()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&batch).into_owned()
+    };
+    assert!(marker(Start::Live).contains(r#"data: {"after":null}"#));
+    assert!(marker(Start::Recent(5)).contains(r#"data: {"after":null}"#));
+    assert!(hub.publish(Note("one".into())).is_ok());
+    let first = at(&hub, 1).to_string();
+    assert!(marker(Start::Live).contains(&format!(r#"data: {{"after":"{first}"}}"#)));
+    assert!(marker(Start::Recent(5)).contains(&format!(r#"data: {{"after":"{first}"}}"#)));
+}

@@ -1,7 +1,7 @@
 //! The counter's server, wired the way a Salvo app is served: `salvo::Server` on a
 //! `TcpListener` (HTTPS with salvo's `RustlsConfig` when asked), the fuse's limits, and
 //! on SIGINT/SIGTERM: end the streams, then the graceful stop. The other examples call
-//! the shared core's `server::run` (shared/src/server.rs), which takes the same steps
+//! the shared crate's `server::run` (shared/src/server.rs), which takes the same steps
 //! in the same order; they are spelled out here so that the smallest example reads on
 //! its own, without opening the shared server module.
 

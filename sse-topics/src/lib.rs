@@ -108,7 +108,7 @@ pub struct TopicHub {
     settings: HubArgs,
     secret: Vec<u8>,
     registry: Arc<dyn Registry>,
-    /// What the open subscriptions of each client address weigh ([`Matcher::weight`]).
+    /// What the open subscriptions of each client address weigh ([`matcher::Matcher::weight`]).
     weights: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
