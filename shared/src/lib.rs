@@ -13,9 +13,11 @@
 //!   open streams, and their [`StreamSettings`](stream_route::StreamSettings);
 //!   [`event_stream`]: the response that writes shared frames (`retry:`, keep-alive).
 //! - [`hub`]: one bounded history that is every subscriber's queue (gapless replay,
-//!   the slow-client policy, a [`HubObserver`]); [`matching`]: filters that cost more
-//!   than a comparison, kept off the lock and the workers; [`resume`]: `Last-Event-ID`
-//!   and the `reset` event; [`snapshot`]: what a stream that starts with a snapshot needs.
+//!   the slow-client policy, a [`HubObserver`]), its subscribers' reads in
+//!   `subscription.rs` (private: its types are the hub's, `hub::Subscription`);
+//!   [`matching`]: filters that cost more than a comparison, kept off the lock and the
+//!   workers; [`resume`]: reading `Last-Event-ID`, and the `reset` event's data;
+//!   [`snapshot`]: what a stream that starts with a snapshot needs.
 //! - [`publish`]: the [`Publisher`] seam (into the hub, or through a log several
 //!   instances share: the `sse-redis` crate); [`shared_log`]: what a hub fed by such a
 //!   log needs; [`producer`]: one job across instances; [`publish_error`]: why a
