@@ -6,6 +6,7 @@ mod hostile;
 mod hubs;
 mod lean;
 mod load;
+mod one_per_write;
 mod per_event;
 mod report;
 mod servers;
@@ -60,6 +61,19 @@ enum Cmd {
         /// 100 and 500 clients, one run: checks the harness.
         #[arg(long)]
         quick: bool,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// One event per write (issue 45): ours, the ceiling, axum and nchan (install it
+    /// first: bench/install-nchan.sh) at 1,000 and 5,000 clients, 1 and 10 events a
+    /// second, CPU split into user and system time, alternating rounds; writes
+    /// `<out>/<date>-one-per-write.md`.
+    OnePerWrite {
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds measured at 10 events a second (twice that at 1).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
@@ -224,6 +238,9 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => hubs::suite(runs, seconds, quick, &out).await,
+            Cmd::OnePerWrite { runs, seconds, out } => {
+                one_per_write::suite(runs, seconds, &out).await
+            }
             Cmd::Hostile {
                 binaries,
                 only,
@@ -314,6 +331,9 @@ impl ServerProcess {
     pub async fn spawn(server: Server) -> BenchResult<Self> {
         if server == Server::Mercure {
             return Self::mercure().await;
+        }
+        if server == Server::Nchan {
+            return Self::nchan().await;
         }
         let name = clap::ValueEnum::to_possible_value(&server)
             .map(|v| v.get_name().to_owned())
@@ -423,6 +443,67 @@ impl ServerProcess {
             hub: None,
         };
         hub_target(&mut target)?;
+        Ok(Self {
+            child,
+            target,
+            _member: None,
+            dir: Some(dir),
+        })
+    }
+
+    /// nchan in one nginx process (`master_process off`: the process measured is the
+    /// one that serves), on a free port: `GET /events` subscribes (`nchan_subscriber
+    /// eventsource`), `POST /publish` publishes, one channel whose message buffer holds
+    /// as many messages as our history (1,000, for an hour).
+    async fn nchan() -> BenchResult<Self> {
+        let module = "/usr/lib/nginx/modules/ngx_nchan_module.so";
+        if !std::path::Path::new(module).exists() {
+            return Err(format!("{module} not found: run bench/install-nchan.sh").into());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("bench-nchan-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let d = dir.display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\nworker_rlimit_nofile 20000;\n\
+             error_log stderr error;\npid {d}/nginx.pid;\nload_module {module};\n\
+             events {{ worker_connections 19800; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+             \x20 server {{\n    listen 127.0.0.1:{port};\n\
+             \x20   location = /events {{ nchan_subscriber eventsource; nchan_channel_id bench; }}\n\
+             \x20   location = /publish {{ nchan_publisher; nchan_channel_id bench; \
+             nchan_message_buffer_length 1000; nchan_message_timeout 1h; }}\n  }}\n}}\n"
+        );
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config)?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > deadline {
+                return Err("nginx did not listen within 30 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let target = Target {
+            addr,
+            stream_path: "/events".to_owned(),
+            publish_path: Server::Nchan.publish_path(),
+            bearer: None,
+            hub: None,
+        };
         Ok(Self {
             child,
             target,

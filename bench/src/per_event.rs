@@ -41,6 +41,10 @@ impl Regime {
 pub struct PerEvent {
     /// Server CPU (user + system) per delivered event, microseconds.
     pub cpu_us: f64,
+    /// Of it, user time (the server's own code) and system time (the kernel's: writes,
+    /// wake-ups), microseconds per delivered event.
+    pub user_us: f64,
+    pub system_us: f64,
     /// Server CPU in use, cores.
     pub cores: f64,
     pub delivered_per_sec: f64,
@@ -58,6 +62,12 @@ pub struct PerEvent {
 /// `/proc/<pid>/stat`'s user + system time, in clock ticks (USER_HZ, 100 a second on
 /// Linux whatever the kernel's own tick).
 pub(crate) fn cpu_ticks(pid: u32) -> BenchResult<u64> {
+    let (user, system) = cpu_ticks_apart(pid)?;
+    Ok(user + system)
+}
+
+/// `/proc/<pid>/stat`'s user and system times apart, in clock ticks.
+pub(crate) fn cpu_ticks_apart(pid: u32) -> BenchResult<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // After the command name (in parentheses, and free to hold spaces): field 3 on.
     let fields: Vec<&str> = stat
@@ -69,7 +79,7 @@ pub(crate) fn cpu_ticks(pid: u32) -> BenchResult<u64> {
     let field = |n: usize| -> BenchResult<u64> {
         Ok(fields.get(n - 3).ok_or("short /proc stat")?.parse()?)
     };
-    Ok(field(14)? + field(15)?)
+    Ok((field(14)?, field(15)?))
 }
 
 const TICK_US: f64 = 10_000.0;
@@ -96,10 +106,10 @@ pub async fn measure(
     });
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
 
-    let snapshot = || -> BenchResult<(Instant, u64, u64, u64)> {
+    let snapshot = || -> BenchResult<(Instant, (u64, u64), u64, u64)> {
         Ok((
             Instant::now(),
-            cpu_ticks(pid)?,
+            cpu_ticks_apart(pid)?,
             tally.delivered.load(Ordering::Relaxed),
             tally.reads.load(Ordering::Relaxed),
         ))
@@ -146,13 +156,17 @@ pub async fn measure(
     };
 
     let seconds = end.0.duration_since(start.0).as_secs_f64();
-    let cpu_us = (end.1 - start.1) as f64 * TICK_US;
+    let user_us = (end.1.0 - start.1.0) as f64 * TICK_US;
+    let system_us = (end.1.1 - start.1.1) as f64 * TICK_US;
+    let cpu_us = user_us + system_us;
     let (delivered, reads) = (end.2 - start.2, end.3 - start.3);
     if delivered == 0 {
         return Err(format!("{}: nothing delivered while measuring", server.name()).into());
     }
     Ok(PerEvent {
         cpu_us: cpu_us / delivered as f64,
+        user_us: user_us / delivered as f64,
+        system_us: system_us / delivered as f64,
         cores: cpu_us / 1e6 / seconds,
         delivered_per_sec: delivered as f64 / seconds,
         events_per_read: delivered as f64 / reads.max(1) as f64,

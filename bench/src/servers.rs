@@ -39,6 +39,9 @@ pub enum Server {
     /// Mercure's own hub (the Caddy module), built by `bench/build-mercure.sh`; run as
     /// its own binary, not by `bench serve`.
     Mercure,
+    /// nchan, the nginx module (Debian's `libnginx-mod-nchan`: `bench/install-nchan.sh`),
+    /// in one nginx process; run as nginx, not by `bench serve`.
+    Nchan,
 }
 
 impl Server {
@@ -63,6 +66,7 @@ impl Server {
             Server::Ceiling => "tokio ceiling",
             Server::Topics => "ours (sse-topics)",
             Server::Mercure => "Mercure hub",
+            Server::Nchan => "nchan (nginx)",
         }
     }
 
@@ -92,6 +96,7 @@ pub async fn serve(
         Server::Ceiling => ceiling(port).await,
         Server::Topics => topics(port, history).await,
         Server::Mercure => Err("Mercure's hub is its own binary (bench/build-mercure.sh)".into()),
+        Server::Nchan => Err("nchan runs in nginx (bench/install-nchan.sh)".into()),
     }
 }
 
