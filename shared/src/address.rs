@@ -7,17 +7,18 @@
 //! use salvo::Request;
 //! use sse_shared::address::{client_ip, limit_key};
 //!
-//! let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+//! let proxy: IpAddr = "10.0.0.1".parse()?;
 //! let mut req = Request::new();
 //! *req.remote_addr_mut() = std::net::SocketAddr::from((proxy, 40000)).into();
 //! // The client made up the first entry; the proxy appended the real one.
-//! let forwarded = "6.6.6.6, 203.0.113.7".parse().unwrap();
+//! let forwarded = "6.6.6.6, 203.0.113.7".parse()?;
 //! req.headers_mut().insert("x-forwarded-for", forwarded);
-//! assert_eq!(client_ip(&req, &[proxy]), Some("203.0.113.7".parse().unwrap()));
+//! assert_eq!(client_ip(&req, &[proxy]), Some("203.0.113.7".parse()?));
 //! // Without trusting the proxy, the peer is the client.
 //! assert_eq!(client_ip(&req, &[]), Some(proxy));
 //! // IPv6 clients are counted per /64.
-//! assert_eq!(limit_key("2001:db8::1".parse().unwrap()), "2001:db8::".parse::<IpAddr>().unwrap());
+//! assert_eq!(limit_key("2001:db8::1".parse()?), "2001:db8::".parse::<IpAddr>()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::net::{IpAddr, Ipv6Addr};

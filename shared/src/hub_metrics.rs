@@ -18,10 +18,11 @@
 //!
 //! let metrics = Metrics::new(); // what `GET /metrics` renders
 //! let hub = Hub::with_observer(HistoryLimits::default(), HubMetrics::register(&metrics));
-//! hub.publish(Note("hello".into())).expect("a small note fits");
+//! hub.publish(Note("hello".into()))?;
 //! let text = metrics.render();
 //! assert!(text.contains("sse_history_events 1"));
 //! assert!(text.contains("sse_events_published_total 1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use prometheus_client::metrics::counter::Counter;

@@ -31,16 +31,17 @@
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let hub = Hub::new(HistoryLimits::default());
 //! for n in 1..=6 {
-//!     hub.publish(Note(n)).expect("small");
+//!     hub.publish(Note(n))?;
 //! }
 //! let mut threes = hub.subscribe_matching(Start::Recent(10), DivisibleBy(3));
-//! let batch = threes.next_batch().await.expect("the hub is alive");
+//! let batch = threes.next_batch().await.ok_or("the hub is gone")?;
 //! let text = String::from_utf8_lossy(&batch);
 //! assert!(text.contains("data: 3\n") && text.contains("data: 6\n"));
 //! assert!(!text.contains("data: 4\n"));
+//! # Ok(())
 //! # }
 //! ```
 

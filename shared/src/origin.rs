@@ -14,11 +14,12 @@
 //! use sse_shared::origin::is_own_origin;
 //!
 //! let mut req = Request::new();
-//! req.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
-//! req.headers_mut().insert("origin", "https://evil.example".parse().unwrap());
+//! req.headers_mut().insert("sec-fetch-site", "cross-site".parse()?);
+//! req.headers_mut().insert("origin", "https://evil.example".parse()?);
 //! assert!(!is_own_origin(&req, &[]));
 //! // Unless `--cors-origins` lists the page's origin.
 //! assert!(is_own_origin(&req, &["https://evil.example".to_owned()]));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use salvo::http::header::HOST;

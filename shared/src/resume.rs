@@ -14,12 +14,13 @@
 //! use sse_shared::resume::{Reset, ResetReason, last_event_id};
 //!
 //! let mut req = Request::new();
-//! req.headers_mut().insert("last-event-id", "41".parse().unwrap());
+//! req.headers_mut().insert("last-event-id", "41".parse()?);
 //! assert_eq!(last_event_id(&req).as_deref(), Some("41"));
 //! // An id that cannot be honoured: the `data` of the `reset` the stream starts with.
 //! let reset = Reset::new(ResetReason::HistoryGap, Some(45), Some(90));
-//! let json = serde_json::to_string(&reset).unwrap();
+//! let json = serde_json::to_string(&reset)?;
 //! assert_eq!(json, r#"{"reason":"history-gap","oldest":"45","latest":"90"}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::fmt::Display;

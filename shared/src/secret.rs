@@ -8,10 +8,11 @@
 //! let token = random_token();
 //! assert_eq!(token.len(), 32);
 //! let mut req = Request::new();
-//! let bearer = format!("Bearer {token}").parse().unwrap();
+//! let bearer = format!("Bearer {token}").parse()?;
 //! req.headers_mut().insert("authorization", bearer);
 //! let presented = presented_token(&req, "session").unwrap_or_default();
 //! assert!(constant_time_eq(presented.as_bytes(), token.as_bytes()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use rand::RngExt;

@@ -18,13 +18,14 @@
 //!
 //! let hub = Hub::new(HistoryLimits::default());
 //! for text in ["a", "b"] {
-//!     hub.publish(Note(text.into())).expect("small");
+//!     hub.publish(Note(text.into()))?;
 //! }
 //! assert_eq!(find_newest(&hub, |n| Some(n.0.clone())).as_deref(), Some("b"));
 //! // A snapshot that agrees exactly with where the stream starts.
 //! let (stream, seen) = subscribe_with(&hub, Start::Live, |_| true, |newest| newest.count());
 //! assert_eq!(seen, 2);
 //! # let _ = stream;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use bytes::Bytes;
