@@ -9,7 +9,9 @@
 use std::fmt::Write as _;
 
 use crate::load::{BenchResult, EVENT_BYTES};
-use crate::per_event::{PerEvent, Regime, Runs, figures, listed, median, ratio_of_medians, rounds};
+use crate::per_event::{
+    PerEvent, Regime, Runs, figures, listed, median, ratio_of_medians, rounds, write_results,
+};
 use crate::servers::Server;
 
 const HUBS: [Server; 2] = [Server::Topics, Server::Mercure];
@@ -30,11 +32,7 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
         false => format!("cargo run -p bench --release -- hubs --runs {runs} --seconds {seconds}"),
     };
     let md = markdown(&date, &command, loads, &results, &failures);
-    std::fs::create_dir_all(out)?;
-    let path = format!("{out}/{date}-hubs.md");
-    std::fs::write(&path, &md)?;
-    println!("{md}\nwrote {path}");
-    Ok(())
+    write_results(out, &date, "hubs", &md)
 }
 
 fn markdown(

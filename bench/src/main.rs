@@ -306,6 +306,18 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Waits (30 s at most) until a server started as its own binary accepts connections.
+async fn listening(addr: SocketAddr, what: &str) -> BenchResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("{what} did not listen within 30 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 /// Every hub subscriber's three matchers: two topics no update has, and the URL
 /// pattern every update matches (one topic per update, under [`HUB_TOPICS`]).
 const HUB_STREAM: &str = "/.well-known/mercure?match=https%3A%2F%2Fexample.com%2Fauthors%2F1&match=https%3A%2F%2Fexample.com%2Freviews%2F1&match_urlpattern=https%3A%2F%2Fexample.com%2Fbooks%2F%3Aid";
@@ -428,13 +440,7 @@ impl ServerProcess {
             .kill_on_drop(true)
             .spawn()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("Mercure's hub did not listen within 30 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        listening(addr, "Mercure's hub").await?;
         let mut target = Target {
             addr,
             stream_path: String::new(),
@@ -490,13 +496,7 @@ impl ServerProcess {
             .kill_on_drop(true)
             .spawn()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            if Instant::now() > deadline {
-                return Err("nginx did not listen within 30 s".into());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        listening(addr, "nginx").await?;
         let target = Target {
             addr,
             stream_path: "/events".to_owned(),

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::load::{BenchResult, EVENT_BYTES};
-use crate::per_event::{Regime, Runs, figures, listed, measure, median, ratio_of_medians};
+use crate::per_event::{
+    Regime, Runs, figures, listed, median, ratio_of_medians, rounds_of, write_results,
+};
 use crate::servers::Server;
 
 /// The servers compared, ours first.
@@ -26,36 +28,16 @@ fn measured(seconds: u64, rate: u64) -> Duration {
 /// `runs` rounds, the servers' order reversed each round; writes
 /// `<out>/<date>-one-per-write.md`.
 pub async fn suite(runs: usize, seconds: u64, out: &str) -> BenchResult<()> {
-    let mut results = Runs::new();
-    let mut failures = Vec::new();
-    for run in 1..=runs {
-        for (n, rate) in LOADS {
-            let mut order = SERVERS.to_vec();
-            if run % 2 == 0 {
-                order.reverse();
-            }
-            for server in order {
-                eprintln!("run {run}: {} x {n}, {rate}/s", server.name());
-                let regime = Regime::Rate(rate);
-                match measure(server, n, regime, measured(seconds, rate)).await {
-                    Ok(r) => results.entry((server, n, regime)).or_default().push(r),
-                    Err(e) => failures.push(format!(
-                        "run {run}, {}, {n} clients, {rate}/s: {e}",
-                        server.name()
-                    )),
-                }
-            }
-        }
-    }
+    let measurements: Vec<_> = LOADS
+        .iter()
+        .map(|&(n, rate)| (n, Regime::Rate(rate), measured(seconds, rate)))
+        .collect();
+    let (results, failures) = rounds_of(&SERVERS, &measurements, runs).await;
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let command =
         format!("cargo run -p bench --release -- one-per-write --runs {runs} --seconds {seconds}");
     let md = markdown(&date, &command, seconds, &results, &failures);
-    std::fs::create_dir_all(out)?;
-    let path = format!("{out}/{date}-one-per-write.md");
-    std::fs::write(&path, &md)?;
-    println!("{md}\nwrote {path}");
-    Ok(())
+    write_results(out, &date, "one-per-write", &md)
 }
 
 fn markdown(

@@ -191,30 +191,54 @@ pub(crate) async fn rounds(
     runs: usize,
     seconds: u64,
 ) -> (Runs, Vec<String>) {
+    let seconds = Duration::from_secs(seconds);
+    let measurements: Vec<_> = loads
+        .iter()
+        .flat_map(|&(n, rate)| {
+            [Regime::Gated(window), Regime::Rate(rate)].map(|regime| (n, regime, seconds))
+        })
+        .collect();
+    rounds_of(servers, &measurements, runs).await
+}
+
+/// `runs` rounds of every server at every `(clients, regime, how long)`, the servers'
+/// order reversed each round: what each measured, and the measurements that failed.
+pub(crate) async fn rounds_of(
+    servers: &[Server],
+    measurements: &[(usize, Regime, Duration)],
+    runs: usize,
+) -> (Runs, Vec<String>) {
     let mut results = Runs::new();
     let mut failures = Vec::new();
     for run in 1..=runs {
-        for &(n, rate) in loads {
-            for regime in [Regime::Gated(window), Regime::Rate(rate)] {
-                let mut order = servers.to_vec();
-                if run % 2 == 0 {
-                    order.reverse();
-                }
-                for server in order {
-                    eprintln!("run {run}: {} x {n}, {}", server.name(), regime.label());
-                    match measure(server, n, regime, Duration::from_secs(seconds)).await {
-                        Ok(r) => results.entry((server, n, regime)).or_default().push(r),
-                        Err(e) => failures.push(format!(
-                            "run {run}, {}, {n} clients, {}: {e}",
-                            server.name(),
-                            regime.label()
-                        )),
-                    }
+        for &(n, regime, measured) in measurements {
+            let mut order = servers.to_vec();
+            if run % 2 == 0 {
+                order.reverse();
+            }
+            for server in order {
+                eprintln!("run {run}: {} x {n}, {}", server.name(), regime.label());
+                match measure(server, n, regime, measured).await {
+                    Ok(r) => results.entry((server, n, regime)).or_default().push(r),
+                    Err(e) => failures.push(format!(
+                        "run {run}, {}, {n} clients, {}: {e}",
+                        server.name(),
+                        regime.label()
+                    )),
                 }
             }
         }
     }
     (results, failures)
+}
+
+/// Writes a suite's `md` to `<out>/<date>-<name>.md` and prints it.
+pub(crate) fn write_results(out: &str, date: &str, name: &str, md: &str) -> BenchResult<()> {
+    std::fs::create_dir_all(out)?;
+    let path = format!("{out}/{date}-{name}.md");
+    std::fs::write(&path, md)?;
+    println!("{md}\nwrote {path}");
+    Ok(())
 }
 
 /// Every server at every load, `runs` rounds with the servers' order reversed each
@@ -235,11 +259,7 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
         format!("cargo run -p bench --release -- per-event --runs {runs} --seconds {seconds}")
     };
     let md = markdown(&date, &command, loads, window, &results, &failures);
-    std::fs::create_dir_all(out)?;
-    let path = format!("{out}/{date}-per-event.md");
-    std::fs::write(&path, &md)?;
-    println!("{md}\nwrote {path}");
-    Ok(())
+    write_results(out, &date, "per-event", &md)
 }
 
 /// Each run's figure, in run order.

@@ -212,8 +212,10 @@ async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
 /// publishing and `POST /session`: nobody gets a session for a user without it.
 #[handler]
 async fn admin_only(req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
-    let admin = notifier(depot).map(|n| n.admin_token.clone());
-    let token = admin.as_deref().map(str::as_bytes).unwrap_or_default();
+    let notifier = notifier(depot).ok();
+    let token = notifier
+        .as_ref()
+        .map_or(&[][..], |n| n.admin_token.as_bytes());
     let presented = bearer_token(req).map(str::as_bytes);
     // An empty token never matches: without the notifier nothing is let through.
     if token.is_empty() || !presented.is_some_and(|t| constant_time_eq(t, token)) {
