@@ -22,9 +22,9 @@
 //! ```
 //!
 //! Written by hand (not with `async-stream`) because it runs on every wake-up of every
-//! stream: everything a stream holds is in one value that salvo boxes once.
+//! stream: everything a stream holds is in one value, boxed once as hyper's `Body`
+//! (salvo's `ResBody::Boxed`), with no adapter between hyper and the frames.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,8 +32,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use pin_project_lite::pin_project;
+use salvo::BoxedError;
+use salvo::http::body::{Body, Frame as BodyFrame, ResBody};
 use salvo::http::header::{HeaderMap, HeaderValue};
 use salvo::prelude::*;
+use sync_wrapper::SyncWrapper;
 
 use crate::frame::{Frame, KEEP_ALIVE};
 use crate::stream_route::StreamSettings;
@@ -64,13 +67,14 @@ where
     let retry_ms = u64::try_from(settings.retry().as_millis()).unwrap_or(u64::MAX);
     // A keep-alive every instant would be a loop that never waits: at least a second.
     let keep_alive = settings.keep_alive.max(MIN_KEEP_ALIVE);
-    res.stream(Body {
+    res.body(ResBody::Boxed(Box::pin(EventBody {
         first: Some(Frame::new().retry(retry_ms).finish()),
-        frames,
+        // hyper's bodies are `Sync`; the frames need not be, as only `&mut` reaches them.
+        frames: SyncWrapper::new(frames),
         keep_alive,
         last_frame: tokio::time::Instant::now(),
         keep_alive_timer: tokio::time::sleep(keep_alive),
-    });
+    })));
 }
 
 /// `frames`, keeping `guard` alive for as long as the stream lives: when the client goes
@@ -90,10 +94,10 @@ where
 pin_project! {
     /// One response body: `retry:` first, then the frames, with keep-alive comments in
     /// the silences, until the frames end.
-    struct Body<S> {
+    struct EventBody<S> {
         first: Option<Bytes>,
         #[pin]
-        frames: S,
+        frames: SyncWrapper<S>,
         keep_alive: Duration,
         // When the last frame went out. The keep-alive timer is not reset per frame
         // (that would be a timer operation per event per client): when it fires, it
@@ -104,14 +108,18 @@ pin_project! {
     }
 }
 
-impl<S: Stream<Item = Bytes>> Stream for Body<S> {
-    type Item = Result<Bytes, Infallible>;
+impl<S: Stream<Item = Bytes>> Body for EventBody<S> {
+    type Data = Bytes;
+    type Error = BoxedError;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, BoxedError>>> {
         let mut this = self.project();
         let frame = match this.first.take() {
             Some(first) => first,
-            None => match this.frames.as_mut().poll_next(cx) {
+            None => match this.frames.as_mut().get_pin_mut().poll_next(cx) {
                 Poll::Ready(Some(frame)) => frame,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => loop {
@@ -130,7 +138,7 @@ impl<S: Stream<Item = Bytes>> Stream for Body<S> {
             this.keep_alive_timer.reset(now + *this.keep_alive);
         }
         *this.last_frame = now;
-        Poll::Ready(Some(Ok(frame)))
+        Poll::Ready(Some(Ok(BodyFrame::data(frame))))
     }
 }
 

@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
 use pin_project_lite::pin_project;
+use salvo::BoxedError;
+use salvo::http::body::{Body, Frame as BodyFrame};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
@@ -75,13 +76,20 @@ impl<B> HeldStream<B> {
     }
 }
 
-impl<B, E> Stream for HeldStream<B>
+/// Boxed as hyper's `Body` (salvo's `ResBody::Boxed`) over the handler's own body: one
+/// call from hyper to the frames, no stream adapters in between.
+impl<B> Body for HeldStream<B>
 where
-    B: Stream<Item = Result<salvo::hyper::body::Frame<Bytes>, E>>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxedError>,
 {
-    type Item = Result<Bytes, E>;
+    type Data = Bytes;
+    type Error = BoxedError;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, BoxedError>>> {
         let mut this = self.project();
         *this.unasked_since = None;
         let aged = (this.lifetime.as_mut()).is_some_and(|end| end.as_mut().poll(cx).is_ready());
@@ -100,13 +108,13 @@ where
                 (Box::pin(tokio::time::sleep(drain_after)), Some(last))
             });
             if end.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(last.take().map(Ok));
+                return Poll::Ready(last.take().map(|last| Ok(BodyFrame::data(last))));
             }
         }
         loop {
-            let frame = match std::task::ready!(this.body.as_mut().poll_next(cx)) {
+            let frame = match std::task::ready!(this.body.as_mut().poll_frame(cx)) {
                 None => return Poll::Ready(None),
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
                 Some(Ok(frame)) => frame,
             };
             // Only data frames reach an event stream's client (no trailers).
@@ -118,7 +126,7 @@ where
             }
             this.slot.frames_written.inc();
             *this.unasked_since = Some(tokio::time::Instant::now());
-            return Poll::Ready(Some(Ok(data)));
+            return Poll::Ready(Some(Ok(BodyFrame::data(data))));
         }
     }
 }

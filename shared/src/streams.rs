@@ -49,6 +49,7 @@ use governor::{DefaultDirectRateLimiter, Quota};
 use parking_lot::Mutex;
 use prometheus_client::metrics::{counter::Counter, gauge::Gauge};
 use rand::RngExt;
+use salvo::http::body::ResBody;
 use salvo::http::{Method, StatusCode};
 use salvo::prelude::*;
 use tokio_util::sync::CancellationToken;
@@ -233,7 +234,8 @@ impl Handler for Streams {
         // Not a stream (a refusal): the slot is dropped, and freed, here.
         if streaming {
             let body = res.take_body();
-            res.stream(HeldStream::new(body, slot, &self.args, &self.shutdown));
+            let held = HeldStream::new(body, slot, &self.args, &self.shutdown);
+            res.body(ResBody::Boxed(Box::pin(held)));
         }
     }
 }
