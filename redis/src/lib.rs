@@ -39,8 +39,19 @@ pub use subscriptions::RedisSubscriptions;
 pub struct RedisArgs {
     /// Redis URL (e.g. redis://127.0.0.1:6379): publish through a Redis stream so
     /// several instances serve one audience. In memory when unset.
-    #[arg(long = "redis", env = "REDIS_URL")]
+    #[arg(long = "redis", env = "REDIS_URL", value_parser = redis_url)]
     pub url: Option<String>,
+}
+
+/// `text`, if the Redis client reads it as a URL: a mistake in it is an option error at
+/// start (naming `--redis`), apart from a Redis that cannot be reached.
+fn redis_url(text: &str) -> Result<String, String> {
+    match redis::IntoConnectionInfo::into_connection_info(text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(e) => Err(format!(
+            "not a Redis URL ({e}); expected redis://[:PASSWORD@]HOST[:PORT][/DB]"
+        )),
+    }
 }
 
 /// In memory without `redis_url`; otherwise fed by the Redis stream `key`, whose

@@ -17,15 +17,21 @@
 //! assert_eq!(cli.server.port, 9000);
 //! assert_eq!(cli.server.stream_settings().retry.as_millis(), 5000);
 //! ```
+//!
+//! A `main` reads them with [`read_options`] (`Cli::parse()` with one difference: a
+//! negative number is a value its option refuses by name, not an unknown flag).
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
 use clap::builder::TypedValueParser;
+use clap::{Args, Command, FromArgMatches};
 use rand::RngExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use salvo::conn::rustls::{Keycert, RustlsConfig};
 
 use crate::stream_route::StreamSettings;
@@ -33,10 +39,25 @@ use crate::stream_route::StreamSettings;
 /// The default `--max-header-bytes`, and the least hyper accepts.
 pub const HEADER_BYTES: usize = 8 * 1024;
 
-/// The TLS certificate or key could not be read or made.
+/// The TLS certificate or key could not be read or made, or they do not belong together.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS: {0}")]
 pub struct TlsError(pub String);
+
+/// The options `command` describes (an example's `Cli::command()`, perhaps adjusted),
+/// read from the command line and the environment as `Cli::parse()` reads them; on a
+/// mistake, prints clap's message naming the option and exits with status 2. Unlike
+/// `Cli::parse()`, a value that looks like a negative number is read as the option's
+/// value, so `--retry-ms -5` is refused by `--retry-ms`'s own rule, by name, rather than
+/// as an unknown argument `-5`.
+pub fn read_options<T: FromArgMatches>(command: Command) -> T {
+    let mut command = command.mut_args(|arg| {
+        let takes_values = arg.get_action().takes_values();
+        arg.allow_negative_numbers(takes_values)
+    });
+    let mut matches = command.get_matches_mut();
+    T::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut command).exit())
+}
 
 /// The longest duration option, in seconds (an hour): past it a value is a mistake,
 /// and a huge one would overflow a timer's arithmetic.
@@ -235,14 +256,17 @@ impl ServerArgs {
     }
 
     /// The PEM certificate chain and key the options ask for, if any: read from the
-    /// files, or a self-signed certificate made now.
+    /// files (and checked: PEM, and a key that belongs to the certificate, or an error
+    /// naming the option and file), or a self-signed certificate made now.
     pub fn tls_pem(&self) -> Result<Option<PemPair>, TlsError> {
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let read = |path: &PathBuf| {
                 std::fs::read(path)
                     .map_err(|e| TlsError(format!("cannot read {}: {e}", path.display())))
             };
-            return Ok(Some((read(cert)?, read(key)?)));
+            let pair = (read(cert)?, read(key)?);
+            check_pair(&pair, cert, key)?;
+            return Ok(Some(pair));
         }
         if !self.tls_self_signed {
             return Ok(None);
@@ -252,6 +276,29 @@ impl ServerArgs {
             .map_err(|e| TlsError(format!("cannot make a self-signed certificate: {e}")))?;
         let key = made.signing_key.serialize_pem().into_bytes();
         Ok(Some((made.cert.pem().into_bytes(), key)))
+    }
+}
+
+/// Whether `pair` is a PEM certificate chain and the private key of its first
+/// certificate: rustls would take any pair at start and then fail every handshake.
+fn check_pair((cert_pem, key_pem): &PemPair, cert: &Path, key: &Path) -> Result<(), TlsError> {
+    let (cert, key) = (cert.display(), key.display());
+    let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>();
+    let chain = chain.map_err(|e| TlsError(format!("--tls-cert {cert} is not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(TlsError(format!(
+            "--tls-cert {cert} holds no PEM certificate"
+        )));
+    }
+    let private = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| TlsError(format!("--tls-key {key} holds no PEM private key: {e}")))?;
+    let provider = rustls::crypto::ring::default_provider();
+    match CertifiedKey::from_der(chain, private, &provider) {
+        Ok(_) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError(format!(
+            "--tls-key {key} is not the key of the certificate in --tls-cert {cert}"
+        ))),
+        Err(e) => Err(TlsError(format!("--tls-key {key} cannot be used: {e}"))),
     }
 }
 

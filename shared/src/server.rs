@@ -84,7 +84,7 @@ pub async fn run(args: &ServerArgs, streams: Streams, app: Router) -> ExitCode {
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            failure_status(&e)
         }
     }
 }
@@ -160,6 +160,18 @@ pub type MainResult = Result<ExitCode, Box<dyn std::error::Error>>;
 pub fn exit_code(result: MainResult) -> ExitCode {
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
-        ExitCode::FAILURE
+        failure_status(e.as_ref())
     })
+}
+
+/// The exit status for `e`: 2 for options that cannot work together (as clap's for
+/// one that cannot work alone), such as a TLS key that is not the certificate's; 1
+/// otherwise.
+pub fn failure_status(e: &(dyn std::error::Error + 'static)) -> ExitCode {
+    let options = e.is::<TlsError>() || matches!(e.downcast_ref(), Some(ServerError::Tls(_)));
+    if options {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -8,14 +8,14 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use salvo::conn::{Acceptor, TcpListener};
 use salvo::fuse::FuseConfig;
 use salvo::prelude::*;
 use sse_shared::body::BODY_STALL;
 use sse_shared::shutdown::shutdown_signal;
 use sse_shared::{ServerArgs, Streams, routes};
-use sse_shared::{connection, logging};
+use sse_shared::{config, connection, logging, server};
 
 mod contract;
 
@@ -42,14 +42,14 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            server::failure_status(e.as_ref())
         }
     }
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     logging::init_tracing();
-    let cli = Cli::parse();
+    let cli: Cli = config::read_options(Cli::command());
     // Every stream is a socket: allow as many as the system lets this process have.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-files limit: {e}");

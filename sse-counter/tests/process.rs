@@ -149,6 +149,67 @@ async fn tls_from_certificate_files_serves_http2_and_a_bad_path_is_a_clear_error
     Ok(())
 }
 
+/// A key that is not the certificate's was accepted: the server said `listening on
+/// https://...` and every handshake failed with nothing logged. Now the pair is checked
+/// at start (status 2, naming both options and files), as is a file that is not PEM.
+#[tokio::test]
+async fn a_tls_key_of_another_certificate_or_a_file_that_is_not_pem_is_refused_at_start()
+-> TestResult {
+    let dir = std::env::temp_dir().join(format!("sse-test-tls-pair-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (one, other) = (
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?,
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])?,
+    );
+    let path = |name: &str| dir.join(name).display().to_string();
+    std::fs::write(path("cert.pem"), one.cert.pem())?;
+    std::fs::write(path("other-key.pem"), other.signing_key.serialize_pem())?;
+    std::fs::write(path("garbage.pem"), "not a certificate\n")?;
+    std::fs::write(path("key.pem"), one.signing_key.serialize_pem())?;
+    let (cert, key, other_key, garbage) = (
+        path("cert.pem"),
+        path("key.pem"),
+        path("other-key.pem"),
+        path("garbage.pem"),
+    );
+    let mismatch =
+        format!("--tls-key {other_key} is not the key of the certificate in --tls-cert {cert}");
+    let no_cert = format!("--tls-cert {garbage} holds no PEM certificate");
+    let no_key = format!("--tls-key {garbage} holds no PEM private key");
+    for (cert, key, says) in [
+        (&cert, &other_key, &mismatch),
+        (&garbage, &key, &no_cert),
+        (&cert, &garbage, &no_key),
+    ] {
+        let (code, stderr) = refused_at_start(BIN, &["--tls-cert", cert, "--tls-key", key]).await?;
+        assert_eq!(code, Some(2), "{cert} {key}: {stderr}");
+        assert!(stderr.contains(says.as_str()), "{cert} {key}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// `--retry-ms -5` said `unexpected argument '-5' found`, naming no option: a negative
+/// number is now the option's value, refused by the option's own rule, by name.
+#[tokio::test]
+async fn a_negative_number_is_refused_by_its_option_by_name() -> TestResult {
+    for option in [
+        "--retry-ms",
+        "--max-streams",
+        "--keep-alive-secs",
+        "--interval-ms",
+    ] {
+        let (code, stderr) = refused_at_start(BIN, &[option, "-5"]).await?;
+        assert_eq!(code, Some(2), "{option} -5: {stderr}");
+        assert!(stderr.contains(option), "{option} -5: {stderr}");
+        assert!(
+            !stderr.contains("unexpected argument"),
+            "{option} -5: {stderr}"
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_duration_option_past_its_bound_is_refused_at_start() -> TestResult {
     // u64::MAX seconds overflowed the keep-alive timer into a panic; each duration

@@ -1,9 +1,10 @@
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use sse_notify::session::Sessions;
 use sse_redis::RedisArgs;
+use sse_shared::config;
 use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
@@ -45,14 +46,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> ExitCode {
     sse_shared::logging::init_tracing();
     // This service's keep-alive default is 30 s (the tutorial's choice), not 15.
-    let matches = Cli::command()
-        .mut_arg("keep_alive", |arg| arg.default_value("30"))
-        .get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
-    server::exit_code(run(cli).await)
+    let command = Cli::command().mut_arg("keep_alive", |arg| arg.default_value("30"));
+    server::exit_code(run(config::read_options(command)).await)
 }
 
 async fn run(cli: Cli) -> MainResult {

@@ -255,6 +255,31 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() -> TestResult {
     Ok(())
 }
 
+/// A `--redis` that is not a URL is an option error (status 2, naming `--redis`), not
+/// worded as a Redis that cannot be reached.
+#[tokio::test]
+async fn a_redis_url_that_does_not_parse_is_an_option_error() -> TestResult {
+    for value in [
+        "not-a-url",
+        "http://127.0.0.1:6379",
+        "redis://127.0.0.1:notaport",
+    ] {
+        let args = ["--redis", value];
+        let (code, stderr) = refused_at_start(env!("CARGO_BIN_EXE_sse-resume"), &args).await?;
+        assert_eq!(code, Some(2), "--redis {value}: {stderr}");
+        assert!(stderr.contains("--redis"), "--redis {value}: {stderr}");
+        assert!(
+            stderr.contains("not a Redis URL"),
+            "--redis {value}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("cannot connect"),
+            "--redis {value}: {stderr}"
+        );
+    }
+    Ok(())
+}
+
 /// A history Redis could not cap a stream at is refused at start, naming `--history`,
 /// not reported as a Redis connection failure.
 #[tokio::test]

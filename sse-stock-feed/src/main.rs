@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use sse_redis::RedisArgs;
+use sse_shared::config;
 use sse_shared::hub_metrics::HubMetrics;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -36,7 +37,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     sse_shared::logging::init_tracing();
-    server::exit_code(run(Cli::parse()).await)
+    server::exit_code(run(config::read_options(Cli::command())).await)
 }
 
 async fn run(cli: Cli) -> MainResult {
