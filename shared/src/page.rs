@@ -18,11 +18,13 @@ use bytes::Bytes;
 use salvo::http::header::HeaderValue;
 use salvo::prelude::*;
 
-/// What every page shares, under `/static/`: the stylesheet; `sharedEventSource`, which
-/// gives all the tabs of a page one stream (a page opts in by calling it); and the
+/// What every page shares, under `/static/`: the stylesheet; the icon (without one,
+/// every page load costs the browser a `404` for `/favicon.ico`); `sharedEventSource`,
+/// which gives all the tabs of a page one stream (a page opts in by calling it); and the
 /// `SharedWorker` that holds that stream (served, not linked).
-pub const SHARED_FILES: [(&str, &str); 3] = [
+pub const SHARED_FILES: [(&str, &str); 4] = [
     ("sse.css", include_str!("../static/sse.css")),
+    ("favicon.svg", include_str!("../static/favicon.svg")),
     (
         "shared-stream.js",
         include_str!("../static/shared-stream.js"),
@@ -36,15 +38,21 @@ pub const SHARED_FILES: [(&str, &str); 3] = [
 const LAYOUT: &str = include_str!("../static/layout.html");
 
 /// The page routes of one example: `GET /` and `GET /static/<name>` for the shared
-/// files and each of `files` (`(name, contents)`: a `.css` name is linked in the head, a
-/// `.worker.js` name only served, any other loaded as a deferred script, in order). `main` is the HTML inside
-/// the layout's `<main>`. Any other `/static/` path has no route, so it is a 404.
+/// files and each of `files` (`(name, contents)`: a `.css` name is linked in the head,
+/// `favicon.svg` is the page's icon, a `.worker.js` name is only served, any other is
+/// loaded as a deferred script, in order). `main` is the HTML inside the layout's
+/// `<main>`. Any other `/static/` path has no route, so it is a 404.
 pub fn routes(title: &str, main: &str, files: &[(&'static str, &'static str)]) -> Router {
     let (mut head, mut scripts) = (String::new(), String::new());
     let mut router = Router::new();
     for &(name, body) in SHARED_FILES.iter().chain(files) {
         let content_type = if name.ends_with(".worker.js") {
             "text/javascript; charset=utf-8"
+        } else if name == "favicon.svg" {
+            head.push_str(&format!(
+                "<link rel=\"icon\" href=\"/static/{name}\" type=\"image/svg+xml\">\n"
+            ));
+            "image/svg+xml"
         } else if name.ends_with(".css") {
             head.push_str(&format!(
                 "<link rel=\"stylesheet\" href=\"/static/{name}\">\n"

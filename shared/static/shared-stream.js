@@ -19,14 +19,34 @@
 //   welcome, the stock feed's snapshot): the holder opens it again from the last id, so
 //   the new tab gets them and the other tabs see no event twice.
 // and resumeParam names the query parameter a stream opened again carries its last id in
-// (default lastEventId; Mercure's is last_event_id).
+// (default lastEventId; Mercure's is last_event_id). With explain: true, a stream the
+// server refuses is asked why (see refusal): the error event carries the server's
+// message as event.reason, and event.final is true when waiting cannot mend it (a 4xx
+// other than 408 and 429: a bad parameter, a missing token), so it is not retried.
+// Only for streams whose opening changes nothing on the server (the ask opens it).
 //
 // keepStream is the part both share (the worker loads this file with importScripts):
 // one EventSource that the browser reconnects with Last-Event-ID, and that is opened
 // again with ?lastEventId= (resumeParam) after a "full jitter" backoff when it is closed for good (an
 // HTTP error such as 503 when the server is full).
 
-function keepStream(url, names, send, { keep = 0, resumeParam = "lastEventId" } = {}) {
+// Why the server refused a stream, which EventSource cannot tell: the same request
+// again with fetch, read as the JSON error ({ message }); null if it opens now.
+async function refusal(url) {
+  const ask = new AbortController();
+  try {
+    const response = await fetch(url, { headers: { accept: "application/json" }, signal: ask.signal });
+    if (response.ok) return null;
+    const body = await response.json().catch(() => ({}));
+    return { status: response.status, message: body.message || `HTTP ${response.status}` };
+  } catch {
+    return null;
+  } finally {
+    ask.abort();
+  }
+}
+
+function keepStream(url, names, send, { keep = 0, resumeParam = "lastEventId", explain = false } = {}) {
   const state = { source: null, lastId: null, failures: 0, timer: null, closed: false };
   const kept = [];
   const relay = (source, type) => (event) => {
@@ -56,15 +76,27 @@ function keepStream(url, names, send, { keep = 0, resumeParam = "lastEventId" } 
     };
     source.onmessage = relay(source, "message");
     for (const name of names) source.addEventListener(name, relay(source, name));
+    const retry = () => {
+      state.failures += 1;
+      const cap = Math.min(30000, 1000 * 2 ** state.failures);
+      state.timer = setTimeout(() => open(state.lastId), Math.random() * cap);
+    };
     source.onerror = () => {
       replaced();
       if (source !== state.source) return;
-      send({ kind: "error", readyState: source.readyState });
-      if (source.readyState === EventSource.CLOSED && !state.closed) {
-        state.failures += 1;
-        const cap = Math.min(30000, 1000 * 2 ** state.failures);
-        state.timer = setTimeout(() => open(state.lastId), Math.random() * cap);
+      const refused = source.readyState === EventSource.CLOSED && !state.closed;
+      if (!refused || !explain) {
+        send({ kind: "error", readyState: source.readyState });
+        if (refused) retry();
+        return;
       }
+      refusal(source.url).then((why) => {
+        if (source !== state.source || state.closed) return;
+        const status = why ? why.status : 0;
+        const final = status >= 400 && status < 500 && status !== 408 && status !== 429;
+        send({ kind: "error", readyState: source.readyState, reason: why && why.message, final });
+        if (!final) retry();
+      });
     };
   };
   return {
@@ -119,7 +151,10 @@ function sharedEventSource(url, names = [], options = {}) {
     } else if (message.kind === "open" && facade.onopen) {
       facade.onopen(new Event("open"));
     } else if (message.kind === "error" && facade.onerror) {
-      facade.onerror(new Event("error"));
+      const event = new Event("error");
+      event.reason = message.reason || null;
+      event.final = Boolean(message.final);
+      facade.onerror(event);
     }
   };
   const reopenForNewTab = Boolean(options.reopenForNewTab);

@@ -9,6 +9,7 @@
 
 const $ = (id) => document.getElementById(id);
 const MAX_SHOWN = 500;
+const MAX_MESSAGE_BYTES = 2000;   // the server's limit (MAX_MESSAGE_BYTES in lib.rs)
 let source = null;
 let me = null;                                        // {id, name} from the welcome
 let name = localStorage.getItem("chat.name");
@@ -127,7 +128,17 @@ $("join-form").addEventListener("submit", (event) => {
 $("send-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("text");
-  if (!input.value.trim()) return;
+  if (!input.value.trim()) {
+    $("send-error").textContent = "Write something first: a message of only spaces is not sent.";
+    return;
+  }
+  // The server counts bytes of UTF-8 (an "é" is two), not the characters maxlength counts.
+  const bytes = new TextEncoder().encode(input.value).length;
+  if (bytes > MAX_MESSAGE_BYTES) {
+    $("send-error").textContent =
+      `At most ${MAX_MESSAGE_BYTES} bytes: this message is ${bytes} (letters such as é take two).`;
+    return;
+  }
   // Same-origin fetch sends the member cookie: that is our credential.
   const response = await fetch("/chat/messages", { method: "POST", body: input.value });
   if (response.ok) {
@@ -140,3 +151,4 @@ $("send-form").addEventListener("submit", async (event) => {
 });
 
 if (name) connect();
+else showState("not joined");

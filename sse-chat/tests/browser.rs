@@ -410,3 +410,51 @@ async fn without_shared_worker_the_tabs_of_a_member_elect_one_to_hold_the_stream
     let no_worker = "Object.defineProperty(window, 'SharedWorker', { value: undefined });";
     tabs_share_one_stream(3, Some(no_worker), false).await
 }
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("not joined"), "sse-chat")
+            .await
+    })
+    .await?;
+    app.stop().await
+}
+
+/// A message of only spaces was dropped with no word, and the box let 2,000 characters
+/// through where the server counts 2,000 bytes (1,500 × "é" was refused after the
+/// fact): both are now said on the page, before anything is sent.
+#[tokio::test]
+async fn a_blank_message_and_one_over_the_byte_limit_are_explained() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    Browser::run(async |browser| {
+        browser.client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", WAIT, |t| t == "not joined")
+            .await?;
+        join(browser, app.url(), "alice").await?;
+        say(browser, "   ").await?;
+        browser
+            .wait_for_text("#send-error", WAIT, |t| t.contains("only spaces"))
+            .await?;
+        browser
+            .eval("document.getElementById('text').value = 'é'.repeat(1500)")
+            .await?;
+        browser.click("#send-form button").await?;
+        let said = browser
+            .wait_for_text("#send-error", WAIT, |t| t.contains("bytes"))
+            .await?;
+        assert!(
+            said.contains("3000"),
+            "the message's own size in bytes: {said}"
+        );
+        Ok(())
+    })
+    .await?;
+    app.stop().await
+}

@@ -183,3 +183,18 @@ async fn without_shared_worker_one_tab_holds_the_stream_and_the_next_takes_over(
     })
     .await
 }
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &ARGS).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("open"), "sse-counter")
+            .await
+    })
+    .await?;
+    app.stop().await
+}

@@ -90,14 +90,17 @@ $("session-form").addEventListener("submit", async (event) => {
   if (response.ok) {
     const { user } = await response.json();
     $("who").textContent = user;
+    $("session-error").textContent = "";
     listen();
   } else {
-    $("who").textContent = await errorText(response);
+    // Who is signed in has not changed: the refusal has a place of its own.
+    $("session-error").textContent = await errorText(response);
   }
 });
 
 $("sign-out").addEventListener("click", async () => {
   await fetch("/session", { method: "DELETE" });
+  $("session-error").textContent = "";
   nobody();
   listen();
 });

@@ -136,3 +136,56 @@ async fn a_sign_in_in_one_tab_reaches_the_stream_every_tab_shares() -> TestResul
     .await?;
     app.stop().await
 }
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("open"), "sse-notify")
+            .await
+    })
+    .await?;
+    app.stop().await
+}
+
+/// Signing in without the admin token showed "Signed in as **This needs the admin
+/// token ...**": the refusal now has its own place, and who is signed in is unchanged.
+#[tokio::test]
+async fn a_refused_sign_in_says_why_and_leaves_who_is_signed_in() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
+    Browser::run(async |browser| {
+        browser.client.set_window_size(1280, 900).await?;
+        browser.client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", WAIT, |t| t == "open")
+            .await?;
+        // Sign out stays on the line of the name and Sign in (it wrapped onto its own).
+        let middles = browser
+            .eval(
+                "return ['#user', '#session-form button[type=submit]', '#sign-out']
+                     .map(s => { const r = document.querySelector(s).getBoundingClientRect();
+                                 return r.top + r.height / 2; })",
+            )
+            .await?;
+        let middles: Vec<f64> = (0..3).filter_map(|i| middles[i].as_f64()).collect();
+        let one_line = middles.len() == 3 && middles.iter().all(|m| (m - middles[0]).abs() < 4.0);
+        assert!(
+            one_line,
+            "the name, Sign in and Sign out on one line: {middles:?}"
+        );
+        browser.type_into("#user", "alice").await?;
+        browser.click("#session-form button[type=submit]").await?;
+        let error = browser
+            .wait_for_text("#session-error", WAIT, |t| !t.is_empty())
+            .await?;
+        assert!(error.contains("admin token"), "{error}");
+        assert_eq!(browser.text("#who").await?, "nobody (broadcasts only)");
+        Ok(())
+    })
+    .await?;
+    app.stop().await
+}

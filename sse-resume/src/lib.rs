@@ -205,7 +205,8 @@ struct Created {
     id: String,
 }
 
-/// `POST /events`: publishes the body as `event: note` (1 to 16 KiB of UTF-8), within
+/// `POST /events`: publishes the body as `event: note` (1 to 16 KiB of UTF-8, not only
+/// spaces), within
 /// the [`NoteAllowance`] of the client's address (`429` beyond).
 #[endpoint(
     request_body(content = String, content_type = "text/plain", description = "The note."),
@@ -229,6 +230,10 @@ async fn post_note(
         })?;
     }
     let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
+    if text.trim().is_empty() {
+        let message = "The note is only spaces; write something.";
+        return Err(ApiError::bad_request("blank-note", message));
+    }
     // 503 while Redis is unreachable (nothing is published then).
     let id = events.log.publish(ResumeEvent::Note(text)).await?;
     res.status_code(StatusCode::CREATED);

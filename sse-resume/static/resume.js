@@ -99,9 +99,14 @@ $("drop").addEventListener("click", () => {
 $("note-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const input = $("note");
+  if (!input.value.trim()) {
+    $("notice").textContent = "Write something first: a note of only spaces is not published.";
+    return;
+  }
   const response = await fetch("/events", { method: "POST", body: input.value });
   if (response.ok) {
     input.value = "";
+    $("notice").textContent = "";   // whatever went wrong before is over
   } else {
     const error = await response.json().catch(() => ({ message: response.statusText }));
     $("notice").textContent = error.message;

@@ -56,3 +56,56 @@ async fn dropping_the_connection_replays_what_was_missed_with_no_gaps() -> TestR
     })
     .await
 }
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("open"), "sse-resume")
+            .await
+    })
+    .await?;
+    app.stop().await
+}
+
+/// A note of only spaces was published and shown blank, and an error notice stayed for
+/// ever: a blank note is refused with a message, and the next good note clears it.
+#[tokio::test]
+async fn a_blank_note_is_refused_and_the_next_note_clears_the_message() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", wait, |t| t == "open")
+            .await?;
+        browser.type_into("#note", "   ").await?;
+        browser.click("#note-form button[type=submit]").await?;
+        browser
+            .wait_for_text("#notice", wait, |t| t.contains("only spaces"))
+            .await?;
+        // What the server says when the page's check is not there: the same refusal.
+        let status = browser
+            .eval("return fetch('/events', { method: 'POST', body: '  ' }).then(r => r.status)")
+            .await?;
+        assert_eq!(status, 400);
+        browser
+            .eval("document.getElementById('note').value = ''")
+            .await?;
+        browser.type_into("#note", "a real note").await?;
+        browser.click("#note-form button[type=submit]").await?;
+        browser
+            .wait_for_text("#log", wait, |t| t.contains("a real note"))
+            .await?;
+        browser
+            .wait_for_text("#notice", wait, str::is_empty)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    app.stop().await
+}

@@ -177,10 +177,13 @@ async fn a_posted_note_arrives_verbatim_as_one_event() -> TestResult {
 async fn bad_notes_are_refused_and_publish_nothing() -> TestResult {
     let (app, hub) = start(limits(100), ServerArgs::default()).await?;
     let too_long = "a".repeat(sse_resume::MAX_NOTE_BYTES + 1);
-    let cases: [(Vec<u8>, u16, &str); 3] = [
+    let cases: [(Vec<u8>, u16, &str); 5] = [
         (Vec::new(), 400, "empty-body"),
         (vec![0xff, 0xfe, b'a'], 400, "invalid-utf8"),
         (too_long.into_bytes(), 413, "payload-too-large"),
+        // Only white space was published and shown as a blank note (chat refuses it).
+        (b"   ".to_vec(), 400, "blank-note"),
+        (b" \n\t\r\n ".to_vec(), 400, "blank-note"),
     ];
     for (body, status, code) in cases {
         let response = http().post(app.url("/events")).body(body).send().await?;

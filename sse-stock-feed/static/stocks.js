@@ -30,12 +30,15 @@ function rowFor(symbol) {
   const change = document.createElement("td");
   change.className = "change";
   const chartCell = document.createElement("td");
+  chartCell.className = "chart";
   const canvas = document.createElement("canvas");
   canvas.setAttribute("aria-label", `${symbol} price chart`);
-  chartCell.append(canvas);
+  const range = document.createElement("div");
+  range.className = "range muted";
+  chartCell.append(canvas, range);
   row.append(name, price, change, chartCell);
   $("rows").append(row);
-  entry = { row, price, change, canvas, series: [], dirty: true };
+  entry = { row, price, change, canvas, range, series: [], dirty: true };
   rows.set(symbol, entry);
   return entry;
 }
@@ -56,6 +59,10 @@ function show(quote, id) {
 
 function draw(entry) {
   const { canvas, series } = entry;
+  // The scale: the chart spans its lowest price to its highest.
+  const low = Math.min(...series);
+  const high = Math.max(...series);
+  entry.range.textContent = series.length ? `${low.toFixed(2)} – ${high.toFixed(2)}` : "";
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth * ratio;
   const height = canvas.clientHeight * ratio;
@@ -66,8 +73,6 @@ function draw(entry) {
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
   if (series.length < 2) return;
-  const low = Math.min(...series);
-  const high = Math.max(...series);
   const span = high - low || 1;
   const pad = 3 * ratio;
   const x = (i) => (i / (POINTS - 1)) * (width - 2 * pad) + pad;
@@ -93,10 +98,18 @@ function frame() {
 
 // One stream for every tab showing these symbols (shared-stream.js); a tab that opens
 // later has it reopened from the last id, so that tab gets a snapshot of its own.
-const source = sharedEventSource(url, ["snapshot", "price"], { reopenForNewTab: true });
+// A refused stream is explained: a symbol the market does not have is a `400` whose
+// message lists the ones it has, shown as it is, and not retried.
+const source = sharedEventSource(url, ["snapshot", "price"], { reopenForNewTab: true, explain: true });
 showState("connecting");
-source.onopen = () => showState("open");
-source.onerror = () => showState(source.readyState === EventSource.CONNECTING ? "reconnecting" : "closed");
+source.onopen = () => {
+  showState("open");
+  $("refused").textContent = "";
+};
+source.onerror = (event) => {
+  showState(event.final ? "closed" : "reconnecting");
+  if (event.reason) $("refused").textContent = event.reason;
+};
 
 // The current prices: sent first, and again after a reset.
 source.addEventListener("snapshot", (event) => {

@@ -46,6 +46,19 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
         assert_eq!(painted.len(), 20, "a chart per symbol");
         assert!(painted.iter().all(|&n| n > 50), "every chart drew a line: {painted:?}");
 
+        // Every chart shows its scale: the lowest and the highest price it spans.
+        let ranges = browser
+            .eval("return [...document.querySelectorAll('#rows .range')].map(r => r.textContent)")
+            .await?;
+        let ranges = ranges.as_array().ok_or("no ranges")?;
+        assert_eq!(ranges.len(), 20, "a scale per chart");
+        for range in ranges {
+            let text = range.as_str().unwrap_or_default();
+            let (low, high) = text.split_once(" – ").ok_or(format!("a scale: {text:?}"))?;
+            let (low, high): (f64, f64) = (low.parse()?, high.parse()?);
+            assert!(0.0 < low && low <= high, "{text}");
+        }
+
         // Each row shows the price of the event whose id it carries.
         let rows = browser
             .eval(
@@ -78,4 +91,45 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
         Ok(())
     })
     .await
+}
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("open"), "sse-stock-feed")
+            .await
+    })
+    .await?;
+    app.stop().await
+}
+
+/// `/?symbols=FOO` showed "closed" and an empty table while the server's `400` named the
+/// symbols it has: the page now shows that message, and does not retry a request that
+/// cannot succeed.
+#[tokio::test]
+async fn an_unknown_symbol_shows_the_servers_message() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    let url = format!("{}/?symbols=FOO", app.url());
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(&url).await?;
+        let refused = browser
+            .wait_for_text("#refused", wait, |t| !t.is_empty())
+            .await?;
+        assert!(
+            refused.contains("FOO") && refused.contains("AAPL"),
+            "{refused}"
+        );
+        browser
+            .wait_for_text("#connection", wait, |t| t == "closed")
+            .await?;
+        Ok(())
+    })
+    .await?;
+    app.stop().await
 }

@@ -9,6 +9,14 @@ let source = null;
 
 const $ = (id) => document.getElementById(id);
 
+// The header's badge and the line under the matchers say the same.
+function showState(state, status = state) {
+  $("connection").dataset.state = state;
+  $("connection").textContent = state;
+  $("status").textContent = status;
+}
+showState("not connected");
+
 function showMatchers() {
   const list = $("matchers");
   list.replaceChildren();
@@ -44,17 +52,22 @@ function show(event) {
 function connect() {
   if (source) source.close();
   if (matchers.length === 0) {
-    $("status").textContent = "add a matcher first";
+    showState("not connected", "add a matcher first");
     return;
   }
   const url = new URL(hub, location.origin);
   for (const [param, pattern] of matchers) url.searchParams.append(param, pattern);
   // One stream for every tab with these matchers (shared-stream.js); a stream opened
   // again resumes with Mercure's last_event_id parameter.
-  source = sharedEventSource(url.toString(), [], { resumeParam: "last_event_id" });
-  $("status").textContent = "connecting";
-  source.onopen = () => { $("status").textContent = `connected (${matchers.length} matchers)`; };
-  source.onerror = () => { $("status").textContent = "reconnecting"; };
+  // A refused subscription is explained (an invalid URL pattern is a `400` saying what
+  // is wrong with it) and not retried.
+  source = sharedEventSource(url.toString(), [], { resumeParam: "last_event_id", explain: true });
+  showState("connecting");
+  source.onopen = () => showState("open", `connected (${matchers.length} matchers)`);
+  source.onerror = (event) => {
+    const state = event.final ? "closed" : "reconnecting";
+    showState(state, event.reason ? `${state}: ${event.reason}` : state);
+  };
   source.onmessage = show;
 }
 

@@ -165,3 +165,69 @@ async fn the_page_shows_who_is_subscribed_to_its_matchers_live() -> TestResult {
     })
     .await
 }
+
+/// On a phone (390 px wide) the page fits with no sideways scrolling, and it has an
+/// icon (every page's `/favicon.ico` was a `404`).
+#[tokio::test]
+async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
+    let mut app =
+        AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--jwt-audience", AUDIENCE]).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| {
+        browser
+            .check_on_a_phone(&url, Some("not connected"), "sse-topics")
+            .await
+    })
+    .await?;
+    app.stop().await
+}
+
+/// An invalid URL pattern was added, its subscription got `400`, and the page said
+/// "reconnecting" for ever while the header said "connecting": the page now shows the
+/// server's message, both say "closed", and nothing is retried.
+#[tokio::test]
+async fn an_invalid_pattern_shows_the_servers_message() -> TestResult {
+    let mut app =
+        AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--jwt-audience", AUDIENCE]).await?;
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(app.url()).await?;
+        browser
+            .wait_for_text("#connection", wait, |t| t == "not connected")
+            .await?;
+        browser
+            .eval("document.getElementById('match-type').value = 'match_urlpattern'")
+            .await?;
+        browser
+            .type_into("#pattern", "https://example.com/:id(")
+            .await?;
+        browser.click("#matcher-form button[type=submit]").await?;
+        browser.click("#connect").await?;
+        let status = browser
+            .wait_for_text("#status", wait, |t| t.starts_with("closed:"))
+            .await?;
+        assert!(
+            status.len() > "closed: ".len() + 10,
+            "the server's message: {status}"
+        );
+        assert_eq!(browser.text("#connection").await?, "closed");
+        // The remove control can be seen: not white on the page's own background.
+        // (The background it is shown on: its own, or the nearest one behind it.)
+        let colours = browser
+            .eval(
+                "const b = document.querySelector('#matchers button');
+                 let e = b, bg = 'rgba(0, 0, 0, 0)';
+                 while (e && (bg === 'rgba(0, 0, 0, 0)' || bg === 'transparent')) {
+                   bg = getComputedStyle(e).backgroundColor; e = e.parentElement; }
+                 return [getComputedStyle(b).color, bg]",
+            )
+            .await?;
+        assert_ne!(
+            colours[0], colours[1],
+            "the remove control's text is its background's colour"
+        );
+        Ok(())
+    })
+    .await?;
+    app.stop().await
+}

@@ -120,6 +120,55 @@ impl Browser {
         Ok(())
     }
 
+    /// Lays pages out as a phone does from now on: a viewport 390 CSS pixels wide and
+    /// 844 high, on a touch screen (Chrome DevTools' `Emulation.setDeviceMetricsOverride`;
+    /// a window cannot be made that narrow).
+    pub async fn as_phone(&self) -> TestResult {
+        let params = serde_json::json!({
+            "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true,
+        });
+        let command = DevTools("Emulation.setDeviceMetricsOverride", params);
+        self.client.issue_cmd(command).await?;
+        Ok(())
+    }
+
+    /// Checks what every page owes its visitor, in the page now loaded: nothing wider
+    /// than the viewport (no sideways scrolling), and an icon the server serves (without
+    /// one, every load costs a `404` for `/favicon.ico`).
+    pub async fn check_page_fits_and_has_its_icon(&self) -> TestResult {
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            const icon = document.querySelector('link[rel~="icon"]');
+            const widths = [document.documentElement.scrollWidth, window.innerWidth];
+            const status = icon ? fetch(icon.href).then(r => r.status, () => -1) : Promise.resolve(0);
+            status.then(status => done([status, ...widths]));
+        "#;
+        let found = self.client.execute_async(script, Vec::new()).await?;
+        let number = |i: usize| found[i].as_i64().unwrap_or(-1);
+        let (icon, page, viewport) = (number(0), number(1), number(2));
+        if icon != 200 {
+            return Err(format!("the page's icon: status {icon} (0: no <link rel=icon>)").into());
+        }
+        if page > viewport {
+            return Err(format!("the page is {page} px wide in a {viewport} px viewport").into());
+        }
+        Ok(())
+    }
+
+    /// Loads `url` as a phone shows it, waits for the badge (`#connection`) to say
+    /// `state` when given, checks [`Browser::check_page_fits_and_has_its_icon`], and
+    /// saves a screenshot as `<name>-390`.
+    pub async fn check_on_a_phone(&self, url: &str, state: Option<&str>, name: &str) -> TestResult {
+        self.as_phone().await?;
+        self.client.goto(url).await?;
+        if let Some(state) = state {
+            self.wait_for_text("#connection", WAIT, |t| t == state)
+                .await?;
+        }
+        self.save_screenshot(&format!("{name}-390")).await?;
+        self.check_page_fits_and_has_its_icon().await
+    }
+
     /// Runs `script` in the page and returns its result.
     pub async fn eval(&self, script: &str) -> TestResult<serde_json::Value> {
         Ok(self.client.execute(script, Vec::new()).await?)
