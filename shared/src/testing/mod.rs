@@ -7,7 +7,8 @@
 //! One tool a file: [`TestApp`] (`app`), the shared client and what answers are
 //! checked against (`http`: [`http`], [`check_contract`], [`expect_error`]),
 //! [`SseConnection`] (`sse`), [`AppProcess`] (`process`), [`Browser`] (`browser`),
-//! [`RedisServer`] (`redis_server`), [`Nginx`] (`nginx`), [`FaultyProxy`] (`proxy`);
+//! [`RedisServer`] (`redis_server`), [`Nginx`] (`nginx`), [`FaultyProxy`] (`proxy`),
+//! [`ReadmeCommands`] (`readme`);
 //! here, the bounded waits and the figures the reliability suite prints.
 //!
 //! ```
@@ -189,6 +190,7 @@ mod http;
 mod nginx;
 mod process;
 mod proxy;
+mod readme;
 mod redis_server;
 mod sse;
 
@@ -198,5 +200,6 @@ pub use http::*;
 pub use nginx::*;
 pub use process::*;
 pub use proxy::*;
+pub use readme::*;
 pub use redis_server::*;
 pub use sse::*;

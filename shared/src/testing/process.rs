@@ -2,13 +2,20 @@
 
 #[allow(unused_imports)]
 use super::*;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 /// An example's binary running as a real process.
 pub struct AppProcess {
     child: Child,
     _stdout: BufReader<ChildStdout>,
     url: String,
+    /// The last lines it wrote to stderr (also passed on to the test's own stderr).
+    stderr: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// The most stderr lines an [`AppProcess`] keeps.
+const STDERR_LINES: usize = 1000;
 
 impl AppProcess {
     /// Starts `binary` (use `env!("CARGO_BIN_EXE_<name>")`) on 127.0.0.1 with `args`
@@ -25,9 +32,22 @@ impl AppProcess {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let mut lines = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
+        let kept = Arc::clone(&stderr);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.len() == STDERR_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
@@ -46,7 +66,14 @@ impl AppProcess {
             child,
             _stdout: stdout,
             url,
+            stderr,
         })
+    }
+
+    /// What it has written to stderr so far (the last 1,000 lines).
+    pub fn stderr_lines(&self) -> Vec<String> {
+        let kept = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter().cloned().collect()
     }
 
     /// `http://127.0.0.1:PORT`.
