@@ -249,6 +249,21 @@ impl Browser {
     }
 }
 
+/// A browser dropped without [`Browser::close`] (a test that panicked in an assertion):
+/// chromedriver dies with its handle, but the Chromium it started would live on, so its
+/// processes (found by this browser's own profile folder) are ended here.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if self.profile.exists() {
+            let _ = std::process::Command::new("pkill")
+                .arg("-f")
+                .arg(self.profile.as_os_str())
+                .status();
+            let _ = std::fs::remove_dir_all(&self.profile);
+        }
+    }
+}
+
 /// A Chrome DevTools command for the current tab, through chromedriver's
 /// `goog/cdp/execute`.
 #[derive(Debug)]
