@@ -42,7 +42,7 @@ use salvo::prelude::*;
 
 use crate::body::BODY_STALL;
 use crate::config::{ServerArgs, TlsError};
-use crate::connection::{bound_buffers, probe_dead_peers};
+use crate::connection::{SmallWrites, bound_buffers, probe_dead_peers};
 use crate::routes::service;
 use crate::shutdown::shutdown_signal;
 use crate::streams::Streams;
@@ -118,7 +118,7 @@ pub async fn serve(
             let acceptor = listener.try_bind().await.map_err(bind_error)?;
             probe_dead_peers(acceptor.inner())?;
             listening("http", local_addr(&acceptor));
-            serve_on(acceptor, streams, service, grace, stop).await
+            serve_on(SmallWrites(acceptor), streams, service, grace, stop).await
         }
     }
 }

@@ -77,6 +77,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let acceptor = listener.try_bind().await.map_err(cannot_listen)?;
             connection::probe_dead_peers(acceptor.inner())?;
+            // One `send` per small write (an event), not hyper's `writev` of three parts.
+            let acceptor = connection::SmallWrites(acceptor);
             serve(acceptor, "http", &cli.server, streams, service).await
         }
     }
