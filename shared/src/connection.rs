@@ -227,7 +227,8 @@ mod tests {
             IoSlice::new(&large),
             IoSlice::new(b"\r\n"),
         ];
-        conn.write_vectored(&slices).await?;
+        let written = conn.write_vectored(&slices).await?;
+        assert_eq!(written, SMALL_WRITE + 8);
         assert_eq!(
             conn.0.vectored,
             vec![3],
