@@ -149,12 +149,9 @@ async fn ours(
         limits,
         HubMetrics::register(streams.metrics()),
     ));
-    // The load generator posts every event from one address: no per-address limit.
-    let unlimited = sse_resume::NoteAllowance {
-        burst: u32::MAX,
-        per_second: u32::MAX,
-    };
-    let app = sse_resume::router(&log, unlimited);
+    // The load generator posts every event from one address: no per-address limit
+    // (`main.rs`'s `PostLimit` is not stacked here).
+    let app = sse_resume::router(&log);
     run_ours(&args, streams, app, lean_server).await
 }
 

@@ -34,7 +34,7 @@ async fn instance(redis: &RedisServer, port: u16) -> TestResult<(TestApp, Publis
         streams.shutdown_token(),
     )
     .await?;
-    let router = sse_resume::router(&log, Default::default());
+    let router = sse_resume::router(&log);
     Ok((TestApp::serve_at(args, streams, router).await?, log))
 }
 

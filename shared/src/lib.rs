@@ -34,7 +34,8 @@
 //! route marked `StreamRoute`, then the end on [`shutdown`], the lifetime and the
 //! write-stall watch on the body the handler wrote); [`routes`] (the panic net,
 //! security headers, the same-origin rule, CORS, the body deadline, `/healthz`,
-//! `/metrics`, JSON errors); [`metrics`] and [`hub_metrics`] (Prometheus).
+//! `/metrics`, JSON errors); [`post_limit`] (what each client address may post);
+//! [`metrics`] and [`hub_metrics`] (Prometheus).
 //!
 //! **Options and serving**: [`config`] ([`ServerArgs`]), [`history_args`]
 //! ([`HistoryArgs`]), [`connection`] (per-connection bounds), [`logging`], and
@@ -62,6 +63,7 @@ pub mod names;
 pub mod openapi;
 pub mod origin;
 pub mod page;
+pub mod post_limit;
 pub mod producer;
 pub mod publish;
 pub mod publish_error;

@@ -24,7 +24,6 @@ use salvo::http::StatusCode;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::{Deserialize, Serialize};
-use sse_shared::address::client_of;
 use sse_shared::body;
 use sse_shared::error::ApiError;
 use sse_shared::event_stream;
@@ -33,7 +32,6 @@ use sse_shared::hub::{EventId, Hub, HubEvent, Start};
 use sse_shared::page;
 use sse_shared::producer::{Held, Producer};
 use sse_shared::publish::Publisher;
-use sse_shared::rate::PerClient;
 use sse_shared::resume::last_event_id;
 use sse_shared::snapshot::find_newest;
 use sse_shared::stream_route::{StreamRoute, StreamSettings};
@@ -42,27 +40,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest note `POST /events` accepts.
 pub const MAX_NOTE_BYTES: usize = 16 * 1024;
-/// How many notes one client address may post: a burst, then a steady rate (`429`
-/// beyond). Without a limit, 256 notes of 16 KiB push every other event out of the
-/// default 4 MiB history, and every resuming client gets `history-gap`.
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub struct NoteAllowance {
-    /// Notes one client address may post at once.
-    #[arg(long = "note-burst", env = "NOTE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub burst: u32,
-    /// Notes a second one client address may post after the burst.
-    #[arg(long = "notes-per-second", env = "NOTES_PER_SECOND", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub per_second: u32,
-}
-
-impl Default for NoteAllowance {
-    fn default() -> Self {
-        Self {
-            burst: 10,
-            per_second: 2,
-        }
-    }
-}
 
 const FILES: [(&str, &str); 2] = [
     ("resume.css", include_str!("../static/resume.css")),
@@ -143,13 +120,10 @@ fn last_tick(hub: &Hub<ResumeEvent>) -> u64 {
 
 /// The routes: `GET /events`, `POST /events` and the page. [`Events`] is in every
 /// handler's `Depot` (salvo's `affix_state`). (`#[endpoint]` describes a route for
-/// OpenAPI; `main.rs` serves the description, see `contract.rs`.)
-pub fn router(log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
-    let events = Events {
-        log: log.clone(),
-        notes,
-        per_client: PerClient::new(notes.burst, f64::from(notes.per_second)),
-    };
+/// OpenAPI; `main.rs` serves the description, see `contract.rs`. Anyone may post a
+/// note: `main.rs` also limits how many each client address may post, with a hoop.)
+pub fn router(log: &Publisher<ResumeEvent>) -> Router {
+    let events = Events { log: log.clone() };
     Router::new()
         .hoop(affix_state::inject(Arc::new(events)))
         .push(
@@ -165,12 +139,9 @@ pub fn router(log: &Publisher<ResumeEvent>, notes: NoteAllowance) -> Router {
         ))
 }
 
-/// The events: the log they are published to and read from, and how many notes each
-/// client address may post.
+/// The events: the log they are published to and read from.
 pub struct Events {
     log: Publisher<ResumeEvent>,
-    notes: NoteAllowance,
-    per_client: PerClient,
 }
 
 /// `GET /events`: every retained event after `Last-Event-ID` (none without one),
@@ -206,8 +177,7 @@ struct Created {
 }
 
 /// `POST /events`: publishes the body as `event: note` (1 to 16 KiB of UTF-8, not only
-/// spaces), within
-/// the [`NoteAllowance`] of the client's address (`429` beyond).
+/// spaces). (`429`: `main.rs`'s limit per client address.)
 #[endpoint(
     request_body(content = String, content_type = "text/plain", description = "The note."),
     status_codes(201, 400, 403, 408, 413, 429, 503),
@@ -219,16 +189,6 @@ async fn post_note(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let events = events(depot)?;
-    if let Some(ip) = client_of(req, depot) {
-        events.per_client.try_take(ip).map_err(|wait| {
-            let NoteAllowance { burst, per_second } = events.notes;
-            let message = format!(
-                "At most {per_second} notes a second (bursts of {burst}) from one address; wait a moment."
-            );
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", message)
-                .retry_after(wait)
-        })?;
-    }
     let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
     if text.trim().is_empty() {
         let message = "The note is only spaces; write something.";

@@ -2,9 +2,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
+use salvo::Router;
 use sse_redis::RedisArgs;
 use sse_shared::config;
 use sse_shared::hub_metrics::HubMetrics;
+use sse_shared::post_limit::PostLimit;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 
@@ -24,7 +26,20 @@ struct Cli {
     #[command(flatten)]
     history: HistoryArgs,
     #[command(flatten)]
-    notes: sse_resume::NoteAllowance,
+    notes: NoteAllowance,
+}
+
+/// How many notes one client address may post: a burst, then a steady rate (`429`
+/// beyond). Without a limit, 256 notes of 16 KiB push every other event out of the
+/// default 4 MiB history, and every resuming client gets `history-gap`.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct NoteAllowance {
+    /// Notes one client address may post at once.
+    #[arg(long = "note-burst", env = "NOTE_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    burst: u32,
+    /// Notes a second one client address may post after the burst.
+    #[arg(long = "notes-per-second", env = "NOTES_PER_SECOND", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    per_second: u32,
 }
 
 // jemalloc, with its background thread, as the allocator: after a wave of clients has
@@ -55,7 +70,11 @@ async fn run(cli: Cli) -> MainResult {
         every,
         streams.shutdown_token(),
     ));
-    let app = sse_resume::router(&log, cli.notes);
+    // At most so many notes from one client address (`429` beyond), around the routes.
+    let NoteAllowance { burst, per_second } = cli.notes;
+    let app = Router::new()
+        .hoop(PostLimit::per_client(burst, per_second, "notes"))
+        .push(sse_resume::router(&log));
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app);
     let code = server::run(&cli.server, streams, app).await;

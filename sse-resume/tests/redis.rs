@@ -40,7 +40,7 @@ async fn with_producer(
     let token = streams.shutdown_token();
     let (log, producer) =
         sse_redis::publisher_and_producer(Some(url), KEY, hub, token, LEASE_KEY, ttl).await?;
-    let router = sse_resume::router(&log, Default::default());
+    let router = sse_resume::router(&log);
     Ok((TestApp::serve(args, streams, router).await?, log, producer))
 }
 

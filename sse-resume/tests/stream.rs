@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use salvo::Router;
 use sse_resume::ResumeEvent;
 use sse_shared::hub_metrics::HubMetrics;
+use sse_shared::post_limit::PostLimit;
 use sse_shared::testing::{
     SseConnection, TestApp, TestResult, expect_error, http, json_data, send_raw, wait_until, within,
 };
@@ -19,7 +21,11 @@ async fn start(limits: HistoryLimits, args: ServerArgs) -> TestResult<(TestApp, 
     let app = TestApp::start(args, |streams| {
         let created = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
         hub = Some(created.clone());
-        sse_resume::router(&Publisher::in_memory(created), Default::default())
+        // As `main.rs` stacks it: the notes each client address may post (10, then 2/s).
+        let notes = PostLimit::per_client(10, 2, "notes");
+        Router::new()
+            .hoop(notes)
+            .push(sse_resume::router(&Publisher::in_memory(created)))
     })
     .await?;
     Ok((app, hub.ok_or("no hub")?))

@@ -48,7 +48,7 @@ pub async fn resume(
 ) -> TestResult<(TestApp, Hub<sse_resume::ResumeEvent>)> {
     let streams = Streams::from_args(&args);
     let hub = Hub::with_observer(history, HubMetrics::register(streams.metrics()));
-    let router = sse_resume::router(&Publisher::in_memory(hub.clone()), Default::default());
+    let router = sse_resume::router(&Publisher::in_memory(hub.clone()));
     Ok((TestApp::serve(args, streams, router).await?, hub))
 }
 
