@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use sse_shared::testing::{
-    AppProcess, Browser, SseConnection, TestResult, WindowHandle, another_origin, http, json_data,
-    metric, wait_until, within,
+    AppProcess, Browser, SseConnection, TestResult, WindowHandle, another_origin,
+    check_page_on_a_phone, http, json_data, metric, wait_until, within,
 };
 
 use common::ReadWelcome;
@@ -415,15 +415,7 @@ async fn without_shared_worker_the_tabs_of_a_member_elect_one_to_hold_the_stream
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &[]).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("not joined"), "sse-chat")
-            .await
-    })
-    .await?;
-    app.stop().await
+    check_page_on_a_phone(BIN, &[], Some("not joined"), "sse-chat").await
 }
 
 /// A message of only spaces was dropped with no word, and the box let 2,000 characters

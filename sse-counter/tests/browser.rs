@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sse_shared::testing::{
-    AppProcess, Browser, TestResult, WindowHandle, metric, wait_until, within,
+    AppProcess, Browser, TestResult, WindowHandle, check_page_on_a_phone, metric, wait_until,
+    within,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-counter");
@@ -188,13 +189,5 @@ async fn without_shared_worker_one_tab_holds_the_stream_and_the_next_takes_over(
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &ARGS).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("open"), "sse-counter")
-            .await
-    })
-    .await?;
-    app.stop().await
+    check_page_on_a_phone(BIN, &ARGS, Some("open"), "sse-counter").await
 }

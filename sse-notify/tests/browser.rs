@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult, metric, wait_until};
+use sse_shared::testing::{
+    AppProcess, Browser, TestResult, check_page_on_a_phone, metric, wait_until,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
 const ADMIN: &str = "browser-test-admin-token";
@@ -141,15 +143,7 @@ async fn a_sign_in_in_one_tab_reaches_the_stream_every_tab_shares() -> TestResul
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &["--admin-token", ADMIN]).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("open"), "sse-notify")
-            .await
-    })
-    .await?;
-    app.stop().await
+    check_page_on_a_phone(BIN, &["--admin-token", ADMIN], Some("open"), "sse-notify").await
 }
 
 /// Signing in without the admin token showed "Signed in as **This needs the admin

@@ -3,22 +3,17 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, ReadmeCommands, TestResult, all_succeeded};
+use sse_shared::testing::{ReadmeCommands, TestResult, no_variables};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-notify");
 
 #[tokio::test]
 async fn the_readme_commands_work_as_written() -> TestResult {
     let readme = ReadmeCommands::block(include_str!("../README.md"), 0)?;
-    let args = readme.cargo_run_args("sse-notify")?;
-    let mut app =
-        AppProcess::spawn(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    let mut app = readme.start(BIN, "sse-notify").await?;
     let runs = readme
-        .run(app.port()?, Duration::from_secs(2), |name, _| {
-            Err(format!("no value for {name}").into())
-        })
+        .run(app.port()?, Duration::from_secs(2), no_variables)
         .await?;
-    all_succeeded(&runs)?;
     assert_eq!(runs.len(), 4, "{runs:?}");
     app.stop().await
 }

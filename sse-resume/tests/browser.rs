@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, TestResult};
+use sse_shared::testing::{AppProcess, Browser, TestResult, check_page_on_a_phone};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
 
@@ -61,15 +61,7 @@ async fn dropping_the_connection_replays_what_was_missed_with_no_gaps() -> TestR
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &[]).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("open"), "sse-resume")
-            .await
-    })
-    .await?;
-    app.stop().await
+    check_page_on_a_phone(BIN, &[], Some("open"), "sse-resume").await
 }
 
 /// A note of only spaces was published and shown blank, and an error notice stayed for

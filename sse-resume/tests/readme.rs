@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, CurlRun, ReadmeCommands, TestResult, all_succeeded};
+use sse_shared::testing::{CurlRun, ReadmeCommands, TestResult};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-resume");
 
@@ -17,9 +17,7 @@ fn first_id(runs: &[CurlRun]) -> TestResult<String> {
 #[tokio::test]
 async fn the_readme_commands_work_as_written() -> TestResult {
     let readme = ReadmeCommands::block(include_str!("../README.md"), 0)?;
-    let args = readme.cargo_run_args("sse-resume")?;
-    let mut app =
-        AppProcess::spawn(BIN, &args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    let mut app = readme.start(BIN, "sse-resume").await?;
     let runs = readme
         .run(
             app.port()?,
@@ -30,7 +28,6 @@ async fn the_readme_commands_work_as_written() -> TestResult {
             },
         )
         .await?;
-    all_succeeded(&runs)?;
     assert!(runs[0].body.contains("event: tick"), "{runs:?}");
     // Resumed from an id of this run: replayed, then `live`, and no `reset`.
     assert!(

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult, json_data};
+use sse_shared::testing::{
+    AppProcess, Browser, SseConnection, TestResult, check_page_on_a_phone, json_data,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-stock-feed");
 const SYMBOLS: &str = "AAPL,GOOGL,MSFT,AMZN,NVDA,META,TSLA,AMD,INTC,ORCL,IBM,SAP,ADBE,CRM,NFLX,PYPL,UBER,SHOP,SQ,ABNB";
@@ -97,15 +99,7 @@ async fn the_chart_draws_and_the_table_matches_the_events() -> TestResult {
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app = AppProcess::spawn(BIN, &[]).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("open"), "sse-stock-feed")
-            .await
-    })
-    .await?;
-    app.stop().await
+    check_page_on_a_phone(BIN, &[], Some("open"), "sse-stock-feed").await
 }
 
 /// `/?symbols=FOO` showed "closed" and an empty table while the server's `400` named the

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sse_shared::testing::{AppProcess, Browser, SseConnection, TestResult, http};
+use sse_shared::testing::{
+    AppProcess, Browser, SseConnection, TestResult, check_page_on_a_phone, http,
+};
 use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
@@ -170,16 +172,8 @@ async fn the_page_shows_who_is_subscribed_to_its_matchers_live() -> TestResult {
 /// icon (every page's `/favicon.ico` was a `404`).
 #[tokio::test]
 async fn the_page_fits_a_phone_and_has_its_icon() -> TestResult {
-    let mut app =
-        AppProcess::spawn(BIN, &["--jwt-secret", SECRET, "--jwt-audience", AUDIENCE]).await?;
-    let url = app.url().to_owned();
-    Browser::run(async |browser| {
-        browser
-            .check_on_a_phone(&url, Some("not connected"), "sse-topics")
-            .await
-    })
-    .await?;
-    app.stop().await
+    let args = ["--jwt-secret", SECRET, "--jwt-audience", AUDIENCE];
+    check_page_on_a_phone(BIN, &args, Some("not connected"), "sse-topics").await
 }
 
 /// An invalid URL pattern was added, its subscription got `400`, and the page said

@@ -249,6 +249,20 @@ impl Browser {
     }
 }
 
+/// Starts `binary` with `args` and checks its page on a phone in a fresh browser
+/// ([`Browser::check_on_a_phone`]), then stops it.
+pub async fn check_page_on_a_phone(
+    binary: &str,
+    args: &[&str],
+    state: Option<&str>,
+    name: &str,
+) -> TestResult {
+    let mut app = AppProcess::spawn(binary, args).await?;
+    let url = app.url().to_owned();
+    Browser::run(async |browser| browser.check_on_a_phone(&url, state, name).await).await?;
+    app.stop().await
+}
+
 /// A browser dropped without [`Browser::close`] (a test that panicked in an assertion):
 /// chromedriver dies with its handle, but the Chromium it started would live on, so its
 /// processes (found by this browser's own profile folder) are ended here.

@@ -43,6 +43,12 @@ impl ReadmeCommands {
         Ok(Self { lines })
     }
 
+    /// Starts `binary` as the block's first line, `cargo run -p <package> [-- ARGS]`, says.
+    pub async fn start(&self, binary: &str, package: &str) -> TestResult<AppProcess> {
+        let args = self.cargo_run_args(package)?;
+        AppProcess::spawn(binary, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+    }
+
     /// The arguments the block's `cargo run -p <package> [-- ARGS]` gives the example.
     pub fn cargo_run_args(&self, package: &str) -> TestResult<Vec<String>> {
         let start = format!("cargo run -p {package}");
@@ -56,8 +62,9 @@ impl ReadmeCommands {
     /// `port`, in a fresh folder (for cookie jars): each `curl` through `sh` as written,
     /// but for `localhost:8080` (the example's port), a bound on streams (`-N`: cut
     /// after `stream_for`) and options to read its status; a line `NAME=...` sets the
-    /// shell variable to `fill(NAME, runs so far)`. Any other command is an error, so a
-    /// README cannot gain one this test does not run.
+    /// shell variable to `fill(NAME, runs so far)` ([`no_variables`] for a block with
+    /// none). Any other command is an error, so a README cannot gain one this test does
+    /// not run; so is an answer that is not 2xx.
     pub async fn run(
         &self,
         port: u16,
@@ -106,14 +113,16 @@ impl ReadmeCommands {
             });
         }
         let _ = std::fs::remove_dir_all(&dir);
-        Ok(runs)
+        match runs.iter().find(|run| !(200..300).contains(&run.status)) {
+            Some(run) => {
+                Err(format!("`{}` answered {}: {}", run.command, run.status, run.body).into())
+            }
+            None => Ok(runs),
+        }
     }
 }
 
-/// Checks that every run answered 2xx.
-pub fn all_succeeded(runs: &[CurlRun]) -> TestResult {
-    match runs.iter().find(|run| !(200..300).contains(&run.status)) {
-        Some(run) => Err(format!("`{}` answered {}: {}", run.command, run.status, run.body).into()),
-        None => Ok(()),
-    }
+/// The `fill` of a README block that sets no variable.
+pub fn no_variables(name: &str, _: &[CurlRun]) -> TestResult<String> {
+    Err(format!("the README sets {name}, and this test gives it no value").into())
 }
