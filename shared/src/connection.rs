@@ -105,6 +105,22 @@ where
     }
 }
 
+/// `bufs` (at most `N` bytes in all) gathered on the stack and written at once. What
+/// was written is a prefix of the parts in order, as a vectored write's is.
+fn send_gathered<const N: usize, S: AsyncWrite + Unpin>(
+    inner: Pin<&mut S>,
+    cx: &mut Context<'_>,
+    bufs: &[IoSlice<'_>],
+) -> Poll<std::io::Result<usize>> {
+    let mut gathered = [0u8; N];
+    let mut len = 0;
+    for buf in bufs {
+        gathered[len..len + buf.len()].copy_from_slice(buf);
+        len += buf.len();
+    }
+    inner.poll_write(cx, &gathered[..len])
+}
+
 /// A connection of [`SmallWrites`]: a vectored write of at most [`SMALL_WRITE`] bytes is
 /// gathered and written at once; everything else is passed on as it is.
 pub struct OneSend<S>(S);
@@ -134,17 +150,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for OneSend<S> {
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        if bufs.len() < 2 || total > SMALL_WRITE {
-            return Pin::new(&mut self.0).poll_write_vectored(cx, bufs);
+        let inner = Pin::new(&mut self.0);
+        match total {
+            _ if bufs.len() < 2 => inner.poll_write_vectored(cx, bufs),
+            // Most events: a buffer that costs next to nothing to clear, on every write.
+            0..=512 => send_gathered::<512, S>(inner, cx, bufs),
+            513..=SMALL_WRITE => send_gathered::<SMALL_WRITE, S>(inner, cx, bufs),
+            _ => inner.poll_write_vectored(cx, bufs),
         }
-        let mut gathered = [0u8; SMALL_WRITE];
-        let mut len = 0;
-        for buf in bufs {
-            gathered[len..len + buf.len()].copy_from_slice(buf);
-            len += buf.len();
-        }
-        // What was written is a prefix of the parts in order, as a vectored write's is.
-        Pin::new(&mut self.0).poll_write(cx, &gathered[..len])
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -221,6 +234,17 @@ mod tests {
         assert_eq!(conn.0.writes, vec![parts.concat()]);
         assert!(conn.0.vectored.is_empty());
 
+        // Past the smallest buffer, still one write.
+        let medium = vec![b'm'; 1000];
+        let slices = [
+            IoSlice::new(b"3e8\r\n"),
+            IoSlice::new(&medium),
+            IoSlice::new(b"\r\n"),
+        ];
+        assert_eq!(conn.write_vectored(&slices).await?, 1007);
+        assert_eq!(conn.0.writes.len(), 2);
+        assert_eq!(conn.0.writes[1].len(), 1007);
+
         let large = vec![b'x'; SMALL_WRITE];
         let slices = [
             IoSlice::new(b"1000\r\n"),
@@ -234,7 +258,7 @@ mod tests {
             vec![3],
             "past SMALL_WRITE: one vectored write"
         );
-        assert_eq!(conn.0.writes.len(), 1);
+        assert_eq!(conn.0.writes.len(), 2);
         Ok(())
     }
 }

@@ -50,7 +50,7 @@ impl ReadmeCommands {
     }
 
     /// The arguments the block's `cargo run -p <package> [-- ARGS]` gives the example.
-    pub fn cargo_run_args(&self, package: &str) -> TestResult<Vec<String>> {
+    fn cargo_run_args(&self, package: &str) -> TestResult<Vec<String>> {
         let start = format!("cargo run -p {package}");
         let line = self.lines.first().filter(|l| l.starts_with(&start));
         let line = line.ok_or(format!("the block does not start with `{start}`"))?;
