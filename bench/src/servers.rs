@@ -170,7 +170,8 @@ async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Err
         HubMetrics::register(streams.metrics()),
     ));
     let settings = sse_topics::HubArgs {
-        hub_url: HUB_AUDIENCE.parse()?,
+        hub_url: Some(HUB_AUDIENCE.parse()?),
+        public_urls: Vec::new(),
         jwt_audience: Some(HUB_AUDIENCE.into()),
         jwt_issuer: Some(HUB_ISSUER.into()),
         cookie_name: "mercure_access_token".into(),

@@ -194,8 +194,9 @@ pub struct ServerArgs {
     /// grow to 16 KiB).
     #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = HEADER_BYTES, value_parser = clap::value_parser!(u32).range(8192..=1 << 20).map(|n| n as usize))]
     pub max_header_bytes: usize,
-    /// Proxies whose X-Forwarded-For is believed for per-IP limits, comma-separated
-    /// (e.g. 127.0.0.1 when nginx runs on the same host).
+    /// Proxies whose X-Forwarded-For is believed for per-IP limits (and, in sse-topics,
+    /// X-Forwarded-Proto for the hub's URL), comma-separated (e.g. 127.0.0.1 when nginx
+    /// runs on the same host).
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy_address)]
     pub trusted_proxies: Vec<IpAddr>,
     /// PEM certificate chain: serve HTTPS, with HTTP/2 (needs --tls-key).

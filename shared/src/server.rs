@@ -70,11 +70,25 @@ pub enum ServerError {
 /// http://HOST:PORT` as the first line on stdout, then on a signal ends every stream
 /// and exits within `--shutdown-grace-secs`.
 pub async fn run(args: &ServerArgs, streams: Streams, app: Router) -> ExitCode {
+    run_then(args, streams, app, |_, _| {}).await
+}
+
+/// [`run`], calling `then` with the scheme and address once it listens (to print what
+/// depends on the port it got).
+pub async fn run_then(
+    args: &ServerArgs,
+    streams: Streams,
+    app: Router,
+    then: impl FnOnce(&str, SocketAddr),
+) -> ExitCode {
     // Every stream is a socket: allow as many as the system lets this process have.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
-    let listening = |scheme: &str, addr| println!("listening on {scheme}://{addr}");
+    let listening = |scheme: &str, addr| {
+        println!("listening on {scheme}://{addr}");
+        then(scheme, addr);
+    };
     let signal = async {
         let signal = shutdown_signal().await;
         tracing::info!(signal, "shutting down");

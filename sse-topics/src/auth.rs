@@ -13,8 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 use salvo::jwt_auth::{
-    ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt,
-    JwtAuthState,
+    CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt, JwtAuthState,
 };
 use salvo::prelude::*;
 use serde::Deserialize;
@@ -44,29 +43,22 @@ pub struct Claims {
 
 /// The hoop that puts a valid token's claims in the `Depot`. It never refuses by
 /// itself: each handler decides what a missing or invalid token means (see [`token`]).
-///
-/// `audience` is the hub's resource identifier, which every token's `aud` must name
-/// (Mercure: hubs MUST verify it, so a token for another hub sharing the key is refused).
-pub fn hoop(
-    secret: &[u8],
-    audience: &str,
-    issuer: Option<&str>,
-    cookie: &str,
-) -> JwtAuth<Claims, TokenDecoder> {
+/// Every token's `aud` must name the request's [`Audience`] (Mercure: hubs MUST verify
+/// it, so a token for another hub sharing the key is refused).
+pub fn hoop(secret: &[u8], issuer: Option<&str>, cookie: &str) -> JwtAuth<Claims, TokenDecoder> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.validate_nbf = true;
     let mut required = vec!["exp", "aud"];
     validation.validate_aud = true;
-    validation.set_audience(&[audience]);
     if let Some(issuer) = issuer {
         validation.set_issuer(&[issuer]);
         required.push("iss");
     }
     validation.set_required_spec_claims(&required);
-    let decoder = ConstDecoder::with_validation(DecodingKey::from_secret(secret), validation);
+    let key = DecodingKey::from_secret(secret);
     // The bearer header first: when it is there, the cookie is ignored.
-    JwtAuth::new(TokenDecoder(decoder))
+    JwtAuth::new(TokenDecoder { key, validation })
         .finders(vec![
             Box::new(HeaderFinder::new()),
             Box::new(CookieFinder::new(cookie.to_owned())),
@@ -74,10 +66,19 @@ pub fn hoop(
         .force_passed(true)
 }
 
-/// Salvo's decoder, also refusing a token whose `typ` is not `at+jwt` (so an ID token
-/// or any other JWT under the same key is not an access token) and one whose header
-/// has `crit` (extensions we would have to understand; RFC 7515 §4.1.11).
-pub struct TokenDecoder(ConstDecoder);
+/// The hub's resource identifier for this request, which a token's `aud` must name:
+/// `--jwt-audience`, else the hub's URL (`discovery.rs` puts it in the `Depot`).
+#[derive(Clone, Debug)]
+pub struct Audience(pub String);
+
+/// Salvo's decoder for one key, checking `aud` against the request's [`Audience`] and
+/// also refusing a token whose `typ` is not `at+jwt` (so an ID token or any other JWT
+/// under the same key is not an access token) and one whose header has `crit`
+/// (extensions we would have to understand; RFC 7515 §4.1.11).
+pub struct TokenDecoder {
+    key: DecodingKey,
+    validation: Validation,
+}
 
 impl JwtAuthDecoder for TokenDecoder {
     type Error = jsonwebtoken::errors::Error;
@@ -96,7 +97,12 @@ impl JwtAuthDecoder for TokenDecoder {
         if !access_token || header.crit.is_some() {
             return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
         }
-        self.0.decode(token, depot).await
+        let Ok(Audience(audience)) = depot.get_typed::<Audience>() else {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidAudience.into());
+        };
+        let mut validation = self.validation.clone();
+        validation.set_audience(&[audience]);
+        jsonwebtoken::decode(token, &self.key, &validation)
     }
 }
 

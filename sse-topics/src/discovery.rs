@@ -1,16 +1,126 @@
-//! Discovery (Mercure's "Discovery" section): `Link: <hub>; rel="mercure"` on the page
-//! and every resource, the hub's protected resource metadata (RFC 9728), and a sample
-//! resource that advertises its own topic.
+//! Discovery (Mercure's "Discovery" section): where the hub is for each request,
+//! `Link: <hub>; rel="mercure"` on the page and every resource, the hub's protected
+//! resource metadata (RFC 9728), and a sample resource that advertises its own topic.
 
-use std::sync::Arc;
-
-use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HOST, HeaderValue};
+use salvo::http::uri::Scheme;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
 use serde::Serialize;
+use sse_shared::address::TrustedProxies;
 use sse_shared::error::ApiError;
+use url::Url;
 
-use super::{TopicHub, auth, state};
+use super::auth::Audience;
+use super::{HUB_PATH, HubArgs, auth, state};
+
+/// Where the hub is, as this request reached it ([`locate`] puts it in the `Depot`).
+#[derive(Clone, Debug)]
+pub struct HubUrl(pub Url);
+
+impl HubUrl {
+    /// Where the hub's protected resource metadata is: its URL's path under
+    /// `/.well-known/oauth-protected-resource` (RFC 9728).
+    pub fn metadata(&self) -> String {
+        let path = format!("/.well-known/oauth-protected-resource{}", self.0.path());
+        self.0.join(&path).map_or(path, |url| url.to_string())
+    }
+}
+
+/// A hoop that puts where the hub is ([`HubUrl`]) and what tokens must name
+/// ([`Audience`]) in the `Depot`: `--hub-url` when it is pinned, else, as Mercure 1.0
+/// derives it, the request's origin and `/.well-known/mercure`, so a hub reached on
+/// several ports or names tells each client the one it used. With `--public-url`, a
+/// request for an origin not listed is refused (`421`) before anything else runs.
+#[handler]
+pub(crate) async fn locate(
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+    ctrl: &mut FlowCtrl,
+) {
+    let located = state(depot).and_then(|hub| {
+        let url = hub_url(&hub.settings, req, depot)?;
+        let audience = hub.settings.jwt_audience.clone();
+        Ok((audience.unwrap_or_else(|| url.to_string()), url))
+    });
+    match located {
+        Ok((audience, url)) => {
+            depot.insert_typed(Audience(audience));
+            depot.insert_typed(HubUrl(url));
+        }
+        Err(e) => {
+            res.render(e);
+            ctrl.skip_rest();
+        }
+    }
+}
+
+/// The hub's URL for `req`: `--hub-url`, else its origin's `/.well-known/mercure`;
+/// `421` for an origin `--public-url` does not list.
+fn hub_url(settings: &HubArgs, req: &Request, depot: &Depot) -> Result<Url, ApiError> {
+    if !settings.public_urls.is_empty() {
+        let origin = request_origin(req, depot)?;
+        let listed = |url: &Url| url.origin() == origin.origin();
+        if !settings.public_urls.iter().any(listed) {
+            let origin = origin.origin().ascii_serialization();
+            return Err(ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected-request",
+                format!("This hub does not answer for {origin} (see --public-url)."),
+            ));
+        }
+    }
+    match &settings.hub_url {
+        Some(pinned) => Ok(pinned.clone()),
+        None => request_origin(req, depot)?
+            .join(HUB_PATH)
+            .map_err(|_| invalid_host()),
+    }
+}
+
+/// `scheme://host[:port]/` as the client reached this server: `https` over TLS, or
+/// when a trusted proxy (`--trusted-proxies`) says so in `X-Forwarded-Proto`; the host
+/// from `Host` (HTTP/1.1) or the URI (HTTP/2). A proxy in front must pass the client's
+/// `Host` on (nginx: `proxy_set_header Host $http_host`). `400` for a `Host` that is
+/// not a host name or address with an optional port.
+fn request_origin(req: &Request, depot: &Depot) -> Result<Url, ApiError> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header(HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let trusted = depot.get_typed::<TrustedProxies>().map(|t| t.0.as_slice());
+    let peer = req.remote_addr().ip().map(|ip| ip.to_canonical());
+    let from_proxy = peer.is_some_and(|peer| {
+        trusted
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p.to_canonical() == peer)
+    });
+    let forwarded = header("x-forwarded-proto").filter(|_| from_proxy);
+    let forwarded_https = forwarded.is_some_and(|v| {
+        let first = v.split(',').next().unwrap_or_default();
+        first.trim().eq_ignore_ascii_case("https")
+    });
+    let scheme = match req.scheme() == &Scheme::HTTPS || forwarded_https {
+        true => "https",
+        false => "http",
+    };
+    let plain = |h: &&str| {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+        !h.is_empty() && h.len() <= 255 && h.bytes().all(allowed)
+    };
+    let origin = host
+        .filter(plain)
+        .and_then(|host| Url::parse(&format!("{scheme}://{host}/")).ok());
+    origin.ok_or_else(invalid_host)
+}
+
+fn invalid_host() -> ApiError {
+    ApiError::bad_request(
+        "invalid-host",
+        "The request's Host is not a host name or address (with an optional port).",
+    )
+}
 
 /// A resource whose updates the hub carries, advertising the hub (`Link:
 /// rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).
@@ -44,9 +154,10 @@ pub(crate) async fn advertise(
     res: &mut Response,
     ctrl: &mut FlowCtrl,
 ) {
-    let hub = depot.get_typed::<Arc<TopicHub>>().ok().cloned();
     ctrl.call_next(req, depot, res).await;
-    let Some(hub) = hub else { return };
+    let Ok(hub) = depot.get_typed::<HubUrl>() else {
+        return;
+    };
     let headers = res.headers_mut();
     if let Some(challenge) = headers
         .get("www-authenticate")
@@ -56,7 +167,7 @@ pub(crate) async fn advertise(
             .strip_prefix("Bearer")
             .unwrap_or_default()
             .trim_start();
-        let metadata = format!("resource_metadata=\"{}\"", hub.metadata_url());
+        let metadata = format!("resource_metadata=\"{}\"", hub.metadata());
         let challenge = match params {
             "" => format!("Bearer {metadata}"),
             params => format!("Bearer {params}, {metadata}"),
@@ -70,7 +181,7 @@ pub(crate) async fn advertise(
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     let mercure = |v: &HeaderValue| v.to_str().is_ok_and(|v| v.contains("rel=\"mercure\""));
     let linked = headers.get_all("link").iter().any(mercure);
-    let link = HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", hub.url()));
+    let link = HeaderValue::from_str(&format!("<{}>; rel=\"mercure\"", hub.0));
     if let (Ok(link), false, false) = (link, stream, linked) {
         headers.append("link", link);
     }
@@ -84,7 +195,8 @@ pub(crate) async fn resource_metadata(
 ) -> Result<Json<ResourceMetadata>, ApiError> {
     let hub = state(depot)?;
     let settings = &hub.settings;
-    let resource = hub.audience();
+    let audience = depot.get_typed::<Audience>().map(|a| a.0.clone());
+    let resource = audience.map_err(|_| ApiError::internal("The hub is not located."))?;
     Ok(Json(ResourceMetadata {
         resource,
         authorization_details_types_supported: [auth::DETAIL_TYPE],

@@ -54,6 +54,11 @@ use self::subscriptions::{ActiveSubscriptions, Registry};
 
 /// Where the hub is served.
 pub const HUB_PATH: &str = "/.well-known/mercure";
+/// What relative topics and URL patterns resolve against when `--hub-url` is unset (the
+/// hub's URL then differs from request to request; `.invalid` names no real host, RFC
+/// 6761). Relative matches relative; a relative pattern meets an absolute topic only
+/// under a pinned `--hub-url`, as in Mercure.
+pub const FALLBACK_BASE: &str = "http://hub.invalid/.well-known/mercure";
 /// The largest publish request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The most topics one update may carry.
@@ -85,6 +90,7 @@ pub fn router(hub: &Arc<TopicHub>) -> Router {
     let page = page::routes("SSE topics", include_str!("../static/index.html"), &FILES);
     Router::new()
         .hoop(inject(Arc::clone(hub)))
+        .hoop(discovery::locate)
         .hoop(discovery::advertise)
         .push(mercure)
         .push(Router::with_path("books/{id}").get(discovery::book))
@@ -119,7 +125,7 @@ impl TopicHub {
         log: Publisher<Update>,
         settings: HubArgs,
         secret: &[u8],
-    ) -> Result<Arc<Self>, SecretTooShort> {
+    ) -> Result<Arc<Self>, SetupError> {
         let registry = Arc::new(ActiveSubscriptions::new(log.clone()));
         Self::with_registry(log, settings, secret, registry)
     }
@@ -130,11 +136,15 @@ impl TopicHub {
         settings: HubArgs,
         secret: &[u8],
         registry: Arc<dyn Registry>,
-    ) -> Result<Arc<Self>, SecretTooShort> {
+    ) -> Result<Arc<Self>, SetupError> {
         if secret.len() < auth::MIN_SECRET_BYTES {
-            return Err(SecretTooShort);
+            return Err(SetupError::SecretTooShort);
         }
-        let matchers = Arc::new(Matchers::new(settings.hub_url.clone(), settings.limits));
+        let base = match &settings.hub_url {
+            Some(url) => url.clone(),
+            None => Url::parse(FALLBACK_BASE)?,
+        };
+        let matchers = Arc::new(Matchers::new(base, settings.limits));
         Ok(Arc::new(Self {
             log,
             matchers,
@@ -155,35 +165,16 @@ impl TopicHub {
         self.log.hub()
     }
 
-    /// The hub's URL (the base of relative topics and patterns).
-    pub fn url(&self) -> &Url {
+    /// What relative topics and URL patterns resolve against: `--hub-url`, else
+    /// [`FALLBACK_BASE`].
+    pub fn base(&self) -> &Url {
         self.matchers.base()
-    }
-
-    /// Where the hub's protected resource metadata is: its URL's path under
-    /// `/.well-known/oauth-protected-resource` (RFC 9728).
-    pub fn metadata_url(&self) -> String {
-        let path = format!("/.well-known/oauth-protected-resource{}", self.url().path());
-        self.url().join(&path).map_or(path, |url| url.to_string())
     }
 
     fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {
         let settings = &self.settings;
         let issuer = settings.jwt_issuer.as_deref();
-        auth::hoop(
-            &self.secret,
-            &self.audience(),
-            issuer,
-            &settings.cookie_name,
-        )
-    }
-
-    /// The hub's resource identifier, which every token's `aud` must name:
-    /// `--jwt-audience`, else the hub's URL.
-    pub fn audience(&self) -> String {
-        let settings = &self.settings;
-        let url = || self.url().to_string();
-        settings.jwt_audience.clone().unwrap_or_else(url)
+        auth::hoop(&self.secret, issuer, &settings.cookie_name)
     }
 }
 
@@ -240,16 +231,21 @@ impl HubEvent for Update {
 /// The hub's own options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HubArgs {
-    /// The hub's public URL: the base of relative topics and URL patterns, and where
-    /// the page and resources say the hub is (`Link: rel="mercure"`).
-    #[arg(
-        long,
-        env = "HUB_URL",
-        default_value = "http://localhost:8080/.well-known/mercure"
-    )]
-    pub hub_url: Url,
+    /// The hub's public URL, pinned: where resources say the hub is (`Link:
+    /// rel="mercure"`), what tokens' `aud` must name (unless `--jwt-audience`), and the
+    /// base of relative topics and URL patterns. Unset, it follows each request, as
+    /// Mercure 1.0 does: its scheme and `Host`, then `/.well-known/mercure` (see
+    /// `discovery.rs`), and relative topics resolve against [`FALLBACK_BASE`].
+    #[arg(long, env = "HUB_URL")]
+    pub hub_url: Option<Url>,
+    /// The origins the hub answers on (`scheme://host[:port]`; repeat the option or
+    /// separate with commas): a request for any other origin gets `421 Misdirected
+    /// Request`. Set it when the hub's URL follows the request and a proxy in front
+    /// passes on whatever `Host` a client sends.
+    #[arg(long = "public-url", env = "PUBLIC_URLS", value_delimiter = ',')]
+    pub public_urls: Vec<Url>,
     /// The hub's resource identifier, which every token's `aud` must name (default:
-    /// the hub's URL, `--hub-url`).
+    /// the hub's URL, `--hub-url` or as the request reached it).
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
     /// The `iss` every token must name (unchecked when unset).
@@ -276,7 +272,13 @@ pub struct HubArgs {
     pub limits: MatchLimits,
 }
 
-/// The JWT secret is too short to verify HS256 tokens with.
+/// Why a [`TopicHub`] cannot be made.
 #[derive(Debug, thiserror::Error)]
-#[error("the JWT secret must be at least {} bytes", auth::MIN_SECRET_BYTES)]
-pub struct SecretTooShort;
+pub enum SetupError {
+    /// The JWT secret is too short to verify HS256 tokens with.
+    #[error("the JWT secret must be at least {} bytes", auth::MIN_SECRET_BYTES)]
+    SecretTooShort,
+    /// [`FALLBACK_BASE`] is not a URL.
+    #[error("the fallback base of topics is not a URL: {0}")]
+    FallbackBase(#[from] url::ParseError),
+}

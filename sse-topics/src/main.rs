@@ -1,6 +1,7 @@
 mod contract;
 mod redis;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -11,7 +12,7 @@ use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
-use sse_topics::{HubArgs, TopicHub};
+use sse_topics::{HUB_PATH, HubArgs, TopicHub};
 
 /// A topic hub over SSE that speaks the Mercure protocol.
 #[derive(Parser)]
@@ -54,10 +55,9 @@ async fn run(cli: Cli) -> MainResult {
         Some(secret) => (secret.into_bytes(), false),
         None => (random_token().into_bytes(), true),
     };
-    if made {
-        let token = try_out_token(&secret, &cli.hub)?;
-        eprintln!(
-            "no --jwt-secret: a random one is used; this token grants everything for an hour:\n{token}"
+    if cli.hub.hub_url.is_none() && cli.hub.public_urls.is_empty() {
+        tracing::info!(
+            "the hub's URL and tokens' audience follow each request's Host; behind a proxy that passes any Host on, set --public-url or --hub-url"
         );
     }
     // With --redis, updates go through a Redis stream that feeds every instance's hub,
@@ -76,16 +76,40 @@ async fn run(cli: Cli) -> MainResult {
     let app = sse_topics::router(&topics);
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app, &topics.settings().cookie_name);
-    Ok(server::run(&cli.server, streams, app).await)
+    // Without --jwt-secret, once the port is known: a token to try the hub out with.
+    let try_out = made.then(|| (secret, topics.settings().clone()));
+    let print_token = |scheme: &str, addr: SocketAddr| {
+        if let Some((secret, hub)) = try_out {
+            let audience = try_out_audience(&hub, scheme, addr.port());
+            match try_out_token(&secret, &audience, &hub) {
+                Ok(token) => eprintln!(
+                    "no --jwt-secret: a random one is used; this token grants everything for an hour at {audience}:\n{token}"
+                ),
+                Err(e) => eprintln!("cannot make a token to try the hub out with: {e}"),
+            }
+        }
+    };
+    Ok(server::run_then(&cli.server, streams, app, print_token).await)
+}
+
+/// The audience of the token printed to try the hub out: `--jwt-audience`, `--hub-url`,
+/// else the hub as `SCHEME://localhost:PORT` reaches it.
+fn try_out_audience(hub: &HubArgs, scheme: &str, port: u16) -> String {
+    let local = || format!("{scheme}://localhost:{port}{HUB_PATH}");
+    let pinned = hub.hub_url.as_ref().map(|url| url.to_string());
+    hub.jwt_audience.clone().or(pinned).unwrap_or_else(local)
 }
 
 /// An access token granting publish and subscribe on every topic until an hour from
-/// now, with the audience and issuer the hub checks.
-fn try_out_token(secret: &[u8], hub: &HubArgs) -> Result<String, jsonwebtoken::errors::Error> {
-    let audience = hub.jwt_audience.clone();
+/// now, with `audience` and the issuer the hub checks.
+fn try_out_token(
+    secret: &[u8],
+    audience: &str,
+    hub: &HubArgs,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let mut claims = serde_json::json!({
         "exp": unix_now() + 3600,
-        "aud": audience.unwrap_or_else(|| hub.hub_url.to_string()),
+        "aud": audience,
         "authorization_details": [{
             "type": DETAIL_TYPE,
             "actions": ["publish", "subscribe"],

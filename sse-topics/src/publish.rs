@@ -202,20 +202,20 @@ impl TopicHub {
     /// removed dot segments, with percent-encoded unreserved characters decoded (so
     /// `/.well-known/%6Dercure` is caught too).
     fn is_reserved(&self, topic: &str) -> bool {
-        let Ok(resolved) = self.url().join(topic) else {
+        let Ok(resolved) = self.base().join(topic) else {
             return false; // not a URL reference: it cannot name a hub path
         };
         let decoded = decode_unreserved(resolved.path());
         // Decoding can make new dot segments (`%2E%2E`): resolve once more.
         let path = self
-            .url()
+            .base()
             .join(&decoded)
             .map_or(decoded, |u| u.path().to_owned());
         let under = |root: &str| {
             let root = root.trim_end_matches('/');
             path == root || path.starts_with(&format!("{root}/"))
         };
-        under(self.url().path()) || under(HUB_PATH)
+        under(self.base().path()) || under(HUB_PATH)
     }
 }
 

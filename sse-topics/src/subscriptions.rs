@@ -26,6 +26,7 @@ use sse_shared::secret::random_token;
 use sse_shared::snapshot::find_newest;
 
 use super::auth::{self, Grants, Token};
+use super::discovery::HubUrl;
 use super::matcher::{MatchType, Matcher};
 use super::refusal::{invalid_token, refuse_malformed_presentation};
 use super::{HUB_PATH, Refusal, TopicHub, Update, state};
@@ -319,9 +320,10 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         }
         _ => return Err(not_found().into()),
     };
+    let located = depot.get_typed::<HubUrl>().map(|url| url.0.to_string());
     let link = format!(
         "<{}>; rel=\"mercure\"; last-event-id=\"{}\"; type=\"mercure\"; content-type=\"application/json\"",
-        hub.url(),
+        located.unwrap_or_else(|_| HUB_PATH.to_owned()),
         last_event_id(&hub)
             .replace('\\', "\\\\")
             .replace('"', "\\\"")

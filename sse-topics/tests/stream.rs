@@ -24,7 +24,8 @@ const HUB_URL: &str = "https://hub.example/.well-known/mercure";
 
 fn settings() -> TestResult<HubArgs> {
     Ok(HubArgs {
-        hub_url: HUB_URL.parse()?,
+        hub_url: Some(HUB_URL.parse()?),
+        public_urls: Vec::new(),
         jwt_audience: None,
         jwt_issuer: None,
         cookie_name: "__Secure-mercure_access_token".into(),
@@ -837,7 +838,7 @@ async fn a_pattern_too_costly_to_compile_is_refused() -> TestResult {
 #[tokio::test]
 async fn the_reserved_namespace_holds_for_any_hub_path() -> TestResult {
     let app = start_with(HubArgs {
-        hub_url: "https://hub.example/realtime/.well-known/mercure".parse()?,
+        hub_url: Some("https://hub.example/realtime/.well-known/mercure".parse()?),
         jwt_audience: Some(HUB_URL.into()),
         ..settings()?
     })

@@ -24,7 +24,8 @@ async fn start() -> TestResult<TestApp> {
 
 async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
     let settings = HubArgs {
-        hub_url: HUB_URL.parse()?,
+        hub_url: Some(HUB_URL.parse()?),
+        public_urls: Vec::new(),
         jwt_audience: None,
         jwt_issuer: None,
         cookie_name: "__Secure-mercure_access_token".into(),

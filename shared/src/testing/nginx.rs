@@ -39,6 +39,8 @@ impl Nginx {
                    proxy_pass http://app;\n\
                    proxy_http_version 1.1;\n\
                    proxy_set_header Connection \"\";\n\
+                   proxy_set_header Host $http_host;\n\
+                   proxy_set_header X-Forwarded-Proto $scheme;\n\
                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
                    proxy_read_timeout 1h;\n\
                  }}\n\

@@ -85,7 +85,7 @@ impl ReadmeCommands {
             let Some(rest) = line.strip_prefix("curl ") else {
                 return Err(format!("a README command this test does not run: {line}").into());
             };
-            let rest = rest.replace("localhost:8080", &format!("127.0.0.1:{port}"));
+            let rest = rest.replace("localhost:8080", &format!("localhost:{port}"));
             let cut = if rest.split_whitespace().any(|a| a == "-N") {
                 format!("--max-time {} ", stream_for.as_secs_f64())
             } else {
