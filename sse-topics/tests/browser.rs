@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::printed_token;
 use serde_json::json;
 use sse_shared::testing::{
     AppProcess, Browser, SseConnection, TestResult, check_page_on_a_phone, http,
@@ -224,4 +227,32 @@ async fn an_invalid_pattern_shows_the_servers_message() -> TestResult {
     })
     .await?;
     app.stop().await
+}
+
+/// As the README says to try it: no `--jwt-secret`, the page at `localhost:PORT`, the
+/// printed token pasted into it. The token names the hub as the page reaches it, so
+/// the page's publish is accepted (it was not when the token named port 8080).
+#[tokio::test]
+async fn the_printed_token_publishes_from_the_page_at_localhost() -> TestResult {
+    let mut app = AppProcess::spawn(BIN, &[]).await?;
+    let token = printed_token(&app).await?;
+    let page = format!("http://localhost:{}/", app.port()?);
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        browser.client.goto(&page).await?;
+        browser.type_into("#token", &token).await?;
+        browser
+            .eval("document.getElementById('topic').value = 'urn:tried'")
+            .await?;
+        browser
+            .eval("document.getElementById('data').value = 'tried out'")
+            .await?;
+        browser.click("#publish-form button").await?;
+        browser
+            .wait_for_text("#published", wait, |t| t.starts_with("published as #"))
+            .await?;
+        app.stop().await?;
+        Ok(())
+    })
+    .await
 }

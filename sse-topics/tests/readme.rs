@@ -3,23 +3,12 @@
 
 use std::time::Duration;
 
-use sse_shared::testing::{AppProcess, ReadmeCommands, TestResult, WAIT, wait_until};
+mod common;
+
+use common::printed_token;
+use sse_shared::testing::{ReadmeCommands, TestResult};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
-
-/// The token the hub printed at start, when it made its own secret.
-async fn printed_token(app: &AppProcess) -> TestResult<String> {
-    let token = || {
-        let lines = app.stderr_lines();
-        let at = lines.iter().position(|l| l.contains("grants everything"))?;
-        lines.get(at + 1).cloned()
-    };
-    wait_until(WAIT, "the hub to print its token", || async {
-        Ok(token().is_some())
-    })
-    .await?;
-    Ok(token().ok_or("no token printed")?)
-}
 
 #[tokio::test]
 async fn the_readme_commands_work_as_written() -> TestResult {
