@@ -17,6 +17,7 @@ Exits 0 when everything holds; otherwise prints every problem and exits 1.
 """
 
 import json
+import re
 import sys
 
 from jsonschema import Draft202012Validator
@@ -113,6 +114,31 @@ def check_events(document, events):
     return problems
 
 
+# What a Rust doc comment says that means nothing to a reader of the document: an
+# intra-doc link ([`Type`], [`Type::method`]), or a source file (`main.rs`).
+RUST_ONLY = re.compile(r"\[`[^`\]]+`\]|\b[\w/.-]+\.rs\b")
+
+
+def check_prose(document):
+    """Every description and summary reads on its own: no Rust doc link, no source file."""
+    problems = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("description", "summary") and isinstance(value, str):
+                    found = RUST_ONLY.findall(value)
+                    if found:
+                        problems.append(f"{where}/{key}: names {', '.join(found)} (Rust doc links and source files mean nothing to a client): {value!r}")
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(document, "#")
+    return problems
+
+
 def main():
     if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -121,6 +147,7 @@ def main():
         document = json.load(f)
     problems = [f"document: {e.message} at {'/'.join(map(str, e.absolute_path))}"
                 for e in OpenAPIV32SpecValidator(document).iter_errors()]
+    problems += check_prose(document)
     events = []
     if len(sys.argv) == 3:
         with open(sys.argv[2], encoding="utf-8") as f:

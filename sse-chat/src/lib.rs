@@ -168,8 +168,8 @@ async fn member_only(
     }
 }
 
-/// Posts the body as a message from the member the cookie or bearer token names
-/// ([`member_only`] found them).
+// (`member_only`, the hoop in front, found the member.)
+/// Posts the body as a message from the member the cookie or bearer token names.
 #[endpoint(
     request_body(content = String, content_type = "text/plain", description = "The message: 1 to 2000 bytes of UTF-8, not only white space."),
     status_codes(202, 400, 401, 403, 408, 413, 429, 503),

@@ -187,8 +187,9 @@ pub fn router(notifier: &Arc<Notifier>) -> Router {
         ))
 }
 
-/// `POST /notifications` (behind the [`admin_only`] hoop): publishes a notification, to
-/// everyone or to one `user`'s streams.
+// Behind the `admin_only` hoop.
+/// `POST /notifications` (with the admin token): publishes a notification, to everyone
+/// or to one `user`'s streams.
 #[endpoint(
     request_body = NewNotification,
     status_codes(201, 400, 401, 403, 408, 413, 415, 503),
@@ -228,8 +229,9 @@ async fn admin_only(req: &mut Request, depot: &mut Depot, res: &mut Response, ct
     }
 }
 
-/// The body of `POST /notifications`, as sent. Serde names a missing, unknown or
-/// mistyped field; [`NewNotification::check`] names one that breaks a rule.
+// Serde names a missing, unknown or mistyped field; `NewNotification::check` names one
+// that breaks a rule.
+/// The body of `POST /notifications`, as sent.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewNotification {
@@ -313,7 +315,8 @@ async fn listen(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     Ok(())
 }
 
-/// `POST /session` with `{"user": "<name>"}` (behind [`admin_only`]): signs a user in
+// Behind the `admin_only` hoop.
+/// `POST /session` with `{"user": "<name>"}` (with the admin token): signs a user in
 /// (standing in for your app's login): sets the session cookie; answers
 /// `{"user", "exp"}`.
 #[endpoint(

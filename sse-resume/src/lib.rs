@@ -176,8 +176,9 @@ struct Created {
     id: String,
 }
 
+// (`429`: the limit per client address `main.rs` puts in front.)
 /// `POST /events`: publishes the body as `event: note` (1 to 16 KiB of UTF-8, not only
-/// spaces). (`429`: `main.rs`'s limit per client address.)
+/// spaces). `429`: too many notes from one client address.
 #[endpoint(
     request_body(content = String, content_type = "text/plain", description = "The note."),
     status_codes(201, 400, 403, 408, 413, 429, 503),

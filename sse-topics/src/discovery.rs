@@ -122,8 +122,9 @@ fn invalid_host() -> ApiError {
     )
 }
 
+// The `rel="mercure"` link is `advertise`'s.
 /// A resource whose updates the hub carries, advertising the hub (`Link:
-/// rel="mercure"`, added by [`advertise`]) and its own topic (`rel="self"`).
+/// rel="mercure"`) and its own topic (`rel="self"`).
 #[endpoint(parameters(("id" = u32, Path, description = "Any number.")))]
 pub(crate) async fn book(req: &mut Request, res: &mut Response) -> Json<Book> {
     let id = req.param::<u32>("id").unwrap_or(1);

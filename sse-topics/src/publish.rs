@@ -19,8 +19,8 @@ use super::matcher::is_clean;
 use super::refusal::{Refusal, invalid_token, refuse_malformed_presentation};
 use super::{HUB_PATH, MAX_BODY_BYTES, MAX_FIELD_BYTES, MAX_TOPICS, TopicHub, Update, state};
 
-/// The fields of `POST /.well-known/mercure`'s form, for the OpenAPI document (the
-/// handler reads them with [`form_pairs`]: `topic` repeats).
+// For the OpenAPI document only: the handler reads the form with `form_pairs`.
+/// The fields of `POST /.well-known/mercure`'s form (`topic` repeats).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 struct UpdateForm {

@@ -65,8 +65,50 @@ pub async fn check_contract(base: &str, path: &str, events: &[Sse], names: &[&st
         )
         .into());
     }
+    check_event_types(&python, &doc_file).await?;
     let _ = std::fs::remove_file(&doc_file);
     let _ = std::fs::remove_file(&events_file);
+    Ok(())
+}
+
+/// Checks that the example's `client/events.ts` is what `scripts/event-types.py` makes
+/// of the document in `doc_file` (the TypeScript types of its events, which `tsc
+/// --strict` compiles in `scripts/test`); with `UPDATE_EVENT_TYPES=1`, writes it.
+async fn check_event_types(python: &Path, doc_file: &Path) -> TestResult {
+    // Cargo runs a test in its package's folder, and says which.
+    let example = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .ok_or("CARGO_MANIFEST_DIR is not set: run the test through cargo")?;
+    let name = example
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("no name")?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/event-types.py");
+    let run = Command::new(python)
+        .arg(&script)
+        .arg(doc_file)
+        .arg(name)
+        .kill_on_drop(true)
+        .output();
+    let output = within(Duration::from_secs(60), "event-types.py", run).await??;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("event-types.py failed: {said}").into());
+    }
+    let committed = example.join("client/events.ts");
+    if std::env::var_os("UPDATE_EVENT_TYPES").is_some() {
+        std::fs::create_dir_all(example.join("client"))?;
+        std::fs::write(&committed, &output.stdout)?;
+        return Ok(());
+    }
+    let current = std::fs::read(&committed).unwrap_or_default();
+    if current != output.stdout {
+        return Err(format!(
+            "{} is not what the server describes: run UPDATE_EVENT_TYPES=1 cargo test -p {name} openapi_json_describes, then scripts/test (tsc --strict over the client code)",
+            committed.display()
+        )
+        .into());
+    }
     Ok(())
 }
 

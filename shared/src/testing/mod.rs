@@ -34,7 +34,7 @@
 
 use std::future::Future;
 use std::net::TcpListener as StdTcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
