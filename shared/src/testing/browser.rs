@@ -58,7 +58,7 @@ impl Browser {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                     "--disable-background-networking", "--disable-component-update",
                     "--disable-sync", "--no-first-run", "--disable-quic",
-                    "--window-size=1200,900",
+                    "--window-size=1280,900",
                     format!("--user-data-dir={}", profile.display()),
                 ],
             }),
