@@ -34,18 +34,15 @@
 //! on it.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::RwLock;
-use salvo_oapi::schema::{Object, Schema};
-use salvo_oapi::{BasicType, Components, RefOr, ToSchema};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
+pub use crate::event_id::{EventId, InvalidEventId};
 use crate::frame::FrameError;
 pub use crate::publish_error::PublishError;
 use crate::resume::ResetReason;
@@ -69,89 +66,6 @@ pub(crate) const FILTER_UNDER_LOCK: usize = 4;
 /// yet (another instance published it, and this one's reader is behind) before it
 /// gets `reset` with `unknown-id`.
 pub const WAIT_FOR_NEWER: Duration = Duration::from_secs(2);
-
-/// An event id, `MS-N`: for the in-memory hub `RUN-N`, where `RUN` is the millisecond the
-/// hub was made (so ids never collide across restarts) and `N` counts 1, 2, 3, ...; for a
-/// Redis stream, the entry's id. Ordered as the pair (MS, N); `N` alone means MS = 0, and
-/// `0` is before every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct EventId {
-    /// Milliseconds part: the run an in-memory hub's ids name, a Redis entry's
-    /// milliseconds; 0 for an id written `N`.
-    pub ms: u64,
-    /// Sequence part.
-    pub seq: u64,
-}
-
-impl EventId {
-    /// Before every event.
-    pub const ZERO: EventId = EventId { ms: 0, seq: 0 };
-
-    /// The id `N` (MS = 0), as a bare number parses.
-    pub const fn seq(seq: u64) -> Self {
-        Self { ms: 0, seq }
-    }
-
-    /// What an id is, for documents (OpenAPI): a description and a pattern.
-    pub const DOC: (&str, &str) = (
-        "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
-        "^[0-9]+(-[0-9]+)?$",
-    );
-}
-
-/// An id in a document: a string `MS-N` (or `N`).
-impl ToSchema for EventId {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        let (description, pattern) = Self::DOC;
-        let id = Object::new()
-            .schema_type(BasicType::String)
-            .description(description)
-            .pattern(pattern);
-        RefOr::Type(Schema::Object(Box::new(id)))
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.ms == 0 {
-            write!(f, "{}", self.seq)
-        } else {
-            write!(f, "{}-{}", self.ms, self.seq)
-        }
-    }
-}
-
-/// The text is not an event id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not an event id")]
-pub struct InvalidEventId;
-
-impl FromStr for EventId {
-    type Err = InvalidEventId;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        // Digits only: no sign, no spaces, no empty part.
-        fn number(part: &str) -> Result<u64, InvalidEventId> {
-            if part.is_empty() || part.len() > 20 || !part.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(InvalidEventId);
-            }
-            part.parse().map_err(|_| InvalidEventId)
-        }
-        match text.split_once('-') {
-            None => Ok(Self::seq(number(text)?)),
-            Some((ms, seq)) => Ok(Self {
-                ms: number(ms)?,
-                seq: number(seq)?,
-            }),
-        }
-    }
-}
-
-impl serde::Serialize for EventId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
 
 /// An event the hub can carry: it knows how to become a frame once it has an id.
 pub trait HubEvent: Send + Sync + 'static {

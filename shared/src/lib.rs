@@ -8,7 +8,8 @@
 //! **The core** imports nothing but itself (no options, limits, metrics, contract,
 //! HTTP error mapping, origin or address code): settings reach it as plain structs.
 //!
-//! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input.
+//! - [`frame`]: SSE frames, serialized once to `Bytes`, framing-safe for any input;
+//!   [`event_id`]: ids (`MS-N`), parsed strictly from what clients send back.
 //! - [`stream_route`]: the [`StreamRoute`](stream_route::StreamRoute) mark on routes that
 //!   open streams, and their [`StreamSettings`](stream_route::StreamSettings);
 //!   [`event_stream`]: the response that writes shared frames (`retry:`, keep-alive).
@@ -50,6 +51,7 @@ pub mod body;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod event_id;
 pub mod event_stream;
 pub mod frame;
 mod held_stream;

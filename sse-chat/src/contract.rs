@@ -6,7 +6,6 @@ use salvo::Router;
 use salvo_oapi::OpenApi;
 use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use sse_chat::{Message, PresenceEvent, Welcome};
-use sse_shared::hub::EventId;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 
@@ -34,7 +33,7 @@ fn document() -> OpenApi {
 fn events() -> StreamDoc {
     StreamDoc {
         path: "/chat/events",
-        ids: Some(EventId::DOC),
+        ids: Some(openapi::EVENT_ID_DOC),
         events: vec![
             EventDoc::json::<Welcome>(
                 Some("welcome"),

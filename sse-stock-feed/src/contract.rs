@@ -4,7 +4,6 @@
 
 use salvo::Router;
 use salvo_oapi::OpenApi;
-use sse_shared::hub::EventId;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 use sse_stock_feed::{Quote, Snapshot};
@@ -19,7 +18,7 @@ pub fn serve(router: Router) -> Router {
 fn prices() -> StreamDoc {
     StreamDoc {
         path: "/prices",
-        ids: Some(EventId::DOC),
+        ids: Some(openapi::EVENT_ID_DOC),
         events: vec![
             EventDoc::json::<Snapshot>(
                 Some("snapshot"),
