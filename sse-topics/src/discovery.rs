@@ -3,7 +3,7 @@
 //! resource metadata (RFC 9728), and a sample resource that advertises its own topic.
 
 use salvo::http::StatusCode;
-use salvo::http::header::{CONTENT_TYPE, HOST, HeaderValue};
+use salvo::http::header::{CONTENT_TYPE, HOST, HeaderValue, VARY};
 use salvo::http::uri::Scheme;
 use salvo::prelude::*;
 use salvo_oapi::{ToSchema, endpoint};
@@ -81,13 +81,28 @@ fn hub_url(settings: &HubArgs, req: &Request, depot: &Depot) -> Result<Url, ApiE
 }
 
 /// `scheme://host[:port]/` as the client reached this server: `https` over TLS, or
-/// when a trusted proxy (`--trusted-proxies`) says so in `X-Forwarded-Proto`; the host
-/// from `Host` (HTTP/1.1) or the URI (HTTP/2). A proxy in front must pass the client's
-/// `Host` on (nginx: `proxy_set_header Host $http_host`). `400` for a `Host` that is
-/// not a host name or address with an optional port.
+/// when a trusted proxy (`--trusted-proxies`) says so in `X-Forwarded-Proto` (its last
+/// value: the one the proxy wrote); the host from the request's target (HTTP/2's
+/// `:authority`, an absolute-form target) or else its one `Host`. A proxy in front must
+/// pass the client's `Host` on (nginx: `proxy_set_header Host $http_host`). `400` for a
+/// host that is not a host name or address with an optional port, for two `Host`
+/// headers, and for a `Host` that is not the target's host: where two parts of a request
+/// name the host, a proxy may read the other one.
 fn request_origin(req: &Request, depot: &Depot) -> Result<Url, ApiError> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let host = header(HOST.as_str()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let mut hosts = req.headers().get_all(HOST).iter();
+    let header = match (hosts.next(), hosts.next()) {
+        (None, _) => None,
+        (Some(one), None) => Some(one.to_str().map_err(|_| invalid_host())?),
+        (Some(_), Some(_)) => return Err(invalid_host()),
+    };
+    let host = match (req.uri().authority().map(|a| a.as_str()), header) {
+        (Some(target), Some(header)) if !target.eq_ignore_ascii_case(header) => {
+            return Err(invalid_host());
+        }
+        (Some(target), _) => target,
+        (None, Some(header)) => header,
+        (None, None) => return Err(invalid_host()),
+    };
     let trusted = depot.get_typed::<TrustedProxies>().map(|t| t.0.as_slice());
     let peer = req.remote_addr().ip().map(|ip| ip.to_canonical());
     let from_proxy = peer.is_some_and(|peer| {
@@ -96,23 +111,25 @@ fn request_origin(req: &Request, depot: &Depot) -> Result<Url, ApiError> {
             .iter()
             .any(|p| p.to_canonical() == peer)
     });
-    let forwarded = header("x-forwarded-proto").filter(|_| from_proxy);
-    let forwarded_https = forwarded.is_some_and(|v| {
-        let first = v.split(',').next().unwrap_or_default();
-        first.trim().eq_ignore_ascii_case("https")
-    });
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-proto")
+        .iter()
+        .next_back();
+    let forwarded_https = from_proxy
+        && forwarded
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .is_some_and(|last| last.trim().eq_ignore_ascii_case("https"));
     let scheme = match req.scheme() == &Scheme::HTTPS || forwarded_https {
         true => "https",
         false => "http",
     };
-    let plain = |h: &&str| {
-        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
-        !h.is_empty() && h.len() <= 255 && h.bytes().all(allowed)
-    };
-    let origin = host
-        .filter(plain)
-        .and_then(|host| Url::parse(&format!("{scheme}://{host}/")).ok());
-    origin.ok_or_else(invalid_host)
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b);
+    if host.is_empty() || host.len() > 255 || !host.bytes().all(allowed) {
+        return Err(invalid_host());
+    }
+    Url::parse(&format!("{scheme}://{host}/")).map_err(|_| invalid_host())
 }
 
 fn invalid_host() -> ApiError {
@@ -159,7 +176,13 @@ pub(crate) async fn advertise(
     let Ok(hub) = depot.get_typed::<HubUrl>() else {
         return;
     };
+    let derived = state(depot).is_ok_and(|topics| topics.settings.hub_url.is_none());
     let headers = res.headers_mut();
+    if derived {
+        // What this answer says of the hub follows the request: a cache must not hand
+        // it to a request for another host.
+        headers.append(VARY, HeaderValue::from_static("host, x-forwarded-proto"));
+    }
     if let Some(challenge) = headers
         .get("www-authenticate")
         .and_then(|v| v.to_str().ok())

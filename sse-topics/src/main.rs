@@ -13,6 +13,7 @@ use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
 use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 use sse_topics::{HUB_PATH, HubArgs, TopicHub};
+use url::Url;
 
 /// A topic hub over SSE that speaks the Mercure protocol.
 #[derive(Parser)]
@@ -42,7 +43,25 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     sse_shared::logging::init_tracing();
-    server::exit_code(run(config::read_options(Cli::command())).await)
+    let cli: Cli = config::read_options(Cli::command());
+    if let Err(e) = check_audience_pinned(&cli) {
+        e.exit();
+    }
+    server::exit_code(run(cli).await)
+}
+
+/// With a secret of one's own, the hub must know which tokens are its own: without
+/// `--public-url`, `--hub-url` or `--jwt-audience`, the audience follows the request's
+/// `Host`, so a token another hub sharing the secret issued would be accepted by naming
+/// that hub in `Host`. (A secret the hub made itself is shared with no other hub.)
+fn check_audience_pinned(cli: &Cli) -> Result<(), clap::Error> {
+    let hub = &cli.hub;
+    let pinned = hub.hub_url.is_some() || !hub.public_urls.is_empty() || hub.jwt_audience.is_some();
+    if cli.jwt_secret.is_none() || pinned {
+        return Ok(());
+    }
+    let message = "with --jwt-secret, say which hub its tokens are for: --public-url (the origins this hub answers on), --hub-url or --jwt-audience; else a token of any hub sharing the secret is accepted here by naming that hub in Host";
+    Err(Cli::command().error(clap::error::ErrorKind::MissingRequiredArgument, message))
 }
 
 async fn run(cli: Cli) -> MainResult {
@@ -55,11 +74,6 @@ async fn run(cli: Cli) -> MainResult {
         Some(secret) => (secret.into_bytes(), false),
         None => (random_token().into_bytes(), true),
     };
-    if cli.hub.hub_url.is_none() && cli.hub.public_urls.is_empty() {
-        tracing::info!(
-            "the hub's URL and tokens' audience follow each request's Host; behind a proxy that passes any Host on, set --public-url or --hub-url"
-        );
-    }
     // With --redis, updates go through a Redis stream that feeds every instance's hub,
     // and (with --subscriptions) the active subscriptions are kept in Redis for every
     // instance to list.
@@ -93,10 +107,14 @@ async fn run(cli: Cli) -> MainResult {
 }
 
 /// The audience of the token printed to try the hub out: `--jwt-audience`, `--hub-url`,
-/// else the hub as `SCHEME://localhost:PORT` reaches it.
+/// the first `--public-url`, else the hub as `SCHEME://localhost:PORT` reaches it.
 fn try_out_audience(hub: &HubArgs, scheme: &str, port: u16) -> String {
     let local = || format!("{scheme}://localhost:{port}{HUB_PATH}");
-    let pinned = hub.hub_url.as_ref().map(|url| url.to_string());
+    let public = hub
+        .public_urls
+        .first()
+        .and_then(|url| url.join(HUB_PATH).ok());
+    let pinned = hub.hub_url.as_ref().or(public.as_ref()).map(Url::to_string);
     hub.jwt_audience.clone().or(pinned).unwrap_or_else(local)
 }
 
