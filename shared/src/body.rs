@@ -1,5 +1,6 @@
-//! Request bodies through salvo's own parsers, with a size limit, an overall deadline,
-//! and a clear JSON error for each way a client can get one wrong, never a panic.
+//! Request bodies through salvo's own parsers, with a size limit and a clear JSON error
+//! for each way a client can get one wrong, never a panic. (The deadline for a whole
+//! body is the `body_deadline` hoop's.)
 //!
 //! ```
 //! use salvo::prelude::*;
@@ -9,16 +10,16 @@
 //! /// Echoes a note of 1 to 1,000 bytes of UTF-8: `413`, `400` or `408` otherwise,
 //! /// each as the JSON error.
 //! #[handler]
-//! async fn echo(req: &mut Request, depot: &mut Depot) -> Result<String, ApiError> {
-//!     body::text(req, depot, 1000).await
+//! async fn echo(req: &mut Request) -> Result<String, ApiError> {
+//!     body::text(req, 1000).await
 //! }
 //! # let _ = Router::new().post(echo);
 //! ```
 
 use std::time::Duration;
 
+use salvo::Request;
 use salvo::http::{ParseError, StatusCode};
-use salvo::{Depot, Request};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -28,47 +29,14 @@ use crate::error::ApiError;
 /// (salvo's fuse, `request_body_timeout`).
 pub const BODY_STALL: Duration = Duration::from_secs(10);
 
-/// How long a whole request body may take to arrive by default (`--body-deadline-secs`):
-/// [`BODY_STALL`] alone lets a body trickle in a byte every 9 s for hours.
-pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
-
-/// How long a whole request body may take to arrive (`--body-deadline-secs`), as
-/// `routes::service` puts it in the `Depot` (salvo's `affix_state::inject`) for the
-/// readers of `body`; [`BODY_DEADLINE`] without it.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyDeadline(pub Duration);
-
-/// Runs `read` within the request's [`BodyDeadline`]; `408` past it.
-async fn within_deadline<T>(
-    depot: &Depot,
-    read: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    let BodyDeadline(deadline) = depot
-        .get_typed::<BodyDeadline>()
-        .map_or(BodyDeadline(BODY_DEADLINE), |d| *d);
-    tokio::time::timeout(deadline, read)
-        .await
-        .unwrap_or_else(|_| {
-            Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                format!(
-                    "The body took longer than {} s to arrive.",
-                    deadline.as_secs()
-                ),
-            ))
-        })
-}
-
 /// The body as UTF-8 text of 1 to `max_bytes` bytes: `413` when larger, `400` when
-/// empty or not UTF-8, `408` when it stops arriving or takes longer than the request's
-/// [`BodyDeadline`] (both readers here).
-pub async fn text(req: &mut Request, depot: &Depot, max_bytes: usize) -> Result<String, ApiError> {
-    let read = async {
-        let bytes = req.payload_with_max_size(max_bytes).await;
-        bytes.map(|b| b.to_vec()).map_err(|e| refused(e, max_bytes))
-    };
-    let bytes = within_deadline(depot, read).await?;
+/// empty or not UTF-8, `408` when it stops arriving or takes longer than the
+/// `body_deadline` hoop allows (both readers here).
+pub async fn text(req: &mut Request, max_bytes: usize) -> Result<String, ApiError> {
+    let bytes = req.payload_with_max_size(max_bytes).await;
+    let bytes = bytes
+        .map(|b| b.to_vec())
+        .map_err(|e| refused(e, max_bytes))?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "empty-body",
@@ -84,19 +52,12 @@ pub async fn text(req: &mut Request, depot: &Depot, max_bytes: usize) -> Result<
 /// when it is not a JSON object, and `400 invalid-field` naming the field that does not
 /// fit `T` (give `T` `#[serde(deny_unknown_fields)]` to refuse fields it lacks).
 /// Rules serde cannot state (lengths, allowed characters) are the caller's next step.
-pub async fn json<T: DeserializeOwned>(
-    req: &mut Request,
-    depot: &Depot,
-    max_bytes: usize,
-) -> Result<T, ApiError> {
+pub async fn json<T: DeserializeOwned>(req: &mut Request, max_bytes: usize) -> Result<T, ApiError> {
     // An object first: serde would also build a struct from a JSON array.
-    let read = async {
-        let object = req
-            .parse_json_with_max_size::<Map<String, Value>>(max_bytes)
-            .await;
-        object.map_err(|e| refused(e, max_bytes))
-    };
-    let object = within_deadline(depot, read).await?;
+    let object = req
+        .parse_json_with_max_size::<Map<String, Value>>(max_bytes)
+        .await;
+    let object = object.map_err(|e| refused(e, max_bytes))?;
     serde_path_to_error::deserialize(Value::Object(object)).map_err(|e| {
         let message = match e.path().to_string().as_str() {
             "." => format!("{}.", e.inner()),
@@ -125,7 +86,10 @@ fn refused(e: ParseError, max_bytes: usize) -> ApiError {
         e if timed_out(&e) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body-timeout",
-            format!("The body stopped arriving for {} s.", BODY_STALL.as_secs()),
+            format!(
+                "The body did not arrive in time: it stopped for {} s, or took longer than the server's deadline.",
+                BODY_STALL.as_secs()
+            ),
         ),
         e => ApiError::bad_request(
             "unreadable-body",
@@ -134,7 +98,8 @@ fn refused(e: ParseError, max_bytes: usize) -> ApiError {
     }
 }
 
-/// Whether the read failed because the body stalled (salvo's fuse, [`BODY_STALL`]).
+/// Whether the read failed because the body stalled (salvo's fuse, [`BODY_STALL`]) or
+/// passed its deadline (the `body_deadline` hoop): an I/O error that timed out.
 fn timed_out(e: &ParseError) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = match e {
         ParseError::Other(inner) => Some(inner.as_ref()),
@@ -145,7 +110,10 @@ fn timed_out(e: &ParseError) -> bool {
         if io.is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut) {
             return true;
         }
-        cause = error.source();
+        // An I/O error that wraps another (a boxed body's, as the deadline hoop's is)
+        // names it with `get_ref`: its `source` skips it.
+        let wrapped = io.and_then(|io| io.get_ref()).map(|inner| inner as _);
+        cause = wrapped.or_else(|| error.source());
     }
     false
 }

@@ -34,7 +34,7 @@
 //! [`streams`] ([`Streams`]: admission per server and per client address around every
 //! route marked `StreamRoute`, then the end on [`shutdown`], the lifetime and the
 //! write-stall watch on the body the handler wrote); [`routes`] (the panic net,
-//! security headers, the same-origin rule, CORS, the body deadline, `/healthz`,
+//! security headers, the same-origin rule, CORS, the body deadline ([`body_deadline`]), `/healthz`,
 //! `/metrics`, JSON errors); [`post_limit`] (what each client address may post);
 //! [`metrics`] and [`hub_metrics`] (Prometheus).
 //!
@@ -48,6 +48,7 @@
 
 pub mod address;
 pub mod body;
+pub mod body_deadline;
 pub mod config;
 pub mod connection;
 pub mod error;

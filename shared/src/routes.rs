@@ -31,7 +31,7 @@ use salvo::http::{Method, ResBody, StatusCode};
 use salvo::prelude::*;
 
 use crate::address::TrustedProxies;
-use crate::body::BodyDeadline;
+use crate::body_deadline::BodyDeadline;
 use crate::error::ApiError;
 use crate::origin::{CorsOrigins, SameOriginOnly};
 use crate::streams::Streams;
@@ -43,22 +43,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// The example's routes wrapped with what every server has: a panic net, security
 /// headers, no POST or DELETE from another origin's page (`403`), the request-body
-/// deadline for `body`'s readers, `/healthz`, `/metrics`, and JSON errors.
+/// deadline, `/healthz`, `/metrics`, and JSON errors.
 pub fn service(streams: &Streams, app: Router) -> Service {
     let origins = &streams.args().cors_origins;
     let router = Router::new()
         .hoop(salvo::catch_panic::CatchPanic::new())
         .hoop(security_headers)
         .hoop(SameOriginOnly::new(origins))
+        .hoop(BodyDeadline::new(streams.args().body_deadline))
         // What handlers find in the `Depot`: the streams, their settings, the proxies
-        // believed about a client's address, the origins whose pages may call, the
-        // body deadline.
+        // believed about a client's address, the origins whose pages may call.
         .hoop(
             inject(streams.clone())
                 .inject(streams.settings())
                 .inject(TrustedProxies(streams.args().trusted_proxies.clone()))
-                .inject(CorsOrigins(origins.clone()))
-                .inject(BodyDeadline(streams.args().body_deadline)),
+                .inject(CorsOrigins(origins.clone())),
         )
         .push(Router::with_path("healthz").get(healthz))
         .push(Router::with_path("metrics").get(streams.metrics().clone()))

@@ -184,7 +184,7 @@ async fn post_message(
     let room = room(depot)?;
     let from = depot.get_typed::<Member>().map_err(|_| unknown_token())?;
     let from = from.clone();
-    let text = body::text(req, depot, MAX_MESSAGE_BYTES).await?;
+    let text = body::text(req, MAX_MESSAGE_BYTES).await?;
     if text.trim().is_empty() {
         let message = "The message is only white space.";
         return Err(ApiError::bad_request("empty-message", message));

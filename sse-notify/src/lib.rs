@@ -198,7 +198,7 @@ pub fn router(notifier: &Arc<Notifier>) -> Router {
 )]
 async fn publish(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let notifier = notifier(depot)?;
-    let draft = body::json::<NewNotification>(req, depot, MAX_BODY_BYTES)
+    let draft = body::json::<NewNotification>(req, MAX_BODY_BYTES)
         .await?
         .check()?;
     // 503 while Redis is unreachable (nothing is published then).
@@ -327,7 +327,7 @@ async fn listen(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
 )]
 async fn sign_in(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), ApiError> {
     let notifier = notifier(depot)?;
-    let SignInBody { user } = body::json(req, depot, 1024).await?;
+    let SignInBody { user } = body::json(req, 1024).await?;
     let user = display_name(&user, MAX_USER_CHARS)
         .map_err(|why| ApiError::bad_request("invalid-field", format!("`user` {why}.")))?;
     let sessions = &notifier.sessions;

@@ -190,7 +190,7 @@ async fn post_note(
     res: &mut Response,
 ) -> Result<(), ApiError> {
     let events = events(depot)?;
-    let text = body::text(req, depot, MAX_NOTE_BYTES).await?;
+    let text = body::text(req, MAX_NOTE_BYTES).await?;
     if text.trim().is_empty() {
         let message = "The note is only spaces; write something.";
         return Err(ApiError::bad_request("blank-note", message));

@@ -66,7 +66,7 @@ pub(crate) async fn publish(
         Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
         Token::Invalid => return Err(invalid_token()),
     };
-    let body = body::text(req, depot, MAX_BODY_BYTES).await?;
+    let body = body::text(req, MAX_BODY_BYTES).await?;
     let update = hub.update(&form_pairs(&body)?)?;
     if !update.topics.iter().all(|topic| grants.may_publish(topic)) {
         let message = "The token does not grant publish on every topic of this update.";

@@ -80,7 +80,7 @@ impl Default for ServerArgs {
             host: "127.0.0.1".into(),
             port: 0,
             retry: Duration::from_millis(3000),
-            body_deadline: crate::body::BODY_DEADLINE,
+            body_deadline: crate::body_deadline::BODY_DEADLINE,
             retry_jitter_pct: 25,
             cors_origins: Vec::new(),
             max_header_bytes: crate::config::HEADER_BYTES,
