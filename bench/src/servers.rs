@@ -177,6 +177,7 @@ async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Err
         cookie_name: "mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,
+        protocol_compat: None,
         limits: Default::default(),
     };
     let hub = sse_topics::TopicHub::new(log, settings, HUB_SECRET.as_bytes())?;

@@ -16,7 +16,8 @@
 //! - `discovery.rs`: `Link: rel="mercure"` and the hub's metadata;
 //! - `refusal.rs`: the errors, with their `WWW-Authenticate` challenges;
 //! - [`auth`]: tokens; [`matcher`]: topics and URL patterns; [`subscriptions`]: the
-//!   announcements and the subscriptions API (`--subscriptions`).
+//!   announcements and the subscriptions API (`--subscriptions`); `uri_template.rs`:
+//!   Mercure 0.x's `topic=` templates (`--protocol-compat 8`).
 //!
 //! `main.rs` adds the production stack and `contract.rs` (the OpenAPI document).
 //! Everything else is the shared core's: one bounded history that is every
@@ -29,6 +30,7 @@ mod publish;
 mod refusal;
 mod subscribe;
 pub mod subscriptions;
+mod uri_template;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -267,9 +269,23 @@ pub struct HubArgs {
     /// each subscribe and unsubscribe then takes a place in the history.
     #[arg(long, env = "SUBSCRIPTIONS")]
     pub subscriptions: bool,
+    /// Accept Mercure 0.x subscribers too, as Mercure's hub does with
+    /// `protocol_version_compatibility 8` (the only value): `topic=` selectors (`*`,
+    /// exact, or RFC 6570 URI templates as 0.x matched them), `lastEventID` for
+    /// `last_event_id`, and `Last-Event-ID` on the response beside
+    /// `Mercure-Last-Event-ID`. Off by default.
+    #[arg(long, env = "PROTOCOL_COMPAT", value_parser = clap::value_parser!(u8).range(8..=8))]
+    pub protocol_compat: Option<u8>,
     /// What one subscription may make the hub do.
     #[command(flatten)]
     pub limits: MatchLimits,
+}
+
+impl HubArgs {
+    /// Whether Mercure 0.x subscribers are accepted (`--protocol-compat 8`).
+    pub fn compat(&self) -> bool {
+        self.protocol_compat == Some(8)
+    }
 }
 
 /// Why a [`TopicHub`] cannot be made.

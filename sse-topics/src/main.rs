@@ -77,6 +77,11 @@ async fn run(cli: Cli) -> MainResult {
     // With --redis, updates go through a Redis stream that feeds every instance's hub,
     // and (with --subscriptions) the active subscriptions are kept in Redis for every
     // instance to list.
+    if cli.hub.compat() {
+        tracing::warn!(
+            "--protocol-compat 8: Mercure 0.x subscribers are accepted: topic= selectors (URI templates, each a regular expression run on every update's topics) and lastEventID"
+        );
+    }
     let redis = cli.redis.url.as_deref();
     let (stream, token) = ("sse-topics:updates", streams.shutdown_token());
     let log = sse_redis::publisher(redis, stream, hub.clone(), token.clone()).await?;

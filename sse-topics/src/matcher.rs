@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use regex_automata::meta;
+
+use super::uri_template;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use url::Url;
 use urlpattern::matcher::InnerMatcher;
@@ -95,6 +97,9 @@ pub type Selector = (MatchType, String);
 pub enum MatchType {
     Exact,
     UrlPattern,
+    /// Mercure 0.x's `topic=` selectors (`--protocol-compat 8` only): a topic equal
+    /// to the text, or matching it as an RFC 6570 URI template (`uri_template.rs`).
+    UriTemplate,
 }
 
 impl MatchType {
@@ -103,10 +108,12 @@ impl MatchType {
         match self {
             MatchType::Exact => "exact",
             MatchType::UrlPattern => "urlpattern",
+            MatchType::UriTemplate => "uritemplate",
         }
     }
 
-    /// The type a `match_type` value names, if the hub supports it.
+    /// The type a `match_type` value names, if the hub supports it (a 1.0 type: URI
+    /// templates come only from 0.x subscribers' `topic=`).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "exact" => Some(MatchType::Exact),
@@ -153,6 +160,12 @@ enum Compiled {
         answers: Arc<Answers>,
         base: Url,
     },
+    /// A URI template (the topic equal to the pattern matches too, as in Mercure 0.x).
+    Template {
+        regex: Arc<meta::Regex>,
+        id: u64,
+        answers: Arc<Answers>,
+    },
 }
 
 impl Matcher {
@@ -178,6 +191,22 @@ impl Matcher {
         match &self.compiled {
             Compiled::Any => Some(true),
             Compiled::Exact => Some(self.pattern == topic),
+            Compiled::Template { .. } if self.pattern == topic => Some(true),
+            Compiled::Template { regex, id, answers } => {
+                let key = AnswerRef {
+                    matcher: *id,
+                    topic,
+                };
+                if let Some(known) = answers.get(&key) {
+                    return Some(known);
+                }
+                if !evaluate {
+                    return None;
+                }
+                let matched = regex.is_match(topic);
+                answers.insert(AnswerKey::new(*id, topic), matched);
+                Some(matched)
+            }
             Compiled::Pattern {
                 pattern,
                 id,
@@ -476,9 +505,11 @@ impl Matchers {
             _ if pattern == "*" => Compiled::Any,
             MatchType::Exact => Compiled::Exact,
             MatchType::UrlPattern => self.compile_pattern(pattern)?,
+            MatchType::UriTemplate => self.compile_template(pattern)?,
         };
         let weight = match &compiled {
             Compiled::Pattern { pattern, .. } => expression_bytes(pattern),
+            Compiled::Template { .. } => pattern.len(),
             _ => 0,
         };
         let matcher = Arc::new(Matcher {
@@ -494,6 +525,20 @@ impl Matchers {
         }
         live.insert(key, Arc::downgrade(&matcher));
         Ok(matcher)
+    }
+
+    /// A 0.x selector: a URI template, or (not one) a text compared exactly.
+    fn compile_template(&self, pattern: &str) -> Result<Compiled, MatcherError> {
+        let Some(regex) = uri_template::to_regex(pattern) else {
+            return Ok(Compiled::Exact);
+        };
+        let regex = BoundedRegex::build(&regex, false)
+            .map_err(|()| MatcherError::TooCostly(pattern.into()))?;
+        Ok(Compiled::Template {
+            regex,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            answers: Arc::clone(&self.answers),
+        })
     }
 
     fn compile_pattern(&self, pattern: &str) -> Result<Compiled, MatcherError> {

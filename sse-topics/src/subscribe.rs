@@ -39,7 +39,9 @@ use super::{TopicHub, Update, state, subscriptions};
         ("match_exact" = Option<Vec<String>>, Query, description = "The same as `match`."),
         ("match_urlpattern" = Option<Vec<String>>, Query, description = "A WHATWG URL Pattern, e.g. `https://example.com/books/:id`."),
         ("last-event-id" = Option<String>, Header, description = "The last id seen: the updates after it (or `earliest`: all retained)."),
-        ("last_event_id" = Option<String>, Query, description = "The same, for a client that cannot send the header (the header wins).")
+        ("last_event_id" = Option<String>, Query, description = "The same, for a client that cannot send the header (the header wins)."),
+        ("topic" = Option<Vec<String>>, Query, description = "Mercure 0.x: a topic exactly, `*`, or an RFC 6570 URI template; only with --protocol-compat 8."),
+        ("lastEventID" = Option<String>, Query, description = "Mercure 0.x's `last_event_id`; only with --protocol-compat 8.")
     ),
     security((), ("bearer" = []), ("cookie" = []))
 )]
@@ -86,6 +88,10 @@ pub(crate) async fn subscribe(
     if let Some(resume) = resume {
         let value = HeaderValue::from_str(&resume.preceding);
         if let Ok(value) = value {
+            // Mercure 0.x clients read it as `Last-Event-ID`.
+            if hub.settings.compat() {
+                res.headers_mut().insert("last-event-id", value.clone());
+            }
             res.headers_mut().insert("mercure-last-event-id", value);
         }
         if let Some(reset) = resume.reset {
@@ -214,15 +220,19 @@ impl TopicHub {
         let mut wanted = Vec::new();
         let mut cursor = None;
         let max = self.matchers.limits().max_matchers;
+        let compat = self.settings.compat();
         for (name, value) in query {
-            if name == "last_event_id" {
+            // Mercure 0.x named it `lastEventID`.
+            if name == "last_event_id" || (compat && name == "lastEventID") {
                 cursor.get_or_insert_with(|| value.clone());
                 continue;
             }
-            if !name.to_ascii_lowercase().starts_with("match") {
+            let topic = compat && name == "topic";
+            if !topic && !name.to_ascii_lowercase().starts_with("match") {
                 continue; // not ours to judge
             }
             let match_type = match name.as_str() {
+                "topic" if topic => MatchType::UriTemplate,
                 "match" | "match_exact" => MatchType::Exact,
                 "match_urlpattern" => MatchType::UrlPattern,
                 _ => {
@@ -240,8 +250,14 @@ impl TopicHub {
             wanted.push((match_type, value.clone()));
         }
         if wanted.is_empty() {
-            let message =
-                "Subscribe with at least one match, match_exact or match_urlpattern parameter.";
+            let message = match compat {
+                true => {
+                    "Subscribe with at least one match, match_exact, match_urlpattern or topic parameter."
+                }
+                false => {
+                    "Subscribe with at least one match, match_exact or match_urlpattern parameter (topic is Mercure 0.x's: this hub takes it with --protocol-compat 8)."
+                }
+            };
             return Err(ApiError::bad_request("no-matcher", message));
         }
         Ok((wanted, cursor))

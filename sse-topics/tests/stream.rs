@@ -31,6 +31,7 @@ fn settings() -> TestResult<HubArgs> {
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,
+        protocol_compat: None,
         limits: Default::default(),
     })
 }
@@ -1124,5 +1125,96 @@ async fn the_hub_publishes_its_protected_resource_metadata() -> TestResult {
             "mercure_cookie": "__Secure-mercure_access_token",
         })
     );
+    Ok(())
+}
+
+/// `--protocol-compat 8`: a Mercure 0.x subscriber as it is (`topic=` selectors, exact
+/// or URI templates, `lastEventID`, `Last-Event-ID` on the response) gets what 0.x's
+/// hub sent it; without the option, `topic=` is no matcher (`400`) and `lastEventID`
+/// no cursor.
+#[tokio::test]
+async fn mercure_0x_subscribers_are_served_with_protocol_compat_8() -> TestResult {
+    let compat = HubArgs {
+        protocol_compat: Some(8),
+        ..settings()?
+    };
+    let app = start_with(compat).await?;
+    let books = "https://example.com/books/{id}";
+    let files = "https://example.com/files/{+path}";
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("topic", books),
+            ("topic", files),
+            ("topic", "urn:exact"),
+            ("topic", "https://example.com/{"),
+        ])
+        .finish();
+    let mut conn = subscribe(&app, &query, &[]).await?;
+    let first = publish(
+        &app,
+        &[("topic", "https://example.com/books/1"), ("data", "book 1")],
+    )
+    .await?;
+    for (topic, data) in [
+        ("https://example.com/books/1/pages/2", "a page"), // `{id}` is one segment
+        ("https://example.com/files/a/b", "a file"),       // `{+path}` takes `/`
+        ("urn:exact", "exact"),
+        ("urn:other", "other"),
+        ("https://example.com/{", "not a template: exactly"),
+        (
+            "https://example.com/x",
+            "not matched by the text that is no template",
+        ),
+        ("https://example.com/books/2", "sentinel"),
+    ] {
+        publish(&app, &[("topic", topic), ("data", data)]).await?;
+    }
+    let seen = until_sentinel(&mut conn, "sentinel").await?;
+    let want = [
+        "book 1",
+        "a file",
+        "exact",
+        "not a template: exactly",
+        "sentinel",
+    ];
+    assert_eq!(seen, want);
+    // `*` is every topic, and `lastEventID` resumes after the id, as the header would;
+    // the cursor comes back as `Last-Event-ID` too.
+    let query = format!(
+        "topic=*&lastEventID={}",
+        url::form_urlencoded::byte_serialize(first.as_bytes()).collect::<String>()
+    );
+    let mut resumed = subscribe(&app, &query, &[]).await?;
+    assert_eq!(resumed.headers["last-event-id"], first.as_str());
+    assert_eq!(resumed.headers["mercure-last-event-id"], first.as_str());
+    assert_eq!(resumed.next_event().await?.data.as_deref(), Some("a page"));
+
+    // Without the option: `topic=` alone is no matcher, and `lastEventID` no cursor.
+    let app = start().await?;
+    let response = http()
+        .get(app.url(&format!("{HUB}?topic=urn:exact")))
+        .send()
+        .await?;
+    let body = expect_error(response, 400, "no-matcher").await?;
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--protocol-compat"),
+        "{body}"
+    );
+    let id = publish(&app, &[("topic", "urn:a"), ("data", "before")]).await?;
+    let mut live = subscribe(
+        &app,
+        &format!(
+            "match=*&lastEventID={}",
+            url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        ),
+        &[],
+    )
+    .await?;
+    assert!(live.headers.get("last-event-id").is_none());
+    publish(&app, &[("topic", "urn:a"), ("data", "after")]).await?;
+    assert_eq!(live.next_event().await?.data.as_deref(), Some("after"));
     Ok(())
 }

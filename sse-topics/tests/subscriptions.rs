@@ -31,6 +31,7 @@ async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: true,
+        protocol_compat: None,
         limits: Default::default(),
     };
     TestApp::start(ServerArgs::default(), |streams| {
