@@ -34,6 +34,12 @@ def ref_name(ref):
     return ref[len(prefix):]
 
 
+def ident(name):
+    """A component's name as a TypeScript identifier."""
+    name = re.sub(r"[^A-Za-z0-9_$]", "_", name)
+    return "_" + name if name[:1].isdigit() else name
+
+
 def doc_comment(text, indent):
     """A JSDoc comment with `text` (which cannot close it early)."""
     if not text:
@@ -68,7 +74,7 @@ class Types:
         if "$ref" in schema:
             name = ref_name(schema["$ref"])
             self.want(name)
-            return name
+            return ident(name)
         if "allOf" in schema:
             parts = [p for p in schema["allOf"] if not set(p) <= ANNOTATIONS]
             return " & ".join(self.wrap(self.ts(p, indent)) for p in parts) or "unknown"
@@ -106,7 +112,7 @@ class Types:
         if not properties:
             if isinstance(extra, dict):
                 return f"{{ [key: string]: {self.ts(extra, indent)} }}"
-            return "Record<string, unknown>"
+            return "Record<string, never>" if extra is False else "Record<string, unknown>"
         required = set(schema.get("required", []))
         pad = " " * (indent + 2)
         lines = "{\n"
@@ -115,7 +121,10 @@ class Types:
             lines += doc_comment(description(prop), indent + 2)
             optional = "" if name in required else "?"
             lines += f"{pad}{key(name)}{optional}: {self.ts(prop, indent + 2)};\n"
-        return lines + " " * indent + "}"
+        lines += " " * indent + "}"
+        if isinstance(extra, dict):  # named properties and any others of one type
+            lines += f" & {{ [key: string]: {self.wrap(self.ts(extra, indent))} }}"
+        return lines
 
     def declarations(self):
         out = ""
@@ -125,10 +134,11 @@ class Types:
             schema = self.schemas[name]
             body = self.ts({k: v for k, v in schema.items() if k != "description"})
             out += "\n" + doc_comment(schema.get("description", ""), 0)
-            if body.startswith("{\n"):
-                out += f"export interface {name} {body}\n"
+            plain = body.startswith("{\n") and body.endswith("\n}")
+            if plain:
+                out += f"export interface {ident(name)} {body}\n"
             else:
-                out += f"export type {name} = {body};\n"
+                out += f"export type {ident(name)} = {body};\n"
             done += 1
         return out
 
@@ -184,13 +194,17 @@ def main():
            "// describes; UPDATE_EVENT_TYPES=1 cargo test -p "
            f"{example} openapi_json_describes\n// writes it again.\n")
     for route, item in found:
-        name = prefix + ("" if len(found) == 1 else pascal(route.split(" ", 1)[1])) + "Events"
-        entries, reads = "", ""
+        name = prefix + ("" if len(found) == 1 else pascal(route.lower())) + "Events"
+        entries, reads, seen = "", "", set()
         for branch in item.get("oneOf", [item]):
             event, note = event_name(branch)
             data = branch.get("properties", {}).get("data", {})
-            json_data = data.get("contentMediaType") == "application/json"
-            data_type = types.ts(data["contentSchema"], 2) if json_data else "string"
+            media = data.get("contentMediaType", "").split(";")[0].strip().lower()
+            json_data = media == "application/json"
+            data_type = types.ts(data.get("contentSchema", {}), 2) if json_data else "string"
+            if event in seen:
+                raise SystemExit(f"event-types.py: {route} names the event {event!r} twice")
+            seen.add(event)
             text = "\n".join(t for t in (branch.get("description", ""), note) if t)
             entries += doc_comment(text, 2) + f"  {key(event)}: {data_type};\n"
             reads += f"  {key(event)}: \"{'json' if json_data else 'text'}\",\n"
@@ -202,6 +216,10 @@ def main():
     out += ("\n/** How an event's `data` is read: parsed as JSON, or the text as it is. */\n"
             "export type Reads<Events> = { [Name in keyof Events]: \"json\" | \"text\" };\n")
     out += types.declarations()
+    declared = re.findall(r"^export (?:interface|type|const) ([A-Za-z0-9_$]+)", out, re.M)
+    twice = sorted({n for n in declared if declared.count(n) > 1})
+    if twice:
+        raise SystemExit(f"event-types.py: two declarations named {', '.join(twice)}: rename the schema")
     sys.stdout.write(out)
 
 

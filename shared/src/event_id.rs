@@ -15,6 +15,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use salvo_oapi::schema::{Object, Schema};
+use salvo_oapi::{BasicType, Components, RefOr, ToSchema};
+
 /// An event id, `MS-N`: for the in-memory hub `RUN-N`, where `RUN` is the millisecond the
 /// hub was made (so ids never collide across restarts) and `N` counts 1, 2, 3, ...; for a
 /// Redis stream, the entry's id. Ordered as the pair (MS, N); `N` alone means MS = 0, and
@@ -71,6 +74,27 @@ impl FromStr for EventId {
                 seq: number(seq)?,
             }),
         }
+    }
+}
+
+impl EventId {
+    /// What an id is, for documents (OpenAPI): a description and a pattern.
+    pub const DOC: (&str, &str) = (
+        "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
+        "^[0-9]+(-[0-9]+)?$",
+    );
+}
+
+/// An id in a document: a string `MS-N` (or `N`). (Beside the type, as a derive would
+/// put it: an event's data that holds an id derives its schema with it.)
+impl ToSchema for EventId {
+    fn to_schema(_: &mut Components) -> RefOr<Schema> {
+        let (description, pattern) = Self::DOC;
+        let id = Object::new()
+            .schema_type(BasicType::String)
+            .description(description)
+            .pattern(pattern);
+        RefOr::Type(Schema::Object(Box::new(id)))
     }
 }
 

@@ -38,27 +38,6 @@ use salvo_oapi::{
     Response, ToSchema,
 };
 
-use crate::event_id::EventId;
-
-/// What an event id ([`EventId`]) is, for documents: a description and a pattern.
-pub const EVENT_ID_DOC: (&str, &str) = (
-    "MS-N: the hub's start in milliseconds (or a Redis stream entry's) and a count; send it back as Last-Event-ID to resume after it.",
-    "^[0-9]+(-[0-9]+)?$",
-);
-
-/// An id in a document: a string `MS-N` (or `N`). (Here, not beside the type: the core
-/// knows nothing of the contract.)
-impl ToSchema for EventId {
-    fn to_schema(_: &mut Components) -> RefOr<Schema> {
-        let (description, pattern) = EVENT_ID_DOC;
-        let id = Object::new()
-            .schema_type(BasicType::String)
-            .description(description)
-            .pattern(pattern);
-        RefOr::Type(Schema::Object(Box::new(id)))
-    }
-}
-
 /// The path the document is served at.
 pub const PATH: &str = "/openapi.json";
 

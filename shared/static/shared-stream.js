@@ -4,7 +4,8 @@
 // Over HTTP/1.1 a browser opens at most six connections to a host, and every tab's
 // EventSource holds one: the seventh tab would hang. sharedEventSource(url, names, options)
 // gives a tab an object that looks like an EventSource (onopen, onmessage, onerror,
-// addEventListener, readyState, close) while one stream serves every tab of this origin:
+// addEventListener, removeEventListener, readyState, close) while one stream serves every
+// tab of this origin:
 // - where SharedWorker exists, the worker /static/stream.worker.js holds the stream and
 //   hands each event to every tab;
 // - elsewhere (Chrome on Android), the tabs elect one holder with the Web Locks API; it
@@ -131,6 +132,7 @@ function sharedEventSource(url, names = [], options = {}) {
     onmessage: null,
     onerror: null,
     addEventListener: (name, listener) => target.addEventListener(name, listener),
+    removeEventListener: (name, listener) => target.removeEventListener(name, listener),
     close: () => {},
     reopen: () => {},
   };

@@ -6,6 +6,7 @@ use salvo::Router;
 use salvo_oapi::OpenApi;
 use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use sse_chat::{Message, PresenceEvent, Welcome};
+use sse_shared::hub::EventId;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 
@@ -33,7 +34,7 @@ fn document() -> OpenApi {
 fn events() -> StreamDoc {
     StreamDoc {
         path: "/chat/events",
-        ids: Some(openapi::EVENT_ID_DOC),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Welcome>(
                 Some("welcome"),

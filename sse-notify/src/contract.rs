@@ -8,6 +8,7 @@ use salvo_oapi::OpenApi;
 use salvo_oapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use sse_notify::NotificationData;
 use sse_notify::session::SessionInfo;
+use sse_shared::hub::EventId;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 
@@ -35,7 +36,7 @@ fn document() -> OpenApi {
 fn stream() -> StreamDoc {
     StreamDoc {
         path: "/notifications/stream",
-        ids: Some(openapi::EVENT_ID_DOC),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<NotificationData>(
                 Some("notification"),

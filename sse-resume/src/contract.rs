@@ -5,7 +5,7 @@
 use salvo::Router;
 use salvo_oapi::OpenApi;
 use sse_resume::Tick;
-use sse_shared::hub::Live;
+use sse_shared::hub::{EventId, Live};
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 
@@ -19,7 +19,7 @@ pub fn serve(router: Router) -> Router {
 fn events() -> StreamDoc {
     StreamDoc {
         path: "/events",
-        ids: Some(openapi::EVENT_ID_DOC),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Tick>(Some("tick"), "The producer's heartbeat."),
             EventDoc::text(Some("note"), "Text someone posted (POST /events).", ""),

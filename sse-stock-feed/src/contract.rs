@@ -4,6 +4,7 @@
 
 use salvo::Router;
 use salvo_oapi::OpenApi;
+use sse_shared::hub::EventId;
 use sse_shared::openapi::{self, EventDoc, StreamDoc};
 use sse_shared::resume::Reset;
 use sse_stock_feed::{Quote, Snapshot};
@@ -18,7 +19,7 @@ pub fn serve(router: Router) -> Router {
 fn prices() -> StreamDoc {
     StreamDoc {
         path: "/prices",
-        ids: Some(openapi::EVENT_ID_DOC),
+        ids: Some(EventId::DOC),
         events: vec![
             EventDoc::json::<Snapshot>(
                 Some("snapshot"),
