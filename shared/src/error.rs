@@ -90,7 +90,7 @@ pub struct ErrorBody {
 impl EndpointOutRegister for ApiError {
     fn register(components: &mut Components, operation: &mut Operation) {
         let schema = ErrorBody::to_schema(components);
-        for status in [400, 401, 403, 404, 408, 413, 415, 429, 500, 503] {
+        for status in [400, 401, 403, 404, 408, 413, 415, 421, 429, 500, 503] {
             let Ok(status) = StatusCode::from_u16(status) else {
                 continue;
             };

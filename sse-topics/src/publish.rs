@@ -42,7 +42,7 @@ struct UpdateForm {
 /// Publishes the form's update, answering its id as text.
 #[endpoint(
     request_body(content = UpdateForm, content_type = "application/x-www-form-urlencoded"),
-    status_codes(200, 400, 401, 403, 408, 413, 415, 503),
+    status_codes(200, 400, 401, 403, 408, 413, 415, 421, 503),
     responses((status_code = 200, description = "Published: the update's id.", body = String, content_type = "text/plain")),
     security(("bearer" = []), ("cookie" = []))
 )]

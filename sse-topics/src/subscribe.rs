@@ -33,7 +33,7 @@ use super::{TopicHub, Update, state, subscriptions};
 /// The updates whose topics match any of the request's matchers (and, when private,
 /// that its token may read), from `Last-Event-ID` (or `last_event_id`) or from now.
 #[endpoint(
-    status_codes(200, 400, 401, 403, 429, 503),
+    status_codes(200, 400, 401, 403, 421, 429, 503),
     parameters(
         ("match" = Option<Vec<String>>, Query, description = "A topic, exactly (`*`: every topic). Repeatable, as are the others: an update matching any is sent."),
         ("match_exact" = Option<Vec<String>>, Query, description = "The same as `match`."),

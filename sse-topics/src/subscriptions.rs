@@ -257,7 +257,7 @@ fn document(
 /// grants `subscribe` on it. One subscription is a `Subscription`, the others a
 /// `Subscriptions` collection.
 #[endpoint(
-    status_codes(200, 400, 401, 403, 404, 503),
+    status_codes(200, 400, 401, 403, 404, 421, 503),
     responses((status_code = 200, description = "The subscriptions (`Subscriptions`), or one (`Subscription`) for a path that names a subscriber.", body = Subscriptions)),
     security(("bearer" = []), ("cookie" = []))
 )]
