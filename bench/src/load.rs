@@ -30,6 +30,9 @@ fn now_micros() -> u64 {
         .unwrap_or(0)
 }
 
+/// The channel every Centrifugo client is subscribed to (by its connection token).
+pub const CENTRIFUGO_CHANNEL: &str = "bench";
+
 /// Where the clients stream from and where the publisher posts.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -43,6 +46,9 @@ pub struct Target {
     /// prefix (a thousand of them, in turn), with this bearer token; streams are
     /// anonymous.
     pub hub: Option<(&'static str, String)>,
+    /// Centrifugo: publishes are its HTTP API's JSON (`channel`, `data.text`) with this
+    /// `X-API-Key`.
+    pub api_key: Option<String>,
 }
 
 /// What every client reports into.
@@ -354,6 +360,8 @@ pub struct Publisher {
     authorization: String,
     /// Mercure's form, on topics under this prefix.
     topics: Option<&'static str>,
+    /// Centrifugo's HTTP API, with this key.
+    api_key: Option<String>,
     acked: Arc<AtomicU64>,
     acked_notify: Arc<Notify>,
     sent: u64,
@@ -411,6 +419,7 @@ impl Publisher {
                 .map(|token| format!("authorization: Bearer {token}\r\n"))
                 .unwrap_or_default(),
             topics: target.hub.as_ref().map(|(topics, _)| *topics),
+            api_key: target.api_key.clone(),
             acked,
             acked_notify,
             sent: 0,
@@ -443,10 +452,21 @@ impl Publisher {
             body = format!("topic={topic}&data={}", body.replace(' ', "+"));
             content_type = "application/x-www-form-urlencoded";
         }
+        let mut authorization = self.authorization.as_str();
+        let api_key;
+        if let Some(key) = &self.api_key {
+            // The clients read the text where sse-chat's messages carry it: `"text":"`.
+            body = format!(
+                "{{\"channel\":\"{CENTRIFUGO_CHANNEL}\",\"data\":{{\"text\":\"{body}\"}}}}"
+            );
+            content_type = "application/json";
+            api_key = format!("x-api-key: {key}\r\n");
+            authorization = &api_key;
+        }
         let request = format!(
             "POST {} HTTP/1.1\r\nhost: bench\r\n{}content-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
             self.path,
-            self.authorization,
+            authorization,
             body.len()
         );
         self.socket.write_all(request.as_bytes()).await?;

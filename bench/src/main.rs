@@ -347,6 +347,9 @@ impl ServerProcess {
         if server == Server::Nchan {
             return Self::nchan().await;
         }
+        if server == Server::Centrifugo {
+            return Self::centrifugo().await;
+        }
         let name = clap::ValueEnum::to_possible_value(&server)
             .map(|v| v.get_name().to_owned())
             .ok_or("no name")?;
@@ -376,6 +379,7 @@ impl ServerProcess {
             publish_path: server.publish_path(),
             bearer: None,
             hub: None,
+            api_key: None,
         };
         let mut member = None;
         if server == Server::Chat {
@@ -447,6 +451,7 @@ impl ServerProcess {
             publish_path: Server::Mercure.publish_path(),
             bearer: None,
             hub: None,
+            api_key: None,
         };
         hub_target(&mut target)?;
         Ok(Self {
@@ -503,6 +508,73 @@ impl ServerProcess {
             publish_path: Server::Nchan.publish_path(),
             bearer: None,
             hub: None,
+            api_key: None,
+        };
+        Ok(Self {
+            child,
+            target,
+            _member: None,
+            dir: Some(dir),
+        })
+    }
+
+    /// Centrifugo v6 (env `CENTRIFUGO`, default `target/centrifugo`, which
+    /// `bench/install-centrifugo.sh` builds) on a free port, configured as its
+    /// documentation shows for unidirectional SSE: `uni_sse` on, HS256 connection tokens
+    /// whose `channels` claim subscribes the client (server-side subscriptions), the
+    /// HTTP API with a key, and a history of 1,000 publications per channel (as ours).
+    async fn centrifugo() -> BenchResult<Self> {
+        let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/centrifugo");
+        let binary = std::env::var("CENTRIFUGO").unwrap_or_else(|_| default.to_owned());
+        if !std::path::Path::new(&binary).exists() {
+            return Err(format!("{binary} not found: run bench/install-centrifugo.sh").into());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("bench-centrifugo-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let (secret, key) = (servers::HUB_SECRET, "bench-api-key");
+        let config = serde_json::json!({
+            "http_server": {"address": "127.0.0.1", "port": port},
+            "log": {"level": "error"},
+            "client": {"token": {"hmac_secret_key": secret}, "allowed_origins": ["*"]},
+            "http_api": {"key": key},
+            "uni_sse": {"enabled": true},
+            "channel": {"without_namespace": {
+                "history_size": 1000, "history_ttl": "3600s", "allow_recovery": true,
+            }},
+        });
+        let file = dir.join("config.json");
+        std::fs::write(&file, serde_json::to_vec_pretty(&config)?)?;
+        let child = Command::new(&binary)
+            .arg("--config")
+            .arg(&file)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        listening(addr, "Centrifugo").await?;
+        // A connection token (HS256) that subscribes its holder to the bench channel.
+        let claims = serde_json::json!({
+            "sub": "bench",
+            "exp": sse_topics::auth::unix_now() + 3600,
+            "channels": [load::CENTRIFUGO_CHANNEL],
+        });
+        let token = sse_topics::auth::sign(secret.as_bytes(), &claims)?;
+        let connect = serde_json::json!({ "token": token }).to_string();
+        let connect: String = url::form_urlencoded::byte_serialize(connect.as_bytes()).collect();
+        let target = Target {
+            addr,
+            stream_path: format!("/connection/uni_sse?cf_connect={connect}"),
+            publish_path: Server::Centrifugo.publish_path(),
+            bearer: None,
+            hub: None,
+            api_key: Some(key.to_owned()),
         };
         Ok(Self {
             child,

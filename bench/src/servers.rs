@@ -42,6 +42,9 @@ pub enum Server {
     /// nchan, the nginx module (Debian's `libnginx-mod-nchan`: `bench/install-nchan.sh`),
     /// in one nginx process; run as nginx, not by `bench serve`.
     Nchan,
+    /// Centrifugo v6 (its unidirectional SSE transport), built from the Go module proxy
+    /// by `bench/install-centrifugo.sh`; run as its own binary, not by `bench serve`.
+    Centrifugo,
 }
 
 impl Server {
@@ -67,6 +70,7 @@ impl Server {
             Server::Topics => "ours (sse-topics)",
             Server::Mercure => "Mercure hub",
             Server::Nchan => "nchan (nginx)",
+            Server::Centrifugo => "Centrifugo (uni_sse)",
         }
     }
 
@@ -76,6 +80,7 @@ impl Server {
             Server::Ours | Server::Lean => "/events",
             Server::Chat => "/chat/messages",
             Server::Topics | Server::Mercure => "/.well-known/mercure",
+            Server::Centrifugo => "/api/publish",
             _ => "/publish",
         }
     }
@@ -97,6 +102,9 @@ pub async fn serve(
         Server::Topics => topics(port, history).await,
         Server::Mercure => Err("Mercure's hub is its own binary (bench/build-mercure.sh)".into()),
         Server::Nchan => Err("nchan runs in nginx (bench/install-nchan.sh)".into()),
+        Server::Centrifugo => {
+            Err("Centrifugo runs as its own binary (bench/install-centrifugo.sh)".into())
+        }
     }
 }
 
