@@ -64,8 +64,9 @@ enum Cmd {
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
-    /// One event per write (issue 45): ours, the ceiling, axum and nchan (install it
-    /// first: bench/install-nchan.sh) at 1,000 and 5,000 clients, 1 and 10 events a
+    /// One event per write (issue 45): ours, the ceiling, axum, nchan and Centrifugo
+    /// (install them first: bench/install-nchan.sh, bench/install-centrifugo.sh) at
+    /// 1,000 and 5,000 clients, 1 and 10 events a
     /// second, CPU split into user and system time, alternating rounds; writes
     /// `<out>/<date>-one-per-write.md`.
     OnePerWrite {

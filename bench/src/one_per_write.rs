@@ -1,6 +1,6 @@
 //! One event per write, where most deployments live (issue 45): a few events a second to
 //! thousands of clients, so every event is a write of its own to every client. Ours
-//! against the raw-write ceiling, axum and nchan (nginx), at 1,000 and 5,000 clients and
+//! against the raw-write ceiling, axum, nchan (nginx) and Centrifugo, at 1,000 and 5,000 clients and
 //! 1 and 10 events a second, in alternating rounds, with the server's CPU split into
 //! user time (its own code) and system time (the kernel's: writes and wake-ups).
 
@@ -14,7 +14,13 @@ use crate::per_event::{
 use crate::servers::Server;
 
 /// The servers compared, ours first.
-const SERVERS: [Server; 4] = [Server::Ours, Server::Ceiling, Server::Axum, Server::Nchan];
+const SERVERS: [Server; 5] = [
+    Server::Ours,
+    Server::Ceiling,
+    Server::Axum,
+    Server::Nchan,
+    Server::Centrifugo,
+];
 
 /// (clients, events a second).
 const LOADS: [(usize, u64); 4] = [(1_000, 1), (1_000, 10), (5_000, 1), (5_000, 10)];
@@ -68,17 +74,20 @@ fn markdown(
          framework: each event formatted once and written to the sockets directly), axum \
          (`tokio::sync::broadcast` + `axum::response::sse::Sse`), nchan {nchan} (Debian's \
          `libnginx-mod-nchan` on nginx, one process: `master_process off`, \
-         `nchan_subscriber eventsource`, a message buffer of 1,000).\n",
+         `nchan_subscriber eventsource`, a message buffer of 1,000), Centrifugo v6.9.1 \
+         (`bench/install-centrifugo.sh`, from the Go module proxy; unidirectional SSE, \
+         each client subscribed by its connection token's `channels`, published through \
+         its HTTP API, a history of 1,000 per channel, its defaults otherwise).\n",
         seconds * 2
     );
     let names: Vec<&str> = SERVERS.iter().map(|s| s.name()).collect();
     let _ = writeln!(md, "## CPU per delivered event (us): user + system\n");
     let _ = writeln!(
         md,
-        "| clients x rate | {} | ours / ceiling | ours / nchan | ours / axum |",
+        "| clients x rate | {} | ours / ceiling | ours / nchan | ours / axum | ours / Centrifugo |",
         names.join(" | ")
     );
-    let _ = writeln!(md, "|---|{}---:|---:|---:|", "---:|".repeat(names.len()));
+    let _ = writeln!(md, "|---|{}---:|---:|---:|---:|", "---:|".repeat(names.len()));
     for (n, rate) in LOADS {
         let key = |s| (s, n, Regime::Rate(rate));
         let cells: Vec<String> = SERVERS
@@ -96,11 +105,12 @@ fn markdown(
         let cpu = |s| figures(results, key(s), |r| r.cpu_us);
         let _ = writeln!(
             md,
-            "| {n} x {rate}/s | {} | {} | {} | {} |",
+            "| {n} x {rate}/s | {} | {} | {} | {} | {} |",
             cells.join(" | "),
             ratio_of_medians(cpu(Server::Ours), cpu(Server::Ceiling)),
             ratio_of_medians(cpu(Server::Ours), cpu(Server::Nchan)),
             ratio_of_medians(cpu(Server::Ours), cpu(Server::Axum)),
+            ratio_of_medians(cpu(Server::Ours), cpu(Server::Centrifugo)),
         );
     }
     let _ = writeln!(
