@@ -340,6 +340,19 @@ fn hub_target(target: &mut Target) -> BenchResult<()> {
     Ok(())
 }
 
+/// Starts a peer's process (quiet but for its errors; killed with its handle) and
+/// waits until it listens on `addr`.
+async fn start_peer(command: &mut Command, addr: SocketAddr, what: &str) -> BenchResult<Child> {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()?;
+    listening(addr, what).await?;
+    Ok(child)
+}
+
 impl ServerProcess {
     pub async fn spawn(server: Server) -> BenchResult<Self> {
         if server == Server::Mercure {
@@ -432,20 +445,16 @@ impl ServerProcess {
         );
         let caddyfile = dir.join("Caddyfile");
         std::fs::write(&caddyfile, config)?;
-        let child = Command::new(&binary)
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut command = Command::new(&binary);
+        command
             .arg("run")
             .arg("--config")
             .arg(&caddyfile)
             .args(["--adapter", "caddyfile"])
             .env("XDG_DATA_HOME", &dir)
-            .env("XDG_CONFIG_HOME", &dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        listening(addr, "Mercure's hub").await?;
+            .env("XDG_CONFIG_HOME", &dir);
+        let child = start_peer(&mut command, addr, "Mercure's hub").await?;
         let mut target = Target {
             addr,
             stream_path: String::new(),
@@ -491,18 +500,10 @@ impl ServerProcess {
         );
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config)?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-p")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        listening(addr, "nginx").await?;
+        let mut command = Command::new("nginx");
+        command.arg("-c").arg(&conf).arg("-p").arg(&dir);
+        let child = start_peer(&mut command, addr, "nginx").await?;
         let target = Target {
             addr,
             stream_path: "/events".to_owned(),
@@ -549,17 +550,10 @@ impl ServerProcess {
         });
         let file = dir.join("config.json");
         std::fs::write(&file, serde_json::to_vec_pretty(&config)?)?;
-        let child = Command::new(&binary)
-            .arg("--config")
-            .arg(&file)
-            .current_dir(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        listening(addr, "Centrifugo").await?;
+        let mut command = Command::new(&binary);
+        command.arg("--config").arg(&file).current_dir(&dir);
+        let child = start_peer(&mut command, addr, "Centrifugo").await?;
         // A connection token (HS256) that subscribes its holder to the bench channel.
         let claims = serde_json::json!({
             "sub": "bench",

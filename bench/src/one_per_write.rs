@@ -87,7 +87,11 @@ fn markdown(
         "| clients x rate | {} | ours / ceiling | ours / nchan | ours / axum | ours / Centrifugo |",
         names.join(" | ")
     );
-    let _ = writeln!(md, "|---|{}---:|---:|---:|---:|", "---:|".repeat(names.len()));
+    let _ = writeln!(
+        md,
+        "|---|{}---:|---:|---:|---:|",
+        "---:|".repeat(names.len())
+    );
     for (n, rate) in LOADS {
         let key = |s| (s, n, Regime::Rate(rate));
         let cells: Vec<String> = SERVERS
