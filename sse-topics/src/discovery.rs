@@ -60,23 +60,24 @@ pub(crate) async fn locate(
 /// The hub's URL for `req`: `--hub-url`, else its origin's `/.well-known/mercure`;
 /// `421` for an origin `--public-url` does not list.
 fn hub_url(settings: &HubArgs, req: &Request, depot: &Depot) -> Result<Url, ApiError> {
-    if !settings.public_urls.is_empty() {
-        let origin = request_origin(req, depot)?;
-        let listed = |url: &Url| url.origin() == origin.origin();
-        if !settings.public_urls.iter().any(listed) {
-            let origin = origin.origin().ascii_serialization();
-            return Err(ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "misdirected-request",
-                format!("This hub does not answer for {origin} (see --public-url)."),
-            ));
-        }
+    let pinned = settings.hub_url.as_ref();
+    if let (Some(pinned), true) = (pinned, settings.public_urls.is_empty()) {
+        return Ok(pinned.clone()); // pinned, and any origin answered: no Host to read
     }
-    match &settings.hub_url {
+    // The request's origin, read once: checked against the list, and the URL's base.
+    let origin = request_origin(req, depot)?;
+    let listed = |url: &Url| url.origin() == origin.origin();
+    if !settings.public_urls.is_empty() && !settings.public_urls.iter().any(listed) {
+        let origin = origin.origin().ascii_serialization();
+        return Err(ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected-request",
+            format!("This hub does not answer for {origin} (see --public-url)."),
+        ));
+    }
+    match pinned {
         Some(pinned) => Ok(pinned.clone()),
-        None => request_origin(req, depot)?
-            .join(HUB_PATH)
-            .map_err(|_| invalid_host()),
+        None => origin.join(HUB_PATH).map_err(|_| invalid_host()),
     }
 }
 
