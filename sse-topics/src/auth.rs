@@ -7,6 +7,13 @@
 //! `typ`, no `crit`, `exp` required, `nbf`, and `aud` / `iss` when the hub is given
 //! them); [`token`] then reads the details strictly (`Detail::read_all`): one detail that does
 //! not parse makes the whole token invalid, never a token with fewer rights.
+//!
+//! With `--protocol-compat 8`, as Mercure's hub in that mode, tokens minted for Mercure
+//! 0.x work too: no `typ`, `aud` or `exp` needed, the `mercure` claim (or the
+//! `https://mercure.rocks/` one) read as details (`Detail::read_legacy`), and the token
+//! also found in the `authorization` query parameter and the `mercureAuthorization`
+//! cookie. A token with `authorization_details` is a 1.0 token in either mode, and must
+//! pass every 1.0 check.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
 use salvo::jwt_auth::{
     CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt, JwtAuthState,
+    JwtTokenFinder, QueryFinder,
 };
 use salvo::prelude::*;
 use serde::Deserialize;
@@ -33,19 +41,39 @@ const MAX_TOPICS_PER_DETAIL: usize = 64;
 /// the decoder.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
-    pub exp: u64,
+    /// Required, except of a Mercure 0.x token (`--protocol-compat 8`).
+    #[serde(default)]
+    pub exp: Option<u64>,
     /// Read to refuse an `iss` that is not one string.
     #[serde(default)]
     pub iss: Option<Value>,
     #[serde(default)]
     pub authorization_details: Option<Value>,
+    /// Mercure 0.x's claim (`--protocol-compat 8` only).
+    #[serde(default)]
+    pub mercure: Option<Value>,
+    /// The same, namespaced; it wins over `mercure`.
+    #[serde(default, rename = "https://mercure.rocks/")]
+    pub mercure_namespaced: Option<Value>,
 }
+
+/// Mercure 0.x's name for the token's cookie and query parameter.
+pub const LEGACY_COOKIE: &str = "mercureAuthorization";
+pub const LEGACY_QUERY: &str = "authorization";
+/// The most selectors a 0.x token's `publish`, and its `subscribe`, may list.
+const MAX_LEGACY_SELECTORS: usize = 256;
 
 /// The hoop that puts a valid token's claims in the `Depot`. It never refuses by
 /// itself: each handler decides what a missing or invalid token means (see [`token`]).
 /// Every token's `aud` must name the request's [`Audience`] (Mercure: hubs MUST verify
 /// it, so a token for another hub sharing the key is refused).
-pub fn hoop(secret: &[u8], issuer: Option<&str>, cookie: &str) -> JwtAuth<Claims, TokenDecoder> {
+/// `compat`: also the 0.x forms (see the module's doc).
+pub fn hoop(
+    secret: &[u8],
+    issuer: Option<&str>,
+    cookie: &str,
+    compat: bool,
+) -> JwtAuth<Claims, TokenDecoder> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.validate_nbf = true;
@@ -58,12 +86,26 @@ pub fn hoop(secret: &[u8], issuer: Option<&str>, cookie: &str) -> JwtAuth<Claims
     validation.set_required_spec_claims(&required);
     let key = DecodingKey::from_secret(secret);
     // The bearer header first: when it is there, the cookie is ignored.
-    JwtAuth::new(TokenDecoder { key, validation })
-        .finders(vec![
-            Box::new(HeaderFinder::new()),
-            Box::new(CookieFinder::new(cookie.to_owned())),
-        ])
-        .force_passed(true)
+    let mut finders: Vec<Box<dyn JwtTokenFinder>> = vec![Box::new(HeaderFinder::new())];
+    if compat {
+        // As Mercure 0.x: the query parameter, then the cookie, then the 0.x cookie.
+        finders.push(Box::new(QueryFinder::new(LEGACY_QUERY)));
+    }
+    finders.push(Box::new(CookieFinder::new(cookie.to_owned())));
+    if compat {
+        finders.push(Box::new(CookieFinder::new(LEGACY_COOKIE)));
+    }
+    // A 0.x token needs neither `exp` nor `aud` (nor `iss`: Mercure does not check it).
+    let mut legacy = validation.clone();
+    legacy.validate_aud = false;
+    legacy.iss = None;
+    legacy.set_required_spec_claims::<&str>(&[]);
+    let decoder = TokenDecoder {
+        key,
+        validation,
+        legacy: compat.then_some(legacy),
+    };
+    JwtAuth::new(decoder).finders(finders).force_passed(true)
 }
 
 /// The hub's resource identifier for this request, which a token's `aud` must name:
@@ -74,10 +116,14 @@ pub struct Audience(pub String);
 /// Salvo's decoder for one key, checking `aud` against the request's [`Audience`] and
 /// also refusing a token whose `typ` is not `at+jwt` (so an ID token or any other JWT
 /// under the same key is not an access token) and one whose header has `crit`
-/// (extensions we would have to understand; RFC 7515 §4.1.11).
+/// (extensions we would have to understand; RFC 7515 §4.1.11). With `legacy` (the
+/// checks of a 0.x token), a token that fails the 1.0 checks and has no
+/// `authorization_details` is checked as a 0.x token: its signature and, when it has
+/// them, `exp` and `nbf`.
 pub struct TokenDecoder {
     key: DecodingKey,
     validation: Validation,
+    legacy: Option<Validation>,
 }
 
 impl JwtAuthDecoder for TokenDecoder {
@@ -88,13 +134,45 @@ impl JwtAuthDecoder for TokenDecoder {
         C: for<'de> Deserialize<'de> + Clone,
     {
         let header = jsonwebtoken::decode_header(token)?;
+        if header.crit.is_some() {
+            return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
+        }
+        let access = self.decode_access_token(token, &header, depot);
+        let (Err(refused), Some(legacy)) = (&access, &self.legacy) else {
+            return access;
+        };
+        let Ok(data) = jsonwebtoken::decode::<Value>(token, &self.key, legacy) else {
+            return Err(refused.clone());
+        };
+        // A 1.0 token is held to the 1.0 checks in either mode.
+        let details = data.claims.get("authorization_details");
+        if details.is_some_and(|d| !d.is_null()) {
+            return Err(refused.clone());
+        }
+        let claims = serde_json::from_value(data.claims);
+        let claims = claims.map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidToken)?;
+        Ok(TokenData { header, claims })
+    }
+}
+
+impl TokenDecoder {
+    /// `token` checked as a 1.0 access token: typed `at+jwt`, for this request's
+    /// [`Audience`].
+    fn decode_access_token<C>(
+        &self,
+        token: &str,
+        header: &Header,
+        depot: &Depot,
+    ) -> Result<TokenData<C>, jsonwebtoken::errors::Error>
+    where
+        C: for<'de> Deserialize<'de> + Clone,
+    {
         let typ = header
             .typ
             .as_deref()
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let access_token = typ == "at+jwt" || typ == "application/at+jwt";
-        if !access_token || header.crit.is_some() {
+        if typ != "at+jwt" && typ != "application/at+jwt" {
             return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
         }
         let Ok(Audience(audience)) = depot.get_typed::<Audience>() else {
@@ -111,12 +189,17 @@ impl JwtAuthDecoder for TokenDecoder {
 pub enum Token {
     None,
     Invalid,
-    Valid { grants: Arc<Grants>, exp: u64 },
+    /// `exp`: when it expires (a 0.x token may not).
+    Valid {
+        grants: Arc<Grants>,
+        exp: Option<u64>,
+    },
 }
 
 /// The request's token, as the [`hoop`] found it, with its grants read and compiled
 /// (new URL patterns off the runtime's workers, within one request's budget).
-pub async fn token(depot: &Depot, matchers: &Arc<Matchers>) -> Token {
+/// `compat`: a token without `authorization_details` has its `mercure` claim read.
+pub async fn token(depot: &Depot, matchers: &Arc<Matchers>, compat: bool) -> Token {
     match depot.jwt_auth_state() {
         JwtAuthState::Unauthorized => Token::None,
         JwtAuthState::Forbidden => Token::Invalid,
@@ -126,22 +209,33 @@ pub async fn token(depot: &Depot, matchers: &Arc<Matchers>) -> Token {
             };
             let claims = &data.claims;
             // jsonwebtoken accepts a token during its `exp` second; RFC 7519 does not.
-            if claims.exp <= unix_now() {
+            if claims.exp.is_some_and(|exp| exp <= unix_now()) {
                 return Token::Invalid;
             }
             // One issuer, as a string (RFC 7519 §4.1.1): jsonwebtoken also takes a list.
             if claims.iss.as_ref().is_some_and(|iss| !iss.is_string()) {
                 return Token::Invalid;
             }
-            let Some(details) = Detail::read_all(claims) else {
+            let no_details = match &claims.authorization_details {
+                None => true,
+                Some(Value::Array(details)) => details.is_empty(),
+                Some(_) => false,
+            };
+            let read = match compat && no_details {
+                true => Detail::read_legacy(claims),
+                false => Detail::read_all(claims).map(|details| (details, None)),
+            };
+            let Some((details, fallback)) = read else {
                 return Token::Invalid;
             };
             let wanted = details.iter().flat_map(|d| d.topics.iter().cloned());
             let Ok(compiled) = matchers.compile_off_workers(wanted.collect()).await else {
                 return Token::Invalid;
             };
+            let mut grants = Grants::new(details, compiled);
+            grants.fallback_payload = fallback;
             Token::Valid {
-                grants: Arc::new(Grants::new(details, compiled)),
+                grants: Arc::new(grants),
                 exp: claims.exp,
             }
         }
@@ -215,6 +309,69 @@ impl Detail {
         }
         Some(read)
     }
+
+    /// Mercure 0.x's `mercure` claim (the `https://mercure.rocks/` one when present) as
+    /// details: one `publish` detail for its `publish` selectors, one `subscribe` detail
+    /// per `subscribe` selector (with that selector's payload), and the claim's `payload`
+    /// for the subscriptions no selector's payload covers. A selector is a string (a
+    /// topic, `*`, or a URI template, as a 0.x `topic=`) or a 1.0 matcher object
+    /// (`match`, `match_type`, `payload`). `None` when any part is malformed.
+    fn read_legacy(claims: &Claims) -> Option<(Vec<Detail>, Option<Value>)> {
+        let claim = match (&claims.mercure_namespaced, &claims.mercure) {
+            (Some(claim), _) | (None, Some(claim)) => claim,
+            (None, None) => return Some((Vec::new(), None)),
+        };
+        let claim = claim.as_object()?;
+        let selectors = |name: &str| -> Option<Vec<(Selector, Option<Value>)>> {
+            let list = match claim.get(name) {
+                None | Some(Value::Null) => return Some(Vec::new()),
+                Some(list) => list.as_array()?,
+            };
+            if list.len() > MAX_LEGACY_SELECTORS {
+                return None;
+            }
+            list.iter().map(legacy_selector).collect()
+        };
+        let (publish, subscribe) = (selectors("publish")?, selectors("subscribe")?);
+        let mut details = Vec::with_capacity(subscribe.len() + 1);
+        if !publish.is_empty() {
+            details.push(Detail {
+                publish: true,
+                subscribe: false,
+                topics: publish.into_iter().map(|(selector, _)| selector).collect(),
+                payload: None,
+            });
+        }
+        for (selector, payload) in subscribe {
+            details.push(Detail {
+                publish: false,
+                subscribe: true,
+                topics: vec![selector],
+                payload,
+            });
+        }
+        let fallback = claim.get("payload").filter(|p| !p.is_null()).cloned();
+        Some((details, fallback))
+    }
+}
+
+/// One selector of a 0.x token's `publish` or `subscribe`, and its payload.
+fn legacy_selector(value: &Value) -> Option<(Selector, Option<Value>)> {
+    let (selector, payload) = match value {
+        Value::String(text) => ((MatchType::UriTemplate, text.clone()), None),
+        Value::Object(object) => {
+            let pattern = object.get("match")?.as_str()?;
+            let match_type = match object.get("match_type") {
+                None => MatchType::Exact,
+                Some(name) => MatchType::from_name(name.as_str()?)?,
+            };
+            let payload = object.get("payload").filter(|p| !p.is_null()).cloned();
+            ((match_type, pattern.to_owned()), payload)
+        }
+        _ => return None,
+    };
+    Matchers::check(&selector.1).ok()?;
+    Some((selector, payload))
 }
 
 /// What a token allows: the matchers its details grant `publish` on, and `subscribe`.
@@ -225,6 +382,8 @@ pub struct Grants {
     /// The `subscribe` details in order, each with its `payload` (a JSON object), for
     /// the subscriptions they describe (see [`Grants::payload_for`]).
     pub subscribe_details: Vec<(Vec<Arc<Matcher>>, Option<Value>)>,
+    /// A 0.x token's `mercure.payload`: the payload of subscriptions no detail's covers.
+    pub fallback_payload: Option<Value>,
 }
 
 impl Grants {
@@ -257,7 +416,8 @@ impl Grants {
     pub fn payload_for(&self, pattern: &str) -> Option<&Value> {
         let mut details = self.subscribe_details.iter();
         let first = details.find(|(matchers, _)| matchers.iter().any(|m| m.matches(pattern)));
-        first.and_then(|(_, payload)| payload.as_ref())
+        let payload = first.and_then(|(_, payload)| payload.as_ref());
+        payload.or(self.fallback_payload.as_ref())
     }
 
     /// Whether these grants allow reading a private update with these topics: a

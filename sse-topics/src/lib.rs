@@ -17,7 +17,7 @@
 //! - `refusal.rs`: the errors, with their `WWW-Authenticate` challenges;
 //! - [`auth`]: tokens; [`matcher`]: topics and URL patterns; [`subscriptions`]: the
 //!   announcements and the subscriptions API (`--subscriptions`); `uri_template.rs`:
-//!   Mercure 0.x's `topic=` templates (`--protocol-compat 8`).
+//!   Mercure 0.x's `topic=` templates (`--protocol-compat 8`; its tokens: `auth.rs`).
 //!
 //! `main.rs` adds the production stack and `contract.rs` (the OpenAPI document).
 //! Everything else is the shared core's: one bounded history that is every
@@ -176,7 +176,12 @@ impl TopicHub {
     fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {
         let settings = &self.settings;
         let issuer = settings.jwt_issuer.as_deref();
-        auth::hoop(&self.secret, issuer, &settings.cookie_name)
+        auth::hoop(
+            &self.secret,
+            issuer,
+            &settings.cookie_name,
+            settings.compat(),
+        )
     }
 }
 
@@ -269,11 +274,13 @@ pub struct HubArgs {
     /// each subscribe and unsubscribe then takes a place in the history.
     #[arg(long, env = "SUBSCRIPTIONS")]
     pub subscriptions: bool,
-    /// Accept Mercure 0.x subscribers too, as Mercure's hub does with
+    /// Accept Mercure 0.x apps too, as Mercure's hub does with
     /// `protocol_version_compatibility 8` (the only value): `topic=` selectors (`*`,
     /// exact, or RFC 6570 URI templates as 0.x matched them), `lastEventID` for
-    /// `last_event_id`, and `Last-Event-ID` on the response beside
-    /// `Mercure-Last-Event-ID`. Off by default.
+    /// `last_event_id`, `Last-Event-ID` on the response beside `Mercure-Last-Event-ID`,
+    /// tokens without `typ`, `aud` or `exp` granting through the `mercure` claim, found
+    /// also in the `authorization` query parameter and the `mercureAuthorization`
+    /// cookie. Off by default.
     #[arg(long, env = "PROTOCOL_COMPAT", value_parser = clap::value_parser!(u8).range(8..=8))]
     pub protocol_compat: Option<u8>,
     /// What one subscription may make the hub do.
@@ -282,7 +289,7 @@ pub struct HubArgs {
 }
 
 impl HubArgs {
-    /// Whether Mercure 0.x subscribers are accepted (`--protocol-compat 8`).
+    /// Whether Mercure 0.x apps are accepted (`--protocol-compat 8`).
     pub fn compat(&self) -> bool {
         self.protocol_compat == Some(8)
     }

@@ -79,7 +79,7 @@ async fn run(cli: Cli) -> MainResult {
     // instance to list.
     if cli.hub.compat() {
         tracing::warn!(
-            "--protocol-compat 8: Mercure 0.x subscribers are accepted: topic= selectors (URI templates, each a regular expression run on every update's topics) and lastEventID"
+            "--protocol-compat 8: Mercure 0.x apps are accepted: topic= selectors (URI templates, each a regular expression run on every update's topics), lastEventID, tokens without typ, aud or exp granting through the mercure claim, and tokens in the authorization query parameter (a credential in a URL) and the mercureAuthorization cookie"
         );
     }
     let redis = cli.redis.url.as_deref();

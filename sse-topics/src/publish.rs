@@ -60,8 +60,8 @@ pub(crate) async fn publish(
         let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return Err(ApiError::new(status, "unsupported-media-type", message).into());
     }
-    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
-    let grants = match auth::token(depot, &hub.matchers).await {
+    refuse_malformed_presentation(req, &hub.settings)?;
+    let grants = match auth::token(depot, &hub.matchers, hub.settings.compat()).await {
         Token::Valid { grants, .. } => grants,
         Token::None => return Err(Refusal::bearer(None, "Publishing needs an access token.")),
         Token::Invalid => return Err(invalid_token()),

@@ -8,6 +8,8 @@ use salvo_oapi::{Components, EndpointOutRegister, Operation};
 use sse_shared::error::ApiError;
 use sse_shared::secret::bearer_token;
 
+use super::HubArgs;
+use super::auth::{LEGACY_COOKIE, LEGACY_QUERY};
 use super::matcher::MatcherError;
 
 /// Why a request was refused: the family's JSON error, with the `WWW-Authenticate`
@@ -43,25 +45,31 @@ impl Refusal {
 /// `400` with `error="invalid_request"` when the token's presentation is malformed or
 /// ambiguous: an `Authorization` header that is not exactly one `Bearer <token>` (RFC
 /// 6750), or the token's cookie more than once (a sibling domain can add one, and which
-/// one counts would be the order the browser sent them in).
+/// one counts would be the order the browser sent them in). With `--protocol-compat 8`,
+/// the same for the 0.x cookie and the `authorization` query parameter.
 pub(crate) fn refuse_malformed_presentation(
     req: &Request,
-    cookie_name: &str,
+    settings: &HubArgs,
 ) -> Result<(), Refusal> {
     let headers = req.headers().get_all(AUTHORIZATION).iter().count();
-    let cookies = req
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter(|c| {
-            c.split_once('=')
-                .is_some_and(|(n, _)| n.trim() == cookie_name)
-        })
-        .count();
+    let cookies = |name: &str| {
+        req.headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter(|c| c.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+            .count()
+    };
     let header_ok = headers == 0 || (headers == 1 && bearer_token(req).is_some());
-    if header_ok && cookies <= 1 {
+    let mut once = header_ok && cookies(&settings.cookie_name) <= 1;
+    if settings.compat() {
+        let query = req.uri().query().unwrap_or_default().as_bytes();
+        let params = url::form_urlencoded::parse(query);
+        let tokens = params.filter(|(name, _)| name == LEGACY_QUERY).count();
+        once &= tokens <= 1 && cookies(LEGACY_COOKIE) <= 1;
+    }
+    if once {
         return Ok(());
     }
     let message =

@@ -41,7 +41,8 @@ use super::{TopicHub, Update, state, subscriptions};
         ("last-event-id" = Option<String>, Header, description = "The last id seen: the updates after it (or `earliest`: all retained)."),
         ("last_event_id" = Option<String>, Query, description = "The same, for a client that cannot send the header (the header wins)."),
         ("topic" = Option<Vec<String>>, Query, description = "Mercure 0.x: a topic exactly, `*`, or an RFC 6570 URI template; only with --protocol-compat 8."),
-        ("lastEventID" = Option<String>, Query, description = "Mercure 0.x's `last_event_id`; only with --protocol-compat 8.")
+        ("lastEventID" = Option<String>, Query, description = "Mercure 0.x's `last_event_id`; only with --protocol-compat 8."),
+        ("authorization" = Option<String>, Query, description = "Mercure 0.x: the access token, when there is no Authorization header; only with --protocol-compat 8 (a credential in a URL: prefer the header or the cookie).")
     ),
     security((), ("bearer" = []), ("cookie" = []))
 )]
@@ -51,13 +52,13 @@ pub(crate) async fn subscribe(
     res: &mut Response,
 ) -> Result<(), Refusal> {
     let hub = state(depot)?;
-    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
+    refuse_malformed_presentation(req, &hub.settings)?;
     // Before the token and admission only the query's text is read: nothing is
     // compiled, cached or scanned for a request that is then refused.
     let query = form_pairs(req.uri().query().unwrap_or_default())?;
     let (wanted, query_cursor) = hub.subscription(&query)?;
-    let (grants, exp) = match auth::token(depot, &hub.matchers).await {
-        Token::Valid { grants, exp } => (Some(grants), Some(exp)),
+    let (grants, exp) = match auth::token(depot, &hub.matchers, hub.settings.compat()).await {
+        Token::Valid { grants, exp } => (Some(grants), exp),
         Token::None if hub.settings.anonymous => (None, None),
         Token::None => return Err(Refusal::bearer(None, "This hub needs an access token.")),
         Token::Invalid => return Err(invalid_token()),

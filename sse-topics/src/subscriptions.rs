@@ -263,9 +263,9 @@ fn document(
 )]
 pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Result<(), Refusal> {
     let hub = state(depot)?;
-    refuse_malformed_presentation(req, &hub.settings.cookie_name)?;
+    refuse_malformed_presentation(req, &hub.settings)?;
     let requested = req.uri().path().to_owned();
-    let grants = match auth::token(depot, &hub.matchers).await {
+    let grants = match auth::token(depot, &hub.matchers, hub.settings.compat()).await {
         Token::Valid { grants, .. } => grants,
         Token::None => {
             return Err(Refusal::bearer(

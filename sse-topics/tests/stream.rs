@@ -1218,3 +1218,94 @@ async fn mercure_0x_subscribers_are_served_with_protocol_compat_8() -> TestResul
     assert_eq!(live.next_event().await?.data.as_deref(), Some("after"));
     Ok(())
 }
+
+/// A Mercure 0.x token: HS256 under the test secret, no `typ`, `aud` or `exp`.
+fn token_0x(claims: Value) -> TestResult<String> {
+    let header = Header::new(Algorithm::HS256);
+    let key = EncodingKey::from_secret(SECRET);
+    Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+}
+
+#[tokio::test]
+async fn mercure_0x_tokens_are_read_with_protocol_compat_8() -> TestResult {
+    let compat = HubArgs {
+        protocol_compat: Some(8),
+        ..settings()?
+    };
+    let app = start_with(compat).await?;
+    let books = "https://example.com/books/{id}";
+    // Publishes with a 0.x token: its `mercure.publish` selectors are templates too.
+    let writer = token_0x(json!({"mercure": {"publish": ["https://example.com/{+any}"]}}))?;
+    let post_private = async |topic: &str, data: &str| -> TestResult<reqwest::Response> {
+        let form = [("topic", topic), ("data", data), ("private", "on")];
+        post(&app, Some(&writer), &form).await
+    };
+    assert_eq!(
+        post_private("https://example.com/x", "ok").await?.status(),
+        200
+    );
+    let outside = post_private("urn:elsewhere", "refused").await?;
+    expect_error(outside, 403, "forbidden").await?;
+
+    // A 0.x subscriber's token, plain and namespaced, in the three places 0.x put it:
+    // the header, the `authorization` query parameter and the `mercureAuthorization`
+    // cookie. Each reads the private updates its `mercure.subscribe` templates allow.
+    let reader = token_0x(json!({"mercure": {"subscribe": [books]}}))?;
+    let namespaced = token_0x(json!({"https://mercure.rocks/": {"subscribe": [books]}}))?;
+    let topic = format!("topic={}&topic=sentinel", enc(books));
+    let bearer = format!("Bearer {reader}");
+    let cookie = format!("mercureAuthorization={namespaced}");
+    let mut conns = vec![
+        subscribe(&app, &topic, &[("authorization", &bearer)]).await?,
+        subscribe(&app, &format!("{topic}&authorization={reader}"), &[]).await?,
+        subscribe(&app, &topic, &[("cookie", &cookie)]).await?,
+    ];
+    for (topic, data) in [
+        ("https://example.com/books/1", "book 1"),
+        ("https://example.com/books/1/secret", "not a book"),
+    ] {
+        assert_eq!(post_private(topic, data).await?.status(), 200);
+    }
+    publish(&app, &[("topic", "sentinel"), ("data", "sentinel")]).await?;
+    for conn in &mut conns {
+        assert_eq!(
+            until_sentinel(conn, "sentinel").await?,
+            ["book 1", "sentinel"]
+        );
+    }
+
+    // A token with `authorization_details` is a 1.0 token, held to the 1.0 checks
+    // (`typ`, `aud`, `exp`) in either mode; the `authorization` parameter counts once.
+    let detail = json!({"type": DETAIL_TYPE, "actions": ["publish"], "topics": [{"match": "*"}]});
+    let half = token_0x(json!({"authorization_details": [detail]}))?;
+    let response = post(&app, Some(&half), &[("topic", "urn:a"), ("data", "x")]).await?;
+    expect_error(response, 401, "invalid-token").await?;
+    let twice = format!("{HUB}?topic=urn%3Aa&authorization={reader}&authorization={reader}");
+    let response = http().get(app.url(&twice)).send().await?;
+    expect_error(response, 400, "invalid-request").await?;
+
+    // Without the option, a 0.x token is no token: refused in the header, and not even
+    // looked for in the query or the 0.x cookie (those subscribers are anonymous).
+    let app = start().await?;
+    let response = post(&app, Some(&writer), &[("topic", "urn:a"), ("data", "x")]).await?;
+    expect_error(response, 401, "invalid-token").await?;
+    let query = format!(
+        "match={}&match=sentinel",
+        enc("https://example.com/books/1")
+    );
+    let mut conns = vec![
+        subscribe(&app, &format!("{query}&authorization={reader}"), &[]).await?,
+        subscribe(&app, &query, &[("cookie", &cookie)]).await?,
+    ];
+    let form = [
+        ("topic", "https://example.com/books/1"),
+        ("data", "private"),
+        ("private", "on"),
+    ];
+    post(&app, Some(&publisher()?), &form).await?;
+    publish(&app, &[("topic", "sentinel"), ("data", "sentinel")]).await?;
+    for conn in &mut conns {
+        assert_eq!(until_sentinel(conn, "sentinel").await?, ["sentinel"]);
+    }
+    Ok(())
+}

@@ -23,6 +23,10 @@ async fn start() -> TestResult<TestApp> {
 }
 
 async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
+    start_with(limits, None).await
+}
+
+async fn start_with(limits: HistoryLimits, protocol_compat: Option<u8>) -> TestResult<TestApp> {
     let settings = HubArgs {
         hub_url: Some(HUB_URL.parse()?),
         public_urls: Vec::new(),
@@ -31,7 +35,7 @@ async fn start_keeping(limits: HistoryLimits) -> TestResult<TestApp> {
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: true,
-        protocol_compat: None,
+        protocol_compat,
         limits: Default::default(),
     };
     TestApp::start(ServerArgs::default(), |streams| {
@@ -180,6 +184,41 @@ async fn every_matcher_is_announced_privately_and_its_end_too() -> TestResult {
 /// makes a hundred announcements a cycle. They are kept apart, so they never evict the
 /// updates clients resume from: after eleven cycles against a history of 20 updates,
 /// a resume gets exactly the updates after its id, and `earliest` all of them.
+#[tokio::test]
+async fn a_0x_tokens_payloads_are_its_subscriptions_with_protocol_compat_8() -> TestResult {
+    let app = start_with(HistoryLimits::default(), Some(8)).await?;
+    let watcher_token = token(json!([detail(
+        &["subscribe"],
+        json!([{"match": "/.well-known/mercure/subscriptions/:t/:m/:s", "match_type": "urlpattern"}])
+    )]))?;
+    let mut watcher = subscribe(&app, ALL_SUBSCRIPTIONS, Some(&watcher_token)).await?;
+    next_announcement(&mut watcher).await?; // the watcher's own two matchers
+    next_announcement(&mut watcher).await?;
+    // A 0.x token (no typ, aud or exp): a selector's own payload first, else the
+    // claim's `payload` (Mercure's fallback in that mode).
+    let claims = json!({"mercure": {
+        "subscribe": [{"match": "urn:a", "payload": {"tenant": "acme"}}, "urn:{b}"],
+        "payload": {"default": true},
+    }});
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let legacy = jsonwebtoken::encode(&header, &claims, &key)?;
+    let _subscriber = subscribe(&app, "match=urn%3Aa&match=urn%3Ab", Some(&legacy)).await?;
+    let (a, b) = (
+        next_announcement(&mut watcher).await?,
+        next_announcement(&mut watcher).await?,
+    );
+    assert_eq!(
+        (&a["match"], &a["payload"]),
+        (&json!("urn:a"), &json!({"tenant": "acme"}))
+    );
+    assert_eq!(
+        (&b["match"], &b["payload"]),
+        (&json!("urn:b"), &json!({"default": true}))
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn announcements_never_evict_the_updates_clients_resume_from() -> TestResult {
     let app = start_keeping(HistoryLimits {
