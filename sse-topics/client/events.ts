@@ -33,16 +33,21 @@ export type Reads<Events> = { [Name in keyof Events]: "json" | "text" };
 export interface Subscription {
   /** Whether the subscription is open (an announcement of its end says `false`). */
   active: boolean;
-  /** Its path under the hub: `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`. */
+  /**
+   * Its path under the hub: `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`
+   * (0.x: `.../subscriptions/{topic}/{subscriber}`).
+   */
   id: string;
-  /** The matcher's pattern. */
-  match: string;
-  /** `exact`, `urlpattern`, ... */
-  match_type: string;
+  /** The matcher's pattern (absent for a Mercure 0.x `topic=` subscription). */
+  match?: string | null;
+  /** `exact` or `urlpattern` (absent for a Mercure 0.x `topic=` subscription). */
+  match_type?: string | null;
   /** What the subscriber's token says about it (`mercure.payload`), if anything. */
   payload?: unknown;
   /** The subscriber: a `urn:uuid:` the hub chose. */
   subscriber: string;
+  /** A Mercure 0.x subscription's `topic=` selector (`--protocol-compat 8`). */
+  topic?: string | null;
   /** Always `subscription`. */
   type: string;
 }

@@ -9,7 +9,7 @@ export function follow(source: EventSource, show: (line: string) => void): () =>
     // Updates without a `type`; one with a type arrives under that name, as text too.
     on("message", (data, event) => show(`${event.lastEventId}: ${data}`)),
     on("mercure", (s) =>
-      show(`${s.subscriber} ${s.active ? "subscribed to" : "left"} ${s.match_type} ${s.match} (${s.id}, ${s.type}, ${JSON.stringify(s.payload ?? null)})`)),
+      show(`${s.subscriber} ${s.active ? "subscribed to" : "left"} ${s.match_type ?? "topic"} ${s.match ?? s.topic} (${s.id}, ${s.type}, ${JSON.stringify(s.payload ?? null)})`)),
     on("reset", (reset) => show(`reset: ${reset.reason} (${reset.oldest ?? "-"} .. ${reset.latest ?? "-"})`)),
   ];
   return () => stops.forEach((stop) => stop());

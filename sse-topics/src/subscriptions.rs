@@ -7,6 +7,12 @@
 //!
 //! Subscriber ids are the hub's own (`urn:uuid:` and 122 random bits): a client can
 //! never choose or reuse one.
+//!
+//! A Mercure 0.x subscription (`topic=`, `--protocol-compat 8`) keeps 0.x's shape, as
+//! Mercure's hub keeps it in that mode: its path is
+//! `/.well-known/mercure/subscriptions/{topic}/{subscriber}` (no type), its document has
+//! `topic` instead of `match` and `match_type`, and the API also answers
+//! `/subscriptions/{topic}[/{subscriber}]` (a first segment that is no type name).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -186,13 +192,17 @@ fn subscriber_id() -> String {
 
 /// The path of a subscription (or, without a subscriber, of its matcher's collection):
 /// each variable percent-encoded once, as a whole (RFC 6570).
+/// A 0.x subscription's path has no type: `.../subscriptions/{topic}[/{subscriber}]`.
 fn path(match_type: MatchType, pattern: &str, subscriber: Option<&str>) -> String {
     let encode = |text: &str| utf8_percent_encode(text, UNRESERVED).to_string();
-    let mut path = format!(
-        "{HUB_PATH}/subscriptions/{}/{}",
-        match_type.name(),
-        encode(pattern)
-    );
+    let mut path = match match_type {
+        MatchType::UriTemplate => format!("{HUB_PATH}/subscriptions/{}", encode(pattern)),
+        _ => format!(
+            "{HUB_PATH}/subscriptions/{}/{}",
+            match_type.name(),
+            encode(pattern)
+        ),
+    };
     if let Some(subscriber) = subscriber {
         path = format!("{path}/{}", encode(subscriber));
     }
@@ -203,16 +213,21 @@ fn path(match_type: MatchType, pattern: &str, subscriber: Option<&str>) -> Strin
 /// carry it (Mercure's Active Subscriptions). The registry keeps it as JSON.
 #[derive(Serialize, ToSchema)]
 pub struct Subscription {
-    /// Its path under the hub: `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`.
+    /// Its path under the hub: `/.well-known/mercure/subscriptions/{match_type}/{match}/{subscriber}`
+    /// (0.x: `.../subscriptions/{topic}/{subscriber}`).
     pub id: String,
     /// Always `subscription`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// `exact`, `urlpattern`, ...
-    pub match_type: &'static str,
-    /// The matcher's pattern.
-    #[serde(rename = "match")]
-    pub pattern: String,
+    /// `exact` or `urlpattern` (absent for a Mercure 0.x `topic=` subscription).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub match_type: Option<&'static str>,
+    /// The matcher's pattern (absent for a Mercure 0.x `topic=` subscription).
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// A Mercure 0.x subscription's `topic=` selector (`--protocol-compat 8`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     /// The subscriber: a `urn:uuid:` the hub chose.
     pub subscriber: String,
     /// Whether the subscription is open (an announcement of its end says `false`).
@@ -241,11 +256,13 @@ fn document(
     subscriber: &str,
     payload: Option<Value>,
 ) -> Value {
+    let legacy = match_type == MatchType::UriTemplate;
     let doc = Subscription {
         id: path(match_type, pattern, Some(subscriber)),
         kind: "subscription",
-        match_type: match_type.name(),
-        pattern: pattern.to_owned(),
+        match_type: (!legacy).then(|| match_type.name()),
+        pattern: (!legacy).then(|| pattern.to_owned()),
+        topic: legacy.then(|| pattern.to_owned()),
         subscriber: subscriber.to_owned(),
         active: true,
         payload,
@@ -296,10 +313,20 @@ pub async fn api(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Re
         .collect();
     let active = hub.registry.all().await.map_err(ApiError::from)?;
     let all = active.iter();
+    // 0.x's paths name a topic where 1.0's name a type (`--protocol-compat 8` only).
+    let is_type = |name: &str| MatchType::from_name(name).is_some();
+    let topic = |d: &Value, topic: &str| d["topic"] == *topic;
     let body = match parts.as_slice() {
         [] => collection(requested, all.cloned().collect()),
+        [t] if hub.settings.compat() && !t.is_empty() => {
+            collection(requested, all.filter(|d| topic(d, t)).cloned().collect())
+        }
+        [t, subscriber] if hub.settings.compat() && !is_type(t) => {
+            let mut found = all.filter(|d| topic(d, t) && d["subscriber"] == *subscriber);
+            found.next().cloned().ok_or_else(not_found)?
+        }
         [match_type, pattern] | [match_type, pattern, _]
-            if MatchType::from_name(match_type).is_none() || pattern.is_empty() =>
+            if !is_type(match_type) || pattern.is_empty() =>
         {
             return Err(not_found().into());
         }

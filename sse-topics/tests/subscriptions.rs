@@ -185,17 +185,22 @@ async fn every_matcher_is_announced_privately_and_its_end_too() -> TestResult {
 /// updates clients resume from: after eleven cycles against a history of 20 updates,
 /// a resume gets exactly the updates after its id, and `earliest` all of them.
 #[tokio::test]
-async fn a_0x_tokens_payloads_are_its_subscriptions_with_protocol_compat_8() -> TestResult {
+async fn mercure_0x_subscriptions_keep_their_shape_with_protocol_compat_8() -> TestResult {
     let app = start_with(HistoryLimits::default(), Some(8)).await?;
+    // Every subscription, 1.0's (type, match, subscriber) and 0.x's (topic, subscriber).
+    let everything = "/.well-known/mercure/subscriptions/*";
     let watcher_token = token(json!([detail(
         &["subscribe"],
-        json!([{"match": "/.well-known/mercure/subscriptions/:t/:m/:s", "match_type": "urlpattern"}])
+        json!([{"match": everything, "match_type": "urlpattern"}])
     )]))?;
-    let mut watcher = subscribe(&app, ALL_SUBSCRIPTIONS, Some(&watcher_token)).await?;
-    next_announcement(&mut watcher).await?; // the watcher's own two matchers
-    next_announcement(&mut watcher).await?;
-    // A 0.x token (no typ, aud or exp): a selector's own payload first, else the
-    // claim's `payload` (Mercure's fallback in that mode).
+    let query = format!(
+        "match_urlpattern={}",
+        everything.replace('/', "%2F").replace('*', "%2A")
+    );
+    let mut watcher = subscribe(&app, &query, Some(&watcher_token)).await?;
+    next_announcement(&mut watcher).await?; // the watcher's own
+    // A 0.x subscriber with a 0.x token (no typ, aud or exp): a selector's own payload
+    // first, else the claim's `payload` (Mercure's fallback in that mode).
     let claims = json!({"mercure": {
         "subscribe": [{"match": "urn:a", "payload": {"tenant": "acme"}}, "urn:{b}"],
         "payload": {"default": true},
@@ -203,7 +208,7 @@ async fn a_0x_tokens_payloads_are_its_subscriptions_with_protocol_compat_8() -> 
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     let legacy = jsonwebtoken::encode(&header, &claims, &key)?;
-    let _subscriber = subscribe(&app, "match=urn%3Aa&match=urn%3Ab", Some(&legacy)).await?;
+    let _subscriber = subscribe(&app, "match=urn%3Aa&topic=urn%3A%7Bb%7D", Some(&legacy)).await?;
     let (a, b) = (
         next_announcement(&mut watcher).await?,
         next_announcement(&mut watcher).await?,
@@ -212,10 +217,33 @@ async fn a_0x_tokens_payloads_are_its_subscriptions_with_protocol_compat_8() -> 
         (&a["match"], &a["payload"]),
         (&json!("urn:a"), &json!({"tenant": "acme"}))
     );
+    // The `topic=` one in 0.x's shape: `topic`, no type in its path.
+    let id = b["subscriber"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(':', "%3A");
+    let path = format!("/.well-known/mercure/subscriptions/urn%3A%7Bb%7D/{id}");
     assert_eq!(
-        (&b["match"], &b["payload"]),
-        (&json!("urn:b"), &json!({"default": true}))
+        (&b["id"], &b["topic"], &b["payload"]),
+        (&json!(path), &json!("urn:{b}"), &json!({"default": true}))
     );
+    assert!(
+        b.get("match").is_none() && b.get("match_type").is_none(),
+        "{b}"
+    );
+    // The API answers 0.x's paths: the topic's collection, and the one subscription.
+    let get = async |path: &str| -> TestResult<Value> {
+        let response = http()
+            .get(app.url(path))
+            .bearer_auth(&watcher_token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200, "{path}");
+        Ok(response.json().await?)
+    };
+    let listed = get("/.well-known/mercure/subscriptions/urn%3A%7Bb%7D").await?;
+    assert_eq!(listed["subscriptions"], json!([b]));
+    assert_eq!(get(&path).await?, b);
     Ok(())
 }
 
