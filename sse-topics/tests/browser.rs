@@ -256,3 +256,118 @@ async fn the_printed_token_publishes_from_the_page_at_localhost() -> TestResult 
     })
     .await
 }
+
+/// A page of an app written for Mercure 0.x (as API Platform and Symfony apps are):
+/// its response sets the `mercureAuthorization` cookie (`HttpOnly`, `SameSite=Strict`,
+/// the hub's path, as Symfony's `Authorization::setCookie` does), and its script opens
+/// an `EventSource` on the hub (`?hub=` in its URL) with `topic=` selectors and
+/// `withCredentials`, listing the `data` of each update.
+struct App0x {
+    cookie_token: String,
+}
+
+#[salvo::async_trait]
+impl salvo::Handler for App0x {
+    async fn handle(
+        &self,
+        _req: &mut salvo::Request,
+        _depot: &mut salvo::Depot,
+        res: &mut salvo::Response,
+        _ctrl: &mut salvo::FlowCtrl,
+    ) {
+        let cookie = format!(
+            "mercureAuthorization={}; Path=/.well-known/mercure; HttpOnly; SameSite=Strict",
+            self.cookie_token
+        );
+        let _ = res.add_header("set-cookie", cookie, false);
+        res.render(salvo::writing::Text::Html(
+            r#"<!doctype html><title>a Mercure 0.x app</title><ul id="updates"></ul>
+<script>
+  const hub = new URL(new URLSearchParams(location.search).get("hub"));
+  hub.searchParams.append("topic", "https://example.com/books/{id}");
+  hub.searchParams.append("topic", "*");
+  const source = new EventSource(hub, { withCredentials: true });
+  source.onopen = () => { document.title = "open"; };
+  source.onmessage = (e) => {
+    const item = document.createElement("li");
+    item.textContent = e.data;
+    document.getElementById("updates").append(item);
+  };
+</script>"#,
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_mercure_0x_page_reads_private_updates_with_its_cookie_with_protocol_compat_8()
+-> TestResult {
+    // The 0.x token the app's cookie carries: the `mercure` claim, no `typ` or `aud`.
+    let claims = json!({"exp": unix_now() + 600, "mercure": {"subscribe": ["https://example.com/books/{id}"]}});
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let cookie_token = jsonwebtoken::encode(&header, &claims, &key)?;
+    // The app on a bare `salvo::Server` (its page's inline script is its own business,
+    // not under our stack's CSP).
+    use salvo::conn::{Acceptor, Listener};
+    let acceptor = salvo::conn::TcpListener::new("127.0.0.1:0").bind().await;
+    let holding = acceptor.holdings().first().ok_or("no address")?;
+    let app_port = holding
+        .local_addr
+        .clone()
+        .into_std()
+        .ok_or("no address")?
+        .port();
+    let router = salvo::Router::new().get(App0x { cookie_token });
+    let _app = tokio::spawn(salvo::Server::new(acceptor).serve(router));
+    // The app and the hub on one site (`localhost`), two origins: the hub lets the
+    // app's origin read with credentials, as a deployment with the cookie must.
+    let app_origin = format!("http://localhost:{app_port}");
+    let args = [
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--protocol-compat",
+        "8",
+        "--cors-origins",
+        &app_origin,
+    ];
+    let mut hub = AppProcess::spawn(BIN, &args).await?;
+    let hub_url = format!("http://localhost:{}/.well-known/mercure", hub.port()?);
+    let token = publisher()?;
+    Browser::run(async |browser| {
+        let wait = Duration::from_secs(10);
+        let page = format!(
+            "{app_origin}/?hub={}",
+            url::form_urlencoded::byte_serialize(hub_url.as_bytes()).collect::<String>()
+        );
+        browser.client.goto(&page).await?;
+        let opened = async || Ok(browser.client.title().await? == "open");
+        sse_shared::testing::wait_until(wait, "the page's EventSource to open", opened).await?;
+        let base = hub.url();
+        let private = |topic, data| [("topic", topic), ("data", data), ("private", "on")];
+        publish(
+            base,
+            &token,
+            &private("https://example.com/books/1", "book 1"),
+        )
+        .await?;
+        publish(base, &token, &private("urn:other", "not for this token")).await?;
+        publish(
+            base,
+            &token,
+            &[("topic", "urn:public"), ("data", "sentinel")],
+        )
+        .await?;
+        browser
+            .wait_for_text("#updates li:last-child", wait, |t| t == "sentinel")
+            .await?;
+        let seen = browser
+            .eval("return [...document.querySelectorAll('#updates li')].map(li => li.textContent)")
+            .await?;
+        assert_eq!(seen, json!(["book 1", "sentinel"]));
+        hub.stop().await?;
+        Ok(())
+    })
+    .await
+}
