@@ -1,22 +1,28 @@
 //! The clients Mercure apps run, as processes against the hub's binary: Symfony's
 //! Mercure component (Debian's `php-symfony-mercure`, whose `Hub::publish` is what a
 //! Symfony or API Platform app calls) and Symfony's `EventSourceHttpClient` as the
-//! subscriber (`tests/clients/symfony.php`). `scripts/test` installs `php-cli` and the
-//! two packages when they are missing.
+//! subscriber (`tests/clients/symfony.php`); `requests-sse` from PyPI
+//! (`tests/clients/requests_sse_client.py`). `scripts/test` installs `php-cli` and the
+//! Symfony packages when they are missing, and makes the Python venv (`CLIENTS_PYTHON`).
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use sse_shared::testing::{AppProcess, TestResult, within};
+use sse_shared::testing::{AppProcess, RedisServer, TestResult, WAIT, http, within};
 use sse_topics::auth::{DETAIL_TYPE, unix_now};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
 const SECRET: &str = "a secret of the hub's own, 32 bytes or more";
 const AUDIENCE: &str = "https://hub.example/.well-known/mercure";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/symfony.php");
+const PYTHON_CLIENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/clients/requests_sse_client.py"
+);
 
 /// `claims` signed with the hub's secret under a header typed `typ` (`JWT`: what
 /// lcobucci/jwt, Symfony's token factory, writes).
@@ -125,5 +131,96 @@ async fn symfonys_component_works_with_0x_tokens_and_topic_templates_with_protoc
     let hub = AppProcess::spawn(BIN, &args[..4]).await?;
     let refused = symfony(&hub, "match=*", &subscriber, &publisher, topic).await;
     assert!(refused.is_err_and(|e| e.to_string().contains("401")));
+    Ok(())
+}
+
+/// Publishes `data` on `topic` through `base`; the id the hub answered.
+async fn publish(base: &str, data: &str) -> TestResult<String> {
+    let response = http()
+        .post(format!("{base}/.well-known/mercure"))
+        .bearer_auth(token_1_0(&["publish"])?)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("topic=urn%3Afeed&data={data}"))
+        .send()
+        .await?;
+    if response.status() != 200 {
+        return Err(format!("publish refused: {}", response.status()).into());
+    }
+    Ok(response.text().await?)
+}
+
+#[tokio::test]
+async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult {
+    // Two instances on one Redis: B takes the updates while A restarts on its port.
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    let options = [
+        "--redis",
+        &url,
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        // requests-sse waits `retry:` before reconnecting (then twice that, ...).
+        "--retry-ms",
+        "100",
+        "--retry-jitter-pct",
+        "0",
+    ];
+    let mut a = AppProcess::spawn(BIN, &options).await?;
+    let b = AppProcess::spawn(BIN, &options).await?;
+    let a_port = a.port()?.to_string();
+    let python = std::env::var("CLIENTS_PYTHON").unwrap_or_else(|_| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../target/clients-venv/bin/python"
+        )
+        .into()
+    });
+    let stream = format!("{}/.well-known/mercure?match=urn%3Afeed", a.url());
+    let mut client = Command::new(&python)
+        .args([PYTHON_CLIENT, &stream, &token_1_0(&["subscribe"])?, "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!("cannot run {python} ({e}): scripts/test makes it, or set CLIENTS_PYTHON")
+        })?;
+    let mut lines = BufReader::new(client.stdout.take().ok_or("no stdout")?).lines();
+    let mut next = async || -> TestResult<Value> {
+        let line = within(
+            Duration::from_secs(20),
+            "the Python client",
+            lines.next_line(),
+        )
+        .await??;
+        Ok(serde_json::from_str(
+            &line.ok_or("the Python client ended")?,
+        )?)
+    };
+    assert_eq!(next().await?, json!({"open": true}));
+    let mut sent = Vec::new();
+    for data in ["u1", "u2"] {
+        sent.push((publish(a.url(), data).await?, data));
+    }
+    let mut got = vec![next().await?, next().await?];
+    // A stops (its streams end: the client reconnects, refused while it is down);
+    // B takes two updates; A comes back on its port, and the client resumes there.
+    a.stop().await?;
+    for data in ["m1", "m2"] {
+        sent.push((publish(b.url(), data).await?, data));
+    }
+    let restarted = [&options[..], &["--port", a_port.as_str()]].concat();
+    let a = within(WAIT, "A to restart", AppProcess::spawn(BIN, &restarted)).await??;
+    got.push(next().await?);
+    got.push(next().await?);
+    sent.push((publish(a.url(), "after").await?, "after"));
+    got.push(next().await?);
+    let want: Vec<Value> = sent
+        .iter()
+        .map(|(id, data)| json!({"id": id, "data": data}))
+        .collect();
+    assert_eq!(got, want, "each update once, in order, under its id");
     Ok(())
 }
