@@ -2,17 +2,20 @@
 //! Mercure component (Debian's `php-symfony-mercure`, whose `Hub::publish` is what a
 //! Symfony or API Platform app calls) and Symfony's `EventSourceHttpClient` as the
 //! subscriber (`tests/clients/symfony.php`); `requests-sse` from PyPI
-//! (`tests/clients/requests_sse_client.py`). `scripts/test` installs `php-cli` and the
-//! Symfony packages when they are missing, and makes the Python venv (`CLIENTS_PYTHON`).
+//! (`tests/clients/requests_sse_client.py`); `github.com/r3labs/sse/v2` from the Go
+//! module proxy (`reliability/go`). `scripts/test` installs `php-cli` and the Symfony
+//! packages when they are missing, makes the Python venv (`CLIENTS_PYTHON`) and builds
+//! the Go client (`GO_SSE_CLIENT`).
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use sse_shared::testing::{AppProcess, RedisServer, TestResult, WAIT, http, within};
+use sse_shared::testing::{
+    AppProcess, ClientProcess, RedisServer, TestResult, WAIT, http, tool_path, wait_until, within,
+};
 use sse_topics::auth::{DETAIL_TYPE, unix_now};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sse-topics");
@@ -134,13 +137,18 @@ async fn symfonys_component_works_with_0x_tokens_and_topic_templates_with_protoc
     Ok(())
 }
 
-/// Publishes `data` on `topic` through `base`; the id the hub answered.
+/// Publishes `data` on `urn:feed` through `base`; the id the hub answered.
 async fn publish(base: &str, data: &str) -> TestResult<String> {
+    publish_form(base, &format!("topic=urn%3Afeed&data={data}")).await
+}
+
+/// Publishes the (encoded) `form` through `base` with a publisher's token; the id.
+async fn publish_form(base: &str, form: &str) -> TestResult<String> {
     let response = http()
         .post(format!("{base}/.well-known/mercure"))
         .bearer_auth(token_1_0(&["publish"])?)
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("topic=urn%3Afeed&data={data}"))
+        .body(form.to_owned())
         .send()
         .await?;
     if response.status() != 200 {
@@ -170,35 +178,12 @@ async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult
     let mut a = AppProcess::spawn(BIN, &options).await?;
     let b = AppProcess::spawn(BIN, &options).await?;
     let a_port = a.port()?.to_string();
-    let python = std::env::var("CLIENTS_PYTHON").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../target/clients-venv/bin/python"
-        )
-        .into()
-    });
+    let python = tool_path("CLIENTS_PYTHON", "clients-venv/bin/python");
     let stream = format!("{}/.well-known/mercure?match=urn%3Afeed", a.url());
-    let mut client = Command::new(&python)
-        .args([PYTHON_CLIENT, &stream, &token_1_0(&["subscribe"])?, "5"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| {
-            format!("cannot run {python} ({e}): scripts/test makes it, or set CLIENTS_PYTHON")
-        })?;
-    let mut lines = BufReader::new(client.stdout.take().ok_or("no stdout")?).lines();
-    let mut next = async || -> TestResult<Value> {
-        let line = within(
-            Duration::from_secs(20),
-            "the Python client",
-            lines.next_line(),
-        )
-        .await??;
-        Ok(serde_json::from_str(
-            &line.ok_or("the Python client ended")?,
-        )?)
-    };
+    let token = token_1_0(&["subscribe"])?;
+    let hint = "scripts/test makes it (a venv with requests-sse), or set CLIENTS_PYTHON";
+    let mut client = ClientProcess::spawn(&python, &[PYTHON_CLIENT, &stream, &token, "5"], hint)?;
+    let mut next = async || client.next_within(Duration::from_secs(20)).await;
     assert_eq!(next().await?, json!({"open": true}));
     let mut sent = Vec::new();
     for data in ["u1", "u2"] {
@@ -223,4 +208,78 @@ async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult
         .collect();
     assert_eq!(got, want, "each update once, in order, under its id");
     Ok(())
+}
+
+#[tokio::test]
+async fn r3labs_sse_reads_private_updates_and_resumes_after_a_restart() -> TestResult {
+    let redis = RedisServer::start().await?;
+    let url = redis.url();
+    let options = [
+        "--redis",
+        &url,
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--retry-ms",
+        "100",
+    ];
+    let mut hub = AppProcess::spawn(BIN, &options).await?;
+    let port = hub.port()?.to_string();
+    let go = tool_path("GO_SSE_CLIENT", "go-sse-client");
+    let stream = format!("{}/.well-known/mercure?match=urn%3Afeed", hub.url());
+    let token = token_1_0(&["subscribe"])?;
+    let hint = "scripts/test builds it from reliability/go, or set GO_SSE_CLIENT";
+    let mut client = ClientProcess::spawn(&go, &[&stream, "3", &token], hint)?;
+    // Subscribed once the hub counts its stream.
+    let opened = async || Ok(hub_metric(&hub, "sse_open_streams").await? == 1.0);
+    wait_until(WAIT, "the Go client's stream", opened).await?;
+    let first = publish_private(hub.url(), "private 1").await?;
+    let mut got = vec![client.next().await?];
+    // The hub restarts on its port; the client comes back with Last-Event-ID and gets
+    // what was published meanwhile (through Redis), then what comes after.
+    hub.stop().await?;
+    let redis_only = AppProcess::spawn(BIN, &options).await?;
+    let missed = publish_private(redis_only.url(), "while away").await?;
+    let restarted = [&options[..], &["--port", port.as_str()]].concat();
+    let hub = AppProcess::spawn(BIN, &restarted).await?;
+    got.push(client.next_within(Duration::from_secs(20)).await?);
+    let after = publish_private(hub.url(), "after").await?;
+    got.push(client.next().await?);
+    let want = [
+        (first, "private 1"),
+        (missed, "while away"),
+        (after, "after"),
+    ]
+    .map(|(id, data)| json!({"type": "message", "id": id, "data": data}));
+    assert_eq!(got, want);
+    Ok(())
+}
+
+/// A private update on `urn:feed` through `base`; its id.
+async fn publish_private(base: &str, data: &str) -> TestResult<String> {
+    publish_form(
+        base,
+        &format!(
+            "topic=urn%3Afeed&private=on&data={}",
+            url::form_urlencoded::byte_serialize(data.as_bytes()).collect::<String>()
+        ),
+    )
+    .await
+}
+
+async fn hub_metric(hub: &AppProcess, name: &str) -> TestResult<f64> {
+    let text = http()
+        .get(format!("{}/metrics", hub.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '));
+    let value = line
+        .and_then(|l| l.rsplit(' ').next())
+        .ok_or("no such metric")?;
+    Ok(value.parse()?)
 }

@@ -8,7 +8,8 @@
 //! checked against (`http`: [`http`], [`check_contract`], [`expect_error`]),
 //! [`SseConnection`] (`sse`), [`AppProcess`] (`process`), [`Browser`] (`browser`),
 //! [`RedisServer`] (`redis_server`), [`Nginx`] (`nginx`), [`FaultyProxy`] (`proxy`),
-//! [`ReadmeCommands`] (`readme`);
+//! [`ReadmeCommands`] (`readme`), [`ClientProcess`] (`client`: the npm, PyPI and Go
+//! clients);
 //! here, the bounded waits and the figures the reliability suite prints.
 //!
 //! ```
@@ -186,6 +187,7 @@ pub async fn refused_at_start(bin: &str, args: &[&str]) -> TestResult<(Option<i3
 
 mod app;
 mod browser;
+mod client;
 mod http;
 mod nginx;
 mod process;
@@ -196,6 +198,7 @@ mod sse;
 
 pub use app::*;
 pub use browser::*;
+pub use client::*;
 pub use http::*;
 pub use nginx::*;
 pub use process::*;
