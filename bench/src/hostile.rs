@@ -278,6 +278,8 @@ async fn compile_held(binary: &str, template: &str) -> BenchResult<Row> {
 /// A client whose connections come from `127.0.0.<last>`.
 fn from_address(last: u8) -> BenchResult<reqwest::Client> {
     let address = std::net::IpAddr::from([127, 0, 0, last]);
+    // ring for HTTPS (reqwest's own default provider is not built here).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder().local_address(address).build()?)
 }
 

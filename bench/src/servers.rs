@@ -181,7 +181,11 @@ async fn topics(port: u16, history: usize) -> Result<(), Box<dyn std::error::Err
         hub_url: Some(HUB_AUDIENCE.parse()?),
         public_urls: Vec::new(),
         jwt_audience: Some(HUB_AUDIENCE.into()),
-        jwt_issuer: Some(HUB_ISSUER.into()),
+        jwt_issuers: vec![sse_shared::issuers::IssuerArg {
+            name: HUB_ISSUER.into(),
+            keys: None,
+        }],
+        jwks_refresh_secs: 30,
         cookie_name: "mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,

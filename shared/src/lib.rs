@@ -27,7 +27,8 @@
 //! **What handlers use** besides the core: [`error`] (the one JSON error type, and how
 //! a failed publish is answered), [`body`] (request bodies with limits), [`page`]
 //! (the page layout and static files), [`names`] (display names), [`secret`] (tokens,
-//! bearer auth), [`rate`] (rate limits), [`address`] (the client's address behind
+//! bearer auth), `issuers` (feature `issuers`: several token issuers, each with its
+//! keys: secrets, PEM public keys, JWKS), [`rate`] (rate limits), [`address`] (the client's address behind
 //! proxies) and [`origin`] (is this request from our own pages?).
 //!
 //! **The production stack**, hoops a `main.rs` stacks around an example's router:
@@ -59,6 +60,8 @@ mod held_stream;
 pub mod history_args;
 pub mod hub;
 pub mod hub_metrics;
+#[cfg(feature = "issuers")]
+pub mod issuers;
 pub mod logging;
 pub mod matching;
 pub mod metrics;

@@ -6,6 +6,7 @@ use sse_notify::session::Sessions;
 use sse_redis::RedisArgs;
 use sse_shared::config;
 use sse_shared::hub_metrics::HubMetrics;
+use sse_shared::issuers::{IssuerArg, Issuers};
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
@@ -32,6 +33,16 @@ struct Cli {
     /// How long a session from `POST /session` lasts, in seconds (at most a day).
     #[arg(long, env = "NOTIFY_SESSION_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     session_secs: u64,
+    /// Your identity provider, repeatable (comma-separated in the variable):
+    /// `NAME=pem:PATH` (an RSA, EC or Ed25519 public key), `NAME=jwks:URL` (its key
+    /// set, fetched at start and on an unknown `kid`) or `NAME=secret-file:PATH`; its
+    /// tokens (`iss: NAME`, `sub` the user) are checked only with those keys. `NAME`
+    /// alone: tokens saying `iss: NAME` signed with --jwt-secret.
+    #[arg(long = "jwt-issuer", env = "NOTIFY_JWT_ISSUER", value_delimiter = ',')]
+    jwt_issuers: Vec<IssuerArg>,
+    /// The least time between two fetches of an issuer's JWKS for a `kid` it lacks.
+    #[arg(long, env = "NOTIFY_JWKS_REFRESH_SECS", default_value_t = 30)]
+    jwks_refresh_secs: u64,
     #[command(flatten)]
     history: HistoryArgs,
 }
@@ -67,6 +78,13 @@ async fn run(cli: Cli) -> MainResult {
     let tls = cli.server.tls_cert.is_some() || cli.server.tls_self_signed;
     let lifetime = Duration::from_secs(cli.session_secs);
     let sessions = Sessions::new(jwt_secret.as_bytes(), tls, lifetime)?;
+    // This service's own sessions, and your identity provider's tokens (a JWKS that
+    // does not answer is a start-up error).
+    let refresh = Duration::from_secs(cli.jwks_refresh_secs);
+    let secret = Some(jwt_secret.as_bytes());
+    let issuers = Issuers::from_args(&cli.jwt_issuers, secret, refresh).await?;
+    // The sessions of `POST /session` name no issuer: always checked with the secret.
+    let sessions = sessions.accepting(issuers.with_secret(None, jwt_secret.as_bytes()));
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
     let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));

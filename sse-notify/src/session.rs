@@ -6,20 +6,23 @@
 //! (`EventSource` cannot send headers; `Secure` and a `__Host-` name under TLS); other
 //! clients send `Authorization: Bearer`. Never in a URL: URLs end up in proxy logs and
 //! browser history. Salvo's `JwtAuth` hoop reads and checks it into the `Depot`.
+//!
+//! Tokens of your identity provider work too (`--jwt-issuer NAME=pem:PATH` or
+//! `NAME=jwks:URL`, RS256, ES256, EdDSA...: [`Sessions::accepting`]): each is checked
+//! only with its issuer's keys (`sse_shared::issuers`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, TokenData, Validation};
 use salvo::http::cookie::{Cookie, SameSite};
-use salvo::jwt_auth::{
-    ConstDecoder, CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt,
-};
+use salvo::jwt_auth::{CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt};
 use salvo::prelude::*;
 use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use sse_shared::frame::Frame;
+use sse_shared::issuers::Issuers;
 use sse_shared::names::display_name;
 
 use super::MAX_USER_CHARS;
@@ -61,9 +64,12 @@ impl From<&Claims> for SessionInfo {
 #[error("the JWT secret must be at least {MIN_SECRET_BYTES} bytes")]
 pub struct SecretTooShort;
 
-/// Issues and checks session tokens under one secret.
+/// Issues session tokens under one secret, and checks them and your identity
+/// provider's.
 pub struct Sessions {
     secret: Vec<u8>,
+    /// Who issues the tokens accepted: this service's secret, unless told otherwise.
+    issuers: Issuers,
     /// Under TLS the cookie is `Secure` and named `__Host-...`, which browsers accept
     /// only from a secure origin, for the whole host, set by the host itself.
     tls: bool,
@@ -77,9 +83,17 @@ impl Sessions {
         }
         Ok(Self {
             secret: secret.to_vec(),
+            issuers: Issuers::default().with_secret(None, secret),
             tls,
             lifetime,
         })
+    }
+
+    /// Accepts the tokens of `issuers` (see `Issuers::from_args`, which keeps this
+    /// service's secret among them) in place of only this service's own.
+    pub fn accepting(mut self, issuers: Issuers) -> Self {
+        self.issuers = issuers;
+        self
     }
 
     /// The session cookie's name.
@@ -96,16 +110,20 @@ impl Sessions {
     /// The bearer header is read first, then the cookie (`secret::presented_token`'s
     /// rule): a stale cookie never shadows a bearer token.
     pub fn hoop(&self) -> JwtAuth<Claims, StrictDecoder> {
-        // HS256 only (a token naming another algorithm, `none` included, is refused);
+        // The algorithm is the key's (HS256 for the secret; `none` is never one);
         // `exp` and `sub` required, `nbf` honoured; no leeway, so a session ends
         // exactly at `exp`.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_nbf = true;
+        let mut validation = Validation {
+            leeway: 0,
+            validate_nbf: true,
+            ..Validation::default()
+        };
         validation.set_required_spec_claims(&["exp", "sub"]);
-        let decoder =
-            ConstDecoder::with_validation(DecodingKey::from_secret(&self.secret), validation);
-        JwtAuth::new(StrictDecoder(decoder))
+        let decoder = StrictDecoder {
+            issuers: self.issuers.clone(),
+            validation,
+        };
+        JwtAuth::new(decoder)
             .finders(vec![
                 Box::new(HeaderFinder::new()),
                 Box::new(CookieFinder::new(self.cookie_name())),
@@ -147,22 +165,25 @@ impl Sessions {
     }
 }
 
-/// Salvo's decoder, refusing a token whose header has `crit`: it names extensions the
-/// issuer requires us to understand, and we understand none (RFC 7515 §4.1.11), which
-/// `jsonwebtoken` does not check.
-pub struct StrictDecoder(ConstDecoder);
+/// Salvo's decoder, checking a token with its issuer's keys, and refusing one whose
+/// header has `crit`: it names extensions the issuer requires us to understand, and we
+/// understand none (RFC 7515 §4.1.11), which `jsonwebtoken` does not check.
+pub struct StrictDecoder {
+    issuers: Issuers,
+    validation: Validation,
+}
 
 impl JwtAuthDecoder for StrictDecoder {
     type Error = jsonwebtoken::errors::Error;
 
-    async fn decode<C>(&self, token: &str, depot: &mut Depot) -> Result<TokenData<C>, Self::Error>
+    async fn decode<C>(&self, token: &str, _depot: &mut Depot) -> Result<TokenData<C>, Self::Error>
     where
         C: for<'de> Deserialize<'de> + Clone,
     {
         if jsonwebtoken::decode_header(token)?.crit.is_some() {
             return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
         }
-        self.0.decode(token, depot).await
+        self.issuers.decode(token, &self.validation).await
     }
 }
 

@@ -3,9 +3,9 @@
 //! Bearer` or else the cookie, whose `authorization_details` grant `publish` and
 //! `subscribe` on topic matchers.
 //!
-//! Salvo's `JwtAuth` hoop finds and checks the token ([`TokenDecoder`]: HS256 only,
-//! `typ`, no `crit`, `exp` required, `nbf`, and `aud` / `iss` when the hub is given
-//! them); [`token`] then reads the details strictly (`Detail::read_all`): one detail that does
+//! Salvo's `JwtAuth` hoop finds and checks the token ([`TokenDecoder`]: `typ`, no
+//! `crit`, `exp` and `aud` required, `nbf`, and the signature and `iss` by the issuers
+//! the hub accepts: `sse_shared::issuers`, an HS256 secret, PEM public keys, JWKS); [`token`] then reads the details strictly (`Detail::read_all`): one detail that does
 //! not parse makes the whole token invalid, never a token with fewer rights.
 //!
 //! With `--protocol-compat 8`, as Mercure's hub in that mode, tokens minted for Mercure
@@ -18,7 +18,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, TokenData, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, TokenData, Validation};
 use salvo::jwt_auth::{
     CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt, JwtAuthState,
     JwtTokenFinder, QueryFinder,
@@ -26,6 +26,7 @@ use salvo::jwt_auth::{
 use salvo::prelude::*;
 use serde::Deserialize;
 use serde_json::Value;
+use sse_shared::issuers::Issuers;
 
 use super::matcher::{MatchType, Matcher, Matchers, Selection, Selector};
 
@@ -68,23 +69,15 @@ const MAX_LEGACY_SELECTORS: usize = 256;
 /// Every token's `aud` must name the request's [`Audience`] (Mercure: hubs MUST verify
 /// it, so a token for another hub sharing the key is refused).
 /// `compat`: also the 0.x forms (see the module's doc).
-pub fn hoop(
-    secret: &[u8],
-    issuer: Option<&str>,
-    cookie: &str,
-    compat: bool,
-) -> JwtAuth<Claims, TokenDecoder> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 0;
-    validation.validate_nbf = true;
-    let mut required = vec!["exp", "aud"];
-    validation.validate_aud = true;
-    if let Some(issuer) = issuer {
-        validation.set_issuer(&[issuer]);
-        required.push("iss");
-    }
-    validation.set_required_spec_claims(&required);
-    let key = DecodingKey::from_secret(secret);
+pub fn hoop(issuers: Issuers, cookie: &str, compat: bool) -> JwtAuth<Claims, TokenDecoder> {
+    // The algorithm and the issuer are the token's issuer's (see `Issuers`).
+    let mut validation = Validation {
+        leeway: 0,
+        validate_nbf: true,
+        validate_aud: true,
+        ..Validation::default()
+    };
+    validation.set_required_spec_claims(&["exp", "aud"]);
     // The bearer header first: when it is there, the cookie is ignored.
     let mut finders: Vec<Box<dyn JwtTokenFinder>> = vec![Box::new(HeaderFinder::new())];
     if compat {
@@ -98,10 +91,9 @@ pub fn hoop(
     // A 0.x token needs neither `exp` nor `aud` (nor `iss`: Mercure does not check it).
     let mut legacy = validation.clone();
     legacy.validate_aud = false;
-    legacy.iss = None;
     legacy.set_required_spec_claims::<&str>(&[]);
     let decoder = TokenDecoder {
-        key,
+        issuers,
         validation,
         legacy: compat.then_some(legacy),
     };
@@ -121,7 +113,7 @@ pub struct Audience(pub String);
 /// `authorization_details` is checked as a 0.x token: its signature and, when it has
 /// them, `exp` and `nbf`.
 pub struct TokenDecoder {
-    key: DecodingKey,
+    issuers: Issuers,
     validation: Validation,
     legacy: Option<Validation>,
 }
@@ -137,17 +129,20 @@ impl JwtAuthDecoder for TokenDecoder {
         if header.crit.is_some() {
             return Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into());
         }
-        let access = self.decode_access_token(token, &header, depot);
-        let (Err(refused), Some(legacy)) = (&access, &self.legacy) else {
-            return access;
+        let refused = match self.decode_access_token(token, &header, depot).await {
+            Ok(data) => return Ok(data),
+            Err(refused) => refused,
         };
-        let Ok(data) = jsonwebtoken::decode::<Value>(token, &self.key, legacy) else {
-            return Err(refused.clone());
+        let Some(legacy) = &self.legacy else {
+            return Err(refused);
+        };
+        let Ok(data) = self.issuers.decode_lenient::<Value>(token, legacy).await else {
+            return Err(refused);
         };
         // A 1.0 token is held to the 1.0 checks in either mode.
         let details = data.claims.get("authorization_details");
         if details.is_some_and(|d| !d.is_null()) {
-            return Err(refused.clone());
+            return Err(refused);
         }
         let claims = serde_json::from_value(data.claims);
         let claims = claims.map_err(|_| jsonwebtoken::errors::ErrorKind::InvalidToken)?;
@@ -158,7 +153,7 @@ impl JwtAuthDecoder for TokenDecoder {
 impl TokenDecoder {
     /// `token` checked as a 1.0 access token: typed `at+jwt`, for this request's
     /// [`Audience`].
-    fn decode_access_token<C>(
+    async fn decode_access_token<C>(
         &self,
         token: &str,
         header: &Header,
@@ -180,7 +175,7 @@ impl TokenDecoder {
         };
         let mut validation = self.validation.clone();
         validation.set_audience(&[audience]);
-        jsonwebtoken::decode(token, &self.key, &validation)
+        self.issuers.decode(token, &validation).await
     }
 }
 

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use sse_shared::error::ApiError;
 use sse_shared::frame::{Frame, FrameError};
 use sse_shared::hub::{EventId, Hub, HubEvent};
+use sse_shared::issuers::{IssuerArg, Issuers};
 use sse_shared::page;
 use sse_shared::publish::Publisher;
 use sse_shared::stream_route::StreamRoute;
@@ -114,7 +115,7 @@ pub struct TopicHub {
     log: Publisher<Update>,
     matchers: Arc<Matchers>,
     settings: HubArgs,
-    secret: Vec<u8>,
+    issuers: Issuers,
     registry: Arc<dyn Registry>,
     /// What the open subscriptions of each client address weigh ([`matcher::Matcher::weight`]).
     weights: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -123,25 +124,38 @@ pub struct TopicHub {
 impl TopicHub {
     /// A hub publishing through `log`, its tokens checked with `secret` (at least
     /// [`auth::MIN_SECRET_BYTES`]), its active subscriptions kept in this process.
+    /// Issuers with keys of their own (`NAME=pem:...`) need [`TopicHub::with_issuers`].
     pub fn new(
         log: Publisher<Update>,
         settings: HubArgs,
         secret: &[u8],
     ) -> Result<Arc<Self>, SetupError> {
-        let registry = Arc::new(ActiveSubscriptions::new(log.clone()));
-        Self::with_registry(log, settings, secret, registry)
-    }
-
-    /// [`TopicHub::new`] with the active subscriptions kept in `registry`.
-    pub fn with_registry(
-        log: Publisher<Update>,
-        settings: HubArgs,
-        secret: &[u8],
-        registry: Arc<dyn Registry>,
-    ) -> Result<Arc<Self>, SetupError> {
         if secret.len() < auth::MIN_SECRET_BYTES {
             return Err(SetupError::SecretTooShort);
         }
+        let mut issuers = Issuers::default();
+        let names: Vec<&IssuerArg> = settings.jwt_issuers.iter().collect();
+        if let Some(arg) = names.iter().find(|arg| arg.keys.is_some()) {
+            return Err(SetupError::IssuerKeys(arg.name.clone()));
+        }
+        if names.is_empty() {
+            issuers = issuers.with_secret(None, secret);
+        }
+        for arg in names {
+            issuers = issuers.with_secret(Some(&arg.name), secret);
+        }
+        let registry = Arc::new(ActiveSubscriptions::new(log.clone()));
+        Self::with_issuers(log, settings, issuers, registry)
+    }
+
+    /// A hub whose tokens are checked by `issuers` (see [`Issuers::from_args`]), its
+    /// active subscriptions kept in `registry`.
+    pub fn with_issuers(
+        log: Publisher<Update>,
+        settings: HubArgs,
+        issuers: Issuers,
+        registry: Arc<dyn Registry>,
+    ) -> Result<Arc<Self>, SetupError> {
         let base = match &settings.hub_url {
             Some(url) => url.clone(),
             None => Url::parse(FALLBACK_BASE)?,
@@ -151,7 +165,7 @@ impl TopicHub {
             log,
             matchers,
             settings,
-            secret: secret.to_vec(),
+            issuers,
             registry,
             weights: Arc::default(),
         }))
@@ -175,10 +189,8 @@ impl TopicHub {
 
     fn token_hoop(&self) -> salvo::jwt_auth::JwtAuth<auth::Claims, auth::TokenDecoder> {
         let settings = &self.settings;
-        let issuer = settings.jwt_issuer.as_deref();
         auth::hoop(
-            &self.secret,
-            issuer,
+            self.issuers.clone(),
             &settings.cookie_name,
             settings.compat(),
         )
@@ -255,9 +267,18 @@ pub struct HubArgs {
     /// the hub's URL, `--hub-url` or as the request reached it).
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// The `iss` every token must name (unchecked when unset).
-    #[arg(long, env = "JWT_ISSUER")]
-    pub jwt_issuer: Option<String>,
+    /// Who issues the tokens, repeatable (comma-separated in the variable): `NAME`,
+    /// whose tokens must say `iss: NAME` and are checked with `--jwt-secret`; or
+    /// `NAME=pem:PATH` (an RSA, EC or Ed25519 public key), `NAME=jwks:URL` (an
+    /// identity provider's key set, fetched at start and on an unknown `kid`) or
+    /// `NAME=secret-file:PATH` (another HS256 secret), whose tokens are checked only
+    /// with those keys. With none of the `NAME` form, `--jwt-secret` checks tokens
+    /// naming no issuer (or none of these).
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", value_delimiter = ',')]
+    pub jwt_issuers: Vec<IssuerArg>,
+    /// The least time between two fetches of an issuer's JWKS for a `kid` it lacks.
+    #[arg(long, env = "JWKS_REFRESH_SECS", default_value_t = 30)]
+    pub jwks_refresh_secs: u64,
     /// The cookie a browser's `EventSource` carries its token in.
     #[arg(
         long,
@@ -298,6 +319,10 @@ impl HubArgs {
 /// Why a [`TopicHub`] cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// An issuer with keys of its own given to [`TopicHub::new`], which has only the
+    /// secret (`main.rs` reads their keys with [`Issuers::from_args`]).
+    #[error("the issuer {0:?} has keys of its own: build the hub with TopicHub::with_issuers")]
+    IssuerKeys(String),
     /// The JWT secret is too short to verify HS256 tokens with.
     #[error("the JWT secret must be at least {} bytes", auth::MIN_SECRET_BYTES)]
     SecretTooShort,

@@ -3,16 +3,20 @@ mod redis;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use sse_redis::RedisArgs;
 use sse_shared::config;
 use sse_shared::hub_metrics::HubMetrics;
+use sse_shared::issuers::Issuers;
 use sse_shared::secret::random_token;
 use sse_shared::server::{self, MainResult};
 use sse_shared::{HistoryArgs, Hub, ServerArgs, Streams};
-use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
-use sse_topics::{HUB_PATH, HubArgs, TopicHub};
+use sse_topics::auth::{DETAIL_TYPE, MIN_SECRET_BYTES, sign, unix_now};
+use sse_topics::subscriptions::{ActiveSubscriptions, Registry};
+use sse_topics::{HUB_PATH, HubArgs, SetupError, TopicHub};
 use url::Url;
 
 /// A topic hub over SSE that speaks the Mercure protocol.
@@ -85,13 +89,18 @@ async fn run(cli: Cli) -> MainResult {
     let redis = cli.redis.url.as_deref();
     let (stream, token) = ("sse-topics:updates", streams.shutdown_token());
     let log = sse_redis::publisher(redis, stream, hub.clone(), token.clone()).await?;
-    let topics = match redis.filter(|_| cli.hub.subscriptions) {
-        None => TopicHub::new(log, cli.hub, &secret)?,
-        Some(url) => {
-            let registry = redis::registry(url, stream, &hub, token).await?;
-            TopicHub::with_registry(log, cli.hub, &secret, registry)?
-        }
+    let registry: Arc<dyn Registry> = match redis.filter(|_| cli.hub.subscriptions) {
+        None => Arc::new(ActiveSubscriptions::new(log.clone())),
+        Some(url) => redis::registry(url, stream, &hub, token).await?,
     };
+    // Who issues tokens: the secret, and the issuers with keys of their own (their JWKS
+    // fetched now: a URL that does not answer is a start-up error).
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(SetupError::SecretTooShort.into());
+    }
+    let refresh = Duration::from_secs(cli.hub.jwks_refresh_secs);
+    let issuers = Issuers::from_args(&cli.hub.jwt_issuers, Some(&secret), refresh).await?;
+    let topics = TopicHub::with_issuers(log, cli.hub, issuers, registry)?;
     let app = sse_topics::router(&topics);
     // `GET /openapi.json`, describing the routes.
     let app = contract::serve(app, &topics.settings().cookie_name);
@@ -139,8 +148,9 @@ fn try_out_token(
             "topics": [{"match": "*"}],
         }],
     });
-    if let Some(issuer) = &hub.jwt_issuer {
-        claims["iss"] = issuer.as_str().into();
+    // The first issuer checked with the secret, if it has a name.
+    if let Some(issuer) = hub.jwt_issuers.iter().find(|arg| arg.keys.is_none()) {
+        claims["iss"] = issuer.name.as_str().into();
     }
     sign(secret, &claims)
 }

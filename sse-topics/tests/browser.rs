@@ -9,7 +9,7 @@ mod common;
 use common::printed_token;
 use serde_json::json;
 use sse_shared::testing::{
-    AppProcess, Browser, SseConnection, TestResult, check_page_on_a_phone, http,
+    AppProcess, Browser, SseConnection, TestResult, check_page_on_a_phone, http, serve_plain,
 };
 use sse_topics::auth::{DETAIL_TYPE, sign, unix_now};
 
@@ -308,17 +308,8 @@ async fn a_mercure_0x_page_reads_private_updates_with_its_cookie_with_protocol_c
     let cookie_token = jsonwebtoken::encode(&header, &claims, &key)?;
     // The app on a bare `salvo::Server` (its page's inline script is its own business,
     // not under our stack's CSP).
-    use salvo::conn::{Acceptor, Listener};
-    let acceptor = salvo::conn::TcpListener::new("127.0.0.1:0").bind().await;
-    let holding = acceptor.holdings().first().ok_or("no address")?;
-    let app_port = holding
-        .local_addr
-        .clone()
-        .into_std()
-        .ok_or("no address")?
-        .port();
-    let router = salvo::Router::new().get(App0x { cookie_token });
-    let _app = tokio::spawn(salvo::Server::new(acceptor).serve(router));
+    let app = serve_plain(salvo::Router::new().get(App0x { cookie_token })).await?;
+    let app_port = app.port();
     // The app and the hub on one site (`localhost`), two origins: the hub lets the
     // app's origin read with credentials, as a deployment with the cookie must.
     let app_origin = format!("http://localhost:{app_port}");

@@ -27,7 +27,8 @@ fn settings() -> TestResult<HubArgs> {
         hub_url: Some(HUB_URL.parse()?),
         public_urls: Vec::new(),
         jwt_audience: None,
-        jwt_issuer: None,
+        jwt_issuers: Vec::new(),
+        jwks_refresh_secs: 30,
         cookie_name: "__Secure-mercure_access_token".into(),
         anonymous: true,
         subscriptions: false,
@@ -511,7 +512,8 @@ async fn every_malformed_publish_is_refused_and_publishes_nothing() -> TestResul
 async fn publishing_needs_a_valid_token_granting_every_topic() -> TestResult {
     let app = start_with(HubArgs {
         jwt_audience: Some("https://hub.example/.well-known/mercure".into()),
-        jwt_issuer: Some("https://issuer.example".into()),
+        jwt_issuers: vec!["https://issuer.example".parse()?],
+        jwks_refresh_secs: 30,
         ..settings()?
     })
     .await?;

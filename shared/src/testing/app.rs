@@ -150,3 +150,15 @@ impl TestApp {
         metric(&self.server.url(), name).await
     }
 }
+
+/// Serves `router` on `127.0.0.1:0` on a bare `salvo::Server`, without the production
+/// stack (another app's page, an identity provider's JWKS); its address. It serves
+/// until the test's runtime ends.
+pub async fn serve_plain(router: Router) -> TestResult<std::net::SocketAddr> {
+    use salvo::conn::{Acceptor, Listener};
+    let acceptor = salvo::conn::TcpListener::new("127.0.0.1:0").bind().await;
+    let holding = acceptor.holdings().first().ok_or("no address")?;
+    let addr = holding.local_addr.clone().into_std().ok_or("no address")?;
+    tokio::spawn(salvo::Server::new(acceptor).serve(router));
+    Ok(addr)
+}

@@ -134,6 +134,8 @@ pub fn http() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
+            // The server's crypto (ring) for HTTPS: reqwest's own default is not built.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             reqwest::Client::builder()
                 .no_proxy()
                 .build()

@@ -9,7 +9,7 @@
 //! [`SseConnection`] (`sse`), [`AppProcess`] (`process`), [`Browser`] (`browser`),
 //! [`RedisServer`] (`redis_server`), [`Nginx`] (`nginx`), [`FaultyProxy`] (`proxy`),
 //! [`ReadmeCommands`] (`readme`), [`ClientProcess`] (`client`: the npm, PyPI and Go
-//! clients);
+//! clients), [`openssl_key`] (`keys`);
 //! here, the bounded waits and the figures the reliability suite prints.
 //!
 //! ```
@@ -189,6 +189,7 @@ mod app;
 mod browser;
 mod client;
 mod http;
+mod keys;
 mod nginx;
 mod process;
 mod proxy;
@@ -200,6 +201,7 @@ pub use app::*;
 pub use browser::*;
 pub use client::*;
 pub use http::*;
+pub use keys::*;
 pub use nginx::*;
 pub use process::*;
 pub use proxy::*;
