@@ -283,3 +283,53 @@ async fn hub_metric(hub: &AppProcess, name: &str) -> TestResult<f64> {
         .ok_or("no such metric")?;
     Ok(value.parse()?)
 }
+
+/// A credential in a URL (Mercure 0.x's `authorization` query parameter) must end up in
+/// no log line and no metric, even with every log level on.
+#[tokio::test]
+async fn the_authorization_query_parameter_reaches_no_log_line_or_metric() -> TestResult {
+    let args = [
+        "--jwt-secret",
+        SECRET,
+        "--jwt-audience",
+        AUDIENCE,
+        "--protocol-compat",
+        "8",
+    ];
+    let hub = AppProcess::spawn_logging(BIN, &args, "trace").await?;
+    let exp = unix_now() + 600;
+    let reader = sign("JWT", &json!({"exp": exp, "mercure": {"subscribe": ["*"]}}))?;
+    let writer = sign("JWT", &json!({"exp": exp, "mercure": {"publish": ["*"]}}))?;
+    let base = format!("{}/.well-known/mercure", hub.url());
+    let stream = format!("{base}?topic=*&authorization={reader}");
+    let mut client = ClientProcess::spawn(
+        &tool_path("GO_SSE_CLIENT", "go-sse-client"),
+        &[&stream, "1"],
+        "scripts/test builds it from reliability/go, or set GO_SSE_CLIENT",
+    )?;
+    let opened = async || Ok(hub_metric(&hub, "sse_open_streams").await? == 1.0);
+    wait_until(WAIT, "the stream", opened).await?;
+    let published = http()
+        .post(format!("{base}?authorization={writer}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("topic=urn%3Aa&data=private&private=on")
+        .send()
+        .await?;
+    assert_eq!(published.status(), 200);
+    assert_eq!(client.next().await?["data"], "private");
+    let metrics = http()
+        .get(format!("{}/metrics", hub.url()))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let lines = hub.stderr_lines();
+    assert!(lines.len() > 1, "trace logging is on");
+    for token in [&reader, &writer] {
+        let signature = token.rsplit('.').next().unwrap_or(token);
+        assert!(!metrics.contains(signature), "a token in /metrics");
+        let logged = lines.iter().find(|line| line.contains(signature));
+        assert!(logged.is_none(), "a token logged: {logged:?}");
+    }
+    Ok(())
+}

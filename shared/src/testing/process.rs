@@ -22,6 +22,12 @@ impl AppProcess {
     /// (and `--port 0` unless they name a port), and waits for its `listening on
     /// http://…` line.
     pub async fn spawn(binary: &str, args: &[&str]) -> TestResult<Self> {
+        Self::spawn_logging(binary, args, "warn").await
+    }
+
+    /// [`AppProcess::spawn`] with `RUST_LOG` set to `filter` (e.g. `trace`: to check
+    /// what never reaches a log line).
+    pub async fn spawn_logging(binary: &str, args: &[&str], filter: &str) -> TestResult<Self> {
         let mut command = Command::new(binary);
         command.args(["--host", "127.0.0.1"]);
         if !args.contains(&"--port") {
@@ -29,7 +35,7 @@ impl AppProcess {
         }
         let mut child = command
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
