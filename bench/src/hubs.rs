@@ -1,4 +1,6 @@
-//! `bench hubs`: sse-topics against Mercure's own hub, each in its own process, at the
+//! `bench hubs`: sse-topics against Mercure's own hub (on its `local` transport, and on
+//! `bolt`, its documented default, with a history as long as ours), each in its own
+//! process, at the
 //! loads of issue 34: 1,000 and 5,000 anonymous subscribers with three matchers each
 //! (two exact topics no update has, one URL pattern every update matches), one topic
 //! per update (a thousand in turn), published as Mercure's form with a token. Both
@@ -10,11 +12,11 @@ use std::fmt::Write as _;
 
 use crate::load::{BenchResult, EVENT_BYTES};
 use crate::per_event::{
-    PerEvent, Regime, Runs, figures, listed, median, ratio_of_medians, rounds, write_results,
+    PerEvent, Regime, Runs, figures, listed, ratio_of_medians, rounds, write_results,
 };
 use crate::servers::Server;
 
-const HUBS: [Server; 2] = [Server::Topics, Server::Mercure];
+const HUBS: [Server; 3] = [Server::Topics, Server::Mercure, Server::MercureBolt];
 /// The publisher's lead over the average subscriber, gated.
 const WINDOW: u64 = 4;
 
@@ -49,9 +51,10 @@ fn markdown(
         md,
         "Command: `{command}` (Mercure's hub built by `bench/build-mercure.sh` from a \
          dunglas/mercure snapshot). {cores} cores shared by the hub and the load generator, \
-         loopback HTTP/1.1. Both hubs: plain HTTP, HS256 tokens with issuer and audience, \
-         anonymous subscribers, no subscriptions API; Mercure on its default transport \
-         (local, no history), ours with its 4,096-update history. Every subscriber has three \
+         loopback HTTP/1.1. Every hub: plain HTTP, HS256 tokens with issuer and audience, \
+         anonymous subscribers, no subscriptions API; Mercure on its `local` transport (no \
+         history) and on `bolt` (its documented default: BoltDB in a file, `size 4096`, \
+         its default `cleanup_frequency`), ours with its 4,096-update history. Every subscriber has three \
          matchers (two exact topics no update has, and the URL pattern \
          `https://example.com/books/:id`); each update has one topic \
          (`https://example.com/books/N`, N in turn from 0 to 999) and {EVENT_BYTES} bytes of \
@@ -60,51 +63,56 @@ fn markdown(
          events delivered in it; memory is the hub's RSS growth over the open streams, per \
          stream. Each cell lists every run in order; ratios are of medians.\n"
     );
-    let _ = writeln!(
-        md,
-        "## CPU per delivered event (us) and memory per stream (KiB)\n"
-    );
-    let _ = writeln!(
-        md,
-        "| subscribers, regime | ours | Mercure | ours / Mercure | KiB ours | KiB Mercure | KiB ours / Mercure | events per read (ours, Mercure) |"
-    );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|");
-    for &(n, rate) in loads {
-        for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
-            let of = |hub, pick: fn(&PerEvent) -> f64| figures(results, (hub, n, regime), pick);
-            let cpu = (
-                of(Server::Topics, |r| r.cpu_us),
-                of(Server::Mercure, |r| r.cpu_us),
-            );
-            let kib = (
-                of(Server::Topics, |r| r.kib_per_idle_connection),
-                of(Server::Mercure, |r| r.kib_per_idle_connection),
-            );
-            let per_read = (
-                median(of(Server::Topics, |r| r.events_per_read)).unwrap_or(0.0),
-                median(of(Server::Mercure, |r| r.events_per_read)).unwrap_or(0.0),
-            );
-            let _ = writeln!(
-                md,
-                "| {n}, {} | {} | {} | {} | {} | {} | {} | {:.1}, {:.1} |",
-                regime.label(),
-                listed(&cpu.0, 2),
-                listed(&cpu.1, 2),
-                ratio_of_medians(cpu.0.clone(), cpu.1.clone()),
-                listed(&kib.0, 1),
-                listed(&kib.1, 1),
-                ratio_of_medians(kib.0.clone(), kib.1.clone()),
-                per_read.0,
-                per_read.1,
-            );
+    let names: Vec<&str> = HUBS.iter().map(|h| h.name()).collect();
+    let header = |md: &mut String, first: &str, ratios: bool| {
+        let ratio_names: Vec<String> = match ratios {
+            true => HUBS[1..]
+                .iter()
+                .map(|h| format!("ours / {}", h.name()))
+                .collect(),
+            false => Vec::new(),
+        };
+        let all: Vec<String> = names
+            .iter()
+            .map(|n| n.to_string())
+            .chain(ratio_names)
+            .collect();
+        let _ = writeln!(md, "| {first} | {} |", all.join(" | "));
+        let _ = writeln!(md, "|---|{}", "---:|".repeat(all.len()));
+    };
+    type Pick = fn(&PerEvent) -> f64;
+    for (title, pick, digits) in [
+        ("CPU per delivered event (us)", (|r| r.cpu_us) as Pick, 2),
+        ("Memory per stream (KiB)", |r| r.kib_per_idle_connection, 1),
+        (
+            "Events per read (at least the events per write)",
+            |r| r.events_per_read,
+            1,
+        ),
+        ("Server CPU in use (cores)", |r| r.cores, 2),
+    ] {
+        let _ = writeln!(md, "## {title}\n");
+        let ratios = title.starts_with("CPU") || title.starts_with("Memory");
+        header(&mut md, "subscribers, regime", ratios);
+        for &(n, rate) in loads {
+            for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
+                let of = |hub| figures(results, (hub, n, regime), pick);
+                let mut cells: Vec<String> = HUBS.iter().map(|&h| listed(&of(h), digits)).collect();
+                if ratios {
+                    for &peer in &HUBS[1..] {
+                        cells.push(ratio_of_medians(of(Server::Topics), of(peer)));
+                    }
+                }
+                let _ = writeln!(md, "| {n}, {} | {} |", regime.label(), cells.join(" | "));
+            }
         }
+        let _ = writeln!(md);
     }
     let _ = writeln!(
         md,
-        "\n## Publish-to-receive latency at the fixed rate (ms, p50 / p99 per run)\n"
+        "## Publish-to-receive latency at the fixed rate (ms, p50 / p99 per run)\n"
     );
-    let _ = writeln!(md, "| subscribers, rate | ours | Mercure |");
-    let _ = writeln!(md, "|---|---:|---:|");
+    header(&mut md, "subscribers, rate", false);
     for &(n, rate) in loads {
         let cell = |hub| {
             let runs = results.get(&(hub, n, Regime::Rate(rate)));
@@ -120,28 +128,13 @@ fn markdown(
                 parts.join(", ")
             }
         };
+        let cells: Vec<String> = HUBS.iter().map(|&h| cell(h)).collect();
         let _ = writeln!(
             md,
-            "| {n}, {} | {} | {} |",
+            "| {n}, {} | {} |",
             Regime::Rate(rate).label(),
-            cell(Server::Topics),
-            cell(Server::Mercure)
+            cells.join(" | ")
         );
-    }
-    let _ = writeln!(md, "\n## Server CPU in use (cores)\n");
-    let _ = writeln!(md, "| subscribers, regime | ours | Mercure |");
-    let _ = writeln!(md, "|---|---:|---:|");
-    for &(n, rate) in loads {
-        for regime in [Regime::Gated(WINDOW), Regime::Rate(rate)] {
-            let cores = |hub| listed(&figures(results, (hub, n, regime), |r| r.cores), 2);
-            let _ = writeln!(
-                md,
-                "| {n}, {} | {} | {} |",
-                regime.label(),
-                cores(Server::Topics),
-                cores(Server::Mercure)
-            );
-        }
     }
     let lost = |hub| -> u64 {
         results
@@ -150,11 +143,14 @@ fn markdown(
             .flat_map(|(_, runs)| runs.iter().map(|r| r.lost))
             .sum()
     };
+    let losses: Vec<String> = HUBS
+        .iter()
+        .map(|&h| format!("{} {}", h.name(), lost(h)))
+        .collect();
     let _ = writeln!(
         md,
-        "\n## Loss\n\nEvents published but not delivered, all runs: ours {}, Mercure {}.",
-        lost(Server::Topics),
-        lost(Server::Mercure)
+        "\n## Loss\n\nEvents published but not delivered, all runs: {}.",
+        losses.join(", ")
     );
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed measurements\n");

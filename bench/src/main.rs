@@ -356,7 +356,10 @@ async fn start_peer(command: &mut Command, addr: SocketAddr, what: &str) -> Benc
 impl ServerProcess {
     pub async fn spawn(server: Server) -> BenchResult<Self> {
         if server == Server::Mercure {
-            return Self::mercure().await;
+            return Self::mercure(false).await;
+        }
+        if server == Server::MercureBolt {
+            return Self::mercure(true).await;
         }
         if server == Server::Nchan {
             return Self::nchan().await;
@@ -417,9 +420,10 @@ impl ServerProcess {
     /// Mercure's hub (env `MERCURE_HUB`, default `target/mercure-hub`, which
     /// `bench/build-mercure.sh` builds) on a free port, configured as sse-topics is
     /// here: plain HTTP, HS256 tokens from [`servers::HUB_ISSUER`] for
-    /// [`servers::HUB_AUDIENCE`], anonymous subscribers, no subscriptions API, its
-    /// default (local, history-less) transport.
-    async fn mercure() -> BenchResult<Self> {
+    /// [`servers::HUB_AUDIENCE`], anonymous subscribers, no subscriptions API; its
+    /// `local` transport (no history), or with `bolt` its documented default: BoltDB in
+    /// a file, keeping as many updates as ours (its `cleanup_frequency` default).
+    async fn mercure(bolt: bool) -> BenchResult<Self> {
         let default = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/mercure-hub");
         let binary = std::env::var("MERCURE_HUB").unwrap_or_else(|_| default.to_owned());
         if !std::path::Path::new(&binary).exists() {
@@ -433,12 +437,20 @@ impl ServerProcess {
             .port();
         let dir = std::env::temp_dir().join(format!("bench-mercure-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
+        let transport = match bolt {
+            true => format!(
+                "\t\ttransport bolt {{\n\t\t\tpath {}\n\t\t\tsize {}\n\t\t}}\n",
+                dir.join("mercure.db").display(),
+                servers::HUB_HISTORY
+            ),
+            false => "\t\ttransport local\n".to_owned(),
+        };
         let config = format!(
             "{{\n\tadmin off\n\tauto_https off\n\tpersist_config off\n\tlog {{\n\t\tlevel ERROR\n\t}}\n}}\n\
              http://:{port} {{\n\tbind 127.0.0.1\n\tmercure {{\n\t\tissuer {issuer} {{\n\
              \t\t\tpublisher {{\n\t\t\t\tjwt \"{key}\" HS256\n\t\t\t}}\n\
              \t\t\tsubscriber {{\n\t\t\t\tjwt \"{key}\" HS256\n\t\t\t}}\n\t\t}}\n\
-             \t\tresource_identifier {audience}\n\t\tanonymous\n\t}}\n}}\n",
+             {transport}\t\tresource_identifier {audience}\n\t\tanonymous\n\t}}\n}}\n",
             issuer = servers::HUB_ISSUER,
             key = servers::HUB_SECRET,
             audience = servers::HUB_AUDIENCE,

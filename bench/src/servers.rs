@@ -37,8 +37,11 @@ pub enum Server {
     /// Ours: sse-topics, the Mercure hub, on `salvo::Server`.
     Topics,
     /// Mercure's own hub (the Caddy module), built by `bench/build-mercure.sh`; run as
-    /// its own binary, not by `bench serve`.
+    /// its own binary, not by `bench serve`. On its `local` transport: no history.
     Mercure,
+    /// The same on its documented default transport, `bolt`: a history on disk as long
+    /// as ours (4,096 updates).
+    MercureBolt,
     /// nchan, the nginx module (Debian's `libnginx-mod-nchan`: `bench/install-nchan.sh`),
     /// in one nginx process; run as nginx, not by `bench serve`.
     Nchan,
@@ -68,7 +71,8 @@ impl Server {
             Server::Axum => "axum broadcast",
             Server::Ceiling => "tokio ceiling",
             Server::Topics => "ours (sse-topics)",
-            Server::Mercure => "Mercure hub",
+            Server::Mercure => "Mercure hub (local)",
+            Server::MercureBolt => "Mercure hub (bolt)",
             Server::Nchan => "nchan (nginx)",
             Server::Centrifugo => "Centrifugo (uni_sse)",
         }
@@ -79,7 +83,7 @@ impl Server {
         match self {
             Server::Ours | Server::Lean => "/events",
             Server::Chat => "/chat/messages",
-            Server::Topics | Server::Mercure => "/.well-known/mercure",
+            Server::Topics | Server::Mercure | Server::MercureBolt => "/.well-known/mercure",
             Server::Centrifugo => "/api/publish",
             _ => "/publish",
         }
@@ -100,7 +104,9 @@ pub async fn serve(
         Server::Axum => axum_peer(port).await,
         Server::Ceiling => ceiling(port).await,
         Server::Topics => topics(port, history).await,
-        Server::Mercure => Err("Mercure's hub is its own binary (bench/build-mercure.sh)".into()),
+        Server::Mercure | Server::MercureBolt => {
+            Err("Mercure's hub is its own binary (bench/build-mercure.sh)".into())
+        }
         Server::Nchan => Err("nchan runs in nginx (bench/install-nchan.sh)".into()),
         Server::Centrifugo => {
             Err("Centrifugo runs as its own binary (bench/install-centrifugo.sh)".into())
@@ -163,6 +169,8 @@ async fn ours(
     run_ours(&args, streams, app, lean_server).await
 }
 
+/// Updates a topic hub keeps (ours, and Mercure on bolt): `bench serve`'s default.
+pub const HUB_HISTORY: usize = 4096;
 /// The JWT key both hubs check tokens with (HS256), and the issuer and audience
 /// they require (Mercure's hub requires both).
 pub const HUB_SECRET: &str = "the benchmark's HS256 key, at least 32 bytes long";
