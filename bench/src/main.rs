@@ -7,6 +7,7 @@ mod hubs;
 mod lean;
 mod load;
 mod one_per_write;
+mod peers;
 mod per_event;
 mod report;
 mod servers;
@@ -75,6 +76,22 @@ enum Cmd {
         /// Seconds measured at 10 events a second (twice that at 1).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// Every hub side by side (issue 44): ours (sse-resume's hub and sse-topics), nchan,
+    /// Centrifugo and Mercure's hub on local and on bolt, broadcasting at a fixed rate to
+    /// 1,000, 5,000 and 19,000 subscribers, alternating rounds; writes
+    /// `<out>/<date>-peers.md` and `<date>-peers.svg`.
+    Peers {
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// Seconds measured at 10 events a second (five times that at 2).
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
+        /// 200 subscribers, one run: checks the harness.
+        #[arg(long)]
+        quick: bool,
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
@@ -239,6 +256,12 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => hubs::suite(runs, seconds, quick, &out).await,
+            Cmd::Peers {
+                runs,
+                seconds,
+                quick,
+                out,
+            } => peers::suite(runs, seconds, quick, &out).await,
             Cmd::OnePerWrite { runs, seconds, out } => {
                 one_per_write::suite(runs, seconds, &out).await
             }
