@@ -137,11 +137,6 @@ async fn symfonys_component_works_with_0x_tokens_and_topic_templates_with_protoc
     Ok(())
 }
 
-/// Publishes `data` on `urn:feed` through `base`; the id the hub answered.
-async fn publish(base: &str, data: &str) -> TestResult<String> {
-    publish_form(base, &format!("topic=urn%3Afeed&data={data}")).await
-}
-
 /// Publishes the (encoded) `form` through `base` with a publisher's token; the id.
 async fn publish_form(base: &str, form: &str) -> TestResult<String> {
     let response = http()
@@ -157,9 +152,14 @@ async fn publish_form(base: &str, form: &str) -> TestResult<String> {
     Ok(response.text().await?)
 }
 
-#[tokio::test]
-async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult {
-    // Two instances on one Redis: B takes the updates while A restarts on its port.
+/// Updates on `urn:feed` (private ones when `private`) to a client that `client`
+/// starts on a stream URL and a subscriber's token, across a restart of its hub: two
+/// instances on one Redis, B takes two updates while A restarts on its port. The
+/// updates sent and the client's `(id, data)` of each, which must be the same.
+async fn across_a_restart(
+    private: bool,
+    client: impl FnOnce(&str, &str) -> TestResult<ClientProcess>,
+) -> TestResult<(Vec<(String, String)>, Vec<(String, String)>)> {
     let redis = RedisServer::start().await?;
     let url = redis.url();
     let options = [
@@ -169,7 +169,7 @@ async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult
         SECRET,
         "--jwt-audience",
         AUDIENCE,
-        // requests-sse waits `retry:` before reconnecting (then twice that, ...).
+        // The clients wait `retry:` before reconnecting.
         "--retry-ms",
         "100",
         "--retry-jitter-pct",
@@ -178,94 +178,60 @@ async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult
     let mut a = AppProcess::spawn(BIN, &options).await?;
     let b = AppProcess::spawn(BIN, &options).await?;
     let a_port = a.port()?.to_string();
-    let python = tool_path("CLIENTS_PYTHON", "clients-venv/bin/python");
     let stream = format!("{}/.well-known/mercure?match=urn%3Afeed", a.url());
-    let token = token_1_0(&["subscribe"])?;
-    let hint = "scripts/test makes it (a venv with requests-sse), or set CLIENTS_PYTHON";
-    let mut client = ClientProcess::spawn(&python, &[PYTHON_CLIENT, &stream, &token, "5"], hint)?;
-    let mut next = async || client.next_within(Duration::from_secs(20)).await;
-    assert_eq!(next().await?, json!({"open": true}));
-    let mut sent = Vec::new();
-    for data in ["u1", "u2"] {
-        sent.push((publish(a.url(), data).await?, data));
-    }
+    let mut client = client(&stream, &token_1_0(&["subscribe"])?)?;
+    let opened = async || Ok(hub_metric(&a, "sse_open_streams").await? == 1.0);
+    wait_until(WAIT, "the client's stream", opened).await?;
+    let publish = async |base: &str, data: &str| -> TestResult<(String, String)> {
+        let private = if private { "&private=on" } else { "" };
+        let id = publish_form(base, &format!("topic=urn%3Afeed&data={data}{private}")).await?;
+        Ok((id, data.to_owned()))
+    };
+    let mut next = async || -> TestResult<(String, String)> {
+        let line = client.next_within(Duration::from_secs(20)).await?;
+        let text = |name: &str| line[name].as_str().unwrap_or_default().to_owned();
+        Ok((text("id"), text("data")))
+    };
+    let mut sent = vec![publish(a.url(), "u1").await?, publish(a.url(), "u2").await?];
     let mut got = vec![next().await?, next().await?];
-    // A stops (its streams end: the client reconnects, refused while it is down);
-    // B takes two updates; A comes back on its port, and the client resumes there.
+    // A stops (its streams end: the client reconnects, refused while A is down).
     a.stop().await?;
-    for data in ["m1", "m2"] {
-        sent.push((publish(b.url(), data).await?, data));
-    }
+    sent.push(publish(b.url(), "m1").await?);
+    sent.push(publish(b.url(), "m2").await?);
     let restarted = [&options[..], &["--port", a_port.as_str()]].concat();
     let a = within(WAIT, "A to restart", AppProcess::spawn(BIN, &restarted)).await??;
     got.push(next().await?);
     got.push(next().await?);
-    sent.push((publish(a.url(), "after").await?, "after"));
+    sent.push(publish(a.url(), "after").await?);
     got.push(next().await?);
-    let want: Vec<Value> = sent
-        .iter()
-        .map(|(id, data)| json!({"id": id, "data": data}))
-        .collect();
-    assert_eq!(got, want, "each update once, in order, under its id");
+    Ok((sent, got))
+}
+
+#[tokio::test]
+async fn requests_sse_resumes_across_a_hub_restart_without_a_gap() -> TestResult {
+    let python = tool_path("CLIENTS_PYTHON", "clients-venv/bin/python");
+    let hint = "scripts/test makes it (a venv with requests-sse), or set CLIENTS_PYTHON";
+    let (sent, got) = across_a_restart(false, |stream, token| {
+        ClientProcess::spawn(&python, &[PYTHON_CLIENT, stream, token, "5"], hint)
+    })
+    .await?;
+    assert_eq!(got, sent, "each update once, in order, under its id");
     Ok(())
 }
 
 #[tokio::test]
 async fn r3labs_sse_reads_private_updates_and_resumes_after_a_restart() -> TestResult {
-    let redis = RedisServer::start().await?;
-    let url = redis.url();
-    let options = [
-        "--redis",
-        &url,
-        "--jwt-secret",
-        SECRET,
-        "--jwt-audience",
-        AUDIENCE,
-        "--retry-ms",
-        "100",
-    ];
-    let mut hub = AppProcess::spawn(BIN, &options).await?;
-    let port = hub.port()?.to_string();
     let go = tool_path("GO_SSE_CLIENT", "go-sse-client");
-    let stream = format!("{}/.well-known/mercure?match=urn%3Afeed", hub.url());
-    let token = token_1_0(&["subscribe"])?;
     let hint = "scripts/test builds it from reliability/go, or set GO_SSE_CLIENT";
-    let mut client = ClientProcess::spawn(&go, &[&stream, "3", &token], hint)?;
-    // Subscribed once the hub counts its stream.
-    let opened = async || Ok(hub_metric(&hub, "sse_open_streams").await? == 1.0);
-    wait_until(WAIT, "the Go client's stream", opened).await?;
-    let first = publish_private(hub.url(), "private 1").await?;
-    let mut got = vec![client.next().await?];
-    // The hub restarts on its port; the client comes back with Last-Event-ID and gets
-    // what was published meanwhile (through Redis), then what comes after.
-    hub.stop().await?;
-    let redis_only = AppProcess::spawn(BIN, &options).await?;
-    let missed = publish_private(redis_only.url(), "while away").await?;
-    let restarted = [&options[..], &["--port", port.as_str()]].concat();
-    let hub = AppProcess::spawn(BIN, &restarted).await?;
-    got.push(client.next_within(Duration::from_secs(20)).await?);
-    let after = publish_private(hub.url(), "after").await?;
-    got.push(client.next().await?);
-    let want = [
-        (first, "private 1"),
-        (missed, "while away"),
-        (after, "after"),
-    ]
-    .map(|(id, data)| json!({"type": "message", "id": id, "data": data}));
-    assert_eq!(got, want);
+    let (sent, got) = across_a_restart(true, |stream, token| {
+        ClientProcess::spawn(&go, &[stream, "5", token], hint)
+    })
+    .await?;
+    assert_eq!(
+        got, sent,
+        "each private update once, in order, under its id"
+    );
     Ok(())
-}
-
-/// A private update on `urn:feed` through `base`; its id.
-async fn publish_private(base: &str, data: &str) -> TestResult<String> {
-    publish_form(
-        base,
-        &format!(
-            "topic=urn%3Afeed&private=on&data={}",
-            url::form_urlencoded::byte_serialize(data.as_bytes()).collect::<String>()
-        ),
-    )
-    .await
 }
 
 async fn hub_metric(hub: &AppProcess, name: &str) -> TestResult<f64> {

@@ -2,9 +2,8 @@
 
     python requests_sse_client.py URL TOKEN COUNT
 
-Subscribes to URL with the token as a bearer header and prints one JSON line per step,
-flushed: {"open": true} once connected, {"id", "data"} for each update, and exits
-after COUNT updates. On a broken stream requests-sse reconnects by itself, sending
+Subscribes to URL with the token as a bearer header and prints one JSON line, flushed,
+for each update: {"id", "data"}; exits after COUNT updates. On a broken stream requests-sse reconnects by itself, sending
 Last-Event-ID (the last id it saw), after the stream's `retry:`."""
 
 import json
@@ -16,7 +15,6 @@ url, token, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 headers = {"Authorization": f"Bearer {token}"}
 seen = 0
 with EventSource(url, headers=headers, timeout=30, max_connect_retry=10) as source:
-    print(json.dumps({"open": True}), flush=True)
     for event in source:
         if event.type != "message":
             continue
