@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::load::{BenchResult, EVENT_BYTES};
 use crate::per_event::{
-    Regime, Runs, figures, listed, median, ratio_of_medians, rounds_of, write_results,
+    Regime, Runs, cpu_cell, figures, listed, package_version, ratio_of_medians, rounds_of,
+    write_results,
 };
 use crate::servers::Server;
 
@@ -55,12 +56,7 @@ fn markdown(
 ) -> String {
     let mut md = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let nchan = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", "libnginx-mod-nchan"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let nchan = package_version("libnginx-mod-nchan");
     let _ = writeln!(md, "# One event per write, {date}\n");
     let _ = writeln!(
         md,
@@ -94,18 +90,7 @@ fn markdown(
     );
     for (n, rate) in LOADS {
         let key = |s| (s, n, Regime::Rate(rate));
-        let cells: Vec<String> = SERVERS
-            .iter()
-            .map(|&s| {
-                let total = median(figures(results, key(s), |r| r.cpu_us));
-                let user = median(figures(results, key(s), |r| r.user_us));
-                let system = median(figures(results, key(s), |r| r.system_us));
-                match (total, user, system) {
-                    (Some(t), Some(u), Some(k)) => format!("**{t:.2}** ({u:.2} + {k:.2})"),
-                    _ => "failed".to_owned(),
-                }
-            })
-            .collect();
+        let cells: Vec<String> = SERVERS.iter().map(|&s| cpu_cell(results, key(s))).collect();
         let cpu = |s| figures(results, key(s), |r| r.cpu_us);
         let _ = writeln!(
             md,

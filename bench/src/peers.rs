@@ -15,7 +15,8 @@ use plotters::prelude::*;
 
 use crate::load::{BenchResult, EVENT_BYTES};
 use crate::per_event::{
-    PerEvent, Regime, Runs, figures, listed, median, ratio_of_medians, rounds_of, write_results,
+    PerEvent, Regime, Runs, cpu_cell, figures, listed, median, package_version, ratio_of_medians,
+    rounds_of, write_results,
 };
 use crate::servers::Server;
 
@@ -59,15 +60,6 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
     Ok(())
 }
 
-fn version(package: &str) -> String {
-    std::process::Command::new("dpkg-query")
-        .args(["-W", "-f=${Version}", package])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
 fn markdown(
     date: &str,
     command: &str,
@@ -100,7 +92,7 @@ fn markdown(
          hub (built from a dunglas/mercure snapshot) with sse-topics' subscribers and \
          updates, on its `local` transport (no history) and on `bolt` (BoltDB, `size \
          4096`).\n",
-        version("libnginx-mod-nchan")
+        package_version("libnginx-mod-nchan")
     );
     let names: Vec<&str> = SERVERS.iter().map(|s| s.name()).collect();
     let header = |md: &mut String, extra: &[String]| {
@@ -129,18 +121,7 @@ fn markdown(
     header(&mut md, &pair_names);
     for &(n, rate) in loads {
         let key = |s| (s, n, Regime::Rate(rate));
-        let mut cells: Vec<String> = SERVERS
-            .iter()
-            .map(|&s| {
-                let total = median(figures(results, key(s), |r| r.cpu_us));
-                let user = median(figures(results, key(s), |r| r.user_us));
-                let system = median(figures(results, key(s), |r| r.system_us));
-                match (total, user, system) {
-                    (Some(t), Some(u), Some(k)) => format!("**{t:.2}** ({u:.2} + {k:.2})"),
-                    _ => "failed".to_owned(),
-                }
-            })
-            .collect();
+        let mut cells: Vec<String> = SERVERS.iter().map(|&s| cpu_cell(results, key(s))).collect();
         let cpu = |s| figures(results, key(s), |r| r.cpu_us);
         cells.extend(pairs.iter().map(|&(a, b)| ratio_of_medians(cpu(a), cpu(b))));
         let _ = writeln!(md, "| {n} x {rate}/s | {} |", cells.join(" | "));

@@ -232,6 +232,28 @@ pub(crate) async fn rounds_of(
     (results, failures)
 }
 
+/// A table cell of CPU per delivered event at `key`: the median in bold, then the
+/// medians of its user and system parts; `failed` when nothing was measured.
+pub(crate) fn cpu_cell(results: &Runs, key: (Server, usize, Regime)) -> String {
+    let total = median(figures(results, key, |r| r.cpu_us));
+    let user = median(figures(results, key, |r| r.user_us));
+    let system = median(figures(results, key, |r| r.system_us));
+    match (total, user, system) {
+        (Some(t), Some(u), Some(k)) => format!("**{t:.2}** ({u:.2} + {k:.2})"),
+        _ => "failed".to_owned(),
+    }
+}
+
+/// The installed version of a Debian package (empty when unknown).
+pub(crate) fn package_version(package: &str) -> String {
+    std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", package])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 /// Writes a suite's `md` to `<out>/<date>-<name>.md` and prints it.
 pub(crate) fn write_results(out: &str, date: &str, name: &str, md: &str) -> BenchResult<()> {
     std::fs::create_dir_all(out)?;
