@@ -17,13 +17,14 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, TokenData, Validation};
 use salvo::http::cookie::{Cookie, SameSite};
-use salvo::jwt_auth::{CookieFinder, HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt};
+use salvo::jwt_auth::{HeaderFinder, JwtAuth, JwtAuthDecoder, JwtAuthDepotExt, JwtTokenFinder};
 use salvo::prelude::*;
 use salvo_oapi::ToSchema;
 use serde::{Deserialize, Serialize};
 use sse_shared::frame::Frame;
 use sse_shared::issuers::Issuers;
 use sse_shared::names::display_name;
+use sse_shared::secret::cookie_once;
 
 use super::MAX_USER_CHARS;
 
@@ -126,7 +127,7 @@ impl Sessions {
         JwtAuth::new(decoder)
             .finders(vec![
                 Box::new(HeaderFinder::new()),
-                Box::new(CookieFinder::new(self.cookie_name())),
+                Box::new(CookieOnce(self.cookie_name())),
             ])
             .force_passed(true)
     }
@@ -162,6 +163,18 @@ impl Sessions {
             .path("/")
             .max_age(salvo::http::cookie::time::Duration::seconds(max_age_secs))
             .build()
+    }
+}
+
+/// The session cookie, when the request carries it once under its own name
+/// (`secret::cookie_once`): a cookie planted beside it by another site on the domain,
+/// or under an encoded spelling of its name, makes no session, never the planter's.
+struct CookieOnce(&'static str);
+
+#[salvo::async_trait]
+impl JwtTokenFinder for CookieOnce {
+    async fn find_token(&self, req: &mut Request) -> Option<String> {
+        cookie_once(req, self.0).ok().flatten().map(str::to_owned)
     }
 }
 

@@ -583,3 +583,39 @@ async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
     }
     Ok(())
 }
+
+/// A session cookie planted beside the user's (by a sibling subdomain or a plain-HTTP
+/// origin), the same name twice or a name that only decodes to it, makes no session:
+/// never the planter's.
+#[tokio::test]
+async fn a_planted_second_session_cookie_makes_no_session() -> TestResult {
+    let (app, _hub) = start().await?;
+    let alice = sign_in(&app, "alice").await?;
+    let mallory = sign_in(&app, "mallory").await?;
+    let mallory_token = mallory.split_once('=').map_or("", |(_, t)| t);
+    let who = async |cookie: String| -> TestResult<serde_json::Value> {
+        let response = http()
+            .get(app.url("/session"))
+            .header("cookie", cookie)
+            .send()
+            .await?;
+        let body: serde_json::Value = response.json().await?;
+        Ok(body["user"].clone())
+    };
+    assert_eq!(who(alice.clone()).await?, "alice");
+    for planted in [
+        format!("{alice}; {mallory}"),
+        format!(
+            "{alice}; {}%6E={mallory_token}",
+            &COOKIE[..COOKIE.len() - 1]
+        ),
+        format!("%6E{}={mallory_token}", &COOKIE[1..]),
+    ] {
+        assert_eq!(
+            who(planted.clone()).await?,
+            serde_json::Value::Null,
+            "{planted}"
+        );
+    }
+    Ok(())
+}

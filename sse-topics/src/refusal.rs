@@ -2,11 +2,11 @@
 //! Bearer` challenges Mercure (RFC 6750) asks for when it is about the token.
 
 use salvo::http::StatusCode;
-use salvo::http::header::{AUTHORIZATION, COOKIE, HeaderValue};
+use salvo::http::header::{AUTHORIZATION, HeaderValue};
 use salvo::prelude::*;
 use salvo_oapi::{Components, EndpointOutRegister, Operation};
 use sse_shared::error::ApiError;
-use sse_shared::secret::bearer_token;
+use sse_shared::secret::{bearer_token, cookie_once};
 
 use super::HubArgs;
 use super::auth::{LEGACY_COOKIE, LEGACY_QUERY};
@@ -44,30 +44,22 @@ impl Refusal {
 
 /// `400` with `error="invalid_request"` when the token's presentation is malformed or
 /// ambiguous: an `Authorization` header that is not exactly one `Bearer <token>` (RFC
-/// 6750), or the token's cookie more than once (a sibling domain can add one, and which
-/// one counts would be the order the browser sent them in). With `--protocol-compat 8`,
+/// 6750), or the token's cookie more than once or under an encoded spelling of its name
+/// (`secret::cookie_once`: a sibling domain can add one, and which one counts would be
+/// the order the browser sent them in). With `--protocol-compat 8`,
 /// the same for the 0.x cookie and the `authorization` query parameter.
 pub(crate) fn refuse_malformed_presentation(
     req: &Request,
     settings: &HubArgs,
 ) -> Result<(), Refusal> {
     let headers = req.headers().get_all(AUTHORIZATION).iter().count();
-    let cookies = |name: &str| {
-        req.headers()
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter(|c| c.split_once('=').is_some_and(|(n, _)| n.trim() == name))
-            .count()
-    };
     let header_ok = headers == 0 || (headers == 1 && bearer_token(req).is_some());
-    let mut once = header_ok && cookies(&settings.cookie_name) <= 1;
+    let mut once = header_ok && cookie_once(req, &settings.cookie_name).is_ok();
     if settings.compat() {
         let query = req.uri().query().unwrap_or_default().as_bytes();
         let params = url::form_urlencoded::parse(query);
         let tokens = params.filter(|(name, _)| name == LEGACY_QUERY).count();
-        once &= tokens <= 1 && cookies(LEGACY_COOKIE) <= 1;
+        once &= tokens <= 1 && cookie_once(req, LEGACY_COOKIE).is_ok();
     }
     if once {
         return Ok(());
