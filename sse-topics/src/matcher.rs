@@ -509,7 +509,9 @@ impl Matchers {
         };
         let weight = match &compiled {
             Compiled::Pattern { pattern, .. } => expression_bytes(pattern),
-            Compiled::Template { .. } => pattern.len(),
+            // What its expression holds, as for a URL pattern's (not the template's
+            // text: `{+a}` is a few bytes that expand to a costly expression).
+            Compiled::Template { regex, .. } => regex.memory_usage(),
             _ => 0,
         };
         let matcher = Arc::new(Matcher {

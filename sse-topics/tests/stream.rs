@@ -993,6 +993,40 @@ async fn the_expressions_one_client_holds_are_bounded() -> TestResult {
     Ok(())
 }
 
+/// The same bound holds for Mercure 0.x's URI templates (`--protocol-compat 8`): a
+/// template weighs what its expression holds, not its text (`{+a}` is four bytes that
+/// expand to a costly expression), so a client cannot hold dozens of streams of them
+/// and make every update cost seconds to match.
+#[tokio::test]
+async fn the_templates_one_client_holds_are_bounded_too() -> TestResult {
+    let app = start_with(HubArgs {
+        protocol_compat: Some(8),
+        ..settings()?
+    })
+    .await?;
+    let mut held = Vec::new();
+    for stream in 0..10 {
+        let query: String = (0..25)
+            .map(|i| {
+                let template = "{+a}x".repeat(24) + &format!("{{+b{stream}x{i}}}");
+                format!("topic={}&", enc(&template))
+            })
+            .collect();
+        let response = http()
+            .get(app.url(&format!("{HUB}?{query}")))
+            .send()
+            .await?;
+        if response.status() == 429 {
+            expect_error(response, 429, "patterns-too-costly").await?;
+            assert!(stream > 0, "the first stream is within the bound");
+            return Ok(());
+        }
+        assert_eq!(response.status(), 200);
+        held.push(response);
+    }
+    Err("ten streams of 25 costly templates each were all admitted".into())
+}
+
 #[tokio::test]
 async fn a_hub_that_wants_tokens_refuses_anonymous_and_invalid_subscribers() -> TestResult {
     let app = start_with(HubArgs {
