@@ -40,8 +40,13 @@ struct Cli {
     /// alone: tokens saying `iss: NAME` signed with --jwt-secret.
     #[arg(long = "jwt-issuer", env = "NOTIFY_JWT_ISSUER", value_delimiter = ',')]
     jwt_issuers: Vec<IssuerArg>,
+    /// The `aud` every token must name (an identity provider's access tokens carry
+    /// one); this service's own sessions name it too. Without it, a token naming any
+    /// audience is refused.
+    #[arg(long, env = "NOTIFY_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
     /// The least time between two fetches of an issuer's JWKS for a `kid` it lacks.
-    #[arg(long, env = "NOTIFY_JWKS_REFRESH_SECS", default_value_t = 30)]
+    #[arg(long, env = "NOTIFY_JWKS_REFRESH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     jwks_refresh_secs: u64,
     #[command(flatten)]
     history: HistoryArgs,
@@ -84,7 +89,9 @@ async fn run(cli: Cli) -> MainResult {
     let secret = Some(jwt_secret.as_bytes());
     let issuers = Issuers::from_args(&cli.jwt_issuers, secret, refresh).await?;
     // The sessions of `POST /session` name no issuer: always checked with the secret.
-    let sessions = sessions.accepting(issuers.with_secret(None, jwt_secret.as_bytes()));
+    let sessions = sessions
+        .accepting(issuers.with_secret(None, jwt_secret.as_bytes()))
+        .for_audience(cli.jwt_audience);
     let streams = Streams::from_args(&cli.server);
     let limits = cli.history.limits();
     let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));

@@ -38,6 +38,9 @@ pub struct Claims {
     pub sub: String,
     /// When the session ends, in seconds since the Unix epoch.
     pub exp: u64,
+    /// Who the token is for (`--jwt-audience`), when the service is given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
 }
 
 /// Whose a session is, as `GET /session`, `POST /session` and `event: session-expired`
@@ -71,6 +74,8 @@ pub struct Sessions {
     secret: Vec<u8>,
     /// Who issues the tokens accepted: this service's secret, unless told otherwise.
     issuers: Issuers,
+    /// The `aud` every token must name (`None`: tokens naming any are refused).
+    audience: Option<String>,
     /// Under TLS the cookie is `Secure` and named `__Host-...`, which browsers accept
     /// only from a secure origin, for the whole host, set by the host itself.
     tls: bool,
@@ -85,6 +90,7 @@ impl Sessions {
         Ok(Self {
             secret: secret.to_vec(),
             issuers: Issuers::default().with_secret(None, secret),
+            audience: None,
             tls,
             lifetime,
         })
@@ -94,6 +100,13 @@ impl Sessions {
     /// service's secret among them) in place of only this service's own.
     pub fn accepting(mut self, issuers: Issuers) -> Self {
         self.issuers = issuers;
+        self
+    }
+
+    /// Every token must say it is for `audience` (`aud`), as an identity provider's
+    /// access tokens do; this service's own sessions say so too.
+    pub fn for_audience(mut self, audience: Option<String>) -> Self {
+        self.audience = audience;
         self
     }
 
@@ -120,6 +133,10 @@ impl Sessions {
             ..Validation::default()
         };
         validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(audience) = &self.audience {
+            validation.set_audience(&[audience]);
+            validation.required_spec_claims.insert("aud".into());
+        }
         let decoder = StrictDecoder {
             issuers: self.issuers.clone(),
             validation,
@@ -138,6 +155,7 @@ impl Sessions {
         let claims = Claims {
             sub: user.to_owned(),
             exp: unix_now().saturating_add(self.lifetime.as_secs()),
+            aud: self.audience.clone().map(serde_json::Value::String),
         };
         let key = EncodingKey::from_secret(&self.secret);
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)?;

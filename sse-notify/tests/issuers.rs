@@ -23,6 +23,16 @@ async fn who(app: &AppProcess, token: &str) -> TestResult<Value> {
 }
 
 fn token(iss: Option<&str>, alg: Algorithm, key: &EncodingKey) -> TestResult<String> {
+    token_for(iss, None, alg, key)
+}
+
+/// A token for ada from `iss`, for `aud`, signed as `alg` with `key`.
+fn token_for(
+    iss: Option<&str>,
+    aud: Option<&str>,
+    alg: Algorithm,
+    key: &EncodingKey,
+) -> TestResult<String> {
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
@@ -30,6 +40,9 @@ fn token(iss: Option<&str>, alg: Algorithm, key: &EncodingKey) -> TestResult<Str
     let mut claims = json!({"sub": "ada", "exp": exp});
     if let Some(iss) = iss {
         claims["iss"] = iss.into();
+    }
+    if let Some(aud) = aud {
+        claims["aud"] = aud.into();
     }
     Ok(jsonwebtoken::encode(&Header::new(alg), &claims, key)?)
 }
@@ -78,6 +91,53 @@ async fn an_identity_providers_tokens_are_checked_with_its_key_only() -> TestRes
     // This service's own session (no `iss`) still is one.
     let own = token(None, Algorithm::HS256, &secret)?;
     assert_eq!(who(&app, &own).await?, "ada");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// With `--jwt-audience`, a provider's access token (which names its audience) is
+/// accepted when it names this service, and refused naming another or none; this
+/// service's own sessions name it too.
+#[tokio::test]
+async fn with_an_audience_every_token_must_name_it() -> TestResult {
+    let dir = std::env::temp_dir().join(format!("sse-notify-audience-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let private = openssl_key(&dir, "login", &["-algorithm", "ED25519"]).await?;
+    let provider = EncodingKey::from_ed_pem(&private)?;
+    let issuer = format!("{PROVIDER}=pem:{}", dir.join("login.pub").display());
+    let args = [
+        "--admin-token",
+        ADMIN,
+        "--jwt-secret",
+        SECRET,
+        "--jwt-issuer",
+        &issuer,
+        "--jwt-audience",
+        "https://notify.example",
+    ];
+    let app = AppProcess::spawn(BIN, &args).await?;
+    for (aud, user) in [
+        (Some("https://notify.example"), json!("ada")),
+        (Some("https://other.example"), Value::Null),
+        (None, Value::Null),
+    ] {
+        let token = token_for(Some(PROVIDER), aud, Algorithm::EdDSA, &provider)?;
+        assert_eq!(who(&app, &token).await?, user, "{aud:?}");
+    }
+    // A session of this service's own login.
+    let response = http()
+        .post(format!("{}/session", app.url()))
+        .bearer_auth(ADMIN)
+        .json(&json!({"user": "bob"}))
+        .send()
+        .await?;
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .ok_or("no session cookie")?;
+    let cookie = set_cookie.to_str()?.split(';').next().unwrap_or_default();
+    let token = cookie.split_once('=').map_or("", |(_, token)| token);
+    assert_eq!(who(&app, token).await?, "bob");
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -567,7 +567,7 @@ async fn the_keep_alive_defaults_to_30_seconds_here() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
+async fn short_secrets_and_unsafe_issuer_settings_are_refused_at_start() -> TestResult {
     for (args, says) in [
         (
             ["--jwt-secret", "only 31 bytes, one short of 32!"],
@@ -576,6 +576,16 @@ async fn a_short_jwt_secret_or_admin_token_is_refused_at_start() -> TestResult {
         (
             ["--admin-token", "fifteen chars.."],
             "at least 16 characters",
+        ),
+        // A JWKS fetched again on every unknown `kid` would be a lever on the provider.
+        (["--jwks-refresh-secs", "0"], "0 is not in 1..=86400"),
+        // An identity provider's keys over plain HTTP to another host could be anyone's.
+        (
+            [
+                "--jwt-issuer",
+                "https://login.example=jwks:http://10.0.0.1/jwks.json",
+            ],
+            "must be https://",
         ),
     ] {
         let (_, stderr) = refused_at_start(env!("CARGO_BIN_EXE_sse-notify"), &args).await?;

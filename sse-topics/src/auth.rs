@@ -88,9 +88,9 @@ pub fn hoop(issuers: Issuers, cookie: &str, compat: bool) -> JwtAuth<Claims, Tok
     if compat {
         finders.push(Box::new(CookieFinder::new(LEGACY_COOKIE)));
     }
-    // A 0.x token needs neither `exp` nor `aud` (nor `iss`: Mercure does not check it).
+    // A 0.x token needs neither `exp` nor `aud` (nor `iss`: Mercure does not check it);
+    // those it has are checked (an `aud` naming another hub is refused).
     let mut legacy = validation.clone();
-    legacy.validate_aud = false;
     legacy.set_required_spec_claims::<&str>(&[]);
     let decoder = TokenDecoder {
         issuers,
@@ -133,10 +133,13 @@ impl JwtAuthDecoder for TokenDecoder {
             Ok(data) => return Ok(data),
             Err(refused) => refused,
         };
-        let Some(legacy) = &self.legacy else {
+        let (Some(legacy), Ok(Audience(audience))) = (&self.legacy, depot.get_typed::<Audience>())
+        else {
             return Err(refused);
         };
-        let Ok(data) = self.issuers.decode_lenient::<Value>(token, legacy).await else {
+        let mut legacy = legacy.clone();
+        legacy.set_audience(&[audience]);
+        let Ok(data) = self.issuers.decode_lenient::<Value>(token, &legacy).await else {
             return Err(refused);
         };
         // A 1.0 token is held to the 1.0 checks in either mode.

@@ -277,7 +277,7 @@ pub struct HubArgs {
     #[arg(long = "jwt-issuer", env = "JWT_ISSUER", value_delimiter = ',')]
     pub jwt_issuers: Vec<IssuerArg>,
     /// The least time between two fetches of an issuer's JWKS for a `kid` it lacks.
-    #[arg(long, env = "JWKS_REFRESH_SECS", default_value_t = 30)]
+    #[arg(long, env = "JWKS_REFRESH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub jwks_refresh_secs: u64,
     /// The cookie a browser's `EventSource` carries its token in.
     #[arg(

@@ -1327,6 +1327,20 @@ async fn mercure_0x_tokens_are_read_with_protocol_compat_8() -> TestResult {
     let twice = format!("{HUB}?topic=urn%3Aa&authorization={reader}&authorization={reader}");
     let response = http().get(app.url(&twice)).send().await?;
     expect_error(response, 400, "invalid-request").await?;
+    // What a 0.x token has is checked: an `aud` naming another hub is refused, this
+    // hub's is not.
+    let form = [("topic", "urn:a"), ("data", "x")];
+    for (aud, status) in [
+        ("https://other.example/.well-known/mercure", 401),
+        (HUB_URL, 200),
+    ] {
+        let token = token_0x(json!({"aud": aud, "mercure": {"publish": ["*"]}}))?;
+        assert_eq!(
+            post(&app, Some(&token), &form).await?.status(),
+            status,
+            "{aud}"
+        );
+    }
 
     // Without the option, a 0.x token is no token: refused in the header, and not even
     // looked for in the query or the 0.x cookie (those subscribers are anonymous).
