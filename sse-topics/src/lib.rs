@@ -254,7 +254,7 @@ pub struct HubArgs {
     /// rel="mercure"`), what tokens' `aud` must name (unless `--jwt-audience`), and the
     /// base of relative topics and URL patterns. Unset, it follows each request, as
     /// Mercure 1.0 does: its scheme and `Host`, then `/.well-known/mercure` (see
-    /// `discovery.rs`), and relative topics resolve against [`FALLBACK_BASE`].
+    /// `discovery.rs`), and relative topics resolve against `http://hub.invalid/.well-known/mercure`.
     #[arg(long, env = "HUB_URL")]
     pub hub_url: Option<Url>,
     /// The origins the hub answers on (`scheme://host[:port]`; repeat the option or

@@ -62,8 +62,9 @@ pub struct MatchLimits {
     #[arg(long = "match-cache-bytes", env = "MATCH_CACHE_BYTES", default_value_t = CACHE_BYTES)]
     pub cache_bytes: usize,
     /// The most bytes of expressions the open subscriptions of one client address may
-    /// run on every topic (their patterns' custom regular expressions; literal parts and
-    /// whole segments weigh nothing); past it, `429 patterns-too-costly`.
+    /// run on every topic (their patterns' custom regular expressions, and Mercure 0.x
+    /// templates' expressions; literal parts and whole segments weigh nothing); past it,
+    /// `429 patterns-too-costly`.
     #[arg(long = "max-pattern-weight-per-client", env = "MAX_PATTERN_WEIGHT_PER_CLIENT", default_value_t = CLIENT_WEIGHT)]
     pub client_weight: usize,
     /// The most one request may spend compiling its URL patterns ([`COMPILE_TIME`]; not
