@@ -148,6 +148,10 @@ pub struct Matcher {
     /// and URL patterns of literal parts and whole segments): what one evaluation can
     /// cost grows with them.
     pub weight: usize,
+    /// The last topic a URL pattern was asked about, and its answer: every subscriber
+    /// holding this matcher asks about the same update's topic in turn, so all but the
+    /// first are answered here, without parsing the topic or asking the shared answers.
+    last: Mutex<Option<(Box<str>, bool)>>,
 }
 
 enum Compiled {
@@ -214,6 +218,14 @@ impl Matcher {
                 answers,
                 base,
             } => {
+                // Another subscriber may have just asked (not waiting for it if it is
+                // asking now).
+                if let Some(last) = self.last.try_lock()
+                    && let Some((known, answer)) = last.as_ref()
+                    && **known == *topic
+                {
+                    return Some(*answer);
+                }
                 let key = AnswerRef {
                     matcher: *id,
                     topic,
@@ -253,6 +265,9 @@ impl Matcher {
                 let matched = url_matches(pattern, url);
                 if remembered {
                     answers.insert(AnswerKey::new(*id, topic), matched);
+                }
+                if let Some(mut last) = self.last.try_lock() {
+                    *last = Some((topic.into(), matched));
                 }
                 Some(matched)
             }
@@ -520,6 +535,7 @@ impl Matchers {
             pattern: pattern.to_owned(),
             compiled,
             weight,
+            last: Mutex::new(None),
         });
         let mut live = self.live.lock();
         // Forget the matchers nobody holds any more, now and then.
