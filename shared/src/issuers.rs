@@ -185,25 +185,38 @@ impl Issuers {
         self
     }
 
-    /// The issuers `args` name; those without keys are checked with `secret`. JWKS are
-    /// fetched here.
+    /// `secret` (HS256) for the issuers of `args` named without keys of their own
+    /// (`NAME`), and, when there is none, for tokens naming no issuer (or none of these).
+    pub fn with_secret_for(mut self, args: &[IssuerArg], secret: &[u8]) -> Self {
+        let keyless: Vec<&IssuerArg> = args.iter().filter(|arg| arg.keys.is_none()).collect();
+        if keyless.is_empty() {
+            self = self.with_secret(None, secret);
+        }
+        for arg in keyless {
+            self = self.with_secret(Some(&arg.name), secret);
+        }
+        self
+    }
+
+    /// The issuers `args` name: those without keys checked with `secret`
+    /// ([`Issuers::with_secret_for`]), the others with theirs (JWKS fetched here).
     pub async fn from_args(
         args: &[IssuerArg],
         secret: Option<&[u8]>,
         jwks_refresh: Duration,
     ) -> Result<Self, IssuerError> {
         let mut issuers = Issuers::default().jwks_refresh(jwks_refresh);
-        if args.iter().all(|arg| arg.keys.is_some())
-            && let Some(secret) = secret
-        {
-            issuers = issuers.with_secret(None, secret);
+        match secret {
+            Some(secret) => issuers = issuers.with_secret_for(args, secret),
+            None => {
+                if let Some(arg) = args.iter().find(|arg| arg.keys.is_none()) {
+                    return Err(IssuerError::NoSecret(arg.name.clone()));
+                }
+            }
         }
         for arg in args {
             let keys = match &arg.keys {
-                None => match secret {
-                    Some(secret) => Keys::Fixed(vec![DecodingKey::from_secret(secret)]),
-                    None => return Err(IssuerError::NoSecret(arg.name.clone())),
-                },
+                None => continue,
                 Some(KeySource::SecretFile(path)) => Keys::Fixed(vec![read_secret(path)?]),
                 Some(KeySource::Pem(path)) => Keys::Fixed(vec![read_pem(path)?]),
                 Some(KeySource::Jwks(url)) => Keys::Jwks(Jwks::fetch_first(url).await?),
@@ -211,11 +224,6 @@ impl Issuers {
             issuers.named.insert(arg.name.clone(), Arc::new(keys));
         }
         Ok(issuers)
-    }
-
-    /// Whether any issuer is configured.
-    pub fn is_empty(&self) -> bool {
-        self.named.is_empty() && self.unnamed.is_none()
     }
 
     /// `token` checked against its issuer's keys with `validation` (its `algorithms`

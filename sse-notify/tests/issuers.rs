@@ -47,14 +47,20 @@ fn token_for(
     Ok(jsonwebtoken::encode(&Header::new(alg), &claims, key)?)
 }
 
-#[tokio::test]
-async fn an_identity_providers_tokens_are_checked_with_its_key_only() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("sse-notify-issuers-{}", std::process::id()));
+/// An Ed25519 provider made for this run in its own folder (`name`): the folder, the
+/// key it signs with, and its `--jwt-issuer` argument.
+async fn provider(name: &str) -> TestResult<(std::path::PathBuf, EncodingKey, String)> {
+    let dir = std::env::temp_dir().join(format!("sse-notify-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let private = openssl_key(&dir, "login", &["-algorithm", "ED25519"]).await?;
-    let provider = EncodingKey::from_ed_pem(&private)?;
+    let issuer = format!("{PROVIDER}=pem:{}", dir.join("login.pub").display());
+    Ok((dir, EncodingKey::from_ed_pem(&private)?, issuer))
+}
+
+#[tokio::test]
+async fn an_identity_providers_tokens_are_checked_with_its_key_only() -> TestResult {
+    let (dir, provider, issuer) = provider("issuers").await?;
     let public = dir.join("login.pub");
-    let issuer = format!("{PROVIDER}=pem:{}", public.display());
     let args = [
         "--admin-token",
         ADMIN,
@@ -100,11 +106,7 @@ async fn an_identity_providers_tokens_are_checked_with_its_key_only() -> TestRes
 /// service's own sessions name it too.
 #[tokio::test]
 async fn with_an_audience_every_token_must_name_it() -> TestResult {
-    let dir = std::env::temp_dir().join(format!("sse-notify-audience-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let private = openssl_key(&dir, "login", &["-algorithm", "ED25519"]).await?;
-    let provider = EncodingKey::from_ed_pem(&private)?;
-    let issuer = format!("{PROVIDER}=pem:{}", dir.join("login.pub").display());
+    let (dir, provider, issuer) = provider("audience").await?;
     let args = [
         "--admin-token",
         ADMIN,

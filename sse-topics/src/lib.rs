@@ -133,17 +133,11 @@ impl TopicHub {
         if secret.len() < auth::MIN_SECRET_BYTES {
             return Err(SetupError::SecretTooShort);
         }
-        let mut issuers = Issuers::default();
-        let names: Vec<&IssuerArg> = settings.jwt_issuers.iter().collect();
-        if let Some(arg) = names.iter().find(|arg| arg.keys.is_some()) {
+        let args = &settings.jwt_issuers;
+        if let Some(arg) = args.iter().find(|arg| arg.keys.is_some()) {
             return Err(SetupError::IssuerKeys(arg.name.clone()));
         }
-        if names.is_empty() {
-            issuers = issuers.with_secret(None, secret);
-        }
-        for arg in names {
-            issuers = issuers.with_secret(Some(&arg.name), secret);
-        }
+        let issuers = Issuers::default().with_secret_for(args, secret);
         let registry = Arc::new(ActiveSubscriptions::new(log.clone()));
         Self::with_issuers(log, settings, issuers, registry)
     }
