@@ -312,7 +312,7 @@ pub async fn serve_until(
     };
     let tls = tls_config(args)?;
     let listener = TcpListener::bind(&addr).await.map_err(bind_error)?;
-    sse_shared::connection::probe_dead_peers(&listener)?;
+    sse_shared::connection::set_socket_options(&listener)?;
     let local = listener.local_addr().map_err(bind_error)?;
     let settings = ConnectionSettings {
         http1_max_buf: args.max_header_bytes,

@@ -42,7 +42,7 @@ use salvo::prelude::*;
 
 use crate::body::BODY_STALL;
 use crate::config::{ServerArgs, TlsError};
-use crate::connection::{SmallWrites, bound_buffers, probe_dead_peers};
+use crate::connection::{SmallWrites, bound_buffers, set_socket_options};
 use crate::routes::service;
 use crate::shutdown::shutdown_signal;
 use crate::streams::Streams;
@@ -124,13 +124,13 @@ pub async fn serve(
     match args.rustls()? {
         Some(tls) => {
             let acceptor = listener.rustls(tls).try_bind().await.map_err(bind_error)?;
-            probe_dead_peers(acceptor.inner().inner())?;
+            set_socket_options(acceptor.inner().inner())?;
             listening("https", local_addr(&acceptor));
             serve_on(acceptor, streams, service, grace, stop).await
         }
         None => {
             let acceptor = listener.try_bind().await.map_err(bind_error)?;
-            probe_dead_peers(acceptor.inner())?;
+            set_socket_options(acceptor.inner())?;
             listening("http", local_addr(&acceptor));
             serve_on(SmallWrites(acceptor), streams, service, grace, stop).await
         }

@@ -63,7 +63,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let addr = format!("{}:{}", cli.server.host, cli.server.port);
     let listener = TcpListener::new(addr.clone());
     let cannot_listen = |e: salvo::Error| format!("cannot listen on {addr}: {e}");
-    // TLS or not, the listening socket probes for peers that vanished without a FIN.
+    // TLS or not, the listening socket probes for peers that vanished without a FIN
+    // and sends what is written at once (its connections inherit both).
     match cli.server.rustls()? {
         Some(tls) => {
             let acceptor = listener
@@ -71,12 +72,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .try_bind()
                 .await
                 .map_err(cannot_listen)?;
-            connection::probe_dead_peers(acceptor.inner().inner())?;
+            connection::set_socket_options(acceptor.inner().inner())?;
             serve(acceptor, "https", &cli.server, streams, service).await
         }
         None => {
             let acceptor = listener.try_bind().await.map_err(cannot_listen)?;
-            connection::probe_dead_peers(acceptor.inner())?;
+            connection::set_socket_options(acceptor.inner())?;
             // One `send` per small write (an event), not hyper's `writev` of three parts.
             let acceptor = connection::SmallWrites(acceptor);
             serve(acceptor, "http", &cli.server, streams, service).await
