@@ -38,7 +38,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 
@@ -48,6 +48,7 @@ pub use crate::publish_error::PublishError;
 use crate::resume::ResetReason;
 use crate::subscription::{Filter, Sift};
 pub use crate::subscription::{Live, Subscription, reset_frame};
+use crate::wake::{Keyed, Wake};
 
 /// The most bytes of frames one wake-up reads; the rest follows on the next read.
 pub(crate) const MAX_BATCH: usize = 64 * 1024;
@@ -98,6 +99,13 @@ pub trait HubEvent: Send + Sync + 'static {
     /// event shows another), for the `oldest` and `latest` of a `reset`.
     fn shown_id(&self, id: EventId) -> String {
         id.to_string()
+    }
+
+    /// The keys of this event (a topic hub's topics), each passed to `key`: a
+    /// subscriber that waits on keys ([`Subscription::wake_on`]) is woken only by
+    /// events naming one of its keys. None by default.
+    fn wake_keys(&self, key: &mut dyn FnMut(&str)) {
+        let _ = key;
     }
 }
 
@@ -243,7 +251,11 @@ impl<E: HubEvent> History<E> {
 
 pub(crate) struct Inner<E> {
     pub(crate) history: RwLock<History<E>>,
+    /// Wakes the subscribers that wake on every publish.
     pub(crate) wake: watch::Sender<()>,
+    /// The subscribers that wake on their keys only. A publisher takes this lock
+    /// before the history's and rings after releasing that: bells ring in id order.
+    pub(crate) keyed: Arc<Mutex<Keyed>>,
     /// Turns on a blocking thread for costly filters (the `matching` module's).
     pub(crate) turns: OnceLock<Arc<Semaphore>>,
     limits: HistoryLimits,
@@ -290,6 +302,13 @@ impl<E> Clone for Hub<E> {
     }
 }
 
+/// Rings the bells of the keyed subscribers of each of `events` (in id order).
+pub(crate) fn ring<E: HubEvent>(keyed: &Keyed, events: &[(EventId, Arc<E>)]) {
+    for (id, event) in events {
+        event.wake_keys(&mut |key| keyed.ring(key, *id));
+    }
+}
+
 /// The millisecond a hub is made, naming its run (at least 1, so ids always show it).
 fn run_start() -> u64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
@@ -318,6 +337,7 @@ impl<E: HubEvent> Hub<E> {
                     evicted_up_to: None,
                 }),
                 wake,
+                keyed: Arc::default(),
                 turns: OnceLock::new(),
                 limits,
                 observer: Arc::new(observer),
@@ -335,6 +355,8 @@ impl<E: HubEvent> Hub<E> {
     /// the batch without the rest being there too, and subscribers wake once. All or
     /// nothing: if one event cannot be framed, none is published.
     pub fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
+        let keyed = self.inner.keyed.lock();
+        let mut rung = Vec::new();
         let ids = {
             let mut history = self.inner.history.write();
             let (next, ms) = (history.next_seq, history.run.unwrap_or(0));
@@ -345,10 +367,15 @@ impl<E: HubEvent> Hub<E> {
             history.next_seq += stored.len() as u64;
             let ids: Vec<EventId> = stored.iter().map(|s| s.id).collect();
             for stored in stored {
+                if !keyed.is_empty() {
+                    rung.push((stored.id, Arc::clone(&stored.event)));
+                }
                 self.append(&mut history, stored);
             }
             ids
         };
+        ring(&keyed, &rung);
+        drop(keyed);
         self.inner.observer.published(ids.len() as u64);
         self.inner.wake.send_replace(());
         Ok(ids)
@@ -453,7 +480,8 @@ impl<E: HubEvent> Hub<E> {
     ) -> Subscription<E> {
         // Subscribe to wake-ups before reading, so no publish falls in between.
         let wake = self.inner.wake.subscribe();
-        self.start_at(&self.inner.history.read(), start, Box::new(filter), wake)
+        let history = self.inner.history.read();
+        self.start_at(&history, start, Box::new(filter), Wake::Every(wake))
     }
 
     /// Like [`Hub::subscribe_filtered`], with a filter asked under the lock only what it
@@ -475,7 +503,7 @@ impl<E: HubEvent> Hub<E> {
         history: &History<E>,
         start: Start,
         filter: Filter<E>,
-        wake: watch::Receiver<()>,
+        wake: Wake,
     ) -> Subscription<E> {
         // Before the first event: `RUN-0` for an in-memory hub.
         let before_all = EventId {

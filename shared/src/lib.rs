@@ -15,7 +15,8 @@
 //!   [`event_stream`]: the response that writes shared frames (`retry:`, keep-alive).
 //! - [`hub`]: one bounded history that is every subscriber's queue (gapless replay,
 //!   the slow-client policy, a [`HubObserver`]), its subscribers' reads in
-//!   `subscription.rs` (private: its types are the hub's, `hub::Subscription`);
+//!   `subscription.rs` (private: its types are the hub's, `hub::Subscription`), and
+//!   which publishes wake which subscribers in `wake.rs` (private);
 //!   [`matching`]: filters that cost more than a comparison, kept off the lock and the
 //!   workers; [`resume`]: reading `Last-Event-ID`, and the `reset` event's data;
 //!   [`snapshot`]: what a stream that starts with a snapshot needs.
@@ -86,6 +87,7 @@ pub mod streams;
 mod subscription;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wake;
 
 pub use config::ServerArgs;
 pub use error::ApiError;

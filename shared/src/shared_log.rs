@@ -23,14 +23,17 @@
 //! assert_eq!(hub.latest(), Some(id));
 //! ```
 
-use crate::hub::{EventId, Hub, HubEvent, PublishError};
+use std::sync::Arc;
+
+use crate::hub::{EventId, Hub, HubEvent, PublishError, ring};
 
 impl<E: HubEvent> Hub<E> {
     /// Appends an event that already has its id, read from a log other processes share
     /// (the `sse-redis` reader). Ids must grow: one at or below the newest is a repeat
     /// and is skipped (a reader that reconnects may see it again).
     pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
-        {
+        let keyed = self.inner.keyed.lock();
+        let rung = {
             let mut history = self.inner.history.write();
             // The log's ids, not a run of ours, from now on.
             history.run = None;
@@ -38,8 +41,12 @@ impl<E: HubEvent> Hub<E> {
                 return Ok(false);
             }
             let stored = self.store(id, event)?;
+            let rung = (!keyed.is_empty()).then(|| (id, Arc::clone(&stored.event)));
             self.append(&mut history, stored);
-        }
+            rung
+        };
+        ring(&keyed, rung.as_slice());
+        drop(keyed);
         self.inner.observer.published(1);
         self.inner.wake.send_replace(());
         Ok(true)
@@ -63,6 +70,7 @@ impl<E: HubEvent> Hub<E> {
             }
             history.evicted_up_to = Some(up_to);
         }
+        self.inner.keyed.lock().wake_all();
         self.inner.wake.send_replace(());
     }
 }

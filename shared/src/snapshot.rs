@@ -31,6 +31,7 @@
 use bytes::Bytes;
 
 use crate::hub::{EventId, Hub, HubEvent, Start, Subscription};
+use crate::wake::Wake;
 
 /// The first `Some` that `find` returns for `hub`'s retained events, newest first
 /// (for example, the last tick, to go on from it).
@@ -62,7 +63,7 @@ pub fn subscribe_with<E: HubEvent, R>(
     let wake = hub.inner.wake.subscribe();
     let history = hub.inner.history.read();
     let inspected = inspect(&mut history.newest_first().map(|s| &*s.event));
-    let subscription = hub.start_at(&history, start, Box::new(filter), wake);
+    let subscription = hub.start_at(&history, start, Box::new(filter), Wake::Every(wake));
     (subscription, inspected)
 }
 

@@ -11,7 +11,6 @@ use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use salvo_oapi::ToSchema;
 use serde::Serialize;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::frame::Frame;
@@ -20,6 +19,7 @@ use crate::hub::{
     MAX_SCAN_UNLOCKED, merge,
 };
 use crate::resume::{Reset, ResetReason};
+use crate::wake::{KeyedWake, Next, Wake};
 
 /// A filter that runs once per event per subscriber, under the hub's read lock.
 pub(crate) type Filter<E> = Box<dyn Fn(&E) -> bool + Send + Sync>;
@@ -56,7 +56,7 @@ pub struct Subscription<E> {
     pub(crate) taken: VecDeque<Taken<E>>,
     /// Whether it has not yet read up to the newest event once.
     pub(crate) replaying: bool,
-    pub(crate) wake: watch::Receiver<()>,
+    pub(crate) wake: Wake,
     /// Frames to send before the next read (a reset, a snapshot).
     pub(crate) pending: Vec<Bytes>,
     pub(crate) was_reset: bool,
@@ -103,10 +103,19 @@ impl<E: HubEvent> Subscription<E> {
     /// `None` only if the hub is gone.
     pub async fn next_batch(&mut self) -> Option<Bytes> {
         loop {
-            // Mark the current version seen first: a publish after this wakes us. (Not
-            // `borrow_and_update`: that takes the channel's read lock, which every
-            // subscriber shares, on every wake-up.)
-            self.wake.mark_unchanged();
+            // Marked seen first: a publish after this wakes us. A subscriber woken by
+            // its keys alone reads from its first own event since it last read (what
+            // is between is not its own, and may have left the history without this
+            // being a lag), or has nothing to read (see the `wake` module).
+            let next = self.wake.before_read();
+            match next {
+                Next::Wait if self.pending.is_empty() && self.ahead_until.is_none() => {
+                    self.wake.wait().await?;
+                    continue;
+                }
+                Next::ReadFrom(first) => self.cursor = self.cursor.max(first.just_before()),
+                _ => {}
+            }
             let mut batch = Batch::default();
             for frame in std::mem::take(&mut self.pending) {
                 batch.push(&frame);
@@ -136,9 +145,9 @@ impl<E: HubEvent> Subscription<E> {
                 continue;
             }
             match self.ahead_until {
-                None => self.wake.changed().await.ok()?,
-                Some(until) => match tokio::time::timeout_at(until, self.wake.changed()).await {
-                    Ok(changed) => changed.ok()?,
+                None => self.wake.wait().await?,
+                Some(until) => match tokio::time::timeout_at(until, self.wake.wait()).await {
+                    Ok(changed) => changed?,
                     Err(_) => self.give_up_waiting(),
                 },
             }
@@ -167,6 +176,9 @@ impl<E: HubEvent> Subscription<E> {
         let history = self.hub.inner.history.read();
         let observer = &*self.hub.inner.observer;
         if lagged(&mut self.cursor, &history, observer, self.replaying, batch) {
+            if !self.replaying {
+                self.wake.read_up_to(self.cursor);
+            }
             return !self.replaying; // a replay goes on from the oldest retained
         }
         if history.latest.is_some_and(|latest| latest >= self.cursor) {
@@ -212,7 +224,19 @@ impl<E: HubEvent> Subscription<E> {
             scanned += 1;
             behind -= 1;
         }
+        // Up to the newest, stored under the lock: whatever comes after rings after.
+        self.wake.read_up_to(self.cursor);
         true
+    }
+
+    /// From now on this subscription is woken only by the events that name one of
+    /// `keys` ([`HubEvent::wake_keys`]), not by every publish: for a subscriber whose
+    /// filter passes no other event (a topic hub's subscriber of exact topics), so that
+    /// a hub of many keys does not wake every subscriber for every event.
+    pub fn wake_on(mut self, keys: impl IntoIterator<Item = impl Into<Box<str>>>) -> Self {
+        let keys = keys.into_iter().map(Into::into).collect();
+        self.wake = Wake::Keys(KeyedWake::new(&self.hub.inner.keyed, keys));
+        self
     }
 
     /// The frames to send, for [`crate::event_stream::respond`].

@@ -785,3 +785,148 @@ fn the_live_marker_names_only_ids_of_events() {
     assert!(marker(Start::Live).contains(&format!(r#"data: {{"after":"{first}"}}"#)));
     assert!(marker(Start::Recent(5)).contains(&format!(r#"data: {{"after":"{first}"}}"#)));
 }
+
+/// An event with a key, as a topic hub's update has its topics.
+struct Keyed(&'static str);
+
+impl HubEvent for Keyed {
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        Ok(Frame::new().id(&id.to_string())?.data(self.0).finish())
+    }
+
+    fn wake_keys(&self, key: &mut dyn FnMut(&str)) {
+        key(self.0);
+    }
+}
+
+/// A subscriber of key `a` only, woken by its events only.
+fn keyed_subscriber(hub: &Hub<Keyed>, start: Start) -> Subscription<Keyed> {
+    hub.subscribe_filtered(start, |e: &Keyed| e.0 == "a")
+        .wake_on(["a"])
+}
+
+fn keyed_hub(max_events: usize, reports: Reports) -> Hub<Keyed> {
+    let limits = HistoryLimits {
+        max_events,
+        max_bytes: usize::MAX,
+    };
+    Hub::with_observer(limits, reports)
+}
+
+/// A subscriber woken by its keys alone is not moved along by the others' events: when
+/// they have left the history, it goes on from its next own event, with no reset (it
+/// missed nothing).
+#[test]
+fn a_keyed_subscriber_goes_past_the_others_events_without_a_reset() {
+    let reports = Reports::default();
+    let hub = keyed_hub(10, reports.clone());
+    let mut sub = keyed_subscriber(&hub, Start::Live);
+    assert!(drain(&mut sub).is_empty());
+    assert!(hub.publish(Keyed("a")).is_ok());
+    assert_eq!(drain(&mut sub), ["1"]);
+    for _ in 0..100 {
+        assert!(hub.publish(Keyed("b")).is_ok());
+    }
+    assert!(drain(&mut sub).is_empty(), "no event of its own yet");
+    assert!(hub.publish(Keyed("a")).is_ok());
+    assert!(hub.publish(Keyed("b")).is_ok());
+    assert!(hub.publish(Keyed("a")).is_ok());
+    assert_eq!(drain(&mut sub), ["102", "104"]);
+    assert_eq!(reports.lagged(), 0);
+}
+
+/// One whose own event left the history before it read it has lagged, keyed or not.
+#[test]
+fn a_keyed_subscriber_that_missed_its_own_event_is_reset() {
+    let reports = Reports::default();
+    let hub = keyed_hub(10, reports.clone());
+    let mut sub = keyed_subscriber(&hub, Start::Live);
+    assert!(drain(&mut sub).is_empty());
+    assert!(hub.publish(Keyed("a")).is_ok());
+    for _ in 0..100 {
+        assert!(hub.publish(Keyed("b")).is_ok());
+    }
+    assert_eq!(drain(&mut sub), ["reset:lagged"]);
+    assert_eq!(reports.lagged(), 1);
+    assert!(hub.publish(Keyed("a")).is_ok());
+    assert_eq!(drain(&mut sub), ["102"], "it goes on live");
+}
+
+/// A keyed subscriber waiting for its events is woken by them.
+#[tokio::test]
+async fn a_keyed_subscriber_is_woken_by_its_own_events() {
+    let hub = keyed_hub(100, Reports::default());
+    let mut sub = keyed_subscriber(&hub, Start::Live);
+    let reader = tokio::spawn(async move { sub.next_batch().await.map(|b| blocks(&b)) });
+    tokio::task::yield_now().await;
+    assert!(hub.publish(Keyed("b")).is_ok());
+    assert!(hub.publish(Keyed("a")).is_ok());
+    let seen = tokio::time::timeout(Duration::from_secs(10), reader).await;
+    let seen = seen.ok().and_then(Result::ok).flatten();
+    assert_eq!(seen, Some(vec!["2".to_owned()]));
+}
+
+/// Publishers racing on two keys, keyed subscribers of one: each sees every event of
+/// its key once, in order (none skipped by a jump past the others').
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_publishers_and_keyed_subscribers_see_their_events_once() {
+    const PUBLISHERS: usize = 4;
+    const EACH: usize = 5_000;
+    let hub = keyed_hub(PUBLISHERS * EACH, Reports::default());
+    let subscribers: Vec<_> = (0..20)
+        .map(|_| {
+            let mut sub = keyed_subscriber(&hub, Start::After("0".into()));
+            tokio::spawn(async move {
+                let mut seen: Vec<u64> = Vec::new();
+                while seen.len() < PUBLISHERS * EACH / 2 {
+                    let wait = Duration::from_secs(30);
+                    let batch = tokio::time::timeout(wait, sub.next_batch()).await;
+                    let batch = batch
+                        .unwrap_or_else(|_| panic!("starved after {} events", seen.len()))
+                        .unwrap_or_else(|| panic!("the hub went away"));
+                    for block in blocks(&batch) {
+                        seen.push(block.parse().unwrap_or_else(|_| panic!("{block}")));
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|_| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    let key = if i % 2 == 0 { "a" } else { "b" };
+                    assert!(hub.publish(Keyed(key)).is_ok());
+                    if i % 16 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for publisher in publishers {
+        assert!(publisher.await.is_ok());
+    }
+    let history = hub.subscribe(Start::After("0".into()));
+    let all = drain(&mut { history });
+    let own: Vec<u64> = {
+        // The ids of `a`'s events, from a subscriber of everything.
+        let mut every = hub.subscribe_filtered(Start::After("0".into()), |e: &Keyed| e.0 == "a");
+        drain(&mut every)
+            .iter()
+            .map(|b| b.parse().unwrap_or(0))
+            .collect()
+    };
+    assert_eq!(all.len(), PUBLISHERS * EACH);
+    assert_eq!(own.len(), PUBLISHERS * EACH / 2);
+    for subscriber in subscribers {
+        let seen = subscriber.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            seen == own,
+            "a keyed subscriber saw {} events, not each of its own once",
+            seen.len()
+        );
+    }
+}

@@ -223,6 +223,13 @@ impl HubEvent for Update {
         self.event_type.as_deref() == Some("mercure")
     }
 
+    /// Its topics: a subscriber of exact topics is woken by the updates naming one.
+    fn wake_keys(&self, key: &mut dyn FnMut(&str)) {
+        for topic in &self.topics {
+            key(topic);
+        }
+    }
+
     /// Its topics: up to 100 of 2 KB each that no client is sent, but the history holds.
     fn held_bytes(&self) -> usize {
         self.topics.iter().map(String::len).sum()

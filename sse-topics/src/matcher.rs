@@ -372,6 +372,17 @@ impl Selection {
         &self.all
     }
 
+    /// The topics it selects, when every matcher is an exact topic (none is `*`, a
+    /// URL pattern or a URI template): then only the updates naming one of them can
+    /// match, and the hub wakes its subscriber for those alone.
+    pub fn exact_topics(&self) -> Option<Vec<&str>> {
+        let exact = |m: &Arc<Matcher>| matches!(m.compiled, Compiled::Exact);
+        self.all
+            .iter()
+            .map(|m| exact(m).then_some(m.pattern.as_str()))
+            .collect()
+    }
+
     /// Whether any matcher matches any of `topics`.
     pub fn matches_any<T: AsRef<str>>(&self, topics: &[T]) -> bool {
         self.decide_any(topics, true) == Some(true)

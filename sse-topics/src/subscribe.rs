@@ -84,8 +84,16 @@ pub(crate) async fn subscribe(
         .subscriptions
         .then(|| routing.matchers().to_vec());
     let announced_grants = grants.clone();
+    // Exact topics only: woken by the updates naming them, not by every publish.
+    let keys: Option<Vec<String>> = routing
+        .exact_topics()
+        .filter(|topics| !topics.is_empty())
+        .map(|topics| topics.into_iter().map(str::to_owned).collect());
     let filter = UpdateFilter { grants, routing };
     let mut subscription = hub.hub().subscribe_matching(start, filter);
+    if let Some(keys) = keys {
+        subscription = subscription.wake_on(keys);
+    }
     if let Some(resume) = resume {
         let value = HeaderValue::from_str(&resume.preceding);
         if let Ok(value) = value {

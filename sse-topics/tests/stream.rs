@@ -59,6 +59,22 @@ async fn start() -> TestResult<TestApp> {
     start_with(settings()?).await
 }
 
+/// The hub with a history of `events` updates.
+async fn start_keeping(events: usize) -> TestResult<TestApp> {
+    TestApp::start(ServerArgs::default(), move |streams| {
+        let limits = HistoryLimits {
+            max_events: events,
+            ..HistoryLimits::default()
+        };
+        let hub = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
+        match settings().map(|args| TopicHub::new(Publisher::in_memory(hub), args, SECRET)) {
+            Ok(Ok(topics)) => sse_topics::router(&topics),
+            _ => salvo::Router::new(),
+        }
+    })
+    .await
+}
+
 /// A token with these claims (plus `exp` an hour away unless given), signed with
 /// `secret` under a header of type `typ`.
 fn token_with(secret: &[u8], typ: Option<&str>, mut claims: Value) -> TestResult<String> {
@@ -216,6 +232,31 @@ async fn a_subscriber_gets_exactly_the_updates_its_matchers_select() -> TestResu
         .chain(["sentinel"])
         .collect();
     assert_eq!(until_sentinel(&mut conn, "sentinel").await?, expected);
+    Ok(())
+}
+
+/// A subscriber of exact topics is woken by their updates alone, and goes on past the
+/// others' even when they have left the history meanwhile: no `reset`, nothing missed.
+/// (One of patterns is woken by every update, and reads each.)
+#[tokio::test]
+async fn a_subscriber_of_exact_topics_goes_past_other_topics_without_a_reset() -> TestResult {
+    let app = start_keeping(10).await?;
+    let exact = format!("match={}&match={}", enc("mine"), enc("also-mine"));
+    let pattern = format!("match_urlpattern={}", enc("https://example.com/:id"));
+    let mut exact = subscribe(&app, &exact, &[]).await?;
+    let mut pattern = subscribe(&app, &pattern, &[]).await?;
+    publish(&app, &[("topic", "mine"), ("data", "first")]).await?;
+    assert_eq!(until_sentinel(&mut exact, "first").await?, ["first"]);
+    for n in 0..30 {
+        let topic = format!("https://example.com/{n}");
+        publish(&app, &[("topic", &topic), ("data", &n.to_string())]).await?;
+    }
+    let all: Vec<String> = (0..30).map(|n| n.to_string()).collect();
+    assert_eq!(until_sentinel(&mut pattern, "29").await?, all);
+    publish(&app, &[("topic", "also-mine"), ("data", "second")]).await?;
+    let next = exact.next_event().await?;
+    assert_eq!(next.event, None, "not a reset: {next:?}");
+    assert_eq!(next.data.as_deref(), Some("second"));
     Ok(())
 }
 
