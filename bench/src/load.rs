@@ -5,10 +5,11 @@
 //! Each event's data is 64 bytes: `<seq> <publish time in µs since the epoch> <padding>`,
 //! so clients detect loss by sequence number and measure publish-to-receive latency.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
@@ -39,7 +40,7 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Path and query of the stream.
     pub stream_path: String,
-    pub publish_path: &'static str,
+    pub publish_path: String,
     /// Sent as `Authorization: Bearer` with each stream request and each publish.
     pub bearer: Option<String>,
     /// Topic hubs: publishes are Mercure's form (`topic`, `data`), on topics under this
@@ -94,17 +95,31 @@ pub async fn open_clients(
     n: usize,
     tally: Arc<Tally>,
 ) -> BenchResult<JoinSet<()>> {
+    let request = stream_request(&target.stream_path, target.bearer.as_deref());
+    open_clients_on(target.addr, &[request.into()], n, tally).await
+}
+
+/// Opens `n` streams to `addr` as [`open_clients`] does, client `i` sending
+/// `requests[i % requests.len()]` (one request per topic: clients spread over them).
+pub async fn open_clients_on(
+    addr: SocketAddr,
+    requests: &[Arc<str>],
+    n: usize,
+    tally: Arc<Tally>,
+) -> BenchResult<JoinSet<()>> {
     let mut set = JoinSet::new();
-    let (addr, request): (SocketAddr, Arc<str>) = (
-        target.addr,
-        stream_request(&target.stream_path, target.bearer.as_deref()).into(),
-    );
+    if requests.is_empty() {
+        return Err("no stream request".into());
+    }
     for i in 0..n {
         let source = SocketAddr::V4(SocketAddrV4::new(
             Ipv4Addr::new(127, 0, (i / 250 % 250) as u8 + 1, (i % 250) as u8 + 2),
             0,
         ));
-        let (counter, request) = (Arc::clone(&tally), Arc::clone(&request));
+        let (counter, request) = (
+            Arc::clone(&tally),
+            Arc::clone(&requests[i % requests.len()]),
+        );
         set.spawn(async move {
             let tally = counter;
             if let Err(e) = client(addr, source, &request, &tally).await
@@ -137,9 +152,9 @@ async fn wait_connected(tally: &Tally, want: usize) -> BenchResult<()> {
     Ok(())
 }
 
-/// The request that opens a stream at `path`.
-/// The stream request; with a bearer token (chat's member), in a header, never the URL.
-fn stream_request(path: &str, bearer: Option<&str>) -> String {
+/// The request that opens a stream at `path`; with a bearer token (chat's member), in a
+/// header, never the URL.
+pub fn stream_request(path: &str, bearer: Option<&str>) -> String {
     let auth = bearer.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     format!("GET {path} HTTP/1.1\r\nhost: bench\r\naccept: text/event-stream\r\n{auth}\r\n")
 }
@@ -356,28 +371,82 @@ impl Decoder {
 /// Publishes over one keep-alive connection, with up to `WINDOW` requests in flight.
 pub struct Publisher {
     socket: tokio::net::tcp::OwnedWriteHalf,
-    path: &'static str,
+    path: String,
     authorization: String,
     /// Mercure's form, on topics under this prefix.
     topics: Option<&'static str>,
+    /// Every update on this one topic (Mercure's form) or channel (Centrifugo's API)
+    /// instead.
+    topic: Option<String>,
     /// Centrifugo's HTTP API, with this key.
     api_key: Option<String>,
     acked: Arc<AtomicU64>,
     acked_notify: Arc<Notify>,
+    /// When each request in flight was sent, oldest first (answers come in order).
+    in_flight: Arc<Mutex<VecDeque<Instant>>>,
     sent: u64,
     padding: String,
+}
+
+/// Publishes' answer times, shared by many publishers: recorded while `recording` is set.
+pub struct PublishTimes {
+    pub recording: AtomicBool,
+    histogram: Mutex<Histogram<u64>>,
+    /// Answers that were not `2xx`.
+    pub refused: AtomicU64,
+}
+
+impl PublishTimes {
+    pub fn new() -> BenchResult<Arc<Self>> {
+        Ok(Arc::new(Self {
+            recording: AtomicBool::new(false),
+            histogram: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+            refused: AtomicU64::new(0),
+        }))
+    }
+
+    /// The answer times recorded, in microseconds.
+    pub fn recorded(&self) -> Histogram<u64> {
+        self.histogram.lock().clone()
+    }
 }
 
 const WINDOW: u64 = 64;
 
 impl Publisher {
     pub async fn connect(target: &Target) -> BenchResult<Self> {
+        Self::connect_with(target, None, None).await
+    }
+
+    /// A publisher of every update on `topic` (or channel) at `path`, its answer times
+    /// recorded into `times`.
+    pub async fn on_topic(
+        target: &Target,
+        path: String,
+        topic: String,
+        times: Arc<PublishTimes>,
+    ) -> BenchResult<Self> {
+        let mut publisher = Self::connect_with(target, Some(topic), Some(times)).await?;
+        publisher.path = path;
+        Ok(publisher)
+    }
+
+    async fn connect_with(
+        target: &Target,
+        topic: Option<String>,
+        times: Option<Arc<PublishTimes>>,
+    ) -> BenchResult<Self> {
         let stream = TcpStream::connect(target.addr).await?;
         stream.set_nodelay(true)?;
         let (mut read, write) = stream.into_split();
         let acked = Arc::new(AtomicU64::new(0));
         let acked_notify = Arc::new(Notify::new());
-        let (counter, notify) = (Arc::clone(&acked), Arc::clone(&acked_notify));
+        let in_flight = Arc::new(Mutex::new(VecDeque::<Instant>::new()));
+        let (counter, notify, sent) = (
+            Arc::clone(&acked),
+            Arc::clone(&acked_notify),
+            Arc::clone(&in_flight),
+        );
         tokio::spawn(async move {
             let mut buf = BytesMut::with_capacity(64 * 1024);
             loop {
@@ -392,11 +461,25 @@ impl Publisher {
                     if buf.len() < end + 4 + length {
                         break;
                     }
-                    if !head.starts_with("http/1.1 2") {
-                        eprintln!(
+                    let accepted = head.starts_with("http/1.1 2");
+                    let since = sent.lock().pop_front();
+                    match &times {
+                        Some(times) => {
+                            if !accepted {
+                                times.refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if let Some(since) = since
+                                && times.recording.load(Ordering::Relaxed)
+                            {
+                                let us = since.elapsed().as_micros() as u64;
+                                let _ = times.histogram.lock().record(us.max(1));
+                            }
+                        }
+                        None if !accepted => eprintln!(
                             "publish refused: {}",
                             head.lines().next().unwrap_or_default()
-                        );
+                        ),
+                        None => {}
                     }
                     let _ = buf.split_to(end + 4 + length);
                     counter.fetch_add(1, Ordering::Relaxed);
@@ -410,7 +493,7 @@ impl Publisher {
         });
         Ok(Self {
             socket: write,
-            path: target.publish_path,
+            path: target.publish_path.clone(),
             authorization: target
                 .hub
                 .as_ref()
@@ -419,12 +502,31 @@ impl Publisher {
                 .map(|token| format!("authorization: Bearer {token}\r\n"))
                 .unwrap_or_default(),
             topics: target.hub.as_ref().map(|(topics, _)| *topics),
+            topic,
             api_key: target.api_key.clone(),
             acked,
             acked_notify,
+            in_flight,
             sent: 0,
             padding: "x".repeat(EVENT_BYTES),
         })
+    }
+
+    /// Waits (10 s at most) until every request sent has its answer: a connection
+    /// dropped with a publish in flight may take the publish with it.
+    pub async fn settle(&self) -> BenchResult<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let notified = self.acked_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.acked.load(Ordering::Relaxed) >= self.sent {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Err("publishes still unanswered after 10 s".into());
+            }
+        }
     }
 
     /// Sends event `seq` (waiting while the window is full).
@@ -445,10 +547,13 @@ impl Publisher {
         body.push_str(&self.padding[..pad]);
         let mut content_type = "text/plain";
         if let Some(prefix) = self.topics {
-            // One topic per update; the data's spaces are `+` in a form.
-            let topic = format!("{prefix}{}", seq % 1000)
-                .replace(':', "%3A")
-                .replace('/', "%2F");
+            // One topic per update (or the publisher's own); the data's spaces are `+`
+            // in a form.
+            let topic = match &self.topic {
+                Some(topic) => topic.clone(),
+                None => format!("{prefix}{}", seq % 1000),
+            };
+            let topic: String = url::form_urlencoded::byte_serialize(topic.as_bytes()).collect();
             body = format!("topic={topic}&data={}", body.replace(' ', "+"));
             content_type = "application/x-www-form-urlencoded";
         }
@@ -456,9 +561,8 @@ impl Publisher {
         let api_key;
         if let Some(key) = &self.api_key {
             // The clients read the text where sse-chat's messages carry it: `"text":"`.
-            body = format!(
-                "{{\"channel\":\"{CENTRIFUGO_CHANNEL}\",\"data\":{{\"text\":\"{body}\"}}}}"
-            );
+            let channel = self.topic.as_deref().unwrap_or(CENTRIFUGO_CHANNEL);
+            body = format!("{{\"channel\":\"{channel}\",\"data\":{{\"text\":\"{body}\"}}}}");
             content_type = "application/json";
             api_key = format!("x-api-key: {key}\r\n");
             authorization = &api_key;
@@ -469,6 +573,7 @@ impl Publisher {
             authorization,
             body.len()
         );
+        self.in_flight.lock().push_back(Instant::now());
         self.socket.write_all(request.as_bytes()).await?;
         self.sent += 1;
         Ok(())

@@ -9,6 +9,7 @@ mod load;
 mod one_per_write;
 mod peers;
 mod per_event;
+mod publishers;
 mod report;
 mod servers;
 mod waves;
@@ -90,6 +91,24 @@ enum Cmd {
         #[arg(long, default_value_t = 8)]
         seconds: u64,
         /// 200 subscribers, one run: checks the harness.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "bench/results")]
+        out: String,
+    },
+    /// Many publishers (issue 44): 500 publishers, each to its own topic at 2 and at 10
+    /// publishes a second, 5,000 subscribers over the topics; sse-topics, nchan,
+    /// Centrifugo and Mercure's hub on local and on bolt, alternating rounds; publish
+    /// answer times, CPU per event, loss; writes `<out>/<date>-publishers.md`.
+    Publishers {
+        /// Only these servers (every hub with topics when none is given).
+        #[arg(long = "server")]
+        servers: Vec<Server>,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        #[arg(long, default_value_t = 8)]
+        seconds: u64,
+        /// 50 publishers to 500 subscribers, one run: checks the harness.
         #[arg(long)]
         quick: bool,
         #[arg(long, default_value = "bench/results")]
@@ -262,6 +281,13 @@ fn main() -> ExitCode {
                 quick,
                 out,
             } => peers::suite(runs, seconds, quick, &out).await,
+            Cmd::Publishers {
+                servers,
+                runs,
+                seconds,
+                quick,
+                out,
+            } => publishers::suite(&servers, runs, seconds, quick, &out).await,
             Cmd::OnePerWrite { runs, seconds, out } => {
                 one_per_write::suite(runs, seconds, &out).await
             }
@@ -376,6 +402,20 @@ async fn start_peer(command: &mut Command, addr: SocketAddr, what: &str) -> Benc
     Ok(child)
 }
 
+/// Centrifugo's stream path for a subscriber of `channel`: a connection token (HS256,
+/// an hour) whose `channels` claim subscribes its holder, in `cf_connect`.
+fn centrifugo_stream(channel: &str) -> BenchResult<String> {
+    let claims = serde_json::json!({
+        "sub": "bench",
+        "exp": sse_topics::auth::unix_now() + 3600,
+        "channels": [channel],
+    });
+    let token = sse_topics::auth::sign(servers::HUB_SECRET.as_bytes(), &claims)?;
+    let connect = serde_json::json!({ "token": token }).to_string();
+    let connect: String = url::form_urlencoded::byte_serialize(connect.as_bytes()).collect();
+    Ok(format!("/connection/uni_sse?cf_connect={connect}"))
+}
+
 impl ServerProcess {
     pub async fn spawn(server: Server) -> BenchResult<Self> {
         if server == Server::Mercure {
@@ -416,7 +456,7 @@ impl ServerProcess {
         let mut target = Target {
             addr,
             stream_path: "/events".to_owned(),
-            publish_path: server.publish_path(),
+            publish_path: server.publish_path().to_owned(),
             bearer: None,
             hub: None,
             api_key: None,
@@ -493,7 +533,7 @@ impl ServerProcess {
         let mut target = Target {
             addr,
             stream_path: String::new(),
-            publish_path: Server::Mercure.publish_path(),
+            publish_path: Server::Mercure.publish_path().to_owned(),
             bearer: None,
             hub: None,
             api_key: None,
@@ -510,7 +550,8 @@ impl ServerProcess {
     /// nchan in one nginx process (`master_process off`: the process measured is the
     /// one that serves), on a free port: `GET /events` subscribes (`nchan_subscriber
     /// eventsource`), `POST /publish` publishes, one channel whose message buffer holds
-    /// as many messages as our history (1,000, for an hour).
+    /// as many messages as our history (1,000, for an hour); the same for a channel
+    /// named by the query (`?channel=`) at `/topic/events` and `/topic/publish`.
     async fn nchan() -> BenchResult<Self> {
         let module = "/usr/lib/nginx/modules/ngx_nchan_module.so";
         if !std::path::Path::new(module).exists() {
@@ -531,6 +572,9 @@ impl ServerProcess {
              \x20 server {{\n    listen 127.0.0.1:{port};\n\
              \x20   location = /events {{ nchan_subscriber eventsource; nchan_channel_id bench; }}\n\
              \x20   location = /publish {{ nchan_publisher; nchan_channel_id bench; \
+             nchan_message_buffer_length 1000; nchan_message_timeout 1h; }}\n\
+             \x20   location = /topic/events {{ nchan_subscriber eventsource; nchan_channel_id $arg_channel; }}\n\
+             \x20   location = /topic/publish {{ nchan_publisher; nchan_channel_id $arg_channel; \
              nchan_message_buffer_length 1000; nchan_message_timeout 1h; }}\n  }}\n}}\n"
         );
         let conf = dir.join("nginx.conf");
@@ -542,7 +586,7 @@ impl ServerProcess {
         let target = Target {
             addr,
             stream_path: "/events".to_owned(),
-            publish_path: Server::Nchan.publish_path(),
+            publish_path: Server::Nchan.publish_path().to_owned(),
             bearer: None,
             hub: None,
             api_key: None,
@@ -589,19 +633,10 @@ impl ServerProcess {
         let mut command = Command::new(&binary);
         command.arg("--config").arg(&file).current_dir(&dir);
         let child = start_peer(&mut command, addr, "Centrifugo").await?;
-        // A connection token (HS256) that subscribes its holder to the bench channel.
-        let claims = serde_json::json!({
-            "sub": "bench",
-            "exp": sse_topics::auth::unix_now() + 3600,
-            "channels": [load::CENTRIFUGO_CHANNEL],
-        });
-        let token = sse_topics::auth::sign(secret.as_bytes(), &claims)?;
-        let connect = serde_json::json!({ "token": token }).to_string();
-        let connect: String = url::form_urlencoded::byte_serialize(connect.as_bytes()).collect();
         let target = Target {
             addr,
-            stream_path: format!("/connection/uni_sse?cf_connect={connect}"),
-            publish_path: Server::Centrifugo.publish_path(),
+            stream_path: centrifugo_stream(load::CENTRIFUGO_CHANNEL)?,
+            publish_path: Server::Centrifugo.publish_path().to_owned(),
             bearer: None,
             hub: None,
             api_key: Some(key.to_owned()),

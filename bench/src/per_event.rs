@@ -82,7 +82,7 @@ pub(crate) fn cpu_ticks_apart(pid: u32) -> BenchResult<(u64, u64)> {
     Ok((field(14)?, field(15)?))
 }
 
-const TICK_US: f64 = 10_000.0;
+pub(crate) const TICK_US: f64 = 10_000.0;
 
 /// One run: `server` with `clients` streams, paced by `regime`, measured for `measure`.
 pub async fn measure(
