@@ -126,6 +126,11 @@ impl HubEvent for Notification {
             .json(&self.clone().into_data(id))?
             .finish())
     }
+
+    // Whom it wakes: its user's streams (`""`: everyone's), not every stream.
+    fn wake_keys(&self, key: &mut dyn FnMut(&str)) {
+        key(self.draft.user.as_deref().unwrap_or(""));
+    }
 }
 
 /// The service: its log, the admin token, and the sessions' secret.
@@ -296,6 +301,8 @@ async fn listen(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
     let settings = StreamSettings::from_depot(depot);
     let session = session::user(depot).cloned();
     let viewer = session.as_ref().map(|claims| claims.sub.clone());
+    // Woken by what is for everyone and for this viewer, not by everyone's.
+    let keys = [Some(String::new()), viewer.clone()].into_iter().flatten();
     let start = Start::resume_or(last_event_id(req), Start::Live);
     // The filter runs on replayed events too, so a resume never leaks another's.
     let events = notifier
@@ -304,6 +311,7 @@ async fn listen(req: &mut Request, depot: &mut Depot, res: &mut Response) -> Res
         .subscribe_filtered(start, move |n: &Notification| {
             n.visible_to(viewer.as_deref())
         })
+        .wake_on(keys)
         .into_stream();
     match session {
         Some(claims) => {

@@ -21,13 +21,14 @@ const SECRET: &[u8] = b"the test JWT secret, 32 bytes or more";
 const COOKIE: &str = "notify-session";
 
 async fn start() -> TestResult<(TestApp, Hub<Notification>)> {
+    start_keeping(HistoryLimits::default()).await
+}
+
+async fn start_keeping(limits: HistoryLimits) -> TestResult<(TestApp, Hub<Notification>)> {
     let mut hub = None;
     let sessions = Sessions::new(SECRET, false, Duration::from_secs(3600))?;
     let app = TestApp::start(ServerArgs::default(), |streams| {
-        let created = Hub::with_observer(
-            HistoryLimits::default(),
-            HubMetrics::register(streams.metrics()),
-        );
+        let created = Hub::with_observer(limits, HubMetrics::register(streams.metrics()));
         hub = Some(created.clone());
         let notifier: Arc<Notifier> =
             Notifier::new(Publisher::in_memory(created), ADMIN.into(), sessions);
@@ -321,6 +322,35 @@ async fn broadcasts_reach_all_and_targeted_ones_only_their_user() -> TestResult 
     let first = format!("{}-1", hub.run().ok_or("no run")?);
     let mut bob_again = listen(&app, Some(&bob_cookie), Some(&first)).await?;
     assert_eq!(titles(&mut bob_again, 2).await?, ["for bob", "all 2"]);
+    Ok(())
+}
+
+/// A stream is woken by what is for everyone and for its user, not by the others':
+/// when theirs have left the history meanwhile, it goes on with no `reset`.
+#[tokio::test]
+async fn a_users_stream_goes_past_the_others_notifications_without_a_reset() -> TestResult {
+    let limits = HistoryLimits {
+        max_events: 10,
+        ..HistoryLimits::default()
+    };
+    let (app, _) = start_keeping(limits).await?;
+    let alice_cookie = sign_in(&app, "alice").await?;
+    let bob_cookie = sign_in(&app, "bob").await?;
+    let mut alice = listen(&app, Some(&alice_cookie), None).await?;
+    let mut bob = listen(&app, Some(&bob_cookie), None).await?;
+    for n in 0..30 {
+        let body = json!({"title": format!("bob {n}"), "message": "m", "user": "bob"});
+        assert_eq!(publish(&app, body).await?.status(), 201);
+    }
+    assert_eq!(
+        titles(&mut bob, 30).await?.last().map(String::as_str),
+        Some("bob 29")
+    );
+    let for_alice = json!({"title": "for alice", "message": "m", "user": "alice"});
+    assert_eq!(publish(&app, for_alice).await?.status(), 201);
+    let all = json!({"title": "all", "message": "m"});
+    assert_eq!(publish(&app, all).await?.status(), 201);
+    assert_eq!(titles(&mut alice, 2).await?, ["for alice", "all"]);
     Ok(())
 }
 
