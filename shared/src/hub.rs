@@ -25,7 +25,10 @@
 //! bounds, so a flood of them never evicts the events clients resume from.
 //!
 //! **Cost.** A publish builds one frame, appends one entry and bumps one version under a
-//! write lock, then wakes the waiting subscribers: nothing is copied per subscriber. A
+//! write lock, then wakes the waiting subscribers (those that wait on every publish, and
+//! those that wait on one of its keys: [`HubEvent::wake_keys`], [`Subscription::wake_on`],
+//! so a hub of many topics wakes a topic's subscribers, not every stream): nothing is
+//! copied per subscriber. A
 //! wake-up takes a read lock, binary-searches the cursor (`O(log n)`), and clones the
 //! frames after it (reference counts, not bytes); joining a batch into one body frame
 //! happens outside the lock. A read looks at at most 4,096 events under the lock, and a

@@ -192,13 +192,17 @@ impl<E: HubEvent> Subscription<E> {
         let mut events = merge(main, apart, false).peekable();
         let mut bytes = 0;
         let mut scanned = 0;
+        // A keyed subscriber passes over the events of other keys unasked, and asks
+        // its few own quickly under the lock however far behind it is.
+        let keyed = self.wake.is_keyed();
         while let Some(stored) = events.peek() {
             if bytes >= MAX_BATCH || scanned == MAX_SCAN {
                 return false;
             }
             let pass = match &self.sift {
+                _ if !self.wake.wants(&*stored.event) => Some(false),
                 None => Some((self.filter)(&stored.event)),
-                Some(_) if behind > FILTER_UNDER_LOCK => None,
+                Some(_) if behind > FILTER_UNDER_LOCK && !keyed => None,
                 Some(sift) => sift.quick(&stored.event),
             };
             let Some(pass) = pass else {

@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
 use crate::event_id::EventId;
+use crate::hub::HubEvent;
 
 /// A keyed subscriber's bell.
 #[derive(Default)]
@@ -134,6 +135,24 @@ impl Wake {
                 }
             }
         }
+    }
+
+    /// Whether `event` may be this subscriber's: for a keyed one, whether it names one
+    /// of its keys (its filter passes no other, so the rest are passed over unasked).
+    pub(crate) fn wants<E: HubEvent>(&self, event: &E) -> bool {
+        let Wake::Keys(keyed) = self else {
+            return true;
+        };
+        let mut wanted = false;
+        event.wake_keys(&mut |key| {
+            wanted = wanted || keyed.keys.binary_search_by(|k| (**k).cmp(key)).is_ok();
+        });
+        wanted
+    }
+
+    /// Whether it wakes on its keys alone.
+    pub(crate) fn is_keyed(&self) -> bool {
+        matches!(self, Wake::Keys(_))
     }
 
     /// Says that a read ended at `cursor`, the newest event: called under the

@@ -930,3 +930,26 @@ async fn racing_publishers_and_keyed_subscribers_see_their_events_once() {
         );
     }
 }
+
+/// A keyed subscriber's filter is asked about its own keys' events only: the others'
+/// are passed over unasked, however many there are.
+#[test]
+fn a_keyed_subscribers_filter_is_asked_about_its_own_events_only() {
+    let hub = keyed_hub(1_000, Reports::default());
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let mut sub = hub
+        .subscribe_filtered(Start::After("0".into()), move |e: &Keyed| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            e.0 == "a"
+        })
+        .wake_on(["a"]);
+    for i in 0..300 {
+        assert!(
+            hub.publish(Keyed(if i % 100 == 0 { "a" } else { "b" }))
+                .is_ok()
+        );
+    }
+    assert_eq!(drain(&mut sub), ["1", "101", "201"]);
+    assert_eq!(asked.load(Ordering::Relaxed), 3);
+}
