@@ -433,7 +433,13 @@ impl ServerProcess {
         let name = clap::ValueEnum::to_possible_value(&server)
             .map(|v| v.get_name().to_owned())
             .ok_or("no name")?;
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut command = Command::new(std::env::current_exe()?);
+        // `BENCH_SERVER_THREADS=N`: the server's runtime with N workers (tokio's
+        // `TOKIO_WORKER_THREADS`), the load generator's untouched.
+        if let Ok(threads) = std::env::var("BENCH_SERVER_THREADS") {
+            command.env("TOKIO_WORKER_THREADS", threads);
+        }
+        let mut child = command
             .args(["serve", &name, "--port", "0"])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
