@@ -144,7 +144,7 @@ impl<E: HubEvent> Costly<E> {
                 matching.quick(event)
             };
             if let Some(pass) = quick {
-                *cursor = *id;
+                *cursor = (*cursor).max(*id);
                 if pass {
                     batch.push(frame);
                 }
@@ -185,7 +185,7 @@ impl<E: HubEvent> Costly<E> {
             .await
             .ok()?;
             for (id, frame) in tested {
-                *cursor = id;
+                *cursor = (*cursor).max(id);
                 if let Some(frame) = frame {
                     batch.push(&frame);
                 }

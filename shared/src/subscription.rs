@@ -107,9 +107,10 @@ impl<E: HubEvent> Subscription<E> {
             // its keys alone reads from its first own event since it last read (what
             // is between is not its own, and may have left the history without this
             // being a lag), or has nothing to read (see the `wake` module).
-            let next = self.wake.before_read();
+            let idle = self.pending.is_empty() && self.taken.is_empty();
+            let next = self.wake.before_read(idle && self.ahead_until.is_none());
             match next {
-                Next::Wait if self.pending.is_empty() && self.ahead_until.is_none() => {
+                Next::Wait => {
                     self.wake.wait().await?;
                     continue;
                 }
@@ -159,6 +160,7 @@ impl<E: HubEvent> Subscription<E> {
         let history = self.hub.inner.history.read();
         if history.latest.is_none_or(|latest| latest < self.cursor) {
             self.cursor = history.latest.unwrap_or(EventId::ZERO);
+            self.wake.forget_read();
             self.pending.push(history.reset(ResetReason::UnknownId));
             self.was_reset = true;
         }
@@ -195,21 +197,33 @@ impl<E: HubEvent> Subscription<E> {
         // A keyed subscriber passes over the events of other keys unasked, and asks
         // its few own quickly under the lock however far behind it is.
         let keyed = self.wake.is_keyed();
+        let mut own = 0;
         while let Some(stored) = events.peek() {
             if bytes >= MAX_BATCH || scanned == MAX_SCAN {
                 return false;
             }
+            let wanted = self.wake.wants(&*stored.event);
+            own += usize::from(wanted);
             let pass = match &self.sift {
-                _ if !self.wake.wants(&*stored.event) => Some(false),
+                _ if !wanted => Some(false),
                 None => Some((self.filter)(&stored.event)),
-                Some(_) if behind > FILTER_UNDER_LOCK && !keyed => None,
+                Some(_) if (if keyed { own } else { behind }) > FILTER_UNDER_LOCK => None,
                 Some(sift) => sift.quick(&stored.event),
             };
             let Some(pass) = pass else {
                 // At most `MAX_SCAN_UNLOCKED` events and about `MAX_BATCH` bytes: what
-                // a subscriber holds outside the history is one batch at most.
-                let mut taken_bytes = 0;
+                // a subscriber holds outside the history is one batch at most. A keyed
+                // one takes its own only, and its cursor goes past the rest now (the
+                // sift moves it no further back).
+                let (mut taken_bytes, mut looked) = (0, 0);
                 for stored in events.by_ref().take(MAX_SCAN_UNLOCKED) {
+                    looked += 1;
+                    if keyed {
+                        self.cursor = stored.id;
+                        if !self.wake.wants(&*stored.event) {
+                            continue;
+                        }
+                    }
                     taken_bytes += stored.frame.len();
                     let taken = (stored.id, Arc::clone(&stored.event), stored.frame.clone());
                     self.taken.push_back(taken);
@@ -217,7 +231,11 @@ impl<E: HubEvent> Subscription<E> {
                         break;
                     }
                 }
-                return behind <= self.taken.len();
+                let read_all = behind <= looked;
+                if read_all {
+                    self.wake.read_up_to(self.cursor);
+                }
+                return read_all;
             };
             self.cursor = stored.id;
             if pass {

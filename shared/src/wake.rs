@@ -13,7 +13,9 @@
 //! without that being a lag; with no such event it goes back to waiting without
 //! reading. Bells are rung in id order (a publisher holds the registry's lock from
 //! taking its ids to ringing) and a read's end is stored under the history's read
-//! lock, so an event after it is always rung after it is stored.
+//! lock, so an event after it is always rung after it is stored. A subscriber whose
+//! first own event since is kept apart ([`crate::hub::HubEvent::kept_apart`]) while
+//! the main history moved past it is told it lagged, as any subscriber that far behind.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ struct BellState {
 }
 
 impl Bell {
+    /// Notifies only when `first` changes: while it holds an unread event, the wake-up
+    /// that put it there is still to come, and the read it brings reads this one too.
     fn ring(&self, id: EventId) {
         let mut state = self.state.lock();
         let stale = match (state.first, state.read_up_to) {
@@ -52,9 +56,9 @@ impl Bell {
         };
         if stale {
             state.first = Some(id);
+            drop(state);
+            self.notify.notify_one();
         }
-        drop(state);
-        self.notify.notify_one();
     }
 }
 
@@ -72,7 +76,8 @@ pub(crate) enum Next {
 #[derive(Default)]
 pub(crate) struct Keyed {
     next: u64,
-    by_key: HashMap<Box<str>, HashMap<u64, Arc<Bell>>>,
+    /// Each key once, shared by its subscribers (a subscription holds no copy).
+    by_key: HashMap<Arc<str>, HashMap<u64, Arc<Bell>>>,
 }
 
 impl Keyed {
@@ -110,7 +115,7 @@ impl Wake {
     /// Called before each read: from here on a publish wakes the next [`Wake::wait`].
     /// A keyed subscriber that read up to the newest event last time reads from its
     /// first own event since, or waits if there is none.
-    pub(crate) fn before_read(&mut self) -> Next {
+    pub(crate) fn before_read(&mut self, may_wait: bool) -> Next {
         match self {
             // Not `borrow_and_update`: that takes the channel's read lock, which every
             // subscriber shares, on every wake-up.
@@ -121,17 +126,16 @@ impl Wake {
             Wake::Keys(keyed) => {
                 let mut state = keyed.bell.state.lock();
                 let first = state.first.take();
-                match (state.read_up_to, first) {
-                    (Some(read), Some(first)) if first > read => {
-                        state.read_up_to = None;
-                        Next::ReadFrom(first)
+                // A risen floor first: entries of its own may be among those lost.
+                let read_up_to = state.read_up_to.take().filter(|_| !state.recheck);
+                state.recheck = false;
+                match (read_up_to, first) {
+                    (Some(read), Some(first)) if first > read => Next::ReadFrom(first),
+                    (Some(read), _) if may_wait => {
+                        state.read_up_to = Some(read);
+                        Next::Wait
                     }
-                    (Some(_), _) if !state.recheck => Next::Wait,
-                    _ => {
-                        state.read_up_to = None;
-                        state.recheck = false;
-                        Next::Read
-                    }
+                    _ => Next::Read,
                 }
             }
         }
@@ -153,6 +157,13 @@ impl Wake {
     /// Whether it wakes on its keys alone.
     pub(crate) fn is_keyed(&self) -> bool {
         matches!(self, Wake::Keys(_))
+    }
+
+    /// Forgets where the last read ended (the cursor moved back from there).
+    pub(crate) fn forget_read(&self) {
+        if let Wake::Keys(keyed) = self {
+            keyed.bell.state.lock().read_up_to = None;
+        }
     }
 
     /// Says that a read ended at `cursor`, the newest event: called under the
@@ -180,7 +191,8 @@ impl Wake {
 pub(crate) struct KeyedWake {
     bell: Arc<Bell>,
     id: u64,
-    keys: Vec<Box<str>>,
+    /// Sorted.
+    keys: Vec<Arc<str>>,
     registry: Arc<Mutex<Keyed>>,
 }
 
@@ -193,10 +205,18 @@ impl KeyedWake {
         let mut keyed = registry.lock();
         let id = keyed.next;
         keyed.next += 1;
-        for key in &keys {
-            let bells = keyed.by_key.entry(key.clone()).or_default();
-            bells.insert(id, Arc::clone(&bell));
-        }
+        let keys = keys
+            .into_iter()
+            .map(|key| {
+                let shared = match keyed.by_key.get_key_value(&*key) {
+                    Some((shared, _)) => Arc::clone(shared),
+                    None => Arc::from(key),
+                };
+                let bells = keyed.by_key.entry(Arc::clone(&shared)).or_default();
+                bells.insert(id, Arc::clone(&bell));
+                shared
+            })
+            .collect();
         drop(keyed);
         Self {
             bell,
@@ -211,10 +231,10 @@ impl Drop for KeyedWake {
     fn drop(&mut self) {
         let mut keyed = self.registry.lock();
         for key in &self.keys {
-            if let Some(bells) = keyed.by_key.get_mut(key) {
+            if let Some(bells) = keyed.by_key.get_mut(&**key) {
                 bells.remove(&self.id);
                 if bells.is_empty() {
-                    keyed.by_key.remove(key);
+                    keyed.by_key.remove(&**key);
                 }
             }
         }

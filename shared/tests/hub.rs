@@ -953,3 +953,79 @@ fn a_keyed_subscribers_filter_is_asked_about_its_own_events_only() {
     assert_eq!(drain(&mut sub), ["1", "101", "201"]);
     assert_eq!(asked.load(Ordering::Relaxed), 3);
 }
+
+/// A shared log that lost entries while this instance was not reading: a keyed
+/// subscriber hears of it (its own may be among them), as every subscriber does.
+#[test]
+fn a_keyed_subscriber_hears_of_a_shared_logs_lost_entries() {
+    let hub = keyed_hub(100, Reports::default());
+    hub.take_ids_from_shared_log();
+    let id = |seq| EventId { ms: 1, seq };
+    let mut sub = keyed_subscriber(&hub, Start::Live);
+    assert!(drain(&mut sub).is_empty());
+    assert_eq!(hub.append_with_id(id(1), Keyed("a")).ok(), Some(true));
+    assert_eq!(drain(&mut sub), ["1"]);
+    hub.raise_floor(id(3)); // 2 and 3 were trimmed before this instance read them
+    assert_eq!(hub.append_with_id(id(4), Keyed("a")).ok(), Some(true));
+    assert_eq!(drain(&mut sub), ["reset:lagged"]);
+    assert_eq!(hub.append_with_id(id(5), Keyed("a")).ok(), Some(true));
+    assert_eq!(drain(&mut sub), ["5"]);
+}
+
+/// A keyed event whose filter answer takes the slow path (out of the lock).
+struct Tagged {
+    key: &'static str,
+    costly: bool,
+}
+
+impl HubEvent for Tagged {
+    fn frame(&self, id: EventId) -> Result<Bytes, FrameError> {
+        Ok(Frame::new().id(&id.to_string())?.data(self.key).finish())
+    }
+
+    fn wake_keys(&self, key: &mut dyn FnMut(&str)) {
+        key(self.key);
+    }
+}
+
+struct OfA;
+
+impl Matching<Tagged> for OfA {
+    fn quick(&self, event: &Tagged) -> Option<bool> {
+        (!event.costly).then_some(event.key == "a")
+    }
+    fn test(&self, event: &Tagged) -> bool {
+        event.key == "a"
+    }
+}
+
+/// A keyed subscriber whose own event went through the slow path still goes past the
+/// others' events that left the history afterwards, without a reset.
+#[tokio::test]
+async fn a_keyed_subscriber_goes_on_past_the_others_after_a_costly_answer() {
+    let limits = HistoryLimits {
+        max_events: 10,
+        max_bytes: usize::MAX,
+    };
+    let reports = Reports::default();
+    let hub: Hub<Tagged> = Hub::with_observer(limits, reports.clone());
+    let mut sub = hub.subscribe_matching(Start::Live, OfA).wake_on(["a"]);
+    let wait = Duration::from_secs(10);
+    let publish = |key, costly| assert!(hub.publish(Tagged { key, costly }).is_ok());
+    publish("a", true);
+    let first = tokio::time::timeout(wait, sub.next_batch()).await;
+    assert_eq!(
+        first.ok().flatten().map(|b| blocks(&b)),
+        Some(vec!["1".to_owned()])
+    );
+    for _ in 0..30 {
+        publish("b", false);
+    }
+    publish("a", false);
+    let next = tokio::time::timeout(wait, sub.next_batch()).await;
+    assert_eq!(
+        next.ok().flatten().map(|b| blocks(&b)),
+        Some(vec!["32".to_owned()])
+    );
+    assert_eq!(reports.lagged(), 0);
+}
