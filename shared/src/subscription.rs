@@ -195,7 +195,7 @@ impl<E: HubEvent> Subscription<E> {
         let mut bytes = 0;
         let mut scanned = 0;
         // A keyed subscriber passes over the events of other keys unasked, and asks
-        // its few own quickly under the lock however far behind it is.
+        // up to four of its own under the lock however far behind it is.
         let keyed = self.wake.is_keyed();
         let mut own = 0;
         while let Some(stored) = events.peek() {
