@@ -322,19 +322,24 @@ fn markdown(
         let _ = writeln!(md);
     };
     let med = |key, pick: fn(&Measured) -> f64| median(figures(results, key, pick));
+    // The medians of `picks` at `key`, divided by `scale`, joined with " / ".
+    type Pick = fn(&Measured) -> f64;
+    let joined = |key, picks: &[Pick], scale: f64, digits: usize| -> String {
+        let values: Option<Vec<String>> = picks
+            .iter()
+            .map(|&pick| med(key, pick).map(|v| format!("{:.digits$}", v / scale)))
+            .collect();
+        values.map_or("failed".to_owned(), |v| v.join(" / "))
+    };
+    let answers: [Pick; 3] = [
+        |r| r.publish_us.0 as f64,
+        |r| r.publish_us.1 as f64,
+        |r| r.publish_us.2 as f64,
+    ];
     table(
         &mut md,
         "Publish answer time (ms): p50 / p99 / max",
-        &|key| match (
-            med(key, |r| r.publish_us.0 as f64),
-            med(key, |r| r.publish_us.1 as f64),
-            med(key, |r| r.publish_us.2 as f64),
-        ) {
-            (Some(a), Some(b), Some(c)) => {
-                format!("{:.1} / {:.1} / {:.1}", a / 1e3, b / 1e3, c / 1e3)
-            }
-            _ => "failed".to_owned(),
-        },
+        &|key| joined(key, &answers, 1e3, 1),
     );
     table(
         &mut md,
@@ -348,23 +353,15 @@ fn markdown(
             _ => "failed".to_owned(),
         },
     );
+    let receipts: [Pick; 2] = [|r| r.receive_us.0 as f64, |r| r.receive_us.1 as f64];
     table(
         &mut md,
         "Publish-to-receive latency (ms): p50 / p99",
-        &|key| match (
-            med(key, |r| r.receive_us.0 as f64),
-            med(key, |r| r.receive_us.1 as f64),
-        ) {
-            (Some(a), Some(b)) => format!("{:.1} / {:.1}", a / 1e3, b / 1e3),
-            _ => "failed".to_owned(),
-        },
+        &|key| joined(key, &receipts, 1e3, 1),
     );
-    table(&mut md, "Publishes and deliveries a second", &|key| match (
-        med(key, |r| r.published_per_sec),
-        med(key, |r| r.delivered_per_sec),
-    ) {
-        (Some(p), Some(d)) => format!("{p:.0} / {d:.0}"),
-        _ => "failed".to_owned(),
+    let rates: [Pick; 2] = [|r| r.published_per_sec, |r| r.delivered_per_sec];
+    table(&mut md, "Publishes and deliveries a second", &|key| {
+        joined(key, &rates, 1.0, 0)
     });
     table(&mut md, "Memory per stream (KiB)", &|key| {
         med(key, |r| r.kib_per_stream).map_or("failed".to_owned(), |v| format!("{v:.1}"))
