@@ -19,6 +19,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
@@ -31,6 +32,10 @@ use crate::hub::HubEvent;
 struct Bell {
     state: Mutex<BellState>,
     notify: Notify,
+    /// The last event (the registry's count of rung events) that looked at this bell.
+    seen: AtomicU64,
+    #[cfg(test)]
+    checks: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]
@@ -48,6 +53,8 @@ impl Bell {
     /// Notifies only when `first` changes: while it holds an unread event, the wake-up
     /// that put it there is still to come, and the read it brings reads this one too.
     fn ring(&self, id: EventId) {
+        #[cfg(test)]
+        self.checks.fetch_add(1, Ordering::Relaxed);
         let mut state = self.state.lock();
         let stale = match (state.first, state.read_up_to) {
             (None, _) => true,
@@ -76,6 +83,8 @@ pub(crate) enum Next {
 #[derive(Default)]
 pub(crate) struct Keyed {
     next: u64,
+    /// How many events have rung (each bell remembers the last that looked at it).
+    events: u64,
     /// Each key once, shared by its subscribers (a subscription holds no copy).
     by_key: HashMap<Arc<str>, HashMap<u64, Arc<Bell>>>,
 }
@@ -86,11 +95,20 @@ impl Keyed {
         self.by_key.is_empty()
     }
 
-    /// Rings the bells of `key`'s subscribers for the event `id`.
-    pub(crate) fn ring(&self, key: &str, id: EventId) {
-        for bell in self.by_key.get(key).into_iter().flat_map(HashMap::values) {
-            bell.ring(id);
-        }
+    /// Rings, for the event `id`, the bells of the subscribers of its keys (each passed
+    /// by `keys`): each bell once, however many of the keys it waits on, so an update
+    /// naming 50 topics costs a subscriber of all 50 one check under the lock, not 50.
+    pub(crate) fn ring(&mut self, id: EventId, keys: impl FnOnce(&mut dyn FnMut(&str))) {
+        self.events += 1;
+        let event = self.events;
+        keys(&mut |key| {
+            for bell in self.by_key.get(key).into_iter().flat_map(HashMap::values) {
+                // Relaxed: the registry's lock orders every ring.
+                if bell.seen.swap(event, Ordering::Relaxed) != event {
+                    bell.ring(id);
+                }
+            }
+        });
     }
 
     /// Wakes every keyed subscriber to read (the history's floor rose: each checks
@@ -252,5 +270,36 @@ impl EventId {
             },
             (ms, seq) => EventId { ms, seq: seq - 1 },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_checks_each_bell_once_however_many_of_its_keys_it_waits_on() {
+        let registry = Arc::new(Mutex::new(Keyed::default()));
+        let topics: Vec<String> = (0..50).map(|i| format!("topic-{i}")).collect();
+        let wakes: Vec<KeyedWake> = (0..3)
+            .map(|_| {
+                KeyedWake::new(
+                    &registry,
+                    topics.iter().map(|t| t.as_str().into()).collect(),
+                )
+            })
+            .collect();
+        let other = KeyedWake::new(&registry, vec!["other".into()]);
+        let mut keyed = registry.lock();
+        for seq in 1..=2 {
+            keyed.ring(EventId { ms: 1, seq }, |key| {
+                topics.iter().for_each(|topic| key(topic));
+            });
+        }
+        drop(keyed);
+        for wake in &wakes {
+            assert_eq!(wake.bell.checks.load(Ordering::Relaxed), 2);
+        }
+        assert_eq!(other.bell.checks.load(Ordering::Relaxed), 0);
     }
 }
