@@ -306,9 +306,9 @@ impl<E> Clone for Hub<E> {
 }
 
 /// Rings the bells of the keyed subscribers of each of `events` (in id order).
-pub(crate) fn ring<E: HubEvent>(keyed: &mut Keyed, events: &[(EventId, Arc<E>)]) {
+pub(crate) fn ring<E: HubEvent>(keyed: &Keyed, events: &[(EventId, Arc<E>)]) {
     for (id, event) in events {
-        keyed.ring(*id, |key| event.wake_keys(key));
+        event.wake_keys(&mut |key| keyed.ring(key, *id));
     }
 }
 
@@ -358,7 +358,7 @@ impl<E: HubEvent> Hub<E> {
     /// the batch without the rest being there too, and subscribers wake once. All or
     /// nothing: if one event cannot be framed, none is published.
     pub fn publish_batch(&self, events: Vec<E>) -> Result<Vec<EventId>, PublishError> {
-        let mut keyed = self.inner.keyed.lock();
+        let keyed = self.inner.keyed.lock();
         let mut rung = Vec::new();
         let ids = {
             let mut history = self.inner.history.write();
@@ -377,7 +377,7 @@ impl<E: HubEvent> Hub<E> {
             }
             ids
         };
-        ring(&mut keyed, &rung);
+        ring(&keyed, &rung);
         drop(keyed);
         self.inner.observer.published(ids.len() as u64);
         self.inner.wake.send_replace(());

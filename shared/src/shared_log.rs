@@ -32,7 +32,7 @@ impl<E: HubEvent> Hub<E> {
     /// (the `sse-redis` reader). Ids must grow: one at or below the newest is a repeat
     /// and is skipped (a reader that reconnects may see it again).
     pub fn append_with_id(&self, id: EventId, event: E) -> Result<bool, PublishError> {
-        let mut keyed = self.inner.keyed.lock();
+        let keyed = self.inner.keyed.lock();
         let rung = {
             let mut history = self.inner.history.write();
             // The log's ids, not a run of ours, from now on.
@@ -45,7 +45,7 @@ impl<E: HubEvent> Hub<E> {
             self.append(&mut history, stored);
             rung
         };
-        ring(&mut keyed, rung.as_slice());
+        ring(&keyed, rung.as_slice());
         drop(keyed);
         self.inner.observer.published(1);
         self.inner.wake.send_replace(());

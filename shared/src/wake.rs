@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
@@ -32,8 +31,6 @@ use crate::hub::HubEvent;
 struct Bell {
     state: Mutex<BellState>,
     notify: Notify,
-    /// The last event (the registry's count of rung events) that looked at this bell.
-    seen: AtomicU64,
 }
 
 #[derive(Default)]
@@ -79,8 +76,6 @@ pub(crate) enum Next {
 #[derive(Default)]
 pub(crate) struct Keyed {
     next: u64,
-    /// How many events have rung (each bell remembers the last that looked at it).
-    events: u64,
     /// Each key once, shared by its subscribers (a subscription holds no copy).
     by_key: HashMap<Arc<str>, HashMap<u64, Arc<Bell>>>,
 }
@@ -91,26 +86,11 @@ impl Keyed {
         self.by_key.is_empty()
     }
 
-    /// Rings, for the event `id`, the bells of the subscribers of its keys (each passed
-    /// by `keys`).
-    pub(crate) fn ring(&mut self, id: EventId, keys: impl FnOnce(&mut dyn FnMut(&str))) {
-        self.each_bell(keys, |bell| bell.ring(id));
-    }
-
-    /// Calls `each` with the bell of every subscriber of `keys`, once however many of
-    /// the keys it waits on: an update naming 50 topics costs a subscriber of all 50
-    /// one bell's lock, not 50.
-    fn each_bell(&mut self, keys: impl FnOnce(&mut dyn FnMut(&str)), mut each: impl FnMut(&Bell)) {
-        self.events += 1;
-        let event = self.events;
-        keys(&mut |key| {
-            for bell in self.by_key.get(key).into_iter().flat_map(HashMap::values) {
-                // Relaxed: the registry's lock orders every event.
-                if bell.seen.swap(event, Ordering::Relaxed) != event {
-                    each(bell);
-                }
-            }
-        });
+    /// Rings the bells of `key`'s subscribers for the event `id`.
+    pub(crate) fn ring(&self, key: &str, id: EventId) {
+        for bell in self.by_key.get(key).into_iter().flat_map(HashMap::values) {
+            bell.ring(id);
+        }
     }
 
     /// Wakes every keyed subscriber to read (the history's floor rose: each checks
@@ -271,26 +251,6 @@ impl EventId {
                 seq: u64::MAX,
             },
             (ms, seq) => EventId { ms, seq: seq - 1 },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_looks_at_each_bell_once_however_many_of_its_keys_it_waits_on() {
-        let registry = Arc::new(Mutex::new(Keyed::default()));
-        let topics: Vec<String> = (0..50).map(|i| format!("topic-{i}")).collect();
-        let keys = || topics.iter().map(|t| t.as_str().into()).collect();
-        let _all: Vec<KeyedWake> = (0..3).map(|_| KeyedWake::new(&registry, keys())).collect();
-        let _other = KeyedWake::new(&registry, vec!["other".into()]);
-        let mut keyed = registry.lock();
-        for _ in 0..2 {
-            let mut looked = 0;
-            keyed.each_bell(|key| topics.iter().for_each(|t| key(t)), |_| looked += 1);
-            assert_eq!(looked, 3);
         }
     }
 }
