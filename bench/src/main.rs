@@ -93,6 +93,10 @@ enum Cmd {
         /// 200 subscribers, one run: checks the harness.
         #[arg(long)]
         quick: bool,
+        /// Gated instead (at most 4 events ahead of the average subscriber) at 1,000 and
+        /// 5,000; writes `<out>/<date>-peers-gated.md`.
+        #[arg(long)]
+        gated: bool,
         #[arg(long, default_value = "bench/results")]
         out: String,
     },
@@ -279,8 +283,9 @@ fn main() -> ExitCode {
                 runs,
                 seconds,
                 quick,
+                gated,
                 out,
-            } => peers::suite(runs, seconds, quick, &out).await,
+            } => peers::suite(runs, seconds, quick, gated, &out).await,
             Cmd::Publishers {
                 servers,
                 runs,
@@ -561,6 +566,9 @@ impl ServerProcess {
     /// `worker_connections` is past the open-files limit on purpose: nchan takes
     /// connection slots it holds no descriptor for, and at 19,800 nginx began reusing
     /// connections at 18,561 streams (its log: "worker_connections are not enough").
+    /// `keepalive_requests` is raised from nginx's 1,000: past it nginx closes a
+    /// publisher's keep-alive connection, dropping the publishes pipelined behind (a
+    /// gated run stalled at the 1,001st event); the other servers never close it.
     async fn nchan() -> BenchResult<Self> {
         let module = "/usr/lib/nginx/modules/ngx_nchan_module.so";
         if !std::path::Path::new(module).exists() {
@@ -576,7 +584,7 @@ impl ServerProcess {
             "daemon off;\nmaster_process off;\nworker_processes 1;\nworker_rlimit_nofile 20000;\n\
              error_log stderr error;\npid {d}/nginx.pid;\nload_module {module};\n\
              events {{ worker_connections 40000; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+             http {{\n  access_log off;\n  keepalive_requests 100000000;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
              \x20 server {{\n    listen 127.0.0.1:{port};\n\
              \x20   location = /events {{ nchan_subscriber eventsource; nchan_channel_id bench; }}\n\

@@ -1,7 +1,9 @@
 //! `bench peers` (issue 44): the hubs a user would pick instead of ours, side by side on
 //! the broadcast workload (every subscriber gets every event) at a fixed rate, at 1,000,
 //! 5,000 and 19,000 subscribers (the open-files limit of one process here): the cost
-//! curve, CPU per delivered event (user and system apart) and KiB per stream. Ours twice:
+//! curve, CPU per delivered event (user and system apart) and KiB per stream. With
+//! `--gated`, the same servers gated instead (the publisher at most [`WINDOW`] events
+//! ahead of the average subscriber: as fast as each hub delivers, many events a write). Ours twice:
 //! sse-resume's hub (a plain broadcast) and sse-topics (the Mercure hub, whose
 //! subscribers have three matchers, one a URL pattern every update matches, as `bench
 //! hubs` has them); the peers: nchan, Centrifugo, and Mercure's hub on `local` and on
@@ -30,29 +32,73 @@ const SERVERS: [Server; 6] = [
     Server::MercureBolt,
 ];
 
-/// (subscribers, events a second): one event per write, where deployments live; fewer
-/// a second at 19,000, so every hub can keep up on two cores shared with the load.
-const LOADS: [(usize, u64); 3] = [(1_000, 10), (5_000, 10), (19_000, 2)];
+/// (subscribers, how events are published): one event per write, where deployments
+/// live; fewer a second at 19,000, so every hub can keep up on two cores shared with the
+/// load.
+const LOADS: [Load; 3] = [
+    (1_000, Regime::Rate(10)),
+    (5_000, Regime::Rate(10)),
+    (19_000, Regime::Rate(2)),
+];
+
+/// With `--gated`: as fast as each hub delivers.
+const GATED: [Load; 2] = [
+    (1_000, Regime::Gated(WINDOW)),
+    (5_000, Regime::Gated(WINDOW)),
+];
+
+/// Events in flight ahead of the average subscriber, gated (as `bench hubs`).
+const WINDOW: u64 = 4;
+
+type Load = (usize, Regime);
 
 /// How long a load is measured: `seconds`, five times that below 10 events a second
 /// (as many deliveries to count CPU ticks over).
-fn measured(seconds: u64, rate: u64) -> Duration {
-    Duration::from_secs(if rate < 10 { seconds * 5 } else { seconds })
+fn measured(seconds: u64, regime: Regime) -> Duration {
+    let slow = matches!(regime, Regime::Rate(rate) if rate < 10);
+    Duration::from_secs(if slow { seconds * 5 } else { seconds })
 }
 
-pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchResult<()> {
-    let loads: &[(usize, u64)] = if quick { &[(200, 10)] } else { &LOADS };
+/// A load's row name: `1000 x 10/s`, `1000, gated`.
+fn row((n, regime): Load) -> String {
+    match regime {
+        Regime::Rate(rate) => format!("{n} x {rate}/s"),
+        Regime::Gated(_) => format!("{n}, gated"),
+    }
+}
+
+pub async fn suite(
+    runs: usize,
+    seconds: u64,
+    quick: bool,
+    gated: bool,
+    out: &str,
+) -> BenchResult<()> {
+    let loads: &[Load] = match (quick, gated) {
+        (true, false) => &[(200, Regime::Rate(10))],
+        (true, true) => &[(200, Regime::Gated(WINDOW))],
+        (false, false) => &LOADS,
+        (false, true) => &GATED,
+    };
     let measurements: Vec<_> = loads
         .iter()
-        .map(|&(n, rate)| (n, Regime::Rate(rate), measured(seconds, rate)))
+        .map(|&(n, regime)| (n, regime, measured(seconds, regime)))
         .collect();
     let (results, failures) = rounds_of(&SERVERS, &measurements, runs).await;
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let flags = if gated { " --gated" } else { "" };
     let command = match quick {
-        true => format!("cargo run -p bench --release -- peers --quick --seconds {seconds}"),
-        false => format!("cargo run -p bench --release -- peers --runs {runs} --seconds {seconds}"),
+        true => format!("cargo run -p bench --release -- peers --quick{flags} --seconds {seconds}"),
+        false => format!(
+            "cargo run -p bench --release -- peers{flags} --runs {runs} --seconds {seconds}"
+        ),
     };
     let md = markdown(&date, &command, loads, &results, &failures);
+    if gated {
+        // No curve: the gated loads are two points of another regime.
+        write_results(out, &date, "peers-gated", &md)?;
+        return Ok(());
+    }
     write_results(out, &date, "peers", &md)?;
     let svg = format!("{out}/{date}-peers.svg");
     chart(&svg, loads, &results)?;
@@ -63,7 +109,7 @@ pub async fn suite(runs: usize, seconds: u64, quick: bool, out: &str) -> BenchRe
 fn markdown(
     date: &str,
     command: &str,
-    loads: &[(usize, u64)],
+    loads: &[Load],
     results: &Runs,
     failures: &[String],
 ) -> String {
@@ -75,7 +121,8 @@ fn markdown(
         "Command: `{command}` (peers installed by `bench/install-nchan.sh`, \
          `bench/install-centrifugo.sh` and `bench/build-mercure.sh`). {cores} cores shared by \
          the server and the load generator; {EVENT_BYTES}-byte events over loopback HTTP/1.1, \
-         published at a fixed rate, each to every subscriber. CPU is the server process's \
+         published at a fixed rate (gated: at most {WINDOW} ahead of the average subscriber), \
+         each to every subscriber. CPU is the server process's \
          user and system time from `/proc/<pid>/stat` over the measured window (after 1 s of \
          warm-up), divided by the events delivered in it; memory is the server's RSS growth \
          over the open streams, per stream; latency is from publish to receipt. Each cell \
@@ -101,7 +148,7 @@ fn markdown(
             .map(|n| n.to_string())
             .chain(extra.to_vec())
             .collect();
-        let _ = writeln!(md, "| subscribers x rate | {} |", all.join(" | "));
+        let _ = writeln!(md, "| subscribers, publishing | {} |", all.join(" | "));
         let _ = writeln!(md, "|---|{}", "---:|".repeat(all.len()));
     };
     // Ours against each peer: the broadcast hub against the broadcast peers, the topic
@@ -119,29 +166,25 @@ fn markdown(
 
     let _ = writeln!(md, "## CPU per delivered event (us): user + system\n");
     header(&mut md, &pair_names);
-    for &(n, rate) in loads {
-        let key = |s| (s, n, Regime::Rate(rate));
+    for &load in loads {
+        let key = |s| (s, load.0, load.1);
         let mut cells: Vec<String> = SERVERS.iter().map(|&s| cpu_cell(results, key(s))).collect();
         let cpu = |s| figures(results, key(s), |r| r.cpu_us);
         cells.extend(pairs.iter().map(|&(a, b)| ratio_of_medians(cpu(a), cpu(b))));
-        let _ = writeln!(md, "| {n} x {rate}/s | {} |", cells.join(" | "));
+        let _ = writeln!(md, "| {} | {} |", row(load), cells.join(" | "));
     }
     let _ = writeln!(md, "\nCells: the median, then its user and system parts.\n");
 
     let _ = writeln!(md, "## Memory per stream (KiB)\n");
     header(&mut md, &pair_names);
-    for &(n, rate) in loads {
-        let kib = |s| {
-            figures(results, (s, n, Regime::Rate(rate)), |r| {
-                r.kib_per_idle_connection
-            })
-        };
+    for &load in loads {
+        let kib = |s| figures(results, (s, load.0, load.1), |r| r.kib_per_idle_connection);
         let mut cells: Vec<String> = SERVERS
             .iter()
             .map(|&s| median(kib(s)).map_or("failed".to_owned(), |v| format!("{v:.1}")))
             .collect();
         cells.extend(pairs.iter().map(|&(a, b)| ratio_of_medians(kib(a), kib(b))));
-        let _ = writeln!(md, "| {n} x {rate}/s | {} |", cells.join(" | "));
+        let _ = writeln!(md, "| {} | {} |", row(load), cells.join(" | "));
     }
 
     let _ = writeln!(
@@ -149,11 +192,11 @@ fn markdown(
         "\n## Publish-to-receive latency (ms): p50 / p99, median of runs\n"
     );
     header(&mut md, &[]);
-    for &(n, rate) in loads {
+    for &load in loads {
         let cells: Vec<String> = SERVERS
             .iter()
             .map(|&s| {
-                let key = (s, n, Regime::Rate(rate));
+                let key = (s, load.0, load.1);
                 let ms = |pick: fn((u64, u64)) -> u64| {
                     median(figures(results, key, |r| {
                         r.latency_us.map_or(f64::NAN, |l| pick(l) as f64 / 1e3)
@@ -165,7 +208,7 @@ fn markdown(
                 }
             })
             .collect();
-        let _ = writeln!(md, "| {n} x {rate}/s | {} |", cells.join(" | "));
+        let _ = writeln!(md, "| {} | {} |", row(load), cells.join(" | "));
     }
 
     for (title, pick, digits) in [
@@ -193,12 +236,12 @@ fn markdown(
     ] {
         let _ = writeln!(md, "\n## {title}\n");
         header(&mut md, &[]);
-        for &(n, rate) in loads {
+        for &load in loads {
             let cells: Vec<String> = SERVERS
                 .iter()
-                .map(|&s| listed(&figures(results, (s, n, Regime::Rate(rate)), pick), digits))
+                .map(|&s| listed(&figures(results, (s, load.0, load.1), pick), digits))
                 .collect();
-            let _ = writeln!(md, "| {n} x {rate}/s | {} |", cells.join(" | "));
+            let _ = writeln!(md, "| {} | {} |", row(load), cells.join(" | "));
         }
     }
     if !failures.is_empty() {
@@ -225,7 +268,7 @@ fn short(server: Server) -> &'static str {
 
 /// Two panels against the number of subscribers: CPU per delivered event, and KiB per
 /// stream; one line per server (medians).
-fn chart(path: &str, loads: &[(usize, u64)], results: &Runs) -> BenchResult<()> {
+fn chart(path: &str, loads: &[Load], results: &Runs) -> BenchResult<()> {
     let colors = [
         RGBColor(47, 111, 222),
         RGBColor(120, 170, 240),
@@ -251,8 +294,8 @@ fn chart(path: &str, loads: &[(usize, u64)], results: &Runs) -> BenchResult<()> 
         let points = |server| -> Vec<(f64, f64)> {
             loads
                 .iter()
-                .filter_map(|&(n, rate)| {
-                    let value = median(figures(results, (server, n, Regime::Rate(rate)), pick))?;
+                .filter_map(|&(n, regime)| {
+                    let value = median(figures(results, (server, n, regime), pick))?;
                     Some(((n as f64).log10(), value))
                 })
                 .collect()
