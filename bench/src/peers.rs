@@ -187,12 +187,20 @@ fn markdown(
         let _ = writeln!(md, "| {} | {} |", row(load), cells.join(" | "));
     }
 
-    let _ = writeln!(
-        md,
-        "\n## Publish-to-receive latency (ms): p50 / p99, median of runs\n"
-    );
-    header(&mut md, &[]);
-    for &load in loads {
+    // Latency is recorded at a fixed rate only (a gated publisher waits for deliveries).
+    let timed: Vec<Load> = loads
+        .iter()
+        .copied()
+        .filter(|(_, regime)| matches!(regime, Regime::Rate(_)))
+        .collect();
+    if !timed.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Publish-to-receive latency (ms): p50 / p99, median of runs\n"
+        );
+        header(&mut md, &[]);
+    }
+    for &load in &timed {
         let cells: Vec<String> = SERVERS
             .iter()
             .map(|&s| {
