@@ -16,13 +16,7 @@ server=${1:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
 clients=${2:?usage: bench/profile.sh SERVER CLIENTS [RATE]}
 rate=${3:-}
 window=5 # seconds measured
-command -v perf >/dev/null || { echo "perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --quiet --release -p bench --manifest-path "$root/Cargo.toml"
-bin="${CARGO_TARGET_DIR:-$root/target}/release/bench"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/perf-setup.sh"
 
 if [ -n "$rate" ]; then
     "$bin" fixed-rate "$server" --clients "$clients" --rate "$rate" --seconds 10 >"$out/load" 2>&1 &

@@ -14,13 +14,7 @@ set -euo pipefail
 server=${1:?usage: bench/syscalls.sh SERVER}
 window=10 # seconds counted
 per_sec=10000 # deliveries a second at 2 publishes a second: 500 x 2 x 10 subscribers
-command -v perf >/dev/null || { echo "perf is missing (Debian: apt-get install linux-perf)" >&2; exit 1; }
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --quiet --release -p bench --manifest-path "$root/Cargo.toml"
-bin="${CARGO_TARGET_DIR:-$root/target}/release/bench"
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/perf-setup.sh"
 
 "$bin" publishers --server "$server" --runs 1 --seconds 30 --out "$out" >"$out/load" 2>&1 &
 load=$!
