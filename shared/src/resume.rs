@@ -47,7 +47,8 @@ pub fn last_event_id(req: &Request) -> Option<String> {
 pub enum ResetReason {
     /// The id is older than the oldest event still retained: something was missed.
     HistoryGap,
-    /// The id has the right shape but was never issued (newer than the latest).
+    /// The id has the right shape but was never issued here (newer than the latest,
+    /// or of another run).
     UnknownId,
     /// The id is not an id of this stream at all.
     InvalidId,
