@@ -592,6 +592,13 @@ impl HubEvent for ChatEvent {
     fn counts_as_recent(&self) -> bool {
         matches!(self, ChatEvent::Message { .. })
     }
+
+    // Joins and leaves in a history of their own: a member reconnecting over and over
+    // (which no join limit counts) never pushes a message out. A stream that resumes
+    // past the oldest one kept may miss a few; its welcome lists who is online.
+    fn kept_apart(&self) -> bool {
+        !matches!(self, ChatEvent::Message { .. })
+    }
 }
 
 /// The `data` of `event: join` and `event: leave`: a member's first stream opened, or

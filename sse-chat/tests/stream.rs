@@ -401,6 +401,53 @@ async fn a_reconnect_gets_exactly_what_it_missed() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_member_reconnecting_over_and_over_pushes_no_message_out_of_the_history() -> TestResult {
+    let args = ServerArgs {
+        keep_alive: Duration::from_secs(1),
+        ..ServerArgs::default()
+    };
+    let streams = Streams::from_args(&args);
+    // Room for six events: the churn below makes ten joins and leaves.
+    let limits = HistoryLimits {
+        max_events: 6,
+        ..HistoryLimits::default()
+    };
+    let room = ChatRoom::in_memory(Hub::new(limits), roomy());
+    let app = TestApp::serve(args, streams, sse_chat::router(&room)).await?;
+    let alice = join(&app, "alice").await?;
+    let mut bob = join(&app, "bob").await?;
+    assert_eq!(post(&app, &alice.token, "one").await?.status(), 202);
+    let (seen, _) = next_of(&mut bob.conn, "message").await?;
+    assert_eq!(post(&app, &alice.token, "two").await?.status(), 202);
+    let bob_token = bob.token.clone();
+    drop(bob);
+    // A known member's reconnects are not joins of new members: no join limit applies.
+    let mallory = join(&app, "mallory").await?;
+    let (mallory_id, mallory_token) = (mallory.id.clone(), mallory.token.clone());
+    drop(mallory);
+    for _ in 0..5 {
+        wait_until(WAIT, "mallory to leave", || async {
+            Ok(room.online().await?.iter().all(|u| u.id != mallory_id))
+        })
+        .await?;
+        drop(rejoin(&app, &mallory_token, &[]).await?);
+    }
+    let mut back = rejoin(&app, &bob_token, &[("last-event-id", &seen)]).await?;
+    loop {
+        let event = back.conn.next_event().await?;
+        match event.event.as_deref() {
+            Some("reset") => return Err(format!("reset: {:?}", event.data).into()),
+            Some("message") => {
+                assert_eq!(json_data(&event)?["text"], "two");
+                break;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_new_member_gets_the_last_50_messages() -> TestResult {
     let (app, room) = start(ServerArgs::default()).await?;
     let alice = join(&app, "alice").await?;
