@@ -31,8 +31,8 @@ function connect() {
   // The cookie keeps our identity; the name is only used if the server forgot us. The
   // browser reconnects by itself (after the server's jittered `retry:`), with the same
   // URL, the cookie and Last-Event-ID, so a reconnect gets exactly what it missed.
-  // A tab that joins the shared stream later is shown its last 50 events (what the
-  // server replays to a new stream), and the stream is reopened from its last id so
+  // A tab that joins the shared stream later is shown the shared stream's last 50
+  // events (a new stream gets the last 50 messages and the presence between), and the stream is reopened from its last id so
   // that tab gets a welcome of its own.
   source = sharedEventSource(`/chat/events?${new URLSearchParams({ name })}`,
     ["welcome", "reset", "join", "leave"], { keep: 50, reopenForNewTab: true });
@@ -88,7 +88,8 @@ function connect() {
       showState("reconnecting");
       return;
     }
-    // Closed for good: the server refused the stream (a bad name, too many joins).
+    // Refused (a bad name, too many joins): EventSource gives up, and the shared
+    // stream tries again after its backoff; a new name from the form opens another.
     showState("closed");
     if (me === null) {
       $("join-error").textContent = "Could not join. Names are 1 to 32 characters that show (no invisible or control characters); or too many joins from here, wait a minute.";

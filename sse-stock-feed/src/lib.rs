@@ -251,13 +251,13 @@ impl Market {
     }
 }
 
-/// A stable opening price from the symbol's name (the tutorial's three as it had them).
 /// One move of a price: up to 0.5% either way, at least a cent; never below one cent.
 fn step(cents: i64, rng: &mut impl rand::Rng) -> i64 {
     let max_step = (cents / 200).max(1);
     (cents + rng.random_range(-max_step..=max_step)).max(1)
 }
 
+/// A stable opening price from the symbol's name (the tutorial's three as it had them).
 fn opening_cents(symbol: &str) -> i64 {
     match symbol {
         "AAPL" => 15_000,
