@@ -22,7 +22,8 @@ struct Cli {
     server: ServerArgs,
     #[command(flatten)]
     redis: RedisArgs,
-    /// The token `POST /notifications` needs; generated and printed when unset.
+    /// The token `POST /notifications` needs (at least 16 characters); generated and
+    /// printed when unset.
     #[arg(long, env = "NOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
     /// The secret that signs and checks session JWTs (HS256, at least 32 bytes): your

@@ -77,7 +77,7 @@ fn document(cookie_name: &str) -> OpenApi {
     let bearer = Http::new(HttpAuthScheme::Bearer)
         .bearer_format("JWT")
         .description(
-            "A JWT whose `mercure` claim grants `publish` / `subscribe` (Mercure's Authorization).",
+            "An access token (JWT, `typ: at+jwt`) whose `authorization_details` grant `publish` / `subscribe` (Mercure's Authorization; the 0.x `mercure` claim with --protocol-compat 8).",
         );
     let cookie =
         ApiKeyValue::with_description(cookie_name, "The same JWT in a cookie (for EventSource).");
@@ -91,7 +91,7 @@ fn updates() -> StreamDoc {
     StreamDoc {
         path: HUB_PATH,
         ids: Some((
-            "The publisher's id if it gave one, else `#` and the hub's MS-N; send it back as Last-Event-ID (or last_event_id) to resume after it.",
+            "The publisher's id if it gave one, else `#` and the hub's RUN-N; send it back as Last-Event-ID (or last_event_id) to resume after it.",
             "",
         )),
         events: vec![
