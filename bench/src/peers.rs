@@ -3,11 +3,11 @@
 //! 5,000 and 19,000 subscribers (the open-files limit of one process here): the cost
 //! curve, CPU per delivered event (user and system apart) and KiB per stream. With
 //! `--gated`, the same servers gated instead (the publisher at most [`WINDOW`] events
-//! ahead of the average subscriber: as fast as each hub delivers, many events a write). Ours twice:
-//! sse-resume's hub (a plain broadcast) and sse-topics (the Mercure hub, whose
-//! subscribers have three matchers, one a URL pattern every update matches, as `bench
-//! hubs` has them); the peers: nchan, Centrifugo, and Mercure's hub on `local` and on
-//! `bolt`, with their topic workload as sse-topics'. The servers take turns, their
+//! ahead of the average subscriber: as fast as each hub delivers, many events a
+//! write). Ours twice: sse-resume's hub (a plain broadcast) and sse-topics (the Mercure
+//! hub, whose subscribers have three matchers, one a URL pattern every update matches,
+//! as `bench hubs` has them); the peers: nchan, Centrifugo, and Mercure's hub on
+//! `local` and on `bolt`, with their topic workload as sse-topics'. The servers take turns, their
 //! order reversed each round. Writes `<out>/<date>-peers.md` and `<date>-peers.svg`.
 
 use std::fmt::Write as _;

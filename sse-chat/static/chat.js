@@ -32,8 +32,8 @@ function connect() {
   // browser reconnects by itself (after the server's jittered `retry:`), with the same
   // URL, the cookie and Last-Event-ID, so a reconnect gets exactly what it missed.
   // A tab that joins the shared stream later is shown the shared stream's last 50
-  // events (a new stream gets the last 50 messages and the presence between), and the stream is reopened from its last id so
-  // that tab gets a welcome of its own.
+  // events (a new stream gets the last 50 messages and the presence between), and the
+  // stream is reopened from its last id so that tab gets a welcome of its own.
   source = sharedEventSource(`/chat/events?${new URLSearchParams({ name })}`,
     ["welcome", "reset", "join", "leave"], { keep: 50, reopenForNewTab: true });
   source.onopen = () => showState("open");
